@@ -1,0 +1,252 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/spf13/cobra"
+
+	"github.com/lifeos/lifeos/runner"
+)
+
+// usageError is a bad command line (exit 2).
+type usageError struct{ err error }
+
+func (e *usageError) Error() string { return e.err.Error() }
+func (e *usageError) Unwrap() error { return e.err }
+
+// version is set by the release build (-ldflags "-X main.version=...").
+var version = "dev"
+
+type app struct {
+	ctx            context.Context
+	stdout, stderr io.Writer
+	dir            string // -C
+}
+
+// root returns the workspace root: -C DIR or the working directory.
+func (a *app) root() (string, error) {
+	dir := a.dir
+	if dir == "" {
+		dir = "."
+	}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return "", err
+	}
+	if st, err := os.Stat(abs); err != nil || !st.IsDir() {
+		return "", &usageError{fmt.Errorf("-C %s: not a directory", a.dir)}
+	}
+	return abs, nil
+}
+
+func newRootCmd(ctx context.Context, stdout, stderr io.Writer) *cobra.Command {
+	a := &app{ctx: ctx, stdout: stdout, stderr: stderr}
+	root := &cobra.Command{
+		Use:   "lifeos",
+		Short: "Run declarative AI image-production pipelines with content-addressed caching",
+		Long: `lifeos runs YAML pipelines (DAGs of steps) whose gates are expressions over a
+threshold policy. Every step result is cached by content: the same inputs
+never run twice.
+
+  lifeos run pipelines/demo.yaml       run a pipeline
+  lifeos plan pipelines/demo.yaml      what would run, and why
+  lifeos validate pipelines/*.yaml     check without running`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		Version:       version,
+	}
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		return &usageError{fmt.Errorf("%w\nRun '%s --help' for usage.", err, c.CommandPath())}
+	})
+	root.PersistentFlags().StringVarP(&a.dir, "directory", "C", "", "run as if started in `DIR` (the workspace root)")
+	root.AddCommand(
+		a.runCmd(), a.planCmd(), a.validateCmd(), a.graphCmd(),
+		a.policyCmd(), a.runsCmd(), a.cacheCmd(), a.schemaCmd(), a.versionCmd(),
+	)
+	return root
+}
+
+// args wraps a cobra positional-args check so violations exit 2.
+func args(check cobra.PositionalArgs) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, a []string) error {
+		if err := check(cmd, a); err != nil {
+			return &usageError{fmt.Errorf("%s: %w", cmd.CommandPath(), err)}
+		}
+		return nil
+	}
+}
+
+// planFlags are the flags shared by run, plan and graph.
+type planFlags struct {
+	policy string
+	sets   []string
+	params []string
+	only   []string
+}
+
+func (f *planFlags) register(cmd *cobra.Command, only bool) {
+	cmd.Flags().StringVar(&f.policy, "policy", "", "threshold policy `FILE` (overrides the pipeline's policy:)")
+	cmd.Flags().StringArrayVar(&f.sets, "set", nil, "override a policy value: `key.path=value` (typed: 0.7, true, [A, B])")
+	cmd.Flags().StringArrayVar(&f.params, "param", nil, "set a pipeline param: `name=value`")
+	if only {
+		cmd.Flags().StringArrayVar(&f.only, "only", nil, "run only `STEP` and the steps it needs (repeatable)")
+	}
+}
+
+func (f *planFlags) options() runner.Options {
+	return runner.Options{PolicyFile: f.policy, Sets: f.sets, Params: f.params, Only: f.only}
+}
+
+func (a *app) load(file string, f *planFlags) (*runner.Plan, error) {
+	root, err := a.root()
+	if err != nil {
+		return nil, err
+	}
+	return runner.Load(root, file, f.options())
+}
+
+func (a *app) runCmd() *cobra.Command {
+	var f planFlags
+	var jobs int
+	var noCache, dryRun, asJSON bool
+	cmd := &cobra.Command{
+		Use:   "run PIPELINE",
+		Short: "Run a pipeline",
+		Long: `Run a pipeline. Independent steps run in parallel; a step whose inputs are
+unchanged comes from the cache. Exit status: 0 success, 1 a step failed or a
+gate blocked, 2 the pipeline, policy or command line is invalid.`,
+		Args: args(cobra.ExactArgs(1)),
+		ValidArgsFunction: func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+			return []string{"yaml", "yml"}, cobra.ShellCompDirectiveFilterFileExt
+		},
+		RunE: func(cmd *cobra.Command, argv []string) error {
+			plan, err := a.load(argv[0], &f)
+			if err != nil {
+				return err
+			}
+			progress := a.stdout
+			if asJSON {
+				progress = a.stderr
+			}
+			o := runner.RunOptions{Jobs: jobs, NoCache: noCache, Stdout: progress, Stderr: a.stderr}
+			if dryRun {
+				decisions, err := plan.Explain(a.ctx, o)
+				if err == nil && asJSON {
+					err = writeJSON(a.stdout, decisions)
+				}
+				return err
+			}
+			rec, err := plan.Run(a.ctx, o)
+			if rec != nil && asJSON {
+				if jerr := writeJSON(a.stdout, rec); jerr != nil {
+					return jerr
+				}
+			}
+			return err
+		},
+	}
+	f.register(cmd, true)
+	cmd.Flags().IntVarP(&jobs, "jobs", "j", 0, "run up to `N` steps at once (default: number of CPUs)")
+	cmd.Flags().BoolVar(&noCache, "no-cache", false, "run every step even if a cached result exists (results are still stored)")
+	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "say what would run and why, like plan, without running")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the run record as JSON on stdout (progress goes to stderr)")
+	return cmd
+}
+
+func (a *app) planCmd() *cobra.Command {
+	var f planFlags
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "plan PIPELINE",
+		Short: "Say which steps would run, come from the cache or be skipped, and why",
+		Args:  args(cobra.ExactArgs(1)),
+		RunE: func(cmd *cobra.Command, argv []string) error {
+			plan, err := a.load(argv[0], &f)
+			if err != nil {
+				return err
+			}
+			o := runner.RunOptions{Stdout: a.stdout, Stderr: a.stderr}
+			if asJSON {
+				o.Stdout = io.Discard
+			}
+			decisions, err := plan.Explain(a.ctx, o)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return writeJSON(a.stdout, decisions)
+			}
+			return nil
+		},
+	}
+	f.register(cmd, true)
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the decisions as JSON")
+	return cmd
+}
+
+func (a *app) validateCmd() *cobra.Command {
+	var f planFlags
+	cmd := &cobra.Command{
+		Use:   "validate PIPELINE...",
+		Short: "Check pipelines (schema, step graph, params, policy, expressions) without running anything",
+		Args:  args(cobra.MinimumNArgs(1)),
+		RunE: func(cmd *cobra.Command, argv []string) error {
+			var failed bool
+			for _, file := range argv {
+				plan, err := a.load(file, &f)
+				if err != nil {
+					fmt.Fprintf(a.stderr, "%v\n", err)
+					failed = true
+					continue
+				}
+				fmt.Fprintf(a.stdout, "ok %s (%d steps)\n", file, len(plan.Pipeline.Steps))
+			}
+			if failed {
+				return exitError{exitInvalid}
+			}
+			return nil
+		},
+	}
+	f.register(cmd, false)
+	return cmd
+}
+
+func (a *app) graphCmd() *cobra.Command {
+	var f planFlags
+	var format string
+	cmd := &cobra.Command{
+		Use:   "graph PIPELINE",
+		Short: "Print the step graph as Graphviz dot or Mermaid",
+		Args:  args(cobra.ExactArgs(1)),
+		RunE: func(cmd *cobra.Command, argv []string) error {
+			plan, err := a.load(argv[0], &f)
+			if err != nil {
+				return err
+			}
+			out, err := plan.Graph(format)
+			if err != nil {
+				return &usageError{err}
+			}
+			_, err = io.WriteString(a.stdout, out)
+			return err
+		},
+	}
+	f.register(cmd, false)
+	cmd.Flags().StringVar(&format, "format", "dot", "output `FORMAT`: dot or mermaid")
+	cmd.RegisterFlagCompletionFunc("format", cobra.FixedCompletions([]string{"dot", "mermaid"}, cobra.ShellCompDirectiveNoFileComp))
+	return cmd
+}
+
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
+	return enc.Encode(v)
+}

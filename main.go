@@ -1,0 +1,69 @@
+// Command lifeos runs declarative YAML pipelines of AI image production:
+// generation, scoring, gates against a threshold policy, reports, with every
+// step result cached by content.
+//
+// See README.md for a tour; `lifeos help` lists the commands.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/lifeos/lifeos/runner"
+)
+
+// Exit codes (the contract of DESIGN.md §2), mapped only here.
+const (
+	exitOK      = 0
+	exitFailed  = 1 // a step failed, a gate blocked, or the run was interrupted
+	exitInvalid = 2 // bad usage, bad pipeline, bad policy
+)
+
+func main() {
+	ctx, stop := signalContext()
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// signalContext is cancelled by Ctrl-C or SIGTERM, so running steps stop
+// cleanly: their commands are signalled, their partial outputs removed and
+// the run record written.
+func signalContext() (context.Context, context.CancelFunc) {
+	return signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+}
+
+// errSilent marks an error whose message has already been printed.
+var errSilent = errors.New("already reported")
+
+// exitError carries an exit code chosen by a command (e.g. cache verify).
+type exitError struct{ code int }
+
+func (e exitError) Error() string { return fmt.Sprintf("exit %d", e.code) }
+
+// run executes the command line and returns the exit code.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	root := newRootCmd(ctx, stdout, stderr)
+	root.SetArgs(args)
+	err := root.Execute()
+	if err == nil {
+		return exitOK
+	}
+	var ee exitError
+	if errors.As(err, &ee) {
+		return ee.code
+	}
+	if !errors.Is(err, errSilent) {
+		fmt.Fprintf(stderr, "lifeos: %v\n", err)
+	}
+	var ue *usageError
+	if errors.As(err, &ue) || runner.IsInvalid(err) {
+		return exitInvalid
+	}
+	return exitFailed
+}

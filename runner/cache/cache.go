@@ -1,0 +1,353 @@
+// Package cache is lifeos's content-addressed store, modelled on the Go
+// toolchain's build cache (cmd/go/internal/cache).
+//
+// # Layout
+//
+// Objects (step results, output files) are stored under their SHA-256 as
+// <dir>/<xx>/<hex>-d. Action entries map an ActionID to an OutputID and are
+// one versioned line each, <dir>/<xx>/<hex>-a:
+//
+//	v1 <action hex> <output hex> <size> <unixnano>
+//
+// # Failure semantics
+//
+// Every write goes to a temporary file in the same directory, is synced and
+// renamed, so a crash never leaves a partial entry or object under its final
+// name. Readers check the entry's shape and the object's size and digest; any
+// problem is reported as a miss (an *EntryNotFoundError with the reason), never
+// as a fatal error, and a corrupt object is never returned.
+//
+// # Concurrency
+//
+// A Cache is safe for concurrent use by several goroutines and several
+// processes: two writers of the same object write the same bytes, and rename
+// is atomic.
+//
+// # Trimming
+//
+// Get bumps an entry's mtime at most once per hour (mtimeInterval); Trim drops
+// entries unused for longer than a maximum age and the objects no kept entry
+// references.
+package cache
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/lifeos/lifeos/internal/atomicfile"
+)
+
+// mtimeInterval is how stale an entry's mtime may be before Get refreshes it:
+// refreshing on every hit would turn every cached run into a burst of writes
+// (Go uses the same one hour).
+const mtimeInterval = 1 * time.Hour
+
+// trimInterval is how often Trim may run automatically (Go: once a day).
+const trimInterval = 24 * time.Hour
+
+// DefaultMaxAge is how long an unused entry is kept by automatic trimming.
+// Go keeps 5 days of build outputs; a generated image costs GPU time, so
+// lifeos keeps a month.
+const DefaultMaxAge = 30 * 24 * time.Hour
+
+const cacheREADME = `This directory holds cached step results for lifeos
+(https://github.com/lifeos/lifeos). It is safe to delete it: the next run
+recomputes what it needs. 'lifeos cache stats|gc|verify' inspect and trim it.
+`
+
+// Cache is a content-addressed store in one directory.
+type Cache struct {
+	dir string
+	// Now returns the current time; tests replace it.
+	Now func() time.Time
+}
+
+// Open opens (creating if needed) the cache in dir, which must be absolute.
+func Open(dir string) (*Cache, error) {
+	if !filepath.IsAbs(dir) {
+		return nil, fmt.Errorf("cache directory %q is not absolute", dir)
+	}
+	if err := os.MkdirAll(dir, 0o777); err != nil {
+		return nil, fmt.Errorf("open cache: %w", err)
+	}
+	readme := filepath.Join(dir, "README")
+	if _, err := os.Stat(readme); errors.Is(err, fs.ErrNotExist) {
+		if err := atomicfile.WriteFile(readme, []byte(cacheREADME), 0o666); err != nil {
+			return nil, fmt.Errorf("open cache: %w", err)
+		}
+	}
+	return &Cache{dir: dir, Now: time.Now}, nil
+}
+
+// Dir returns the cache directory.
+func (c *Cache) Dir() string { return c.dir }
+
+// DefaultDir returns the cache directory for a workspace: $LIFEOS_CACHE if
+// set (it must be absolute, or "off" to disable caching, reported as ""),
+// otherwise <root>/.lifeos/cache.
+func DefaultDir(root string) (string, error) {
+	if d := os.Getenv("LIFEOS_CACHE"); d != "" {
+		if d == "off" {
+			return "", nil
+		}
+		if !filepath.IsAbs(d) {
+			return "", fmt.Errorf("LIFEOS_CACHE=%q is not an absolute path", d)
+		}
+		return d, nil
+	}
+	return filepath.Join(root, ".lifeos", "cache"), nil
+}
+
+func (c *Cache) fileName(id [32]byte, kind string) string {
+	h := hex.EncodeToString(id[:])
+	return filepath.Join(c.dir, h[:2], h+"-"+kind)
+}
+
+// ObjectPath returns where the object id is stored. The file may not exist.
+func (c *Cache) ObjectPath(id OutputID) string { return c.fileName(id, "d") }
+
+// Entry is the result recorded for an ActionID.
+type Entry struct {
+	Output OutputID
+	Size   int64
+	Time   time.Time
+}
+
+// EntryNotFoundError is returned by Get for a miss; Err says why when the
+// entry existed but could not be used.
+type EntryNotFoundError struct{ Err error }
+
+func (e *EntryNotFoundError) Error() string {
+	if e.Err == nil {
+		return "cache entry not found"
+	}
+	return "cache entry not found: " + e.Err.Error()
+}
+
+func (e *EntryNotFoundError) Unwrap() error { return e.Err }
+
+// IsMiss reports whether err is a cache miss.
+func IsMiss(err error) bool {
+	var e *EntryNotFoundError
+	return errors.As(err, &e)
+}
+
+const (
+	hexSize   = 2 * sha256.Size
+	entryHead = "v1 "
+	// "v1 <hex> <hex> <20-digit size> <20-digit unixnano>\n"
+	entrySize = len(entryHead) + hexSize + 1 + hexSize + 1 + 20 + 1 + 20 + 1
+)
+
+// Get looks up the entry for id. It does not check the object; use GetBytes
+// or CopyObject, which verify the content.
+func (c *Cache) Get(id ActionID) (Entry, error) {
+	miss := func(err error) (Entry, error) { return Entry{}, &EntryNotFoundError{Err: err} }
+	name := c.fileName(id, "a")
+	f, err := os.Open(name)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return miss(nil)
+		}
+		return miss(err)
+	}
+	var buf [entrySize + 1]byte
+	n, err := io.ReadFull(f, buf[:])
+	st, serr := f.Stat()
+	f.Close()
+	if err != io.ErrUnexpectedEOF || n != entrySize {
+		return miss(errors.New("entry has wrong size"))
+	}
+	e, err := parseEntry(buf[:n], id)
+	if err != nil {
+		return miss(err)
+	}
+	if serr == nil && c.Now().Sub(st.ModTime()) > mtimeInterval {
+		now := c.Now()
+		os.Chtimes(name, now, now) // best effort: only trimming depends on it
+	}
+	return e, nil
+}
+
+func parseEntry(b []byte, id ActionID) (Entry, error) {
+	if !bytes.HasPrefix(b, []byte(entryHead)) || b[len(b)-1] != '\n' {
+		return Entry{}, errors.New("malformed entry")
+	}
+	f := strings.Fields(string(b[len(entryHead):]))
+	if len(f) != 4 {
+		return Entry{}, errors.New("malformed entry")
+	}
+	if f[0] != id.String() {
+		return Entry{}, errors.New("entry is for another action")
+	}
+	out, err := ParseOutputID(f[1])
+	if err != nil {
+		return Entry{}, fmt.Errorf("malformed entry: %w", err)
+	}
+	size, err1 := strconv.ParseInt(f[2], 10, 64)
+	nano, err2 := strconv.ParseInt(f[3], 10, 64)
+	if err1 != nil || err2 != nil || size < 0 {
+		return Entry{}, errors.New("malformed entry")
+	}
+	return Entry{Output: out, Size: size, Time: time.Unix(0, nano)}, nil
+}
+
+// GetBytes returns the object recorded for id, verified against its digest.
+func (c *Cache) GetBytes(id ActionID) ([]byte, Entry, error) {
+	e, err := c.Get(id)
+	if err != nil {
+		return nil, e, err
+	}
+	data, err := c.ReadObject(e.Output, e.Size)
+	if err != nil {
+		return nil, e, &EntryNotFoundError{Err: err}
+	}
+	return data, e, nil
+}
+
+// ReadObject returns the content of object id, checking its size (when
+// size >= 0) and digest.
+func (c *Cache) ReadObject(id OutputID, size int64) ([]byte, error) {
+	data, err := os.ReadFile(c.ObjectPath(id))
+	if err != nil {
+		return nil, fmt.Errorf("object %s: %w", id.Short(), err)
+	}
+	if size >= 0 && int64(len(data)) != size {
+		return nil, fmt.Errorf("object %s has size %d, want %d", id.Short(), len(data), size)
+	}
+	if Sum(data) != id {
+		return nil, fmt.Errorf("object %s is corrupt (digest mismatch)", id.Short())
+	}
+	return data, nil
+}
+
+// PutBytes stores data as an object and records it as the result of id.
+func (c *Cache) PutBytes(id ActionID, data []byte) (OutputID, error) {
+	out, err := c.PutObject(bytes.NewReader(data))
+	if err != nil {
+		return out, err
+	}
+	return out, c.putEntry(id, out, int64(len(data)))
+}
+
+// PutObject stores the content of r as an object and returns its id. An
+// object already present with the right size is not rewritten.
+func (c *Cache) PutObject(r io.Reader) (OutputID, error) {
+	// Hash into a temporary file in the cache itself, then rename it to its
+	// digest: one pass over the data, and no partial object is ever visible.
+	tmpDir := filepath.Join(c.dir, "tmp")
+	if err := os.MkdirAll(tmpDir, 0o777); err != nil {
+		return OutputID{}, err
+	}
+	f, err := os.CreateTemp(tmpDir, "obj-*")
+	if err != nil {
+		return OutputID{}, err
+	}
+	tmp := f.Name()
+	defer os.Remove(tmp) // no-op after a successful rename
+	h := sha256.New()
+	n, err := io.Copy(io.MultiWriter(f, h), r)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return OutputID{}, fmt.Errorf("store object: %w", err)
+	}
+	var id OutputID
+	h.Sum(id[:0])
+	name := c.ObjectPath(id)
+	if st, err := os.Stat(name); err == nil && st.Size() == n {
+		return id, nil
+	}
+	if err := os.MkdirAll(filepath.Dir(name), 0o777); err != nil {
+		return id, err
+	}
+	// Objects are read-only: nothing should edit them in place (restic).
+	if err := os.Chmod(tmp, 0o444); err != nil {
+		return id, err
+	}
+	if err := os.Rename(tmp, name); err != nil {
+		return id, fmt.Errorf("store object: %w", err)
+	}
+	return id, nil
+}
+
+// PutFile stores the content of the file at path as an object.
+func (c *Cache) PutFile(path string) (OutputID, int64, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return OutputID{}, 0, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return OutputID{}, 0, err
+	}
+	id, err := c.PutObject(f)
+	return id, st.Size(), err
+}
+
+// Put records out (an object already stored) as the result of id.
+func (c *Cache) Put(id ActionID, out OutputID, size int64) error {
+	return c.putEntry(id, out, size)
+}
+
+func (c *Cache) putEntry(id ActionID, out OutputID, size int64) error {
+	line := fmt.Sprintf("v1 %s %s %20d %20d\n", id, out, size, c.Now().UnixNano())
+	if len(line) != entrySize {
+		return errors.New("internal error: bad entry size")
+	}
+	if err := atomicfile.WriteFile(c.fileName(id, "a"), []byte(line), 0o666); err != nil {
+		return fmt.Errorf("store cache entry: %w", err)
+	}
+	return nil
+}
+
+// CopyObject writes object id to dst atomically, verifying its digest while
+// copying. A corrupt object leaves dst untouched and returns an error.
+func (c *Cache) CopyObject(id OutputID, dst string, perm os.FileMode) error {
+	src, err := os.Open(c.ObjectPath(id))
+	if err != nil {
+		return fmt.Errorf("object %s: %w", id.Short(), err)
+	}
+	defer src.Close()
+	return atomicfile.Write(dst, perm, func(w io.Writer) error {
+		h := sha256.New()
+		if _, err := io.Copy(io.MultiWriter(w, h), src); err != nil {
+			return err
+		}
+		if OutputID(h.Sum(nil)) != id {
+			return fmt.Errorf("object %s is corrupt (digest mismatch)", id.Short())
+		}
+		return nil
+	})
+}
+
+// PutKey stores the key lines an ActionID was made from, so that a later
+// plan can say which line changed. It is advisory: errors are returned but
+// a missing key file only makes explanations vaguer.
+func (c *Cache) PutKey(id ActionID, lines []string) error {
+	return atomicfile.WriteFile(c.fileName(id, "k"), []byte(strings.Join(lines, "\n")+"\n"), 0o666)
+}
+
+// Key returns the key lines stored by PutKey.
+func (c *Cache) Key(id ActionID) ([]string, error) {
+	data, err := os.ReadFile(c.fileName(id, "k"))
+	if err != nil {
+		return nil, err
+	}
+	return strings.Split(strings.TrimSuffix(string(data), "\n"), "\n"), nil
+}

@@ -1,0 +1,216 @@
+package cache
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+)
+
+func newCache(t *testing.T) *Cache {
+	t.Helper()
+	c, err := Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func action(s string) ActionID { return ActionID(Sum([]byte(s))) }
+
+func TestPutGet(t *testing.T) {
+	c := newCache(t)
+	id := action("a")
+	out, err := c.PutBytes(id, []byte("hello"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out != Sum([]byte("hello")) {
+		t.Errorf("output id = %s, want sha256 of the data", out)
+	}
+	data, e, err := c.GetBytes(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(data) != "hello" || e.Size != 5 || e.Output != out {
+		t.Errorf("GetBytes = %q, %+v", data, e)
+	}
+	if _, err := c.Get(action("other")); !IsMiss(err) {
+		t.Errorf("Get(unknown) err = %v, want miss", err)
+	}
+}
+
+func TestCorruptObjectIsMiss(t *testing.T) {
+	c := newCache(t)
+	id := action("a")
+	out, err := c.PutBytes(id, []byte("hello"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := c.ObjectPath(out)
+	os.Chmod(p, 0o644)
+	if err := os.WriteFile(p, []byte("jello"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if data, _, err := c.GetBytes(id); !IsMiss(err) {
+		t.Fatalf("GetBytes of corrupt object = %q, %v; want miss", data, err)
+	}
+	dst := filepath.Join(t.TempDir(), "restored")
+	if err := c.CopyObject(out, dst, 0o644); err == nil {
+		t.Fatal("CopyObject of corrupt object succeeded")
+	}
+	if _, err := os.Stat(dst); !os.IsNotExist(err) {
+		t.Errorf("CopyObject left %s behind (err %v)", dst, err)
+	}
+	checked, problems, err := c.Verify()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if checked != 2 || len(problems) != 2 {
+		t.Errorf("Verify checked %d, problems %v; want 2 and 2 (object and its entry)", checked, problems)
+	}
+	if _, err := c.Get(id); !IsMiss(err) {
+		t.Errorf("entry of corrupt object still present after Verify")
+	}
+}
+
+func TestTruncatedEntryIsMiss(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		edit func([]byte) []byte
+	}{
+		{"empty", func(b []byte) []byte { return nil }},
+		{"truncated", func(b []byte) []byte { return b[:len(b)/2] }},
+		{"extended", func(b []byte) []byte { return append(b, 'x') }},
+		{"bad version", func(b []byte) []byte { return append([]byte("v9"), b[2:]...) }},
+		{"other action", func(b []byte) []byte { return bytes.Replace(b, []byte(action("a").String()), []byte(action("b").String()), 1) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := newCache(t)
+			id := action("a")
+			if _, err := c.PutBytes(id, []byte("hello")); err != nil {
+				t.Fatal(err)
+			}
+			name := c.fileName(id, "a")
+			b, _ := os.ReadFile(name)
+			if err := os.WriteFile(name, tc.edit(b), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := c.Get(id); !IsMiss(err) {
+				t.Errorf("Get = %v, want miss", err)
+			}
+		})
+	}
+}
+
+func TestConcurrentWriters(t *testing.T) {
+	c := newCache(t)
+	var wg sync.WaitGroup
+	for w := 0; w < 8; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			for i := 0; i < 50; i++ {
+				// Every writer writes the same 50 actions with the same data.
+				data := []byte(fmt.Sprintf("result %d", i))
+				if _, err := c.PutBytes(action(fmt.Sprint(i)), data); err != nil {
+					t.Error(err)
+				}
+				if got, _, err := c.GetBytes(action(fmt.Sprint(i))); err != nil || !bytes.Equal(got, data) {
+					t.Errorf("writer %d: GetBytes(%d) = %q, %v", w, i, got, err)
+				}
+			}
+		}(w)
+	}
+	wg.Wait()
+	_, problems, err := c.Verify()
+	if err != nil || len(problems) > 0 {
+		t.Errorf("Verify after concurrent writes: %v %v", problems, err)
+	}
+	tmp, _ := os.ReadDir(filepath.Join(c.Dir(), "tmp"))
+	if len(tmp) != 0 {
+		t.Errorf("%d temporary files left behind", len(tmp))
+	}
+}
+
+func TestTrimKeepsReferencedFiles(t *testing.T) {
+	c := newCache(t)
+	now := time.Unix(1_800_000_000, 0)
+	c.Now = func() time.Time { return now }
+	file, _ := c.PutObject(bytes.NewReader([]byte("image bytes")))
+	res := fmt.Sprintf(`{"files":[{"path":"x.png","sha256":"%s","size":11,"mode":420}]}`, file)
+	keep := action("keep")
+	if _, err := c.PutBytes(keep, []byte(res)); err != nil {
+		t.Fatal(err)
+	}
+	old := action("old")
+	oldOut, _ := c.PutBytes(old, []byte("old result"))
+	orphan, _ := c.PutObject(bytes.NewReader([]byte("orphan")))
+
+	// Age everything, then use "keep" again.
+	past := now.Add(-40 * 24 * time.Hour)
+	for _, p := range []string{c.fileName(keep, "a"), c.fileName(old, "a"), c.ObjectPath(file), c.ObjectPath(oldOut), c.ObjectPath(orphan)} {
+		os.Chtimes(p, past, past)
+	}
+	if _, err := c.Get(keep); err != nil {
+		t.Fatal(err)
+	}
+	r, err := c.Trim(DefaultMaxAge)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Entries != 1 || r.Objects != 2 {
+		t.Errorf("Trim removed %+v, want 1 entry and 2 objects", r)
+	}
+	if _, _, err := c.GetBytes(keep); err != nil {
+		t.Errorf("kept entry lost: %v", err)
+	}
+	if _, err := os.Stat(c.ObjectPath(file)); err != nil {
+		t.Errorf("file referenced by kept result was removed")
+	}
+	if _, err := c.Get(old); !IsMiss(err) {
+		t.Errorf("old entry kept")
+	}
+}
+
+func TestStatCache(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "f")
+	os.WriteFile(p, []byte("one"), 0o644)
+	old := time.Now().Add(-time.Hour)
+	os.Chtimes(p, old, old)
+	scPath := filepath.Join(dir, "statcache")
+	sc := OpenStatCache(scPath)
+	sum, n, err := sc.Sum(p)
+	if err != nil || sum != Sum([]byte("one")) || n != 3 {
+		t.Fatalf("Sum = %s %d %v", sum, n, err)
+	}
+	if err := sc.Save(); err != nil {
+		t.Fatal(err)
+	}
+	sc = OpenStatCache(scPath)
+	if len(sc.m) != 1 {
+		t.Fatalf("reloaded stat cache has %d entries, want 1", len(sc.m))
+	}
+	// Same size, new content, new mtime: must be re-hashed.
+	os.WriteFile(p, []byte("two"), 0o644)
+	os.Chtimes(p, old.Add(time.Second), old.Add(time.Second))
+	if sum, _, _ := sc.Sum(p); sum != Sum([]byte("two")) {
+		t.Errorf("changed file not re-hashed")
+	}
+	// A file modified just now is hashed but not remembered.
+	q := filepath.Join(dir, "fresh")
+	os.WriteFile(q, []byte("x"), 0o644)
+	sc.Sum(q)
+	if _, ok := sc.m[q]; ok {
+		t.Errorf("racily fresh file remembered")
+	}
+	// A garbage stat cache is an empty one.
+	os.WriteFile(scPath, []byte("garbage"), 0o644)
+	if sc := OpenStatCache(scPath); len(sc.m) != 0 {
+		t.Errorf("garbage stat cache loaded %d entries", len(sc.m))
+	}
+}

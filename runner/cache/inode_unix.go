@@ -1,0 +1,17 @@
+//go:build unix
+
+package cache
+
+import (
+	"io/fs"
+	"syscall"
+)
+
+// inode returns the file's inode number: a file replaced by rename keeps its
+// size and may keep its mtime, but not its inode.
+func inode(st fs.FileInfo) uint64 {
+	if s, ok := st.Sys().(*syscall.Stat_t); ok {
+		return uint64(s.Ino)
+	}
+	return 0
+}

@@ -1,0 +1,285 @@
+package cache
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/lifeos/lifeos/internal/atomicfile"
+)
+
+// Result is the object a step execution stores: its outputs (a JSON value)
+// and the files it produced. The cache knows this shape so that Trim keeps
+// the file objects a kept result refers to.
+type Result struct {
+	Outputs json.RawMessage `json:"outputs,omitempty"`
+	Files   []File          `json:"files,omitempty"`
+}
+
+// File is one produced file of a Result, stored as an object.
+type File struct {
+	Path   string   `json:"path"` // slash-separated, relative to the workspace root
+	Object OutputID `json:"sha256"`
+	Size   int64    `json:"size"`
+	Mode   uint32   `json:"mode"`
+}
+
+// MarshalText encodes the id as hex, so JSON records stay readable.
+func (id OutputID) MarshalText() ([]byte, error) { return []byte(id.String()), nil }
+
+// UnmarshalText parses the hex form.
+func (id *OutputID) UnmarshalText(b []byte) error {
+	v, err := ParseOutputID(string(b))
+	*id = v
+	return err
+}
+
+// Stats describes the cache's content.
+type Stats struct {
+	Entries     int
+	Objects     int
+	ObjectBytes int64
+	Oldest      time.Time // least recently used entry
+	Newest      time.Time
+}
+
+// Stats walks the cache directory.
+func (c *Cache) Stats() (Stats, error) {
+	var s Stats
+	err := c.walk(func(path, kind string, info fs.FileInfo) error {
+		switch kind {
+		case "a":
+			s.Entries++
+			mt := info.ModTime()
+			if s.Oldest.IsZero() || mt.Before(s.Oldest) {
+				s.Oldest = mt
+			}
+			if mt.After(s.Newest) {
+				s.Newest = mt
+			}
+		case "d":
+			s.Objects++
+			s.ObjectBytes += info.Size()
+		}
+		return nil
+	})
+	return s, err
+}
+
+// walk calls fn for every entry ("a") and object ("d") file.
+func (c *Cache) walk(fn func(path, kind string, info fs.FileInfo) error) error {
+	subdirs, err := os.ReadDir(c.dir)
+	if err != nil {
+		return err
+	}
+	for _, sd := range subdirs {
+		if !sd.IsDir() || len(sd.Name()) != 2 {
+			continue
+		}
+		dir := filepath.Join(c.dir, sd.Name())
+		files, err := os.ReadDir(dir)
+		if err != nil {
+			return err
+		}
+		for _, f := range files {
+			name := f.Name()
+			if len(name) != hexSize+2 || name[hexSize] != '-' {
+				continue
+			}
+			info, err := f.Info()
+			if err != nil {
+				if errors.Is(err, fs.ErrNotExist) {
+					continue // removed concurrently
+				}
+				return err
+			}
+			if err := fn(filepath.Join(dir, name), name[hexSize+1:], info); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// TrimReport says what Trim removed.
+type TrimReport struct {
+	Entries, Objects int
+	Bytes            int64
+}
+
+// Trim removes entries not used within maxAge, then objects that no remaining
+// entry refers to (directly or as a file of a Result) and that are older than
+// maxAge themselves, so an object just written by a concurrent run is kept.
+func (c *Cache) Trim(maxAge time.Duration) (TrimReport, error) {
+	var r TrimReport
+	cutoff := c.Now().Add(-maxAge)
+	live := map[OutputID]bool{}
+	err := c.walk(func(path, kind string, info fs.FileInfo) error {
+		if kind != "a" {
+			return nil
+		}
+		if info.ModTime().Before(cutoff) {
+			if err := os.Remove(path); err == nil {
+				r.Entries++
+			}
+			return nil
+		}
+		id, err := ParseActionID(strings.TrimSuffix(filepath.Base(path), "-a"))
+		if err != nil {
+			return nil
+		}
+		e, err := c.Get(id)
+		if err != nil {
+			return nil
+		}
+		live[e.Output] = true
+		if e.Size > 1<<20 {
+			return nil // results are small JSON; a large object is a plain file
+		}
+		if data, err := c.ReadObject(e.Output, e.Size); err == nil {
+			var res Result
+			if json.Unmarshal(data, &res) == nil {
+				for _, f := range res.Files {
+					live[f.Object] = true
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return r, fmt.Errorf("trim cache: %w", err)
+	}
+	err = c.walk(func(path, kind string, info fs.FileInfo) error {
+		if kind == "k" {
+			// Key lines live as long as their entry.
+			if _, err := os.Stat(strings.TrimSuffix(path, "-k") + "-a"); errors.Is(err, fs.ErrNotExist) {
+				os.Remove(path)
+			}
+			return nil
+		}
+		if kind != "d" || !info.ModTime().Before(cutoff) {
+			return nil
+		}
+		id, err := ParseOutputID(strings.TrimSuffix(filepath.Base(path), "-d"))
+		if err != nil || live[id] {
+			return nil
+		}
+		if err := os.Remove(path); err == nil {
+			r.Objects++
+			r.Bytes += info.Size()
+		}
+		return nil
+	})
+	if err != nil {
+		return r, fmt.Errorf("trim cache: %w", err)
+	}
+	c.removeStaleTemp()
+	return r, nil
+}
+
+func (c *Cache) removeStaleTemp() {
+	tmpDir := filepath.Join(c.dir, "tmp")
+	files, _ := os.ReadDir(tmpDir)
+	for _, f := range files {
+		if info, err := f.Info(); err == nil && c.Now().Sub(info.ModTime()) > trimInterval {
+			os.Remove(filepath.Join(tmpDir, f.Name()))
+		}
+	}
+}
+
+// MaybeTrim runs Trim(DefaultMaxAge) if it has not run within trimInterval,
+// as recorded in <dir>/trim.txt. Errors are ignored: trimming is housekeeping.
+func (c *Cache) MaybeTrim() {
+	name := filepath.Join(c.dir, "trim.txt")
+	now := c.Now()
+	if data, err := os.ReadFile(name); err == nil {
+		if t, err := strconv.ParseInt(strings.TrimSpace(string(data)), 10, 64); err == nil {
+			if now.Sub(time.Unix(t, 0)) < trimInterval {
+				return
+			}
+		}
+	}
+	if _, err := c.Trim(DefaultMaxAge); err != nil {
+		return
+	}
+	atomicfile.WriteFile(name, []byte(strconv.FormatInt(now.Unix(), 10)+"\n"), 0o666)
+}
+
+// Problem is one defect found by Verify.
+type Problem struct {
+	Path   string
+	Reason string
+}
+
+// Verify re-hashes every object and checks every entry. Corrupt objects and
+// unusable entries are removed (they would only ever be misses) and reported.
+func (c *Cache) Verify() (checked int, problems []Problem, err error) {
+	// Objects first, so an entry whose object was just found corrupt is
+	// reported and removed too.
+	err = c.walk(func(path, kind string, info fs.FileInfo) error {
+		if kind != "d" {
+			return nil
+		}
+		checked++
+		got, herr := hashFile(path)
+		if herr != nil || got != filepath.Base(path)[:hexSize] {
+			reason := "content does not match its name (corrupt object)"
+			if herr != nil {
+				reason = herr.Error()
+			}
+			problems = append(problems, Problem{path, reason})
+			os.Remove(path)
+		}
+		return nil
+	})
+	if err != nil {
+		return checked, problems, fmt.Errorf("verify cache: %w", err)
+	}
+	err = c.walk(func(path, kind string, info fs.FileInfo) error {
+		if kind != "a" {
+			return nil
+		}
+		checked++
+		id, perr := ParseActionID(filepath.Base(path)[:hexSize])
+		if perr != nil {
+			return nil
+		}
+		e, gerr := c.Get(id)
+		if gerr == nil {
+			if _, serr := os.Stat(c.ObjectPath(e.Output)); serr != nil {
+				gerr = errors.New("refers to missing object " + e.Output.Short())
+			}
+		}
+		if gerr != nil {
+			problems = append(problems, Problem{path, gerr.Error()})
+			os.Remove(path)
+		}
+		return nil
+	})
+	if err != nil {
+		return checked, problems, fmt.Errorf("verify cache: %w", err)
+	}
+	return checked, problems, nil
+}
+
+func hashFile(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}

@@ -1,0 +1,161 @@
+package cache
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/sha256"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/lifeos/lifeos/internal/atomicfile"
+)
+
+// racyWindow: a file modified this recently before it was hashed may be
+// modified again within the file system's timestamp granularity without its
+// stat changing, so its digest is not remembered (git's "racily clean" rule).
+const racyWindow = 2 * time.Second
+
+// StatCache remembers the SHA-256 of files by (path, size, mtime, inode), so
+// unchanged files are not re-hashed on every run (git's index, Go's
+// fileHash cache). It is a hint: a stale or unreadable stat cache only costs
+// hashing time.
+//
+// A StatCache is safe for concurrent use. Save writes it back atomically;
+// concurrent processes may overwrite each other's additions, which is harmless.
+type StatCache struct {
+	path  string
+	mu    sync.Mutex
+	m     map[string]statEntry
+	dirty bool
+	now   func() time.Time
+}
+
+type statEntry struct {
+	size, mtime int64
+	ino         uint64
+	sum         OutputID
+}
+
+const statCacheHeader = "lifeos statcache v1\n"
+
+// OpenStatCache loads the stat cache stored at path. A missing or malformed
+// file gives an empty cache. An empty path gives a cache that is never saved.
+func OpenStatCache(path string) *StatCache {
+	sc := &StatCache{path: path, m: map[string]statEntry{}, now: time.Now}
+	if path == "" {
+		return sc
+	}
+	data, err := os.ReadFile(path)
+	if err != nil || !bytes.HasPrefix(data, []byte(statCacheHeader)) {
+		return sc
+	}
+	data = data[len(statCacheHeader):]
+	// One line per file: <sha256> <size> <mtime> <ino> <path>
+	for len(data) > 0 {
+		i := bytes.IndexByte(data, '\n')
+		if i < 0 {
+			break
+		}
+		line := data[:i]
+		data = data[i+1:]
+		var e statEntry
+		f := bytes.SplitN(line, []byte(" "), 5)
+		if len(f) != 5 || parseHex(e.sum[:], string(f[0])) != nil {
+			continue
+		}
+		var err1, err2, err3 error
+		e.size, err1 = strconv.ParseInt(string(f[1]), 10, 64)
+		e.mtime, err2 = strconv.ParseInt(string(f[2]), 10, 64)
+		e.ino, err3 = strconv.ParseUint(string(f[3]), 10, 64)
+		if err1 != nil || err2 != nil || err3 != nil {
+			continue
+		}
+		sc.m[string(f[4])] = e
+	}
+	return sc
+}
+
+// Sum returns the SHA-256 of the file at path (which should be absolute and
+// clean) and its size, hashing it only if its stat changed.
+func (sc *StatCache) Sum(path string) (OutputID, int64, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return OutputID{}, 0, err
+	}
+	if st.IsDir() {
+		return OutputID{}, 0, fmt.Errorf("%s is a directory", path)
+	}
+	ino := inode(st)
+	mtime := st.ModTime().UnixNano()
+	sc.mu.Lock()
+	e, ok := sc.m[path]
+	sc.mu.Unlock()
+	if ok && e.size == st.Size() && e.mtime == mtime && e.ino == ino {
+		return e.sum, e.size, nil
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return OutputID{}, 0, err
+	}
+	defer f.Close()
+	h := sha256.New()
+	n, err := io.Copy(h, f)
+	if err != nil {
+		return OutputID{}, 0, fmt.Errorf("hash %s: %w", path, err)
+	}
+	var sum OutputID
+	h.Sum(sum[:0])
+	if sc.now().Sub(st.ModTime()) > racyWindow && n == st.Size() {
+		sc.mu.Lock()
+		sc.m[path] = statEntry{size: n, mtime: mtime, ino: ino, sum: sum}
+		sc.dirty = true
+		sc.mu.Unlock()
+	}
+	return sum, n, nil
+}
+
+// Remember records that path, as it is now on disk, has digest sum; used
+// after writing a file whose content is known (a restored cache object).
+func (sc *StatCache) Remember(path string, sum OutputID) {
+	st, err := os.Stat(path)
+	if err != nil || sc.now().Sub(st.ModTime()) <= racyWindow {
+		return
+	}
+	sc.mu.Lock()
+	sc.m[path] = statEntry{size: st.Size(), mtime: st.ModTime().UnixNano(), ino: inode(st), sum: sum}
+	sc.dirty = true
+	sc.mu.Unlock()
+}
+
+// Save writes the stat cache back if it changed.
+func (sc *StatCache) Save() error {
+	sc.mu.Lock()
+	defer sc.mu.Unlock()
+	if !sc.dirty || sc.path == "" {
+		return nil
+	}
+	paths := make([]string, 0, len(sc.m))
+	for p := range sc.m {
+		paths = append(paths, p)
+	}
+	sort.Strings(paths)
+	err := atomicfile.Write(sc.path, 0o666, func(w io.Writer) error {
+		bw := bufio.NewWriter(w)
+		bw.WriteString(statCacheHeader)
+		for _, p := range paths {
+			e := sc.m[p]
+			fmt.Fprintf(bw, "%s %d %d %d %s\n", e.sum, e.size, e.mtime, e.ino, p)
+		}
+		return bw.Flush()
+	})
+	if err != nil {
+		return fmt.Errorf("save stat cache: %w", err)
+	}
+	sc.dirty = false
+	return nil
+}

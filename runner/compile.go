@@ -1,0 +1,352 @@
+package runner
+
+import (
+	"errors"
+	"fmt"
+	"reflect"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/lifeos/lifeos/internal/pathglob"
+	"github.com/lifeos/lifeos/steps"
+)
+
+// Options select the policy, parameters and steps of a run.
+type Options struct {
+	// PolicyFile overrides the pipeline's policy: (--policy).
+	PolicyFile string
+	// Sets are --set key.path=value assignments.
+	Sets []string
+	// Params are --param name=value assignments.
+	Params []string
+	// Only restricts the plan to these steps and what they need (--only).
+	Only []string
+}
+
+// Plan is a pipeline whose every part has been checked: structure, policy,
+// params, step graph, expressions and static step params. Nothing can fail
+// for a reason visible in the files once a Plan exists.
+type Plan struct {
+	Root     string
+	Pipeline *Pipeline
+	Policy   *Policy
+	Params   map[string]any
+	// Order is the steps to run in a topological order (file order among
+	// independent steps), restricted by Options.Only.
+	Order []*Step
+	byID  map[string]*Step
+}
+
+// Load reads, checks and compiles the pipeline file (relative to root).
+func Load(root, file string, o Options) (*Plan, error) {
+	p, err := ReadPipeline(root, file)
+	if err != nil {
+		return nil, err
+	}
+	return Compile(root, p, o)
+}
+
+// Compile checks a decoded pipeline against its policy and compiles it.
+// Every problem found is returned, sorted by position.
+func Compile(root string, p *Pipeline, o Options) (*Plan, error) {
+	var errs ErrorList
+	add := func(err error) {
+		var pe *PipelineError
+		var pl ErrorList
+		switch {
+		case errors.As(err, &pl):
+			errs = append(errs, pl...)
+		case errors.As(err, &pe):
+			errs = append(errs, pe)
+		default:
+			errs = append(errs, &PipelineError{Err: err})
+		}
+	}
+	params, err := resolveParams(p, o.Params)
+	if err != nil {
+		return nil, err
+	}
+	policyFile, required := p.PolicyFile, p.policySet
+	if o.PolicyFile != "" {
+		policyFile, required = o.PolicyFile, true
+	}
+	pol, err := LoadPolicy(root, policyFile, required, o.Sets)
+	if err != nil {
+		var pe *PipelineError
+		if errors.As(err, &pe) && pe.Pos.Line == 0 && o.PolicyFile == "" && p.policySet {
+			// The file named by policy: is missing: point at that line.
+			pe.Pos, pe.Source = p.policyPos, sourceLine(p.src, p.policyPos.Line)
+		}
+		return nil, err
+	}
+	plan := &Plan{Root: root, Pipeline: p, Policy: pol, Params: params, byID: map[string]*Step{}}
+	for _, s := range p.Steps {
+		plan.byID[s.ID] = s
+	}
+	l := &loader{file: p.File, src: p.src}
+	// The graph: unknown needs, then cycles.
+	graphOK := true
+	for _, s := range p.Steps {
+		for i, id := range s.Needs {
+			if id == s.ID {
+				add(l.errAt(s.needsPos[i], fmt.Errorf("step %s needs itself", s.ID)))
+				graphOK = false
+			} else if plan.byID[id] == nil {
+				add(l.errAt(s.needsPos[i], fmt.Errorf("step %s needs unknown step %s%s", s.ID, id, suggest(id, p.stepIDs()))))
+				graphOK = false
+			}
+		}
+	}
+	if graphOK {
+		if cyc := findCycle(p.Steps, plan.byID); cyc != nil {
+			ids := make([]string, len(cyc))
+			for i, s := range cyc {
+				ids[i] = s.ID
+			}
+			add(l.errAt(cyc[0].Pos, fmt.Errorf("dependency cycle: %s", strings.Join(ids, " -> "))))
+			graphOK = false
+		}
+	}
+	// Expressions and params.
+	c := &compiler{p: p, policy: pol, params: params, byID: plan.byID}
+	for _, s := range p.Steps {
+		sc := scopeStep
+		if s.Foreach != nil {
+			sc = scopeItem
+			if s.Foreach.Expr != nil {
+				c.compile(s.Foreach.Expr, s, scopeStep, false)
+			} else if err := pathglob.Check(s.Foreach.Glob); err != nil {
+				add(l.errAt(s.Foreach.Pos, fmt.Errorf("step %s: foreach.glob: %w", s.ID, err)))
+			}
+		}
+		c.compile(s.When, s, sc, true)
+		c.compile(s.Gate, s, scopeGate, true)
+		if s.Type != nil {
+			for _, err := range c.compileWith(l, s, sc) {
+				add(err)
+			}
+		}
+	}
+	for _, e := range c.errs {
+		add(e)
+	}
+	if graphOK && len(errs) == 0 {
+		order, err := plan.order(o.Only)
+		if err != nil {
+			return nil, err
+		}
+		plan.Order = order
+	}
+	sortErrors(errs)
+	if err := errs.Err(); err != nil {
+		return nil, err
+	}
+	return plan, nil
+}
+
+// compileWith finds and compiles the ${{ }} templates of a step's with: and
+// decodes its static part into the step's params struct.
+func (c *compiler) compileWith(l *loader, s *Step, sc scope) []error {
+	s.templates = map[*yaml.Node]*Template{}
+	var errs []error
+	if s.With != nil {
+		var walk func(n *yaml.Node)
+		walk = func(n *yaml.Node) {
+			switch n.Kind {
+			case yaml.MappingNode:
+				for i := 1; i < len(n.Content); i += 2 {
+					walk(n.Content[i])
+				}
+			case yaml.SequenceNode:
+				for _, e := range n.Content {
+					walk(e)
+				}
+			case yaml.ScalarNode:
+				if n.ShortTag() != "!!str" || !strings.Contains(n.Value, "${{") {
+					return
+				}
+				parts, offs, err := parseTemplate(n.Value)
+				if err != nil {
+					errs = append(errs, l.errAt(l.valuePos(n, 0), fmt.Errorf("step %s: with: %w", s.ID, err)))
+					return
+				}
+				t := &Template{Parts: parts, Pos: l.valuePos(n, 0)}
+				for i, part := range parts {
+					if part.Expr != nil {
+						part.Expr.Pos = l.valuePos(n, offs[i])
+						part.Expr.what = "step " + s.ID + ": with"
+						c.compile(part.Expr, s, sc, false)
+					}
+				}
+				s.templates[n] = t
+			}
+		}
+		walk(s.With)
+	}
+	d := &withDecoder{file: l.file, src: l.src, templates: s.templates}
+	params := s.Type.New()
+	if s.With != nil {
+		if err := d.decode(s.With, reflect.ValueOf(params), "with"); err != nil {
+			return append(errs, prefixStep(s, err))
+		}
+	}
+	if !d.dynamic {
+		if v, ok := params.(steps.Validator); ok {
+			if err := v.Validate(); err != nil {
+				pos := s.withPos
+				if s.With == nil {
+					pos = s.Pos
+				}
+				return append(errs, l.errAt(pos, fmt.Errorf("step %s: with: %w", s.ID, err)))
+			}
+		}
+		s.static = params
+	}
+	return errs
+}
+
+func prefixStep(s *Step, err error) error {
+	var pe *PipelineError
+	if errors.As(err, &pe) {
+		pe.Err = fmt.Errorf("step %s: %w", s.ID, pe.Err)
+		return pe
+	}
+	return fmt.Errorf("step %s: %w", s.ID, err)
+}
+
+// resolveParams merges --param values over the pipeline's defaults.
+func resolveParams(p *Pipeline, assigns []string) (map[string]any, error) {
+	params := make(map[string]any, len(p.Params))
+	byName := map[string]*Param{}
+	for _, pr := range p.Params {
+		params[pr.Name] = pr.Default
+		byName[pr.Name] = pr
+	}
+	for _, a := range assigns {
+		name, raw, ok := strings.Cut(a, "=")
+		if !ok {
+			return nil, &UsageError{fmt.Errorf("--param %q: expected name=value", a)}
+		}
+		pr, ok := byName[name]
+		if !ok {
+			return nil, &UsageError{fmt.Errorf("--param %s: %s declares no param %s%s", name, p.File, name, suggest(name, p.paramNames()))}
+		}
+		var v any
+		if err := yaml.Unmarshal([]byte(raw), &v); err != nil {
+			return nil, &UsageError{fmt.Errorf("--param %s: cannot parse %q: %v", name, raw, err)}
+		}
+		v = normalize(v)
+		switch {
+		case pr.Default == nil || v == nil:
+		case kindName(pr.Default) == "a string":
+			v = raw // a string param takes the text as given: --param lora=3 is "3"
+		case kindName(pr.Default) != kindName(v):
+			return nil, &UsageError{fmt.Errorf("--param %s=%s: expected %s like the default (%s), got %s", name, raw, kindName(pr.Default), formatValue(pr.Default), kindName(v))}
+		}
+		params[name] = v
+	}
+	return params, nil
+}
+
+// findCycle returns a dependency cycle as a path a -> b -> a, or nil.
+func findCycle(all []*Step, byID map[string]*Step) []*Step {
+	const (
+		white = iota
+		grey
+		black
+	)
+	color := map[*Step]int{}
+	var stack []*Step
+	var found []*Step
+	var visit func(s *Step) bool
+	visit = func(s *Step) bool {
+		color[s] = grey
+		stack = append(stack, s)
+		for _, id := range s.Needs {
+			n := byID[id]
+			switch color[n] {
+			case grey:
+				for i, x := range stack {
+					if x == n {
+						found = append(append([]*Step{}, stack[i:]...), n)
+						return true
+					}
+				}
+			case white:
+				if visit(n) {
+					return true
+				}
+			}
+		}
+		stack = stack[:len(stack)-1]
+		color[s] = black
+		return false
+	}
+	for _, s := range all {
+		if color[s] == white && visit(s) {
+			// Report the cycle in the direction data flows: a -> b means b needs a.
+			for i, j := 0, len(found)-1; i < j; i, j = i+1, j-1 {
+				found[i], found[j] = found[j], found[i]
+			}
+			return found
+		}
+	}
+	return nil
+}
+
+// order returns the steps in topological order, restricted to only (and
+// what they need) when given.
+func (plan *Plan) order(only []string) ([]*Step, error) {
+	want := map[*Step]bool{}
+	if len(only) > 0 {
+		var mark func(s *Step)
+		mark = func(s *Step) {
+			if want[s] {
+				return
+			}
+			want[s] = true
+			for _, id := range s.Needs {
+				mark(plan.byID[id])
+			}
+		}
+		for _, id := range only {
+			s := plan.byID[id]
+			if s == nil {
+				return nil, &UsageError{fmt.Errorf("--only %s: no such step in %s%s", id, plan.Pipeline.File, suggest(id, plan.Pipeline.stepIDs()))}
+			}
+			mark(s)
+		}
+	}
+	done := map[*Step]bool{}
+	var out []*Step
+	// Kahn's algorithm, taking steps in file order among the ready ones.
+	pending := map[*Step]int{}
+	dependents := map[*Step][]*Step{}
+	for _, s := range plan.Pipeline.Steps {
+		pending[s] = len(s.Needs)
+		for _, id := range s.Needs {
+			dependents[plan.byID[id]] = append(dependents[plan.byID[id]], s)
+		}
+	}
+	var ready []*Step
+	for _, s := range plan.Pipeline.Steps {
+		if pending[s] == 0 {
+			ready = append(ready, s)
+		}
+	}
+	for len(ready) > 0 {
+		s := ready[0]
+		ready = ready[1:]
+		done[s] = true
+		if len(want) == 0 || want[s] {
+			out = append(out, s)
+		}
+		for _, d := range dependents[s] {
+			if pending[d]--; pending[d] == 0 {
+				ready = append(ready, d)
+			}
+		}
+	}
+	return out, nil
+}

@@ -1,0 +1,687 @@
+package runner
+
+import (
+	"context"
+	"encoding/json"
+		"fmt"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/lifeos/lifeos/internal/pathglob"
+	"github.com/lifeos/lifeos/runner/cache"
+	"github.com/lifeos/lifeos/steps"
+)
+
+// element is one execution of a step: the step itself, or one element of a
+// foreach. Workers own an element while executing it.
+type element struct {
+	n       *node
+	index   int
+	item    any
+	foreach bool
+	label   string // identifies the element across runs ("" or the item)
+	env     Env
+
+	params    steps.Step
+	hash      *Hash
+	action    cache.ActionID
+	cacheable bool
+	why       string // why it is not cacheable
+
+	status   string
+	reason   string
+	when     *Evaluation
+	outputs  any
+	output   cache.OutputID
+	err      error
+	dur      time.Duration
+	attempts int
+	log      string
+}
+
+// nodeEnv is the expression environment of a step: params, policy, run and
+// the results of the upstream steps its expressions read.
+func (e *engine) nodeEnv(n *node) Env {
+	env := Env{Params: e.plan.Params, Policy: e.policy, Run: e.runEnv}
+	if len(n.s.refs) > 0 {
+		env.Steps = make(map[string]any, len(n.s.refs))
+		for _, id := range n.s.refs {
+			if d := e.byStep[e.plan.byID[id]]; d != nil {
+				env.Steps[id] = map[string]any{"outputs": d.outputs, "status": d.status}
+			}
+		}
+	}
+	return env
+}
+
+// start decides whether n runs and returns its elements. When n is decided
+// without running (a dependency did not succeed, when is false, foreach
+// failed), n.status is set and no elements are returned.
+func (e *engine) start(ctx context.Context, n *node) []*element {
+	n.started = time.Now()
+	for _, d := range n.deps {
+		var reason string
+		switch d.status {
+		case StatusOK, StatusCached:
+		case StatusFailed:
+			if !d.s.ContinueOnError {
+				reason = "needs " + d.s.ID + ", which failed"
+			}
+		case StatusBlocked:
+			reason = "gate of " + d.s.ID + " blocked"
+		case StatusRun:
+			n.status, n.rec.Status, n.rec.Reason = StatusRun, StatusRun, "upstream "+d.s.ID+" will run"
+			e.progress(n, n.rec.Reason)
+			return nil
+		default:
+			reason = "needs " + d.s.ID + ", which was " + d.status
+		}
+		if reason != "" {
+			e.finishSkipped(n, StatusSkipped, reason)
+			return nil
+		}
+	}
+	env := e.nodeEnv(n)
+	s := n.s
+	fail := func(err error) []*element {
+		n.status, n.rec.Status, n.rec.Error = StatusFailed, StatusFailed, err.Error()
+		e.progress(n, err.Error())
+		return nil
+	}
+	if s.Foreach == nil {
+		if s.When != nil {
+			ev, err := evalBool(s.When, &env)
+			if err != nil {
+				return fail(err)
+			}
+			n.rec.When = ev
+			if !ev.Value {
+				e.finishSkipped(n, StatusSkipped, "when false: "+explainEval(ev))
+				return nil
+			}
+		}
+		el := &element{n: n, env: env}
+		n.elems, n.remaining = []*element{el}, 1
+		return n.elems
+	}
+	items, err := e.expand(s, &env)
+	if err != nil {
+		return fail(err)
+	}
+	n.elems = make([]*element, len(items))
+	for i, it := range items {
+		elEnv := env
+		elEnv.Item, elEnv.ItemIndex = it, i
+		n.elems[i] = &element{n: n, index: i, item: it, foreach: true, label: stringify(it), env: elEnv}
+	}
+	n.remaining = len(n.elems)
+	return n.elems
+}
+
+// expand evaluates a foreach: a glob gives workspace-relative paths.
+func (e *engine) expand(s *Step, env *Env) ([]any, error) {
+	if s.Foreach.Expr == nil {
+		files, err := pathglob.Files(e.plan.Root, []string{s.Foreach.Glob})
+		if err != nil {
+			return nil, fmt.Errorf("%s: foreach: %w", s.Foreach.Pos, err)
+		}
+		items := make([]any, len(files))
+		for i, f := range files {
+			items[i] = f
+		}
+		return items, nil
+	}
+	v, err := s.Foreach.Expr.eval(env)
+	if err != nil {
+		return nil, err
+	}
+	if v == nil {
+		return nil, nil
+	}
+	rv := reflect.ValueOf(v)
+	if rv.Kind() != reflect.Slice && rv.Kind() != reflect.Array {
+		return nil, fmt.Errorf("%s: foreach: expected a list, got %s", s.Foreach.Expr.Pos, kindName(v))
+	}
+	items := make([]any, rv.Len())
+	for i := range items {
+		items[i] = rv.Index(i).Interface()
+	}
+	return items, nil
+}
+
+func evalBool(x *Expr, env *Env) (*Evaluation, error) {
+	v, err := x.eval(env)
+	if err != nil {
+		return nil, err
+	}
+	ev := &Evaluation{Expr: x.Src, Value: v == true}
+	if !ev.Value {
+		ev.Terms = x.terms(env)
+	}
+	return ev, nil
+}
+
+// explainEval renders "expr (a = 1, b = 2)".
+func explainEval(ev *Evaluation) string {
+	s := ev.Expr
+	for i, t := range ev.Terms {
+		if i == 0 {
+			s += " ("
+		} else {
+			s += ", "
+		}
+		s += t.Expr + " = " + formatValue(t.Value)
+		if i == len(ev.Terms)-1 {
+			s += ")"
+		}
+	}
+	return s
+}
+
+// prepare resolves an element's params and computes its cache key.
+func (e *engine) prepare(el *element) error {
+	s := el.n.s
+	if el.foreach && s.When != nil {
+		ev, err := evalBool(s.When, &el.env)
+		if err != nil {
+			return err
+		}
+		el.when = ev
+		if !ev.Value {
+			el.status, el.reason = StatusSkipped, "when false: "+explainEval(ev)
+			return nil
+		}
+	}
+	// Each template is evaluated once, for both the typed params and the
+	// key material.
+	memo := map[*Template]any{}
+	d := &withDecoder{file: e.plan.Pipeline.File, src: e.plan.Pipeline.src, templates: s.templates,
+		eval: func(t *Template) (any, error) {
+			if v, ok := memo[t]; ok {
+				return v, nil
+			}
+			v, err := t.eval(&el.env)
+			memo[t] = v
+			return v, err
+		}}
+	var resolved any = map[string]any{}
+	if s.static != nil {
+		el.params = s.static
+	} else {
+		el.params = s.Type.New()
+		if s.With != nil {
+			if err := d.decode(s.With, reflect.ValueOf(el.params), "with"); err != nil {
+				return err
+			}
+		}
+		if v, ok := el.params.(steps.Validator); ok {
+			if err := v.Validate(); err != nil {
+				return fmt.Errorf("%s: with: %w", s.withPos, err)
+			}
+		}
+	}
+	if s.With != nil {
+		var err error
+		if resolved, err = d.generic(s.With); err != nil {
+			return err
+		}
+	}
+	switch v, _ := el.params.(steps.Volatile); {
+	case e.cache == nil:
+		el.why = "cache off"
+	case !s.Cache:
+		el.why = "cache: false"
+	case v != nil && v.Volatile():
+		el.why = "always runs (" + s.Uses + " without declared inputs)"
+	default:
+		el.cacheable = true
+	}
+	var debug = e.o.Stderr
+	if !e.debug["cachehash"] {
+		debug = nil
+	}
+	name := s.ID
+	if el.foreach {
+		name += "[" + strconv.Itoa(el.index) + "]"
+	}
+	h := NewHash(name, debug)
+	h.Line("kind %s", s.Uses)
+	h.Line("stepversion %d", s.Type.Version)
+	var ferr error
+	flatten("with", resolved, func(path string, v any) {
+		b, err := json.Marshal(v)
+		if err != nil {
+			ferr = fmt.Errorf("%s: with: %s: %w", s.withPos, path, err)
+		}
+		h.Line("param %s %s", path, b)
+	})
+	if ferr != nil {
+		return ferr
+	}
+	if el.foreach {
+		b, err := json.Marshal(el.item)
+		if err != nil {
+			return fmt.Errorf("foreach item %d: %w", el.index, err)
+		}
+		h.Line("item %s", b)
+	}
+	if r, ok := el.params.(steps.Reader); ok && el.cacheable {
+		files, err := r.Reads(e.plan.Root)
+		if err != nil {
+			return err
+		}
+		for _, f := range files {
+			sum, _, err := e.stat.Sum(filepath.Join(e.plan.Root, filepath.FromSlash(f)))
+			if err != nil {
+				return fmt.Errorf("hash input: %w", err)
+			}
+			h.Line("file %s %s", f, sum)
+		}
+	}
+	el.hash, el.action = h, h.Sum()
+	return nil
+}
+
+// execute runs one element: from the cache when its key has a result,
+// otherwise for real, with retries and timeout.
+func (e *engine) execute(ctx context.Context, el *element) {
+	start := time.Now()
+	defer func() { el.dur = time.Since(start) }()
+	if err := e.prepare(el); err != nil {
+		el.status, el.err = StatusFailed, err
+		return
+	}
+	if el.status == StatusSkipped {
+		return
+	}
+	if el.cacheable && !e.o.NoCache && !e.debug["cacheverify"] && e.restore(el) {
+		el.status = StatusCached
+		return
+	}
+	el.reason = e.whyRun(el)
+	if e.explain {
+		el.status = StatusRun
+		return
+	}
+	e.run(ctx, el)
+}
+
+// whyRun says why an element is not served from the cache.
+func (e *engine) whyRun(el *element) string {
+	switch {
+	case !el.cacheable:
+		return el.why
+	case e.o.NoCache:
+		return "--no-cache"
+	}
+	prev, ok := e.state.get(el.n.s.ID, el.label)
+	if !ok {
+		if el.foreach {
+			return "new element"
+		}
+		return "no cached result"
+	}
+	if prev == el.action {
+		return "cached result missing or damaged"
+	}
+	lines, err := e.cache.Key(prev)
+	if err != nil {
+		return "inputs changed"
+	}
+	return diffKeys(lines, el.hash.Lines())
+}
+
+// restore serves an element from the cache: its outputs, and its files put
+// back in the workspace where they differ. Any problem is a miss.
+func (e *engine) restore(el *element) bool {
+	data, _, err := e.cache.GetBytes(el.action)
+	if err != nil {
+		return false
+	}
+	var res cache.Result
+	if err := json.Unmarshal(data, &res); err != nil {
+		return false
+	}
+	var outputs any
+	if len(res.Outputs) > 0 {
+		if err := json.Unmarshal(res.Outputs, &outputs); err != nil {
+			return false
+		}
+	}
+	if !e.explain {
+		for _, f := range res.Files {
+			if pathglob.Check(f.Path) != nil {
+				return false
+			}
+			abs := filepath.Join(e.plan.Root, filepath.FromSlash(f.Path))
+			if sum, _, err := e.stat.Sum(abs); err == nil && sum == f.Object {
+				continue
+			}
+			if err := e.cache.CopyObject(f.Object, abs, os.FileMode(f.Mode).Perm()); err != nil {
+				return false
+			}
+			e.stat.Remember(abs, f.Object)
+		}
+		e.state.set(el.n.s.ID, el.label, el.action)
+	}
+	el.outputs, el.output = outputs, cache.Sum(data)
+	return true
+}
+
+func (e *engine) logName(el *element) string {
+	if el.foreach {
+		return fmt.Sprintf("%s.%d.log", el.n.s.ID, el.index)
+	}
+	return el.n.s.ID + ".log"
+}
+
+// run executes an element for real.
+func (e *engine) run(ctx context.Context, el *element) {
+	s := el.n.s
+	logPath := filepath.Join(e.dir, "logs", e.logName(el))
+	logf, err := os.Create(logPath)
+	if err != nil {
+		el.status, el.err = StatusFailed, fmt.Errorf("create log: %w", err)
+		return
+	}
+	defer logf.Close()
+	el.log = logPath
+	env := &steps.Env{Root: e.plan.Root, Log: logf}
+	var outs steps.Outputs
+	for attempt := 1; ; attempt++ {
+		el.attempts = attempt
+		actx, cancel := ctx, context.CancelFunc(func() {})
+		if s.Timeout > 0 {
+			actx, cancel = context.WithTimeoutCause(ctx, s.Timeout, fmt.Errorf("timed out after %s", s.Timeout))
+		}
+		outs, err = el.params.Run(actx, env)
+		cancel()
+		if err == nil || ctx.Err() != nil || attempt > s.Retries {
+			break
+		}
+		delay := min(s.Backoff<<(attempt-1), maxBackoff)
+		fmt.Fprintf(logf, "lifeos: attempt %d of %d failed: %v; retrying in %s\n", attempt, s.Retries+1, err, delay)
+		select {
+		case <-time.After(delay):
+		case <-ctx.Done():
+		}
+	}
+	if err != nil {
+		e.removeOutputs(el)
+		if ctx.Err() != nil {
+			el.status, el.err = StatusCancelled, fmt.Errorf("interrupted: %w", context.Cause(ctx))
+		} else {
+			el.status, el.err = StatusFailed, err
+		}
+		fmt.Fprintf(logf, "lifeos: %v\n", el.err)
+		return
+	}
+	if err := e.store(el, outs); err != nil {
+		el.status, el.err = StatusFailed, err
+		e.removeOutputs(el)
+		return
+	}
+	el.status = StatusOK
+}
+
+// removeOutputs deletes what a failed or interrupted element declared it
+// writes, so no partial output is left looking complete.
+func (e *engine) removeOutputs(el *element) {
+	w, ok := el.params.(steps.Writer)
+	if !ok {
+		return
+	}
+	for _, p := range w.Writes() {
+		if pathglob.Check(p) == nil {
+			os.RemoveAll(filepath.Join(e.plan.Root, filepath.FromSlash(p)))
+		}
+	}
+}
+
+// store records a successful element: outputs normalised through JSON (so
+// a fresh run and a cached one look the same), files and the entry.
+func (e *engine) store(el *element, outs steps.Outputs) error {
+	if outs == nil {
+		outs = steps.Outputs{}
+	}
+	outJSON, err := json.Marshal(outs)
+	if err != nil {
+		return fmt.Errorf("encode outputs: %w", err)
+	}
+	var norm any
+	if err := json.Unmarshal(outJSON, &norm); err != nil {
+		return fmt.Errorf("decode outputs: %w", err)
+	}
+	el.outputs = norm
+	res := cache.Result{Outputs: outJSON}
+	store := el.cacheable && e.cache != nil
+	if w, ok := el.params.(steps.Writer); ok && store {
+		files, err := pathglob.Files(e.plan.Root, w.Writes())
+		if err != nil {
+			return fmt.Errorf("collect outputs: %w", err)
+		}
+		for _, f := range files {
+			abs := filepath.Join(e.plan.Root, filepath.FromSlash(f))
+			st, err := os.Stat(abs)
+			if err != nil {
+				return err
+			}
+			id, size, err := e.cache.PutFile(abs)
+			if err != nil {
+				return fmt.Errorf("store output %s: %w", f, err)
+			}
+			res.Files = append(res.Files, cache.File{Path: f, Object: id, Size: size, Mode: uint32(st.Mode().Perm())})
+		}
+	}
+	data, err := json.Marshal(res)
+	if err != nil {
+		return err
+	}
+	el.output = cache.Sum(data)
+	if !store {
+		return nil
+	}
+	if e.debug["cacheverify"] {
+		if prev, _, err := e.cache.GetBytes(el.action); err == nil && cache.Sum(prev) != el.output {
+			fmt.Fprintf(e.o.Stderr, "lifeos: cacheverify: step %s is not deterministic: same key %s, different result\n", el.n.s.ID, el.action.Short())
+		}
+	}
+	if _, err := e.cache.PutBytes(el.action, data); err != nil {
+		return err
+	}
+	if err := e.cache.PutKey(el.action, el.hash.Lines()); err != nil {
+		return err
+	}
+	e.state.set(el.n.s.ID, el.label, el.action)
+	return nil
+}
+
+// finish completes a node once all its elements are done: status, outputs,
+// record, gate. It returns a *GateError when the gate is false.
+func (e *engine) finish(n *node) error {
+	rec := n.rec
+	rec.DurationMS = ms(time.Since(n.started))
+	counts := map[string]int{}
+	for _, el := range n.elems {
+		counts[el.status]++
+	}
+	if !n.s.isForeach() {
+		el := n.elems[0]
+		n.status, n.outputs = el.status, el.outputs
+		rec.Reason, rec.Attempts, rec.When = el.reason, el.attempts, firstEval(rec.When, el.when)
+		if el.err != nil {
+			rec.Error = el.err.Error()
+		}
+		if el.log != "" {
+			rec.Log = e.relPath(el.log)
+		}
+		if el.cacheable || el.status == StatusCached {
+			rec.Action = el.action.String()
+		}
+		if el.status == StatusOK || el.status == StatusCached {
+			rec.Output = el.output.String()
+		}
+	} else {
+		list := make([]any, len(n.elems))
+		var firstFail *element
+		for i, el := range n.elems {
+			list[i] = el.outputs
+			er := &ElementRecord{Index: el.index, Item: el.item, Status: el.status, Reason: el.reason, DurationMS: ms(el.dur)}
+			if el.cacheable || el.status == StatusCached {
+				er.Action = el.action.String()
+			}
+			if el.status == StatusOK || el.status == StatusCached {
+				er.Output = el.output.String()
+			}
+			if el.err != nil {
+				er.Error = el.err.Error()
+				if firstFail == nil && el.status == StatusFailed {
+					firstFail = el
+				}
+			}
+			if el.log != "" {
+				er.Log = e.relPath(el.log)
+			}
+			rec.Elements = append(rec.Elements, er)
+		}
+		n.outputs = list
+		rec.Counts = counts
+		switch {
+		case counts[StatusFailed] > 0:
+			n.status = StatusFailed
+			rec.Error = fmt.Sprintf("%d of %d elements failed; first: [%d] %v", counts[StatusFailed], len(n.elems), firstFail.index, firstFail.err)
+		case counts[StatusCancelled] > 0:
+			n.status = StatusCancelled
+		case counts[StatusRun] > 0:
+			n.status = StatusRun
+			rec.Reason = e.elementReasons(n)
+		case counts[StatusCached] > 0 && counts[StatusOK] == 0:
+			n.status = StatusCached
+		default:
+			n.status = StatusOK
+		}
+	}
+	rec.Status, rec.Cached = n.status, n.status == StatusCached
+	rec.Outputs = n.outputs
+	var gateErr error
+	if n.s.Gate != nil && (n.status == StatusOK || n.status == StatusCached) {
+		env := e.nodeEnv(n)
+		env.Outputs = n.outputs
+		ev, err := evalBool(n.s.Gate, &env)
+		if err != nil {
+			n.status, rec.Status, rec.Error = StatusFailed, StatusFailed, err.Error()
+			gateErr = &StepError{Step: n.s.ID, Err: err}
+		} else {
+			rec.Gate = ev
+			if !ev.Value {
+				ev.Terms = n.s.Gate.terms(&env)
+				n.status, rec.Status = StatusBlocked, StatusBlocked
+				gateErr = &GateError{Step: n.s.ID, Pos: n.s.Gate.Pos, Expr: n.s.Gate.Src, Terms: ev.Terms}
+			}
+		}
+	}
+	e.progress(n, e.detail(n))
+	if n.status == StatusFailed && !e.explain {
+		e.logTail(n)
+	}
+	return gateErr
+}
+
+func firstEval(a, b *Evaluation) *Evaluation {
+	if a != nil {
+		return a
+	}
+	return b
+}
+
+func (s *Step) isForeach() bool { return s.Foreach != nil }
+
+func (e *engine) relPath(p string) string {
+	if rel, err := filepath.Rel(e.plan.Root, p); err == nil {
+		return filepath.ToSlash(rel)
+	}
+	return p
+}
+
+// elementReasons summarises why elements of a foreach would run.
+func (e *engine) elementReasons(n *node) string {
+	var first *element
+	count := 0
+	for _, el := range n.elems {
+		if el.status == StatusRun {
+			count++
+			if first == nil {
+				first = el
+			}
+		}
+	}
+	return fmt.Sprintf("%d of %d elements; first [%s]: %s", count, len(n.elems), first.label, first.reason)
+}
+
+// detail is the text after a finished step's status.
+func (e *engine) detail(n *node) string {
+	rec := n.rec
+	var d string
+	switch n.status {
+	case StatusOK:
+		d = fmtDuration(time.Duration(rec.DurationMS * float64(time.Millisecond)))
+		if rec.Reason != "" && !n.s.isForeach() {
+			d += " (" + rec.Reason + ")"
+		}
+	case StatusRun:
+		d = rec.Reason
+	case StatusFailed, StatusCancelled:
+		d = rec.Error
+		if rec.Log != "" {
+			d += " (log: " + rec.Log + ")"
+		}
+	case StatusBlocked:
+		d = "gate false: " + explainEval(rec.Gate)
+	case StatusSkipped:
+		d = rec.Reason
+	}
+	if rec.Counts != nil {
+		var parts []string
+		for _, st := range []string{StatusOK, StatusCached, StatusRun, StatusSkipped, StatusFailed, StatusCancelled} {
+			if c := rec.Counts[st]; c > 0 {
+				word := st
+				if st == StatusOK {
+					word = "ran"
+				}
+				parts = append(parts, fmt.Sprintf("%d %s", c, word))
+			}
+		}
+		if len(parts) > 0 {
+			d = strings.TrimSpace(fmt.Sprintf("[%s] %s", strings.Join(parts, ", "), d))
+		}
+	}
+	return d
+}
+
+// logTail prints the last lines of a failed step's log to stderr, so the
+// cause is visible without opening the file.
+func (e *engine) logTail(n *node) {
+	for _, el := range n.elems {
+		if el.status != StatusFailed || el.log == "" {
+			continue
+		}
+		data, err := os.ReadFile(el.log)
+		if err != nil || len(data) == 0 {
+			continue
+		}
+		lines := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
+		if len(lines) > 15 {
+			lines = lines[len(lines)-15:]
+		}
+		fmt.Fprintf(e.o.Stderr, "--- %s (last %d lines)\n", e.relPath(el.log), len(lines))
+		for _, l := range lines {
+			fmt.Fprintf(e.o.Stderr, "    %s\n", l)
+		}
+		return
+	}
+}
+

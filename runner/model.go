@@ -1,0 +1,107 @@
+package runner
+
+import (
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/lifeos/lifeos/runner/cache"
+	"github.com/lifeos/lifeos/steps"
+)
+
+// Pipeline is a decoded, validated pipeline file (schema version 1).
+type Pipeline struct {
+	File        string // as given, for messages
+	Digest      cache.OutputID
+	Name        string
+	Description string
+	PolicyFile  string // workspace-relative
+	policyPos   Pos
+	policySet   bool // named explicitly (then it must exist)
+	Params      []*Param
+	Steps       []*Step
+	src         []byte
+}
+
+// Param is a pipeline parameter with its default, overridable by --param.
+type Param struct {
+	Name    string
+	Default any
+	Pos     Pos
+}
+
+// Step is one step of a pipeline.
+type Step struct {
+	ID          string
+	Pos         Pos // of the step's mapping
+	Description string
+	Uses        string
+	Type        *steps.Type
+	Needs       []string
+	needsPos    []Pos
+	When        *Expr
+	Foreach     *Foreach
+	With        *yaml.Node // nil when absent
+	withPos     Pos
+	// templates are the ${{ }} strings in With, by node.
+	templates map[*yaml.Node]*Template
+	// static is the decoded params when With has no expressions.
+	static          steps.Step
+	Gate            *Expr
+	// refs are the steps whose results the step's expressions read.
+	refs            []string
+	Retries         int
+	Backoff         time.Duration
+	Timeout         time.Duration
+	Cache           bool
+	ContinueOnError bool
+}
+
+// Foreach is a step's fan-out: a list expression or a glob.
+type Foreach struct {
+	Expr *Expr
+	Glob string
+	Pos  Pos
+}
+
+// Template is a string of `with:` holding ${{ }} expressions. A template
+// that is one whole expression keeps the expression's type.
+type Template struct {
+	Parts []TemplatePart
+	Pos   Pos
+}
+
+// TemplatePart is literal text or an expression.
+type TemplatePart struct {
+	Lit  string
+	Expr *Expr
+}
+
+// Whole reports whether the template is a single expression and nothing else.
+func (t *Template) Whole() bool { return len(t.Parts) == 1 && t.Parts[0].Expr != nil }
+
+// step returns the step with the given id.
+func (p *Pipeline) step(id string) *Step {
+	for _, s := range p.Steps {
+		if s.ID == id {
+			return s
+		}
+	}
+	return nil
+}
+
+func (p *Pipeline) stepIDs() []string {
+	ids := make([]string, len(p.Steps))
+	for i, s := range p.Steps {
+		ids[i] = s.ID
+	}
+	return ids
+}
+
+func (p *Pipeline) paramNames() []string {
+	names := make([]string, len(p.Params))
+	for i, pr := range p.Params {
+		names[i] = pr.Name
+	}
+	return names
+}

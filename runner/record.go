@@ -1,0 +1,176 @@
+package runner
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/lifeos/lifeos/internal/atomicfile"
+)
+
+// Step and run statuses, as written in run records.
+const (
+	StatusOK        = "ok"
+	StatusCached    = "cached"
+	StatusSkipped   = "skipped"
+	StatusFailed    = "failed"
+	StatusBlocked   = "blocked" // a gate was false
+	StatusCancelled = "cancelled"
+	StatusRun       = "run" // plan only: would run
+)
+
+// Record is the run record, .lifeos/runs/<id>/run.json.
+type Record struct {
+	ID             string         `json:"id"`
+	Pipeline       string         `json:"pipeline"`
+	Name           string         `json:"name,omitempty"`
+	PipelineDigest string         `json:"pipeline_digest"`
+	Policy         string         `json:"policy,omitempty"`
+	PolicyDigest   string         `json:"policy_digest"`
+	Params         map[string]any `json:"params,omitempty"`
+	Started        time.Time      `json:"started"`
+	Finished       time.Time      `json:"finished"`
+	DurationMS     float64        `json:"duration_ms"`
+	Status         string         `json:"status"`
+	Error          string         `json:"error,omitempty"`
+	Steps          []*StepRecord  `json:"steps"`
+}
+
+// StepRecord is one step of a run record.
+type StepRecord struct {
+	ID         string           `json:"id"`
+	Uses       string           `json:"uses"`
+	Status     string           `json:"status"`
+	Cached     bool             `json:"cached"`
+	Reason     string           `json:"reason,omitempty"`
+	DurationMS float64          `json:"duration_ms"`
+	Attempts   int              `json:"attempts,omitempty"`
+	Action     string           `json:"action,omitempty"`
+	Output     string           `json:"output,omitempty"`
+	Outputs    any              `json:"outputs,omitempty"`
+	When       *Evaluation      `json:"when,omitempty"`
+	Gate       *Evaluation      `json:"gate,omitempty"`
+	Error      string           `json:"error,omitempty"`
+	Log        string           `json:"log,omitempty"`
+	Counts     map[string]int   `json:"counts,omitempty"`
+	Elements   []*ElementRecord `json:"elements,omitempty"`
+}
+
+// ElementRecord is one element of a foreach step.
+type ElementRecord struct {
+	Index      int     `json:"index"`
+	Item       any     `json:"item"`
+	Status     string  `json:"status"`
+	Reason     string  `json:"reason,omitempty"`
+	DurationMS float64 `json:"duration_ms,omitempty"`
+	Action     string  `json:"action,omitempty"`
+	Output     string  `json:"output,omitempty"`
+	Error      string  `json:"error,omitempty"`
+	Log        string  `json:"log,omitempty"`
+}
+
+// Evaluation is a when or gate expression with its result and operands.
+type Evaluation struct {
+	Expr  string `json:"expr"`
+	Value bool   `json:"value"`
+	Terms []Term `json:"terms,omitempty"`
+}
+
+// newRunID returns a sortable, unique run id: UTC time plus randomness.
+func newRunID(t time.Time) string {
+	var b [3]byte
+	rand.Read(b[:])
+	return t.UTC().Format("20060102-150405") + "-" + hex.EncodeToString(b[:])
+}
+
+// RunsDir is where run records live in a workspace.
+func RunsDir(root string) string { return filepath.Join(root, ".lifeos", "runs") }
+
+func (r *Record) write(dir string) error {
+	return atomicfile.Write(filepath.Join(dir, "run.json"), 0o666, func(w io.Writer) error {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		enc.SetEscapeHTML(false) // keep "a > b" readable in gate expressions
+		if err := enc.Encode(r); err != nil {
+			return fmt.Errorf("encode run record: %w", err)
+		}
+		return nil
+	})
+}
+
+// ListRuns returns the records in root's runs directory, newest first.
+// Unreadable records are skipped: a run killed before writing its record
+// leaves only logs.
+func ListRuns(root string) ([]*Record, error) {
+	ents, err := os.ReadDir(RunsDir(root))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var out []*Record
+	for _, e := range ents {
+		if r, err := readRecord(filepath.Join(RunsDir(root), e.Name())); err == nil {
+			out = append(out, r)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID > out[j].ID })
+	return out, nil
+}
+
+func readRecord(dir string) (*Record, error) {
+	data, err := os.ReadFile(filepath.Join(dir, "run.json"))
+	if err != nil {
+		return nil, err
+	}
+	var r Record
+	if err := json.Unmarshal(data, &r); err != nil {
+		return nil, fmt.Errorf("%s: %w", dir, err)
+	}
+	return &r, nil
+}
+
+// FindRun returns the record whose id is id or starts with it ("last" is the
+// newest). An ambiguous prefix is an error listing the matches.
+func FindRun(root, id string) (*Record, error) {
+	runs, err := ListRuns(root)
+	if err != nil {
+		return nil, err
+	}
+	if len(runs) == 0 {
+		return nil, &UsageError{errors.New("no runs recorded in " + RunsDir(root))}
+	}
+	if id == "last" || id == "" {
+		return runs[0], nil
+	}
+	var matches []*Record
+	for _, r := range runs {
+		if r.ID == id {
+			return r, nil
+		}
+		if strings.HasPrefix(r.ID, id) {
+			matches = append(matches, r)
+		}
+	}
+	switch len(matches) {
+	case 0:
+		return nil, &UsageError{fmt.Errorf("no run %s (lifeos runs list shows them)", id)}
+	case 1:
+		return matches[0], nil
+	}
+	ids := make([]string, len(matches))
+	for i, m := range matches {
+		ids[i] = m.ID
+	}
+	return nil, &UsageError{fmt.Errorf("run id %s is ambiguous: %s", id, strings.Join(ids, ", "))}
+}

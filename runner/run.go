@@ -1,0 +1,357 @@
+package runner
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/lifeos/lifeos/runner/cache"
+)
+
+// RunOptions control an execution.
+type RunOptions struct {
+	// Jobs is how many steps (or foreach elements) run at once; 0 means the
+	// number of CPUs.
+	Jobs int
+	// NoCache runs every step even when a cached result exists; results are
+	// still stored.
+	NoCache bool
+	// Stdout receives one progress line per step; Stderr the tails of failed
+	// steps' logs and debug output.
+	Stdout, Stderr io.Writer
+}
+
+// engine is one execution (or, with explain set, one dry run) of a plan.
+type engine struct {
+	plan    *Plan
+	o       RunOptions
+	cache   *cache.Cache // nil when caching is off
+	stat    *cache.StatCache
+	state   *keyState
+	debug   map[string]bool
+	explain bool
+	rec     *Record
+	dir     string // run directory; "" when explaining
+	nodes   []*node
+	byStep  map[*Step]*node
+	policy  map[string]any
+	runEnv  map[string]any
+	idWidth int // for aligned progress lines
+}
+
+func (plan *Plan) newEngine(o RunOptions, explain bool) (*engine, error) {
+	if o.Jobs <= 0 {
+		o.Jobs = runtime.NumCPU()
+	}
+	if o.Stdout == nil {
+		o.Stdout = io.Discard
+	}
+	if o.Stderr == nil {
+		o.Stderr = io.Discard
+	}
+	e := &engine{plan: plan, o: o, debug: debugFlags(), explain: explain, byStep: map[*Step]*node{}}
+	dir, err := cache.DefaultDir(plan.Root)
+	if err != nil {
+		return nil, &UsageError{err}
+	}
+	if dir != "" {
+		if e.cache, err = cache.Open(dir); err != nil {
+			return nil, err
+		}
+		e.stat = cache.OpenStatCache(filepath.Join(dir, "statcache"))
+	} else {
+		e.stat = cache.OpenStatCache("")
+	}
+	e.state = loadKeyState(stateFile(plan.Root, plan.Pipeline.File))
+	now := time.Now()
+	p := plan.Pipeline
+	e.rec = &Record{
+		ID:             newRunID(now),
+		Pipeline:       p.File,
+		Name:           p.Name,
+		PipelineDigest: p.Digest.String(),
+		Policy:         plan.Policy.File,
+		PolicyDigest:   plan.Policy.Digest().String(),
+		Params:         plan.Params,
+		Started:        now,
+	}
+	e.policy = plan.Policy.Map()
+	e.runEnv = map[string]any{"id": e.rec.ID, "started": now.UTC().Format(time.RFC3339), "pipeline": p.Name}
+	for _, s := range plan.Order {
+		n := &node{s: s, rec: &StepRecord{ID: s.ID, Uses: s.Uses}}
+		e.nodes = append(e.nodes, n)
+		e.byStep[s] = n
+		e.rec.Steps = append(e.rec.Steps, n.rec)
+		e.idWidth = max(e.idWidth, len(s.ID))
+	}
+	for _, n := range e.nodes {
+		for _, id := range n.s.Needs {
+			if d := e.byStep[plan.byID[id]]; d != nil {
+				n.deps = append(n.deps, d)
+				d.dependents = append(d.dependents, n)
+			}
+		}
+		n.pending = len(n.deps)
+	}
+	return e, nil
+}
+
+// node is the run state of one step. It is owned by the scheduler
+// goroutine; workers only touch the elements handed to them.
+type node struct {
+	s          *Step
+	rec        *StepRecord
+	deps       []*node
+	dependents []*node
+	pending    int
+	status     string
+	outputs    any
+	elems      []*element
+	remaining  int
+	started    time.Time
+}
+
+// Run executes the plan: independent steps in parallel up to Jobs, each
+// step's result from the cache when its key is unchanged. It writes the run
+// record and returns it with nil, a *StepError (a step failed), a
+// *GateError (a gate blocked) or the context's error (interrupted).
+func (plan *Plan) Run(ctx context.Context, o RunOptions) (*Record, error) {
+	e, err := plan.newEngine(o, false)
+	if err != nil {
+		return nil, err
+	}
+	e.dir = filepath.Join(RunsDir(plan.Root), e.rec.ID)
+	if err := os.MkdirAll(filepath.Join(e.dir, "logs"), 0o777); err != nil {
+		return nil, fmt.Errorf("create run directory: %w", err)
+	}
+	fmt.Fprintf(e.o.Stdout, "run %s: %s (%d steps, %d jobs)\n", e.rec.ID, plan.Pipeline.File, len(e.nodes), e.o.Jobs)
+	runErr := e.schedule(ctx)
+	rec := e.rec
+	rec.Finished = time.Now()
+	rec.DurationMS = ms(rec.Finished.Sub(rec.Started))
+	rec.Status = StatusOK
+	var se *StepError
+	var ge *GateError
+	switch {
+	case errors.As(runErr, &ge):
+		rec.Status = StatusBlocked
+	case ctx.Err() != nil:
+		rec.Status = StatusCancelled
+		runErr = fmt.Errorf("interrupted: %w", context.Cause(ctx))
+	case errors.As(runErr, &se):
+		rec.Status = StatusFailed
+	case runErr != nil:
+		rec.Status = StatusFailed
+	}
+	if runErr != nil {
+		rec.Error = runErr.Error()
+	}
+	if err := rec.write(e.dir); err != nil && runErr == nil {
+		runErr = err
+	}
+	if err := e.stat.Save(); err != nil {
+		fmt.Fprintf(e.o.Stderr, "lifeos: %v\n", err)
+	}
+	if err := e.state.save(); err != nil {
+		fmt.Fprintf(e.o.Stderr, "lifeos: save key state: %v\n", err)
+	}
+	if e.cache != nil {
+		e.cache.MaybeTrim()
+	}
+	e.summary()
+	return rec, runErr
+}
+
+func (e *engine) summary() {
+	counts := map[string]int{}
+	for _, n := range e.nodes {
+		counts[n.status]++
+	}
+	var parts []string
+	for _, st := range []string{StatusOK, StatusCached, StatusSkipped, StatusBlocked, StatusFailed, StatusCancelled} {
+		if counts[st] > 0 {
+			word := st
+			if st == StatusOK {
+				word = "ran"
+			}
+			parts = append(parts, fmt.Sprintf("%d %s", counts[st], word))
+		}
+	}
+	rel, err := filepath.Rel(e.plan.Root, filepath.Join(e.dir, "run.json"))
+	if err != nil {
+		rel = filepath.Join(e.dir, "run.json")
+	}
+	fmt.Fprintf(e.o.Stdout, "%s in %s: %s (record: %s)\n", e.rec.Status, fmtDuration(time.Duration(e.rec.DurationMS*float64(time.Millisecond))), strings.Join(parts, ", "), filepath.ToSlash(rel))
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+func fmtDuration(d time.Duration) string {
+	switch {
+	case d < time.Millisecond:
+		return d.Round(time.Microsecond).String()
+	case d < time.Second:
+		return d.Round(time.Millisecond).String()
+	}
+	return d.Round(10 * time.Millisecond).String()
+}
+
+// result is what a worker reports for one element.
+type result struct{ el *element }
+
+// schedule runs the DAG: a ready queue of elements, Jobs workers, and a
+// single goroutine (this one) that owns all run state, after cmd/go's
+// Builder.Do. The first failure cancels the context (fail-fast) unless the
+// step has continue_on_error.
+func (e *engine) schedule(parent context.Context) error {
+	ctx, cancel := context.WithCancelCause(parent)
+	defer cancel(nil)
+	work := make(chan *element)
+	results := make(chan *element)
+	for i := 0; i < e.o.Jobs; i++ {
+		go func() {
+			for el := range work {
+				e.execute(ctx, el)
+				results <- el
+			}
+		}()
+	}
+	defer close(work)
+
+	var queue []*element
+	var ready []*node
+	for _, n := range e.nodes {
+		if n.pending == 0 {
+			ready = append(ready, n)
+		}
+	}
+	var firstErr error // the failure or gate that decides the exit status
+	inflight := 0
+	for {
+		for len(ready) > 0 {
+			n := ready[0]
+			ready = ready[1:]
+			if ctx.Err() != nil {
+				e.finishSkipped(n, StatusSkipped, "not started: "+stopReason(ctx))
+				ready = append(ready, e.release(n)...)
+				continue
+			}
+			elems := e.start(ctx, n)
+			if n.status == "" && len(elems) == 0 { // foreach over nothing
+				if err := e.finish(n); err != nil {
+					firstErr = firstOf(firstErr, err)
+				}
+			}
+			if n.status != "" { // decided without running: skipped or failed
+				if n.status == StatusFailed && !n.s.ContinueOnError {
+					err := &StepError{Step: n.s.ID, Err: errors.New(n.rec.Error)}
+					firstErr = firstOf(firstErr, err)
+					cancel(err)
+				}
+				ready = append(ready, e.release(n)...)
+				continue
+			}
+			queue = append(queue, elems...)
+		}
+		if len(queue) == 0 && inflight == 0 {
+			break
+		}
+		var send chan *element
+		var next *element
+		if len(queue) > 0 {
+			if ctx.Err() != nil {
+				// Stopping: drop what has not started.
+				for _, el := range queue {
+					el.status, el.reason = StatusCancelled, "not started: "+stopReason(ctx)
+					ready = append(ready, e.elementDone(ctx, el, &firstErr, cancel)...)
+				}
+				queue = nil
+				continue
+			}
+			send, next = work, queue[0]
+		}
+		select {
+		case send <- next:
+			queue = queue[1:]
+			inflight++
+		case el := <-results:
+			inflight--
+			ready = append(ready, e.elementDone(ctx, el, &firstErr, cancel)...)
+		}
+	}
+	if firstErr == nil && parent.Err() != nil {
+		return parent.Err()
+	}
+	return firstErr
+}
+
+func firstOf(a, b error) error {
+	if a != nil {
+		return a
+	}
+	return b
+}
+
+func stopReason(ctx context.Context) string {
+	var se *StepError
+	if err := context.Cause(ctx); errors.As(err, &se) {
+		return "step " + se.Step + " failed"
+	}
+	return "interrupted"
+}
+
+// elementDone records a finished element; when it was the node's last, it
+// finishes the node and returns the dependents that became ready.
+func (e *engine) elementDone(ctx context.Context, el *element, firstErr *error, cancel context.CancelCauseFunc) []*node {
+	n := el.n
+	if el.status == StatusFailed && !n.s.ContinueOnError && ctx.Err() == nil {
+		err := &StepError{Step: n.s.ID, Err: el.err}
+		*firstErr = firstOf(*firstErr, err)
+		cancel(err)
+	}
+	n.remaining--
+	if n.remaining > 0 {
+		return nil
+	}
+	if err := e.finish(n); err != nil {
+		*firstErr = firstOf(*firstErr, err)
+	}
+	return e.release(n)
+}
+
+// release lowers the pending count of n's dependents and returns the ready ones.
+func (e *engine) release(n *node) []*node {
+	var ready []*node
+	for _, d := range n.dependents {
+		if d.pending--; d.pending == 0 {
+			ready = append(ready, d)
+		}
+	}
+	return ready
+}
+
+func (e *engine) finishSkipped(n *node, status, reason string) {
+	n.status, n.rec.Status, n.rec.Reason = status, status, reason
+	e.progress(n, reason)
+}
+
+// progress prints the line of a finished step.
+func (e *engine) progress(n *node, detail string) {
+	label := n.status
+	switch n.status {
+	case StatusFailed:
+		label = "FAIL"
+	case StatusBlocked:
+		label = "BLOCKED"
+	case StatusSkipped:
+		label = "skip"
+	}
+	line := fmt.Sprintf("  %-7s %-*s  %s", label, e.idWidth, n.s.ID, detail)
+	fmt.Fprintln(e.o.Stdout, strings.TrimRight(line, " "))
+}

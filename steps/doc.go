@@ -1,0 +1,25 @@
+// Package steps defines the Step contract and lifeos's built-in step types.
+//
+// # The contract
+//
+// A step type is a params struct: the runner decodes a pipeline step's
+// `with:` block into a fresh value of it (strictly, by its `yaml` tags), and
+// then calls its Run method. A step is a pure function of its params and of
+// the files it declares: everything that can change its result must be in
+// its params or in the files Reads returns, because the runner's cache key
+// is made of exactly those (plus the type's name and Version).
+//
+// # What a step may do
+//
+// Run receives an *Env with the workspace root, a log writer and a cancellable
+// context. It must stop promptly when the context is cancelled and must not
+// write outside the workspace except to the paths Writes declares. It
+// returns outputs (any JSON-encodable map), which become
+// `steps.<id>.outputs` for later expressions.
+//
+// # What a step must not do
+//
+// Steps never import the runner, yaml.v3 or expr, nor each other: what they
+// need from the engine reaches them through Env as small interfaces. A test
+// in this package guards the rule.
+package steps

@@ -1,0 +1,178 @@
+package steps
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"time"
+
+	"github.com/lifeos/lifeos/internal/pathglob"
+)
+
+func init() {
+	Register(&Type{
+		Name:    "exec",
+		Version: 1,
+		Summary: "run a command (argv list, or a shell script with shell:), with declared inputs and outputs",
+		New:     func() Step { return new(Exec) },
+	})
+}
+
+// Exec runs a command: the escape hatch every other step type is measured
+// against.
+type Exec struct {
+	// Argv is the command and its arguments, run without a shell.
+	Argv []string `yaml:"run" doc:"command and arguments, run without a shell"`
+	// Shell is a script run with sh -c (cmd /C on Windows), instead of run.
+	Shell string `yaml:"shell" doc:"script run with sh -c, instead of run"`
+	// Inputs are globs of the files the command reads; their contents are
+	// part of the cache key. Absent: the command always runs and is never
+	// cached (its inputs are unknown). Empty list: it depends on its params
+	// alone.
+	Inputs *[]string `yaml:"inputs" doc:"globs of files the command reads (hashed into the cache key); omit to always run"`
+	// Outputs are the files and directories the command writes.
+	Outputs []string `yaml:"outputs" doc:"files or directories the command writes (cached and restored)"`
+	// Env adds environment variables. The rest of the environment is
+	// inherited and is not part of the cache key.
+	Env map[string]string `yaml:"env" doc:"extra environment variables (part of the cache key)"`
+	// Dir is the working directory, relative to the workspace root.
+	Dir string `yaml:"dir" doc:"working directory, relative to the workspace root"`
+	// OutputsFile is a JSON object file the command writes, whose fields
+	// become the step's outputs; "-" reads the object from stdout.
+	OutputsFile string `yaml:"outputs_file" doc:"JSON object file whose fields become steps.<id>.outputs; - for stdout"`
+}
+
+// killGrace is how long a cancelled command has between SIGTERM and SIGKILL.
+const killGrace = 5 * time.Second
+
+// Validate checks that exactly one of run and shell is given and that paths
+// stay inside the workspace.
+func (e *Exec) Validate() error {
+	switch {
+	case len(e.Argv) == 0 && e.Shell == "":
+		return errors.New("exec needs run: [argv...] or shell: script")
+	case len(e.Argv) > 0 && e.Shell != "":
+		return errors.New("exec takes run or shell, not both")
+	case len(e.Argv) > 0 && e.Argv[0] == "":
+		return errors.New("run: empty command name")
+	}
+	for _, o := range e.Outputs {
+		if err := pathglob.Check(o); err != nil {
+			return fmt.Errorf("outputs: %w", err)
+		}
+	}
+	if e.Inputs != nil {
+		for _, in := range *e.Inputs {
+			if err := pathglob.Check(in); err != nil {
+				return fmt.Errorf("inputs: %w", err)
+			}
+		}
+	}
+	if e.Dir != "" {
+		if err := pathglob.Check(e.Dir); err != nil {
+			return fmt.Errorf("dir: %w", err)
+		}
+	}
+	if e.OutputsFile != "" && e.OutputsFile != "-" {
+		if err := pathglob.Check(e.OutputsFile); err != nil {
+			return fmt.Errorf("outputs_file: %w", err)
+		}
+	}
+	return nil
+}
+
+// Volatile reports whether the command's inputs are undeclared.
+func (e *Exec) Volatile() bool { return e.Inputs == nil }
+
+// Reads expands the inputs globs.
+func (e *Exec) Reads(root string) ([]string, error) {
+	if e.Inputs == nil {
+		return nil, nil
+	}
+	return pathglob.Files(root, *e.Inputs)
+}
+
+// Writes returns the declared outputs.
+func (e *Exec) Writes() []string { return e.Outputs }
+
+// Run runs the command, its output going to env.Log.
+func (e *Exec) Run(ctx context.Context, env *Env) (Outputs, error) {
+	argv := e.Argv
+	if e.Shell != "" {
+		if runtime.GOOS == "windows" {
+			argv = []string{"cmd", "/C", e.Shell}
+		} else {
+			argv = []string{"sh", "-c", e.Shell}
+		}
+	}
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	cmd.Dir = filepath.Join(env.Root, e.Dir)
+	cmd.Env = append(os.Environ(), "LIFEOS_ROOT="+env.Root)
+	keys := make([]string, 0, len(e.Env))
+	for k := range e.Env {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		cmd.Env = append(cmd.Env, k+"="+e.Env[k])
+	}
+	var stdout bytes.Buffer
+	cmd.Stdout = env.Log
+	if e.OutputsFile == "-" {
+		cmd.Stdout = &stdout
+	}
+	cmd.Stderr = env.Log
+	cmd.WaitDelay = killGrace
+	setProcessGroup(cmd)
+	if e.OutputsFile != "" && e.OutputsFile != "-" {
+		// A stale file from an earlier run must not pass for this run's.
+		if err := os.Remove(filepath.Join(env.Root, e.OutputsFile)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return nil, err
+		}
+	}
+	err := cmd.Run()
+	if ctx.Err() != nil {
+		return nil, context.Cause(ctx)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", argv[0], err)
+	}
+	for _, o := range e.Outputs {
+		if _, err := os.Stat(filepath.Join(env.Root, o)); err != nil {
+			return nil, fmt.Errorf("declared output %s was not created", o)
+		}
+	}
+	switch e.OutputsFile {
+	case "":
+		return Outputs{}, nil
+	case "-":
+		return decodeOutputs("stdout", &stdout)
+	default:
+		f, err := os.Open(filepath.Join(env.Root, e.OutputsFile))
+		if err != nil {
+			return nil, fmt.Errorf("outputs_file: %w", err)
+		}
+		defer f.Close()
+		return decodeOutputs(e.OutputsFile, f)
+	}
+}
+
+func decodeOutputs(name string, r io.Reader) (Outputs, error) {
+	var out Outputs
+	dec := json.NewDecoder(r)
+	if err := dec.Decode(&out); err != nil {
+		return nil, fmt.Errorf("outputs from %s: want a JSON object: %w", name, err)
+	}
+	if out == nil {
+		return nil, fmt.Errorf("outputs from %s: want a JSON object, got null", name)
+	}
+	return out, nil
+}

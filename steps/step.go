@@ -1,0 +1,98 @@
+package steps
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"sort"
+)
+
+// Step is a configured step: a params struct decoded from `with:`.
+type Step interface {
+	// Run does the work. It is called at most once per Step value, from one
+	// goroutine; different Steps run concurrently. It must return when ctx
+	// is cancelled, with ctx's error.
+	Run(ctx context.Context, env *Env) (Outputs, error)
+}
+
+// Outputs are a step's results, visible to later steps as
+// `steps.<id>.outputs`. They are stored as JSON, so a cached run returns
+// exactly what a fresh one would after a JSON round trip.
+type Outputs map[string]any
+
+// Env is what a running step receives from the engine.
+type Env struct {
+	// Root is the workspace root; relative paths in params are relative to it.
+	Root string
+	// Log receives the step's diagnostic output (its command's stdout and
+	// stderr for exec). It is safe to write from several goroutines.
+	Log io.Writer
+}
+
+// Validator is implemented by steps whose params need checks beyond types:
+// called after decoding, before Run (at validation time when `with:`
+// contains no expressions).
+type Validator interface {
+	Validate() error
+}
+
+// Reader is implemented by steps that read workspace files: the files (their
+// names and contents) become part of the cache key. root is the workspace.
+type Reader interface {
+	Reads(root string) ([]string, error)
+}
+
+// Writer is implemented by steps that write workspace files or directories
+// (workspace-relative). The runner stores them in the cache after a success,
+// restores them on a hit, and removes them after a failure or interruption,
+// so a partial output never looks complete (make deletes its target too).
+type Writer interface {
+	Writes() []string
+}
+
+// Volatile is implemented by steps whose result cannot be predicted from
+// their params and files (health checks, commands with undeclared inputs):
+// when Volatile returns true they always run and are never cached.
+type Volatile interface {
+	Volatile() bool
+}
+
+// Type describes a step type for the registry.
+type Type struct {
+	// Name is the `uses:` value.
+	Name string
+	// Version is part of every cache key of this type: bump it when the same
+	// params would now give a different result.
+	Version int
+	// Summary is one line for help and the JSON Schema.
+	Summary string
+	// New returns a pointer to a zero params struct.
+	New func() Step
+}
+
+var registry = map[string]*Type{}
+
+// Register adds a step type. It panics on a duplicate name (a programming
+// error, as in expr.Function).
+func Register(t *Type) {
+	if _, dup := registry[t.Name]; dup {
+		panic(fmt.Sprintf("steps: type %q registered twice", t.Name))
+	}
+	registry[t.Name] = t
+}
+
+// Lookup returns the step type named name.
+func Lookup(name string) (*Type, bool) {
+	t, ok := registry[name]
+	return t, ok
+}
+
+// Names returns the registered type names, sorted.
+func Names() []string {
+	names := make([]string, 0, len(registry))
+	for n := range registry {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
