@@ -41,28 +41,36 @@ type Plan struct {
 // Load reads, checks and compiles the pipeline file (relative to root).
 func Load(root, file string, o Options) (*Plan, error) {
 	p, err := ReadPipeline(root, file)
-	if err != nil {
+	if p == nil || err != nil && !IsInvalid(err) {
 		return nil, err
 	}
-	return Compile(root, p, o)
+	plan, cerr := Compile(root, p, o)
+	if err == nil {
+		return plan, cerr
+	}
+	if cerr != nil && !IsInvalid(cerr) {
+		return nil, cerr // a usage error such as --param: report it alone
+	}
+	// Structural errors and compile errors together, each once.
+	all := errorList(err)
+	seen := map[string]bool{}
+	for _, e := range all {
+		seen[e.Error()] = true
+	}
+	for _, e := range errorList(cerr) {
+		if !seen[e.Error()] {
+			all = append(all, e)
+		}
+	}
+	sortErrors(all)
+	return nil, all.Err()
 }
 
 // Compile checks a decoded pipeline against its policy and compiles it.
 // Every problem found is returned, sorted by position.
 func Compile(root string, p *Pipeline, o Options) (*Plan, error) {
 	var errs ErrorList
-	add := func(err error) {
-		var pe *PipelineError
-		var pl ErrorList
-		switch {
-		case errors.As(err, &pl):
-			errs = append(errs, pl...)
-		case errors.As(err, &pe):
-			errs = append(errs, pe)
-		default:
-			errs = append(errs, &PipelineError{Err: err})
-		}
-	}
+	add := func(err error) { errs = append(errs, errorList(err)...) }
 	params, err := resolveParams(p, o.Params)
 	if err != nil {
 		return nil, err
@@ -98,7 +106,7 @@ func Compile(root string, p *Pipeline, o Options) (*Plan, error) {
 			}
 		}
 	}
-	if graphOK {
+	{
 		if cyc := findCycle(p.Steps, plan.byID); cyc != nil {
 			ids := make([]string, len(cyc))
 			for i, s := range cyc {
@@ -265,6 +273,9 @@ func findCycle(all []*Step, byID map[string]*Step) []*Step {
 		stack = append(stack, s)
 		for _, id := range s.Needs {
 			n := byID[id]
+			if n == nil {
+				continue // reported as an unknown step
+			}
 			switch color[n] {
 			case grey:
 				for i, x := range stack {

@@ -1,6 +1,8 @@
 package runner
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"reflect"
 	"sort"
@@ -204,7 +206,7 @@ func (d *withDecoder) decodeStruct(n *yaml.Node, rv reflect.Value, path string) 
 		k, v := n.Content[i], n.Content[i+1]
 		fi, ok := idx[k.Value]
 		if !ok {
-			return d.errorf(k, path, "unknown key %s%s (known: %s)", k.Value, suggest(k.Value, names), strings.Join(names, ", "))
+			return d.errorf(k, path, "unknown key `%s`%s (known: %s)", k.Value, suggest(k.Value, names), strings.Join(names, ", "))
 		}
 		if seen[k.Value] {
 			return d.errorf(k, path, "duplicate key %s", k.Value)
@@ -257,21 +259,43 @@ func (d *withDecoder) generic(n *yaml.Node) (any, error) {
 	return normalize(v), nil
 }
 
-// flatten writes `param <path> <json>` key material for a resolved with
-// value: maps are walked so a changed leaf is named by its path
-// ("with.lora.strength"); lists and scalars are one value each.
+// flatten emits the leaves of a resolved with value with their paths
+// ("with.lora.strength", "with.run[4]"), so that a key line, and the plan
+// reason that quotes it, names exactly the value that changed.
 func flatten(prefix string, v any, emit func(path string, v any)) {
-	m, ok := v.(map[string]any)
-	if !ok {
+	switch x := v.(type) {
+	case map[string]any:
+		keys := make([]string, 0, len(x))
+		for k := range x {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			flatten(prefix+"."+k, x[k], emit)
+		}
+		if len(x) == 0 {
+			emit(prefix, x)
+		}
+	case []any:
+		for i, e := range x {
+			flatten(fmt.Sprintf("%s[%d]", prefix, i), e, emit)
+		}
+		if len(x) == 0 {
+			emit(prefix, x)
+		}
+	default:
 		emit(prefix, v)
-		return
 	}
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
+}
+
+// jsonText encodes v as compact JSON without HTML escaping, for key lines
+// and messages that people read.
+func jsonText(v any) ([]byte, error) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
 	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		flatten(prefix+"."+k, m[k], emit)
-	}
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
 }

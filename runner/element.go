@@ -3,7 +3,7 @@ package runner
 import (
 	"context"
 	"encoding/json"
-		"fmt"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -253,7 +253,7 @@ func (e *engine) prepare(el *element) error {
 	h.Line("stepversion %d", s.Type.Version)
 	var ferr error
 	flatten("with", resolved, func(path string, v any) {
-		b, err := json.Marshal(v)
+		b, err := jsonText(v)
 		if err != nil {
 			ferr = fmt.Errorf("%s: with: %s: %w", s.withPos, path, err)
 		}
@@ -263,7 +263,7 @@ func (e *engine) prepare(el *element) error {
 		return ferr
 	}
 	if el.foreach {
-		b, err := json.Marshal(el.item)
+		b, err := jsonText(el.item)
 		if err != nil {
 			return fmt.Errorf("foreach item %d: %w", el.index, err)
 		}
@@ -684,4 +684,3 @@ func (e *engine) logTail(n *node) {
 		return
 	}
 }
-

@@ -118,9 +118,9 @@ func (e *GateError) Error() string {
 	return b.String()
 }
 
-// suggest returns ` (did you mean "x"?)` for the candidate nearest to name,
-// or "" when none is near: at most a third of the name's length in edits
-// (cmd/go and cobra use similar cut-offs).
+// suggest returns " (did you mean `x`?)" for the candidate nearest to name,
+// or "" when none is near: at most two edits, or a third of the name's
+// length for long names (cobra's cut-off is two).
 func suggest(name string, candidates []string) string {
 	best, bestD := "", 0
 	for _, c := range candidates {
@@ -129,10 +129,10 @@ func suggest(name string, candidates []string) string {
 			best, bestD = c, d
 		}
 	}
-	if best == "" || bestD > max(1, len(name)/3) || best == name {
+	if best == "" || bestD > max(2, len(name)/3) || best == name {
 		return ""
 	}
-	return fmt.Sprintf(" (did you mean %q?)", best)
+	return fmt.Sprintf(" (did you mean `%s`?)", best)
 }
 
 // sourceLine returns line n (1-based) of the file's content, for snippets.

@@ -93,7 +93,7 @@ func (l *loader) fields(n *yaml.Node, what string, known []string, fn func(key s
 		}
 		seen[k.Value] = k
 		if known != nil && !contains(known, k.Value) {
-			l.errorf(k, "unknown key %s in %s%s", k.Value, what, suggest(k.Value, known))
+			l.errorf(k, "unknown key `%s` in %s%s", k.Value, what, suggest(k.Value, known))
 			continue
 		}
 		fn(k.Value, k, v)
@@ -183,7 +183,9 @@ func (l *loader) retries(n *yaml.Node) (count int, backoff time.Duration) {
 
 // ReadPipeline reads and decodes a pipeline file (relative to root, or
 // absolute), checking its structure. Expressions, the DAG and step params
-// are checked by Compile.
+// are checked by Compile. When the structure has errors but the steps could
+// be read, the pipeline is returned with the errors, so that Load can report
+// every problem at once.
 func ReadPipeline(root, file string) (*Pipeline, error) {
 	src, err := os.ReadFile(filepath.Join(root, file))
 	if filepath.IsAbs(file) {
@@ -206,7 +208,7 @@ func parsePipeline(file string, src []byte) (*Pipeline, error) {
 		return nil, &PipelineError{Pos: Pos{file, 1, 1}, Err: errors.New("empty pipeline: expected version: 1 and steps")}
 	}
 	top := doc.Content[0]
-	var defRetries, defRetriesSet = 0, false
+	defRetries := 0
 	defBackoff, defTimeout := defaultBackoff, time.Duration(0)
 	var version *yaml.Node
 	var stepsNode *yaml.Node
@@ -243,7 +245,6 @@ func parsePipeline(file string, src []byte) (*Pipeline, error) {
 				switch key {
 				case "retries":
 					defRetries, defBackoff = l.retries(v)
-					defRetriesSet = true
 				case "timeout":
 					defTimeout = l.duration(v, "timeout")
 				}
@@ -271,9 +272,6 @@ func parsePipeline(file string, src []byte) (*Pipeline, error) {
 		if s == nil {
 			continue
 		}
-		if !defRetriesSet {
-			defRetries = 0
-		}
 		if s.Retries < 0 {
 			s.Retries, s.Backoff = defRetries, defBackoff
 		}
@@ -295,6 +293,21 @@ func parsePipeline(file string, src []byte) (*Pipeline, error) {
 	return p, l.errs.Err()
 }
 
+// errorList flattens an error into PipelineErrors.
+func errorList(err error) ErrorList {
+	var pl ErrorList
+	var pe *PipelineError
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &pl):
+		return pl
+	case errors.As(err, &pe):
+		return ErrorList{pe}
+	}
+	return ErrorList{{Err: err}}
+}
+
 func (l *loader) step(n *yaml.Node) *Step {
 	if n.Kind != yaml.MappingNode {
 		l.errorf(n, "step: expected a mapping with id and uses, got %s", describeNode(n))
@@ -309,10 +322,11 @@ func (l *loader) step(n *yaml.Node) *Step {
 			if id, ok := l.str(v, "id"); ok {
 				if !stepIDRe.MatchString(id) {
 					l.errorf(v, "invalid step id %q: use lowercase letters, digits and _, starting with a letter", id)
-				} else {
-					s.ID, s.Pos = id, l.pos(v)
-					what = "step " + id
 				}
+				// Kept even when invalid, so that references to it do
+				// not cascade into "unknown step" errors.
+				s.ID, s.Pos = id, l.pos(v)
+				what = "step " + id
 			}
 		}
 	}

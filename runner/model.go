@@ -46,8 +46,8 @@ type Step struct {
 	// templates are the ${{ }} strings in With, by node.
 	templates map[*yaml.Node]*Template
 	// static is the decoded params when With has no expressions.
-	static          steps.Step
-	Gate            *Expr
+	static steps.Step
+	Gate   *Expr
 	// refs are the steps whose results the step's expressions read.
 	refs            []string
 	Retries         int

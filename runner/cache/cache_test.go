@@ -86,7 +86,9 @@ func TestTruncatedEntryIsMiss(t *testing.T) {
 		{"truncated", func(b []byte) []byte { return b[:len(b)/2] }},
 		{"extended", func(b []byte) []byte { return append(b, 'x') }},
 		{"bad version", func(b []byte) []byte { return append([]byte("v9"), b[2:]...) }},
-		{"other action", func(b []byte) []byte { return bytes.Replace(b, []byte(action("a").String()), []byte(action("b").String()), 1) }},
+		{"other action", func(b []byte) []byte {
+			return bytes.Replace(b, []byte(action("a").String()), []byte(action("b").String()), 1)
+		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := newCache(t)
