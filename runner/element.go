@@ -2,6 +2,7 @@ package runner
 
 import (
 	"context"
+	"errors"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -63,6 +64,7 @@ func (e *engine) nodeEnv(n *node) Env {
 // failed), n.status is set and no elements are returned.
 func (e *engine) start(ctx context.Context, n *node) []*element {
 	n.started = time.Now()
+	var willRun *node // plan only: an upstream step that would run
 	for _, d := range n.deps {
 		var reason string
 		switch d.status {
@@ -74,9 +76,9 @@ func (e *engine) start(ctx context.Context, n *node) []*element {
 		case StatusBlocked:
 			reason = "gate of " + d.s.ID + " blocked"
 		case StatusRun:
-			n.status, n.rec.Status, n.rec.Reason = StatusRun, StatusRun, "upstream "+d.s.ID+" will run"
-			e.progress(n, n.rec.Reason)
-			return nil
+			if willRun == nil {
+				willRun = d
+			}
 		default:
 			reason = "needs " + d.s.ID + ", which was " + d.status
 		}
@@ -84,6 +86,25 @@ func (e *engine) start(ctx context.Context, n *node) []*element {
 			e.finishSkipped(n, StatusSkipped, reason)
 			return nil
 		}
+	}
+	if willRun != nil {
+		// Upstream outputs are unknown, but a when that does not read them
+		// can still be decided.
+		if w := n.s.When; w != nil && len(w.refs) == 0 && n.s.Foreach == nil {
+			env := e.nodeEnv(n)
+			if ev, err := evalBool(w, &env); err == nil && !ev.Value {
+				n.rec.When = ev
+				e.finishSkipped(n, StatusSkipped, "when false: "+explainEval(ev))
+				return nil
+			}
+		}
+		n.status, n.rec.Status, n.rec.Reason = StatusRun, StatusRun, "upstream "+willRun.s.ID+" will run"
+		e.progress(n, n.rec.Reason)
+		return nil
+	}
+	if ctx.Err() != nil {
+		e.finishSkipped(n, StatusSkipped, "not started: "+stopReason(ctx))
+		return nil
 	}
 	env := e.nodeEnv(n)
 	s := n.s
@@ -413,7 +434,7 @@ func (e *engine) run(ctx context.Context, el *element) {
 	if err != nil {
 		e.removeOutputs(el)
 		if ctx.Err() != nil {
-			el.status, el.err = StatusCancelled, fmt.Errorf("interrupted: %w", context.Cause(ctx))
+			el.status, el.err = StatusCancelled, errors.New(stopReason(ctx))
 		} else {
 			el.status, el.err = StatusFailed, err
 		}

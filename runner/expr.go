@@ -27,6 +27,8 @@ type Expr struct {
 	// policy lists the policy paths the expression reads, for key lines of
 	// expressions evaluated inside a step.
 	policy []string
+	// refs lists the steps whose results the expression reads.
+	refs []string
 }
 
 // Env is the environment expressions are evaluated in. Which names are
@@ -243,6 +245,9 @@ func (c *compiler) checkStepRef(e *Expr, props []*ast.StringNode, s *Step) {
 	}
 	if s != nil && !contains(s.refs, id.Value) {
 		s.refs = append(s.refs, id.Value)
+	}
+	if !contains(e.refs, id.Value) {
+		e.refs = append(e.refs, id.Value)
 	}
 }
 

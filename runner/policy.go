@@ -1,6 +1,7 @@
 package runner
 
 import (
+	"bytes"
 	_ "embed"
 	"encoding/json"
 	"errors"
@@ -49,7 +50,7 @@ func LoadPolicy(root, file string, required bool, sets []string) (*Policy, error
 	if err := yaml.Unmarshal(defaultPolicy, &def); err != nil {
 		panic("bad built-in policy: " + err.Error())
 	}
-	if err := p.merge(p.root, def.Content[0], "default", nil); err != nil {
+	if err := p.merge(p.root, def.Content[0], "", "default", nil); err != nil {
 		panic("bad built-in policy: " + err.Error())
 	}
 	if file != "" {
@@ -57,7 +58,10 @@ func LoadPolicy(root, file string, required bool, sets []string) (*Policy, error
 		switch {
 		case errors.Is(err, fs.ErrNotExist) && !required:
 		case err != nil:
-			return nil, &PipelineError{Pos: Pos{File: file}, Err: fmt.Errorf("policy: %w", unwrapPathError(err))}
+			if pe := (*fs.PathError)(nil); errors.As(err, &pe) {
+				err = fmt.Errorf("%s: %w", file, pe.Err)
+			}
+			return nil, &PipelineError{Pos: Pos{File: file}, Err: fmt.Errorf("policy: %w", err)}
 		default:
 			p.File = file
 			var doc yaml.Node
@@ -69,7 +73,7 @@ func LoadPolicy(root, file string, required bool, sets []string) (*Policy, error
 				if top.Kind != yaml.MappingNode {
 					return nil, &PipelineError{Pos: Pos{file, top.Line, top.Column}, Err: errors.New("policy must be a mapping of sections")}
 				}
-				if err := p.merge(p.root, top, "", &fileCtx{name: file, src: src}); err != nil {
+				if err := p.merge(p.root, top, "", "", &fileCtx{name: file, src: src}); err != nil {
 					return nil, err
 				}
 			}
@@ -96,19 +100,19 @@ func (f *fileCtx) errorf(n *yaml.Node, format string, args ...any) *PipelineErro
 }
 
 // merge overlays the YAML mapping n onto dst.
-func (p *Policy) merge(dst *pnode, n *yaml.Node, origin string, f *fileCtx) error {
+func (p *Policy) merge(dst *pnode, n *yaml.Node, prefix, origin string, f *fileCtx) error {
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, v := n.Content[i], n.Content[i+1]
-		key := k.Value
+		key := prefix + k.Value
 		o := origin
 		if f != nil {
 			o = fmt.Sprintf("%s:%d", f.name, v.Line)
 		}
-		child, exists := dst.kids[key]
+		child, exists := dst.kids[k.Value]
 		if !exists {
 			child = &pnode{}
-			dst.keys = append(dst.keys, key)
-			dst.kids[key] = child
+			dst.keys = append(dst.keys, k.Value)
+			dst.kids[k.Value] = child
 		}
 		if v.Kind == yaml.MappingNode {
 			if exists && !child.isMap() {
@@ -120,7 +124,7 @@ func (p *Policy) merge(dst *pnode, n *yaml.Node, origin string, f *fileCtx) erro
 			if child.origin == "" {
 				child.origin = o
 			}
-			if err := p.merge(child, v, origin, f); err != nil {
+			if err := p.merge(child, v, key+".", origin, f); err != nil {
 				return err
 			}
 		} else {
@@ -285,7 +289,16 @@ func (p *Policy) Digest() cache.OutputID {
 // YAML renders the merged policy; with origins, every value carries a
 // comment saying where it came from.
 func (p *Policy) YAML(origins bool) ([]byte, error) {
-	return yaml.Marshal(p.root.node(origins))
+	var b bytes.Buffer
+	enc := yaml.NewEncoder(&b)
+	enc.SetIndent(2)
+	if err := enc.Encode(p.root.node(origins)); err != nil {
+		return nil, err
+	}
+	if err := enc.Close(); err != nil {
+		return nil, err
+	}
+	return b.Bytes(), nil
 }
 
 func (n *pnode) node(origins bool) *yaml.Node {

@@ -237,11 +237,6 @@ func (e *engine) schedule(parent context.Context) error {
 		for len(ready) > 0 {
 			n := ready[0]
 			ready = ready[1:]
-			if ctx.Err() != nil {
-				e.finishSkipped(n, StatusSkipped, "not started: "+stopReason(ctx))
-				ready = append(ready, e.release(n)...)
-				continue
-			}
 			elems := e.start(ctx, n)
 			if n.status == "" && len(elems) == 0 { // foreach over nothing
 				if err := e.finish(n); err != nil {
@@ -352,6 +347,6 @@ func (e *engine) progress(n *node, detail string) {
 	case StatusSkipped:
 		label = "skip"
 	}
-	line := fmt.Sprintf("  %-7s %-*s  %s", label, e.idWidth, n.s.ID, detail)
+	line := fmt.Sprintf("  %-9s %-*s  %s", label, e.idWidth, n.s.ID, detail)
 	fmt.Fprintln(e.o.Stdout, strings.TrimRight(line, " "))
 }
