@@ -304,6 +304,13 @@ func (e *Expr) terms(env *Env) []Term {
 			inner[m.Node] = true
 		case *ast.CallNode:
 			inner[m.Callee] = true
+			for _, a := range m.Arguments {
+				inner[a] = true
+			}
+		case *ast.BuiltinNode:
+			for _, a := range m.Arguments {
+				inner[a] = true
+			}
 		}
 	}
 	seen := map[string]bool{}

@@ -1,0 +1,66 @@
+package steps
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestExecValidate(t *testing.T) {
+	empty := []string{}
+	for _, tc := range []struct {
+		e   Exec
+		err string
+	}{
+		{Exec{Argv: []string{"true"}}, ""},
+		{Exec{Shell: "true", Inputs: &empty}, ""},
+		{Exec{}, "exec needs run"},
+		{Exec{Argv: []string{"a"}, Shell: "b"}, "not both"},
+		{Exec{Argv: []string{""}}, "empty command name"},
+		{Exec{Argv: []string{"a"}, Outputs: []string{"../escape"}}, "outside the workspace"},
+		{Exec{Argv: []string{"a"}, Outputs: []string{"/abs"}}, "is absolute"},
+		{Exec{Argv: []string{"a"}, Inputs: &[]string{"[bad"}}, "not a valid glob"},
+	} {
+		err := tc.e.Validate()
+		if tc.err == "" && err != nil || tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err)) {
+			t.Errorf("%+v: err = %v, want %q", tc.e, err, tc.err)
+		}
+	}
+}
+
+func TestExecRun(t *testing.T) {
+	root := t.TempDir()
+	var log bytes.Buffer
+	e := &Exec{Shell: `echo to-log; echo '{"n": 2}' > out.json`, OutputsFile: "out.json"}
+	out, err := e.Run(context.Background(), &Env{Root: root, Log: &log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out["n"] != 2.0 || !strings.Contains(log.String(), "to-log") {
+		t.Errorf("outputs %v, log %q", out, log.String())
+	}
+	// A stale outputs file from an earlier run is not taken for this run's.
+	e = &Exec{Argv: []string{"true"}, OutputsFile: "out.json"}
+	if _, err := e.Run(context.Background(), &Env{Root: root, Log: &log}); err == nil {
+		t.Error("stale outputs_file accepted")
+	}
+	if _, err := os.Stat(filepath.Join(root, "out.json")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("stale outputs_file not removed: %v", err)
+	}
+	// Not a JSON object.
+	e = &Exec{Argv: []string{"echo", "[1]"}, OutputsFile: "-"}
+	if _, err := e.Run(context.Background(), &Env{Root: root, Log: &log}); err == nil || !strings.Contains(err.Error(), "want a JSON object") {
+		t.Errorf("err = %v", err)
+	}
+	// Cancellation returns the context's cause.
+	ctx, cancel := context.WithCancelCause(context.Background())
+	cancel(errors.New("stop now"))
+	e = &Exec{Shell: "sleep 10"}
+	if _, err := e.Run(ctx, &Env{Root: root, Log: &log}); err == nil || err.Error() != "stop now" {
+		t.Errorf("cancelled run err = %v", err)
+	}
+}
