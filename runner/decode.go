@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"reflect"
 	"sort"
+	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"gopkg.in/yaml.v3"
@@ -175,8 +177,47 @@ func kindWord(k reflect.Kind) string {
 	}
 }
 
+// appendJSONString appends s as a JSON string, escaping only what JSON
+// requires (encoding/json would also escape <, > and &).
+func appendJSONString(b []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	b = append(b, '"')
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c == '"' || c == '\\':
+			b = append(b, '\\', c)
+		case c == '\n':
+			b = append(b, '\\', 'n')
+		case c == '\t':
+			b = append(b, '\\', 't')
+		case c < 0x20:
+			b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+		default:
+			b = append(b, c)
+		}
+	}
+	return append(b, '"')
+}
+
+type fieldIndex struct {
+	names []string
+	idx   map[string]int
+}
+
+var fieldCache sync.Map // reflect.Type -> fieldIndex
+
 // yamlFields maps the yaml tag names of a struct type to field indexes.
 func yamlFields(t reflect.Type) (names []string, idx map[string]int) {
+	if fi, ok := fieldCache.Load(t); ok {
+		return fi.(fieldIndex).names, fi.(fieldIndex).idx
+	}
+	names, idx = computeFields(t)
+	fieldCache.Store(t, fieldIndex{names, idx})
+	return names, idx
+}
+
+func computeFields(t reflect.Type) (names []string, idx map[string]int) {
 	idx = map[string]int{}
 	for i := 0; i < t.NumField(); i++ {
 		f := t.Field(i)
@@ -278,7 +319,7 @@ func flatten(prefix string, v any, emit func(path string, v any)) {
 		}
 	case []any:
 		for i, e := range x {
-			flatten(fmt.Sprintf("%s[%d]", prefix, i), e, emit)
+			flatten(prefix+"["+strconv.Itoa(i)+"]", e, emit)
 		}
 		if len(x) == 0 {
 			emit(prefix, x)
@@ -289,8 +330,19 @@ func flatten(prefix string, v any, emit func(path string, v any)) {
 }
 
 // jsonText encodes v as compact JSON without HTML escaping, for key lines
-// and messages that people read.
+// and messages that people read. Scalars take a fast path: they are most of
+// the key lines of a large foreach.
 func jsonText(v any) ([]byte, error) {
+	switch x := v.(type) {
+	case string:
+		return appendJSONString(nil, x), nil
+	case bool:
+		return strconv.AppendBool(nil, x), nil
+	case int:
+		return strconv.AppendInt(nil, int64(x), 10), nil
+	case nil:
+		return []byte("null"), nil
+	}
 	var b bytes.Buffer
 	enc := json.NewEncoder(&b)
 	enc.SetEscapeHTML(false)

@@ -2,9 +2,10 @@ package runner
 
 import (
 	"context"
-	"errors"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -39,6 +40,7 @@ type element struct {
 	outputs  any
 	output   cache.OutputID
 	err      error
+	started  time.Time
 	dur      time.Duration
 	attempts int
 	log      string
@@ -270,15 +272,15 @@ func (e *engine) prepare(el *element) error {
 		name += "[" + strconv.Itoa(el.index) + "]"
 	}
 	h := NewHash(name, debug)
-	h.Line("kind %s", s.Uses)
-	h.Line("stepversion %d", s.Type.Version)
+	h.Add("kind", s.Uses)
+	h.Add("stepversion", strconv.Itoa(s.Type.Version))
 	var ferr error
 	flatten("with", resolved, func(path string, v any) {
 		b, err := jsonText(v)
 		if err != nil {
 			ferr = fmt.Errorf("%s: with: %s: %w", s.withPos, path, err)
 		}
-		h.Line("param %s %s", path, b)
+		h.Add("param", path, string(b))
 	})
 	if ferr != nil {
 		return ferr
@@ -288,30 +290,39 @@ func (e *engine) prepare(el *element) error {
 		if err != nil {
 			return fmt.Errorf("foreach item %d: %w", el.index, err)
 		}
-		h.Line("item %s", b)
+		h.Add("item", string(b))
 	}
 	if r, ok := el.params.(steps.Reader); ok && el.cacheable {
-		files, err := r.Reads(e.plan.Root)
-		if err != nil {
-			return err
-		}
-		for _, f := range files {
-			sum, _, err := e.stat.Sum(filepath.Join(e.plan.Root, filepath.FromSlash(f)))
+		err := pathglob.Walk(e.plan.Root, r.Reads(), func(rel string, d fs.DirEntry) error {
+			info, err := d.Info()
 			if err != nil {
 				return fmt.Errorf("hash input: %w", err)
 			}
-			h.Line("file %s %s", f, sum)
+			sum, _, err := e.stat.SumInfo(filepath.Join(e.plan.Root, filepath.FromSlash(rel)), info)
+			if err != nil {
+				return fmt.Errorf("hash input: %w", err)
+			}
+			h.Add("file", rel, sum.String())
+			return nil
+		})
+		if err != nil {
+			return err
 		}
 	}
 	el.hash, el.action = h, h.Sum()
 	return nil
 }
 
-// execute runs one element: from the cache when its key has a result,
-// otherwise for real, with retries and timeout.
-func (e *engine) execute(ctx context.Context, el *element) {
-	start := time.Now()
-	defer func() { el.dur = time.Since(start) }()
+// probe prepares an element and looks it up in the cache. It leaves the
+// status empty when the element must run (el.reason says why); in a plan
+// (explain) that is StatusRun instead.
+func (e *engine) probe(ctx context.Context, el *element) {
+	el.started = time.Now()
+	defer func() { el.dur = time.Since(el.started) }()
+	if ctx.Err() != nil && !e.explain {
+		el.status, el.reason = StatusCancelled, "not started: "+stopReason(ctx)
+		return
+	}
 	if err := e.prepare(el); err != nil {
 		el.status, el.err = StatusFailed, err
 		return
@@ -326,9 +337,7 @@ func (e *engine) execute(ctx context.Context, el *element) {
 	el.reason = e.whyRun(el)
 	if e.explain {
 		el.status = StatusRun
-		return
 	}
-	e.run(ctx, el)
 }
 
 // whyRun says why an element is not served from the cache.
@@ -368,7 +377,11 @@ func (e *engine) restore(el *element) bool {
 		return false
 	}
 	var outputs any
-	if len(res.Outputs) > 0 {
+	switch string(res.Outputs) {
+	case "":
+	case "{}":
+		outputs = map[string]any{}
+	default:
 		if err := json.Unmarshal(res.Outputs, &outputs); err != nil {
 			return false
 		}
@@ -400,8 +413,13 @@ func (e *engine) logName(el *element) string {
 	return el.n.s.ID + ".log"
 }
 
-// run executes an element for real.
+// run executes a probed element for real, with retries and timeout.
 func (e *engine) run(ctx context.Context, el *element) {
+	defer func() { el.dur = time.Since(el.started) }()
+	if ctx.Err() != nil {
+		el.status, el.reason = StatusCancelled, "not started: "+stopReason(ctx)
+		return
+	}
 	s := el.n.s
 	logPath := filepath.Join(e.dir, "logs", e.logName(el))
 	logf, err := os.Create(logPath)
@@ -551,9 +569,9 @@ func (e *engine) finish(n *node) error {
 		var firstFail *element
 		for i, el := range n.elems {
 			list[i] = el.outputs
-			er := &ElementRecord{Index: el.index, Item: el.item, Status: el.status, Reason: el.reason, DurationMS: ms(el.dur)}
-			if el.cacheable || el.status == StatusCached {
-				er.Action = el.action.String()
+			er := &ElementRecord{Index: el.index, Item: el.item, Status: el.status, Reason: el.reason}
+			if el.status != StatusCached {
+				er.DurationMS = ms(el.dur)
 			}
 			if el.status == StatusOK || el.status == StatusCached {
 				er.Output = el.output.String()

@@ -40,7 +40,7 @@ func (plan *Plan) Explain(ctx context.Context, o RunOptions) ([]Decision, error)
 				go func() {
 					defer wg.Done()
 					defer func() { <-sem }()
-					e.execute(ctx, el)
+					e.probe(ctx, el)
 				}()
 			}
 			wg.Wait()

@@ -48,6 +48,29 @@ func (h *Hash) Line(format string, args ...any) {
 	}
 }
 
+// Add adds one line made of space-separated fields: the allocation-light
+// form of Line for the per-element hot path.
+func (h *Hash) Add(fields ...string) {
+	n := len(fields)
+	for _, f := range fields {
+		n += len(f)
+	}
+	b := make([]byte, 0, n)
+	for i, f := range fields {
+		if i > 0 {
+			b = append(b, ' ')
+		}
+		b = append(b, f...)
+	}
+	line := strings.ReplaceAll(string(b), "\n", `\n`)
+	h.lines = append(h.lines, line)
+	h.h.Write(b)
+	h.h.Write([]byte{'\n'})
+	if h.debug != nil {
+		fmt.Fprintf(h.debug, "HASH[%s]: %s\n", h.name, line)
+	}
+}
+
 // Sum returns the ActionID of the lines written so far.
 func (h *Hash) Sum() cache.ActionID {
 	var id cache.ActionID

@@ -20,12 +20,12 @@ func TestPolicyPrecedence(t *testing.T) {
 		path string
 		want any
 	}{
-		{"face.min_similarity", 0.7},              // file over default
-		{"face.max_distance", 0.4},                // --set over file
-		{"skin.min_texture", 0.3},                 // default
-		{"extra.n", 1},                            // user section
-		{"scorecard.promote_grades", []any{"A"}},  // typed list from --set
-		{"scorecard.grades.A", 0.85},              // nested default
+		{"face.min_similarity", 0.7},             // file over default
+		{"face.max_distance", 0.4},               // --set over file
+		{"skin.min_texture", 0.3},                // default
+		{"extra.n", 1},                           // user section
+		{"scorecard.promote_grades", []any{"A"}}, // typed list from --set
+		{"scorecard.grades.A", 0.85},             // nested default
 	} {
 		got, ok := p.Get(tc.path)
 		if !ok || stringify(got) != stringify(tc.want) {

@@ -202,29 +202,52 @@ func fmtDuration(d time.Duration) string {
 	return d.Round(10 * time.Millisecond).String()
 }
 
-// result is what a worker reports for one element.
-type result struct{ el *element }
+// task is a unit of work for the pool: a batch of elements to probe (key
+// and cache lookup), or one element to run for real. Probing in batches
+// keeps a cached foreach of thousands of elements from handing every
+// element to a worker one at a time: the handoffs, not the lookups, were
+// most of a cached run's time.
+type task struct {
+	probe []*element
+	run   *element
+}
 
-// schedule runs the DAG: a ready queue of elements, Jobs workers, and a
-// single goroutine (this one) that owns all run state, after cmd/go's
-// Builder.Do. The first failure cancels the context (fail-fast) unless the
-// step has continue_on_error.
+// probeBatches splits elements into batches for the probe phase: about four
+// per worker, so the workers stay busy while batches differ in cost.
+func probeBatches(elems []*element, jobs int) []task {
+	size := max(1, len(elems)/(4*jobs))
+	var tasks []task
+	for i := 0; i < len(elems); i += size {
+		tasks = append(tasks, task{probe: elems[i:min(i+size, len(elems))]})
+	}
+	return tasks
+}
+
+// schedule runs the DAG: a ready queue of tasks, Jobs workers, and a single
+// goroutine (this one) that owns all run state, after cmd/go's Builder.Do.
+// The first failure cancels the context (fail-fast) unless the step has
+// continue_on_error.
 func (e *engine) schedule(parent context.Context) error {
 	ctx, cancel := context.WithCancelCause(parent)
 	defer cancel(nil)
-	work := make(chan *element)
-	results := make(chan *element)
+	work := make(chan task)
+	results := make(chan task)
 	for i := 0; i < e.o.Jobs; i++ {
 		go func() {
-			for el := range work {
-				e.execute(ctx, el)
-				results <- el
+			for t := range work {
+				for _, el := range t.probe {
+					e.probe(ctx, el)
+				}
+				if t.run != nil {
+					e.run(ctx, t.run)
+				}
+				results <- t
 			}
 		}()
 	}
 	defer close(work)
 
-	var queue []*element
+	var queue []task
 	var ready []*node
 	for _, n := range e.nodes {
 		if n.pending == 0 {
@@ -232,6 +255,9 @@ func (e *engine) schedule(parent context.Context) error {
 		}
 	}
 	var firstErr error // the failure or gate that decides the exit status
+	done := func(el *element) {
+		ready = append(ready, e.elementDone(ctx, el, &firstErr, cancel)...)
+	}
 	inflight := 0
 	for {
 		for len(ready) > 0 {
@@ -252,19 +278,23 @@ func (e *engine) schedule(parent context.Context) error {
 				ready = append(ready, e.release(n)...)
 				continue
 			}
-			queue = append(queue, elems...)
+			queue = append(queue, probeBatches(elems, e.o.Jobs)...)
 		}
 		if len(queue) == 0 && inflight == 0 {
 			break
 		}
-		var send chan *element
-		var next *element
+		var send chan task
+		var next task
 		if len(queue) > 0 {
 			if ctx.Err() != nil {
 				// Stopping: drop what has not started.
-				for _, el := range queue {
-					el.status, el.reason = StatusCancelled, "not started: "+stopReason(ctx)
-					ready = append(ready, e.elementDone(ctx, el, &firstErr, cancel)...)
+				for _, t := range queue {
+					for _, el := range append(t.probe, t.run) {
+						if el != nil {
+							el.status, el.reason = StatusCancelled, "not started: "+stopReason(ctx)
+							done(el)
+						}
+					}
 				}
 				queue = nil
 				continue
@@ -275,9 +305,18 @@ func (e *engine) schedule(parent context.Context) error {
 		case send <- next:
 			queue = queue[1:]
 			inflight++
-		case el := <-results:
+		case t := <-results:
 			inflight--
-			ready = append(ready, e.elementDone(ctx, el, &firstErr, cancel)...)
+			for _, el := range t.probe {
+				if el.status == "" {
+					queue = append(queue, task{run: el}) // a miss: run it
+				} else {
+					done(el)
+				}
+			}
+			if t.run != nil {
+				done(t.run)
+			}
 		}
 	}
 	if firstErr == nil && parent.Err() != nil {

@@ -92,12 +92,12 @@ func (e *Exec) Validate() error {
 // Volatile reports whether the command's inputs are undeclared.
 func (e *Exec) Volatile() bool { return e.Inputs == nil }
 
-// Reads expands the inputs globs.
-func (e *Exec) Reads(root string) ([]string, error) {
+// Reads returns the inputs globs.
+func (e *Exec) Reads() []string {
 	if e.Inputs == nil {
-		return nil, nil
+		return nil
 	}
-	return pathglob.Files(root, *e.Inputs)
+	return *e.Inputs
 }
 
 // Writes returns the declared outputs.

@@ -36,10 +36,12 @@ type Validator interface {
 	Validate() error
 }
 
-// Reader is implemented by steps that read workspace files: the files (their
-// names and contents) become part of the cache key. root is the workspace.
+// Reader is implemented by steps that read workspace files. Reads returns
+// workspace-relative globs (doublestar syntax; a directory stands for the
+// files below it); the runner expands them and puts every matching file's
+// name and content digest into the cache key.
 type Reader interface {
-	Reads(root string) ([]string, error)
+	Reads() []string
 }
 
 // Writer is implemented by steps that write workspace files or directories

@@ -37,55 +37,94 @@ func Check(pattern string) error {
 // path (no glob characters) that does not exist is an error; a pattern that
 // matches nothing is not.
 func Files(root string, patterns []string) ([]string, error) {
-	fsys := os.DirFS(root)
-	seen := map[string]bool{}
 	var out []string
-	add := func(p string) error {
-		st, err := fs.Stat(fsys, p)
-		if err != nil {
+	err := Walk(root, patterns, func(rel string, _ fs.DirEntry) error {
+		out = append(out, rel)
+		return nil
+	})
+	return out, err
+}
+
+// Walk calls fn for every file Files would return, in the same order, with
+// its directory entry: callers that need the file's stat (to hash it through
+// a stat cache) call Info, and files found by reading a directory are not
+// stat'ed at all otherwise.
+func Walk(root string, patterns []string, fn func(rel string, d fs.DirEntry) error) error {
+	if len(patterns) == 1 && !hasMeta(patterns[0]) {
+		// One literal file, the shape of a foreach element's inputs: no
+		// map, no sort.
+		pat := patterns[0]
+		if err := Check(pat); err != nil {
 			return err
 		}
-		if !st.IsDir() {
-			if !seen[p] {
-				seen[p] = true
-				out = append(out, p)
-			}
-			return nil
+		pat = path.Clean(filepath.ToSlash(pat))
+		st, err := os.Stat(filepath.Join(root, filepath.FromSlash(pat)))
+		if err != nil {
+			return fmt.Errorf("input %s: %w", pat, unwrap(err))
 		}
-		return fs.WalkDir(fsys, p, func(q string, d fs.DirEntry, err error) error {
+		if st.Mode().IsRegular() {
+			return fn(pat, fs.FileInfoToDirEntry(st))
+		}
+	}
+	fsys := os.DirFS(root)
+	found := map[string]fs.DirEntry{}
+	var add func(p string, d fs.DirEntry) error
+	add = func(p string, d fs.DirEntry) error {
+		if d.Type()&fs.ModeSymlink != 0 {
+			// Follow links: the content (and stat) that matters is the target's.
+			st, err := fs.Stat(fsys, p)
 			if err != nil {
 				return err
 			}
-			if d.Type().IsRegular() && !seen[q] {
-				seen[q] = true
-				out = append(out, q)
+			d = fs.FileInfoToDirEntry(st)
+		}
+		if !d.IsDir() {
+			if d.Type().IsRegular() {
+				found[p] = d
+			}
+			return nil
+		}
+		return fs.WalkDir(fsys, p, func(q string, e fs.DirEntry, err error) error {
+			if err != nil || q == p {
+				return err
+			}
+			if e.Type().IsRegular() || e.Type()&fs.ModeSymlink != 0 {
+				return add(q, e)
 			}
 			return nil
 		})
 	}
 	for _, pat := range patterns {
 		if err := Check(pat); err != nil {
-			return nil, err
+			return err
 		}
 		pat = path.Clean(filepath.ToSlash(pat))
 		if !hasMeta(pat) {
-			if err := add(pat); err != nil {
-				return nil, fmt.Errorf("input %s: %w", pat, unwrap(err))
+			st, err := os.Stat(filepath.Join(root, filepath.FromSlash(pat)))
+			if err == nil {
+				err = add(pat, fs.FileInfoToDirEntry(st))
+			}
+			if err != nil {
+				return fmt.Errorf("input %s: %w", pat, unwrap(err))
 			}
 			continue
 		}
-		matches, err := doublestar.Glob(fsys, pat, doublestar.WithFilesOnly())
+		err := doublestar.GlobWalk(fsys, pat, add, doublestar.WithFilesOnly())
 		if err != nil {
-			return nil, fmt.Errorf("glob %s: %w", pat, err)
-		}
-		for _, m := range matches {
-			if err := add(m); err != nil {
-				return nil, err
-			}
+			return fmt.Errorf("glob %s: %w", pat, err)
 		}
 	}
-	sort.Strings(out)
-	return out, nil
+	names := make([]string, 0, len(found))
+	for p := range found {
+		names = append(names, p)
+	}
+	sort.Strings(names)
+	for _, p := range names {
+		if err := fn(p, found[p]); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func hasMeta(p string) bool {

@@ -9,6 +9,12 @@
 //
 //	v1 <action hex> <output hex> <size> <unixnano>
 //
+// Unlike Go's cache, a result of at most inlineMax bytes (a step's outputs
+// JSON, typically under 1 KiB) follows the line in the entry file instead of
+// living in a separate object: a cached re-run of a 1,000-element foreach
+// then reads 1,000 files, not 2,000. The data is verified against the
+// OutputID either way.
+//
 // # Failure semantics
 //
 // Every write goes to a temporary file in the same directory, is synced and
@@ -42,6 +48,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/lifeos/lifeos/internal/atomicfile"
@@ -147,36 +154,54 @@ const (
 	entryHead = "v1 "
 	// "v1 <hex> <hex> <20-digit size> <20-digit unixnano>\n"
 	entrySize = len(entryHead) + hexSize + 1 + hexSize + 1 + 20 + 1 + 20 + 1
+	// inlineMax is the largest result stored inside its entry.
+	inlineMax = 16 << 10
 )
+
+// entryBufs holds read buffers for entries: zeroing a fresh 16 KiB buffer
+// per lookup showed up in profiles of cached runs.
+var entryBufs = sync.Pool{New: func() any { b := make([]byte, entrySize+inlineMax+1); return &b }}
 
 // Get looks up the entry for id. It does not check the object; use GetBytes
 // or CopyObject, which verify the content.
 func (c *Cache) Get(id ActionID) (Entry, error) {
-	miss := func(err error) (Entry, error) { return Entry{}, &EntryNotFoundError{Err: err} }
+	e, _, err := c.get(id)
+	return e, err
+}
+
+// get reads an entry and, when the result is inlined, its data (unverified).
+func (c *Cache) get(id ActionID) (Entry, []byte, error) {
+	miss := func(err error) (Entry, []byte, error) { return Entry{}, nil, &EntryNotFoundError{Err: err} }
 	name := c.fileName(id, "a")
-	f, err := os.Open(name)
+	bp := entryBufs.Get().(*[]byte)
+	defer entryBufs.Put(bp)
+	buf := *bp
+	n, mtime, err := readSmall(name, buf)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return miss(nil)
 		}
 		return miss(err)
 	}
-	var buf [entrySize + 1]byte
-	n, err := io.ReadFull(f, buf[:])
-	st, serr := f.Stat()
-	f.Close()
-	if err != io.ErrUnexpectedEOF || n != entrySize {
+	if n < entrySize || n == len(buf) {
 		return miss(errors.New("entry has wrong size"))
 	}
-	e, err := parseEntry(buf[:n], id)
+	e, err := parseEntry(buf[:entrySize], id)
 	if err != nil {
 		return miss(err)
 	}
-	if serr == nil && c.Now().Sub(st.ModTime()) > mtimeInterval {
+	var inline []byte
+	if n > entrySize {
+		if int64(n-entrySize) != e.Size {
+			return miss(errors.New("inline result has wrong size"))
+		}
+		inline = bytes.Clone(buf[entrySize:n])
+	}
+	if c.Now().Sub(mtime) > mtimeInterval {
 		now := c.Now()
 		os.Chtimes(name, now, now) // best effort: only trimming depends on it
 	}
-	return e, nil
+	return e, inline, nil
 }
 
 func parseEntry(b []byte, id ActionID) (Entry, error) {
@@ -204,9 +229,15 @@ func parseEntry(b []byte, id ActionID) (Entry, error) {
 
 // GetBytes returns the object recorded for id, verified against its digest.
 func (c *Cache) GetBytes(id ActionID) ([]byte, Entry, error) {
-	e, err := c.Get(id)
+	e, inline, err := c.get(id)
 	if err != nil {
 		return nil, e, err
+	}
+	if inline != nil {
+		if Sum(inline) != e.Output {
+			return nil, e, &EntryNotFoundError{Err: errors.New("inline result is corrupt (digest mismatch)")}
+		}
+		return inline, e, nil
 	}
 	data, err := c.ReadObject(e.Output, e.Size)
 	if err != nil {
@@ -231,13 +262,18 @@ func (c *Cache) ReadObject(id OutputID, size int64) ([]byte, error) {
 	return data, nil
 }
 
-// PutBytes stores data as an object and records it as the result of id.
+// PutBytes stores data as the result of id: inside the entry when small,
+// otherwise as an object.
 func (c *Cache) PutBytes(id ActionID, data []byte) (OutputID, error) {
+	if len(data) > 0 && len(data) <= inlineMax {
+		out := Sum(data)
+		return out, c.putEntry(id, out, int64(len(data)), data)
+	}
 	out, err := c.PutObject(bytes.NewReader(data))
 	if err != nil {
 		return out, err
 	}
-	return out, c.putEntry(id, out, int64(len(data)))
+	return out, c.putEntry(id, out, int64(len(data)), nil)
 }
 
 // PutObject stores the content of r as an object and returns its id. An
@@ -302,15 +338,17 @@ func (c *Cache) PutFile(path string) (OutputID, int64, error) {
 
 // Put records out (an object already stored) as the result of id.
 func (c *Cache) Put(id ActionID, out OutputID, size int64) error {
-	return c.putEntry(id, out, size)
+	return c.putEntry(id, out, size, nil)
 }
 
-func (c *Cache) putEntry(id ActionID, out OutputID, size int64) error {
+// putEntry writes the entry for id, followed by the result itself when
+// inline is not nil.
+func (c *Cache) putEntry(id ActionID, out OutputID, size int64, inline []byte) error {
 	line := fmt.Sprintf("v1 %s %s %20d %20d\n", id, out, size, c.Now().UnixNano())
 	if len(line) != entrySize {
 		return errors.New("internal error: bad entry size")
 	}
-	if err := atomicfile.WriteFile(c.fileName(id, "a"), []byte(line), 0o666); err != nil {
+	if err := atomicfile.WriteFile(c.fileName(id, "a"), append([]byte(line), inline...), 0o666); err != nil {
 		return fmt.Errorf("store cache entry: %w", err)
 	}
 	return nil

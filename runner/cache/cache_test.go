@@ -46,13 +46,15 @@ func TestPutGet(t *testing.T) {
 func TestCorruptObjectIsMiss(t *testing.T) {
 	c := newCache(t)
 	id := action("a")
-	out, err := c.PutBytes(id, []byte("hello"))
+	big := bytes.Repeat([]byte("x"), inlineMax+1) // stored as an object
+	out, err := c.PutBytes(id, big)
 	if err != nil {
 		t.Fatal(err)
 	}
 	p := c.ObjectPath(out)
 	os.Chmod(p, 0o644)
-	if err := os.WriteFile(p, []byte("jello"), 0o644); err != nil {
+	big[0] = 'y'
+	if err := os.WriteFile(p, big, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	if data, _, err := c.GetBytes(id); !IsMiss(err) {
@@ -74,6 +76,25 @@ func TestCorruptObjectIsMiss(t *testing.T) {
 	}
 	if _, err := c.Get(id); !IsMiss(err) {
 		t.Errorf("entry of corrupt object still present after Verify")
+	}
+}
+
+func TestCorruptInlineResultIsMiss(t *testing.T) {
+	c := newCache(t)
+	id := action("a")
+	if _, err := c.PutBytes(id, []byte(`{"outputs":{"n":1}}`)); err != nil {
+		t.Fatal(err)
+	}
+	name := c.fileName(id, "a")
+	b, _ := os.ReadFile(name)
+	if err := os.WriteFile(name, bytes.Replace(b, []byte(`"n":1`), []byte(`"n":2`), 1), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if data, _, err := c.GetBytes(id); !IsMiss(err) {
+		t.Errorf("GetBytes of edited inline result = %q, %v; want miss", data, err)
+	}
+	if _, problems, _ := c.Verify(); len(problems) != 1 {
+		t.Errorf("Verify problems = %v, want the edited entry", problems)
 	}
 }
 
@@ -149,12 +170,12 @@ func TestTrimKeepsReferencedFiles(t *testing.T) {
 		t.Fatal(err)
 	}
 	old := action("old")
-	oldOut, _ := c.PutBytes(old, []byte("old result"))
+	c.PutBytes(old, []byte("old result"))
 	orphan, _ := c.PutObject(bytes.NewReader([]byte("orphan")))
 
 	// Age everything, then use "keep" again.
 	past := now.Add(-40 * 24 * time.Hour)
-	for _, p := range []string{c.fileName(keep, "a"), c.fileName(old, "a"), c.ObjectPath(file), c.ObjectPath(oldOut), c.ObjectPath(orphan)} {
+	for _, p := range []string{c.fileName(keep, "a"), c.fileName(old, "a"), c.ObjectPath(file), c.ObjectPath(orphan)} {
 		os.Chtimes(p, past, past)
 	}
 	if _, err := c.Get(keep); err != nil {
@@ -164,8 +185,9 @@ func TestTrimKeepsReferencedFiles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r.Entries != 1 || r.Objects != 2 {
-		t.Errorf("Trim removed %+v, want 1 entry and 2 objects", r)
+	// The old result was inline in its entry; the orphan is the one object.
+	if r.Entries != 1 || r.Objects != 1 {
+		t.Errorf("Trim removed %+v, want 1 entry and 1 object", r)
 	}
 	if _, _, err := c.GetBytes(keep); err != nil {
 		t.Errorf("kept entry lost: %v", err)

@@ -145,7 +145,7 @@ func (c *Cache) Trim(maxAge time.Duration) (TrimReport, error) {
 		if e.Size > 1<<20 {
 			return nil // results are small JSON; a large object is a plain file
 		}
-		if data, err := c.ReadObject(e.Output, e.Size); err == nil {
+		if data, _, err := c.GetBytes(id); err == nil {
 			var res Result
 			if json.Unmarshal(data, &res) == nil {
 				for _, f := range res.Files {
@@ -253,12 +253,7 @@ func (c *Cache) Verify() (checked int, problems []Problem, err error) {
 		if perr != nil {
 			return nil
 		}
-		e, gerr := c.Get(id)
-		if gerr == nil {
-			if _, serr := os.Stat(c.ObjectPath(e.Output)); serr != nil {
-				gerr = errors.New("refers to missing object " + e.Output.Short())
-			}
-		}
+		_, _, gerr := c.GetBytes(id)
 		if gerr != nil {
 			problems = append(problems, Problem{path, gerr.Error()})
 			os.Remove(path)

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"sort"
 	"strconv"
@@ -87,6 +88,11 @@ func (sc *StatCache) Sum(path string) (OutputID, int64, error) {
 	if err != nil {
 		return OutputID{}, 0, err
 	}
+	return sc.SumInfo(path, st)
+}
+
+// SumInfo is Sum for a file the caller has just stat'ed.
+func (sc *StatCache) SumInfo(path string, st fs.FileInfo) (OutputID, int64, error) {
 	if st.IsDir() {
 		return OutputID{}, 0, fmt.Errorf("%s is a directory", path)
 	}
