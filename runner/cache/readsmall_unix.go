@@ -25,8 +25,11 @@ func readSmall(name string, buf []byte) (n int, mtime time.Time, err error) {
 	if err := syscall.Fstat(fd, &st); err != nil {
 		return 0, time.Time{}, &fs.PathError{Op: "stat", Path: name, Err: err}
 	}
-	for n < len(buf) {
-		m, err := syscall.Read(fd, buf[n:])
+	// Read one byte more than the size, so a file that grew is noticed, but
+	// do not ask for the EOF with a second call.
+	want := min(len(buf), int(st.Size)+1)
+	for n < want {
+		m, err := syscall.Read(fd, buf[n:want])
 		if err == syscall.EINTR {
 			continue
 		}
