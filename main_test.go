@@ -34,7 +34,11 @@ func TestScript(t *testing.T) {
 			// from the developer's environment.
 			env.Setenv("LIFEOS_CACHE", "")
 			env.Setenv("LIFEOS_DEBUG", "")
-			return nil
+			// REPO lets a scenario copy the project's own pipelines and
+			// sample data, so the shipped demo is tested as shipped.
+			repo, err := os.Getwd()
+			env.Setenv("REPO", repo)
+			return err
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
 			"waitfile": cmdWaitFile,

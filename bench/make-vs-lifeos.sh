@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# make-vs-lifeos.sh [N] [RUNS]: the same no-op workload through GNU make and
+# through lifeos, printing milliseconds per run and the ratio.
+#
+# The workload: N input files, one output per file (a pattern rule in make, a
+# foreach exec step in lifeos), then a filter over all outputs that reads a
+# threshold. Both are run once to build everything, then RUNS times with
+# nothing to do. Run by hand: `bash bench/make-vs-lifeos.sh 1000 30`.
+set -euo pipefail
+n=${1:-1000}
+runs=${2:-30}
+here=$(cd "$(dirname "$0")/.." && pwd)
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+go build -o "$work/lifeos" "$here"
+cd "$work"
+mkdir -p images pipelines
+for i in $(seq -w 0 $((n - 1))); do
+	head -c $((10#$i % 97 + 1)) /dev/zero | tr '\0' x > "images/img$i.txt"
+done
+
+cat > Makefile <<'MK'
+SRC := $(wildcard images/*.txt)
+OUT := $(patsubst images/%.txt,out/%.txt.size,$(SRC))
+MIN := 0.2
+all: out/approved.txt
+out/%.txt.size: images/%.txt
+	@mkdir -p out && wc -c < $< > $@
+out/approved.txt: $(OUT)
+	@cat $(OUT) | awk -v min=$(MIN) '$$1 >= min' > $@
+MK
+
+cat > pipelines/bench.yaml <<'YAML'
+version: 1
+steps:
+  - id: measure
+    uses: exec
+    foreach: {glob: "images/*.txt"}
+    with:
+      run: [sh, -c, 'mkdir -p lout && wc -c < "$1" > "lout/$(basename "$1").size"', sh, "${{ item }}"]
+      inputs: ["${{ item }}"]
+      outputs: ["lout/${{ item[7:] }}.size"]
+  - id: filter
+    uses: exec
+    needs: measure
+    with:
+      run: [sh, -c, 'cat lout/*.size | awk -v min="$1" "\$1 >= min" > lout/approved.txt', sh, "${{ policy.sharpness.min }}"]
+      inputs: ["lout/*.size"]
+      outputs: [lout/approved.txt]
+YAML
+
+ms() { # ms CMD...: average wall milliseconds of RUNS runs
+	local start end
+	start=$(date +%s%N)
+	for _ in $(seq "$runs"); do "$@" > /dev/null; done
+	end=$(date +%s%N)
+	echo $(((end - start) / runs / 1000))
+}
+
+make -r -s > /dev/null
+"$work/lifeos" run pipelines/bench.yaml > /dev/null
+"$work/lifeos" run pipelines/bench.yaml > /dev/null # settles the stat cache
+
+make_us=$(ms make -r -s)
+lifeos_us=$(ms "$work/lifeos" run pipelines/bench.yaml)
+startup_us=$(ms "$work/lifeos" version)
+
+# A threshold edit: only the filter runs again.
+edit=$("$work/lifeos" run --set sharpness.min=50 pipelines/bench.yaml | grep -E '^  (ok|cached) ' | awk '{print $2 "=" $1}' | tr '\n' ' ')
+
+awk -v n="$n" -v m="$make_us" -v l="$lifeos_us" -v s="$startup_us" -v e="$edit" 'BEGIN {
+	printf "no-op over %d files, average of the runs:\n", n
+	printf "  make -r          %7.2f ms\n", m / 1000
+	printf "  lifeos run       %7.2f ms  (of which process start-up %.2f ms)\n", l / 1000, s / 1000
+	printf "  ratio lifeos/make %6.2fx\n", l / m
+	printf "threshold edit re-ran: %s\n", e
+}'
