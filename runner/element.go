@@ -29,6 +29,12 @@ type element struct {
 	env     Env
 
 	params    steps.Step
+	// memoOK says the element may use a memo; memoKey, patterns and
+	// inputs are what its memo is checked against.
+	memoOK    bool
+	memoKey   [16]byte
+	patterns  []string
+	inputs    []stamp
 	hash      *Hash
 	action    cache.ActionID
 	cacheable bool
@@ -128,6 +134,9 @@ func (e *engine) start(ctx context.Context, n *node) []*element {
 			}
 		}
 		el := &element{n: n, env: env}
+		if fp, ok := e.stepFingerprint(n); ok {
+			el.memoOK, el.memoKey = true, memoKey(fp, el)
+		}
 		n.elems, n.remaining = []*element{el}, 1
 		return n.elems
 	}
@@ -136,10 +145,15 @@ func (e *engine) start(ctx context.Context, n *node) []*element {
 		return fail(err)
 	}
 	n.elems = make([]*element, len(items))
+	fp, memoOK := e.stepFingerprint(n)
 	for i, it := range items {
 		elEnv := env
 		elEnv.Item, elEnv.ItemIndex = it, i
-		n.elems[i] = &element{n: n, index: i, item: it, foreach: true, label: stringify(it), env: elEnv}
+		el := &element{n: n, index: i, item: it, foreach: true, label: stringify(it), env: elEnv, memoOK: memoOK}
+		if memoOK {
+			el.memoKey = memoKey(fp, el)
+		}
+		n.elems[i] = el
 	}
 	n.remaining = len(n.elems)
 	return n.elems
@@ -292,12 +306,15 @@ func (e *engine) prepare(el *element) error {
 		}
 		h.Add("item", string(b))
 	}
+	el.memoOK = el.memoOK && el.cacheable
 	if r, ok := el.params.(steps.Reader); ok && el.cacheable {
-		err := pathglob.Walk(e.plan.Root, r.Reads(), func(rel string, d fs.DirEntry) error {
+		el.patterns = r.Reads()
+		err := pathglob.Walk(e.plan.Root, el.patterns, func(rel string, d fs.DirEntry) error {
 			info, err := d.Info()
 			if err != nil {
 				return fmt.Errorf("hash input: %w", err)
 			}
+			el.inputs = append(el.inputs, stampOf(rel, info))
 			sum, _, err := e.stat.SumInfo(filepath.Join(e.plan.Root, filepath.FromSlash(rel)), info)
 			if err != nil {
 				return fmt.Errorf("hash input: %w", err)
@@ -321,6 +338,10 @@ func (e *engine) probe(ctx context.Context, el *element) {
 	defer func() { el.dur = time.Since(el.started) }()
 	if ctx.Err() != nil && !e.explain {
 		el.status, el.reason = StatusCancelled, "not started: "+stopReason(ctx)
+		return
+	}
+	if el.memoOK && !e.o.NoCache && !e.debug["cacheverify"] && e.memoHit(el) {
+		el.status, el.cacheable = StatusCached, true
 		return
 	}
 	if err := e.prepare(el); err != nil {
@@ -386,23 +407,31 @@ func (e *engine) restore(el *element) bool {
 			return false
 		}
 	}
+	el.outputs, el.output = outputs, cache.Sum(data)
 	if !e.explain {
+		writes := make([]stamp, 0, len(res.Files))
 		for _, f := range res.Files {
 			if pathglob.Check(f.Path) != nil {
 				return false
 			}
 			abs := filepath.Join(e.plan.Root, filepath.FromSlash(f.Path))
-			if sum, _, err := e.stat.Sum(abs); err == nil && sum == f.Object {
-				continue
+			info, err := os.Stat(abs)
+			if err == nil {
+				if sum, _, err := e.stat.SumInfo(abs, info); err == nil && sum == f.Object {
+					writes = append(writes, stampOf(f.Path, info))
+					continue
+				}
 			}
 			if err := e.cache.CopyObject(f.Object, abs, os.FileMode(f.Mode).Perm()); err != nil {
 				return false
 			}
 			e.stat.Remember(abs, f.Object)
+			if info, err := os.Stat(abs); err == nil {
+				writes = append(writes, stampOf(f.Path, info))
+			}
 		}
-		e.state.set(el.n.s.ID, el.label, el.action)
+		e.recordMemo(el, res.Outputs, writes)
 	}
-	el.outputs, el.output = outputs, cache.Sum(data)
 	return true
 }
 
@@ -421,6 +450,8 @@ func (e *engine) run(ctx context.Context, el *element) {
 		return
 	}
 	s := el.n.s
+	e.seen.clear()
+	defer e.seen.clear()
 	logPath := filepath.Join(e.dir, "logs", e.logName(el))
 	logf, err := os.Create(logPath)
 	if err != nil {
@@ -498,6 +529,7 @@ func (e *engine) store(el *element, outs steps.Outputs) error {
 	el.outputs = norm
 	res := cache.Result{Outputs: outJSON}
 	store := el.cacheable && e.cache != nil
+	var writes []stamp
 	if w, ok := el.params.(steps.Writer); ok && store {
 		files, err := pathglob.Files(e.plan.Root, w.Writes())
 		if err != nil {
@@ -514,6 +546,7 @@ func (e *engine) store(el *element, outs steps.Outputs) error {
 				return fmt.Errorf("store output %s: %w", f, err)
 			}
 			res.Files = append(res.Files, cache.File{Path: f, Object: id, Size: size, Mode: uint32(st.Mode().Perm())})
+			writes = append(writes, stampOf(f, st))
 		}
 	}
 	data, err := json.Marshal(res)
@@ -535,7 +568,7 @@ func (e *engine) store(el *element, outs steps.Outputs) error {
 	if err := e.cache.PutKey(el.action, el.hash.Lines()); err != nil {
 		return err
 	}
-	e.state.set(el.n.s.ID, el.label, el.action)
+	e.recordMemo(el, outJSON, writes)
 	return nil
 }
 
@@ -569,11 +602,11 @@ func (e *engine) finish(n *node) error {
 		var firstFail *element
 		for i, el := range n.elems {
 			list[i] = el.outputs
-			er := &ElementRecord{Index: el.index, Item: el.item, Status: el.status, Reason: el.reason}
-			if el.status != StatusCached {
-				er.DurationMS = ms(el.dur)
+			if el.status == StatusCached {
+				continue // counted, and its outputs are in the list
 			}
-			if el.status == StatusOK || el.status == StatusCached {
+			er := &ElementRecord{Index: el.index, Item: el.item, Status: el.status, Reason: el.reason, DurationMS: ms(el.dur)}
+			if el.status == StatusOK {
 				er.Output = el.output.String()
 			}
 			if el.err != nil {

@@ -29,6 +29,9 @@ type Expr struct {
 	policy []string
 	// refs lists the steps whose results the expression reads.
 	refs []string
+	// impure is set when the value can differ between runs with the same
+	// inputs: it reads run or the clock.
+	impure bool
 }
 
 // Env is the environment expressions are evaluated in. Which names are
@@ -167,8 +170,13 @@ func (c *compiler) checkNames(e *Expr, root ast.Node, s *Step, sc scope) bool {
 		}
 	}
 	for _, n := range col.nodes {
+		if b, ok := n.(*ast.BuiltinNode); ok && (b.Name == "now" || b.Name == "date") {
+			e.impure = true
+		}
 		if id, ok := n.(*ast.IdentifierNode); ok {
 			switch id.Value {
+			case "run", "now", "date":
+				e.impure = true
 			case "item", "item_index":
 				if sc != scopeItem {
 					c.errAt(e, id.Location().From, "%s: %s is only defined in a step with foreach", e.what, id.Value)

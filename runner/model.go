@@ -45,6 +45,8 @@ type Step struct {
 	withPos     Pos
 	// templates are the ${{ }} strings in With, by node.
 	templates map[*yaml.Node]*Template
+	// withText is With re-encoded, for memo fingerprints.
+	withText string
 	// static is the decoded params when With has no expressions.
 	static steps.Step
 	Gate   *Expr

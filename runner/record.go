@@ -65,15 +65,16 @@ type StepRecord struct {
 	Elements   []*ElementRecord `json:"elements,omitempty"`
 }
 
-// ElementRecord is one element of a foreach step. It is kept small: a
-// foreach over a thousand images writes a thousand of them per run. Its
+// ElementRecord is one element of a foreach step that did not come from
+// the cache (it ran, failed, was skipped or cancelled): a re-run of a
+// thousand cached images records counts, not a thousand entries. Its
 // outputs are in the step's outputs list, at the same index.
 type ElementRecord struct {
 	Index      int     `json:"index"`
 	Item       any     `json:"item"`
 	Status     string  `json:"status"`
 	Reason     string  `json:"reason,omitempty"`
-	DurationMS float64 `json:"duration_ms,omitempty"` // when it ran
+	DurationMS float64 `json:"duration_ms,omitempty"`
 	Output     string  `json:"output,omitempty"`
 	Error      string  `json:"error,omitempty"`
 	Log        string  `json:"log,omitempty"`

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/lifeos/lifeos/runner/cache"
@@ -43,6 +44,7 @@ type engine struct {
 	policy  map[string]any
 	runEnv  map[string]any
 	idWidth int // for aligned progress lines
+	seen    seenStamps
 }
 
 func (plan *Plan) newEngine(o RunOptions, explain bool) (*engine, error) {
@@ -55,6 +57,8 @@ func (plan *Plan) newEngine(o RunOptions, explain bool) (*engine, error) {
 	if o.Stderr == nil {
 		o.Stderr = io.Discard
 	}
+	// Workers write debug lines while the scheduler prints progress.
+	o.Stdout, o.Stderr = &syncWriter{w: o.Stdout}, &syncWriter{w: o.Stderr}
 	e := &engine{plan: plan, o: o, debug: debugFlags(), explain: explain, byStep: map[*Step]*node{}}
 	dir, err := cache.DefaultDir(plan.Root)
 	if err != nil {
@@ -100,6 +104,18 @@ func (plan *Plan) newEngine(o RunOptions, explain bool) (*engine, error) {
 		n.pending = len(n.deps)
 	}
 	return e, nil
+}
+
+// syncWriter serialises writes, so concurrent lines do not tear.
+type syncWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (s *syncWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(p)
 }
 
 // node is the run state of one step. It is owned by the scheduler
@@ -157,6 +173,15 @@ func (plan *Plan) Run(ctx context.Context, o RunOptions) (*Record, error) {
 	}
 	if err := e.stat.Save(); err != nil {
 		fmt.Fprintf(e.o.Stderr, "lifeos: %v\n", err)
+	}
+	for _, n := range e.nodes {
+		if n.status == StatusOK || n.status == StatusCached {
+			labels := make(map[string]bool, len(n.elems))
+			for _, el := range n.elems {
+				labels[el.label] = true
+			}
+			e.state.retain(n.s.ID, labels)
+		}
 	}
 	if err := e.state.save(); err != nil {
 		fmt.Fprintf(e.o.Stderr, "lifeos: save key state: %v\n", err)

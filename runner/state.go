@@ -17,17 +17,23 @@ import (
 	"github.com/lifeos/lifeos/runner/cache"
 )
 
-// keyState remembers, per pipeline, the ActionID each step (and foreach
-// element) last had, so that plan can compare today's key lines with the
-// previous ones (stored in the cache by PutKey) and say what changed.
+// keyState remembers, per pipeline, what each step (and foreach element)
+// last resolved to: its ActionID, so that plan can compare today's key lines
+// with the previous ones (stored in the cache by PutKey) and say what
+// changed; and, for cached elements, a memo (see memo.go).
 type keyState struct {
 	path  string
 	mu    sync.Mutex
-	ids   map[string]cache.ActionID // "<step>\x00<element label>"
+	elems map[string]*elemState // "<step>\x00<element label>"
 	dirty bool
 }
 
-const stateHeader = "lifeos keystate v1\n"
+type elemState struct {
+	action cache.ActionID
+	memo   *memo
+}
+
+const stateHeader = "lifeos keystate v2\n"
 
 // stateFile is where the key state of a pipeline lives: one file per
 // pipeline path under .lifeos/state.
@@ -37,23 +43,85 @@ func stateFile(root, pipelineFile string) string {
 	return filepath.Join(root, ".lifeos", "state", base+"-"+hex.EncodeToString(sum[:4])+".ids")
 }
 
+var lineEscaper = strings.NewReplacer("\\", `\\`, "\n", `\n`)
+var lineUnescaper = strings.NewReplacer(`\\`, "\\", `\n`, "\n")
+
+// loadKeyState reads the state file. Anything malformed is dropped: the
+// state only makes explanations and no-op runs faster.
+//
+// Format, one record per element:
+//
+//	E <action> <step>\x00<label>
+//	M <memo key> <output id>        (the memo, if any:)
+//	P <input pattern>
+//	I <size> <mtime> <inode> <path>
+//	W <size> <mtime> <inode> <path>
+//	O <outputs JSON>
 func loadKeyState(path string) *keyState {
-	ks := &keyState{path: path, ids: map[string]cache.ActionID{}}
+	ks := &keyState{path: path, elems: map[string]*elemState{}}
 	data, err := os.ReadFile(path)
 	if err != nil || !bytes.HasPrefix(data, []byte(stateHeader)) {
 		return ks
 	}
-	// One line per element: <action hex> <step>\x00<label>
-	for _, line := range strings.Split(string(data[len(stateHeader):]), "\n") {
-		id, key, ok := strings.Cut(line, " ")
-		if !ok {
+	var cur *elemState
+	rest := string(data[len(stateHeader):])
+	for len(rest) > 0 {
+		line := rest
+		if i := strings.IndexByte(rest, '\n'); i >= 0 {
+			line, rest = rest[:i], rest[i+1:]
+		} else {
+			rest = ""
+		}
+		if len(line) < 2 || line[1] != ' ' {
 			continue
 		}
-		a, err := cache.ParseActionID(id)
-		if err != nil {
-			continue
+		rest := line[2:]
+		switch line[0] {
+		case 'E':
+			cur = nil
+			id, key, ok := strings.Cut(rest, " ")
+			a, err := cache.ParseActionID(id)
+			if !ok || err != nil {
+				continue
+			}
+			cur = &elemState{action: a}
+			ks.elems[lineUnescaper.Replace(key)] = cur
+		case 'M':
+			if cur == nil {
+				continue
+			}
+			k, out, _ := strings.Cut(rest, " ")
+			m := &memo{}
+			if parseHex16(m.key[:], k) != nil {
+				continue
+			}
+			if o, err := cache.ParseOutputID(out); err == nil {
+				m.output = o
+				cur.memo = m
+			}
+		case 'P':
+			if cur != nil && cur.memo != nil {
+				cur.memo.patterns = append(cur.memo.patterns, lineUnescaper.Replace(rest))
+			}
+		case 'I', 'W':
+			if cur == nil || cur.memo == nil {
+				continue
+			}
+			st, ok := parseStamp(rest)
+			if !ok {
+				cur.memo = nil
+				continue
+			}
+			if line[0] == 'I' {
+				cur.memo.inputs = append(cur.memo.inputs, st)
+			} else {
+				cur.memo.writes = append(cur.memo.writes, st)
+			}
+		case 'O':
+			if cur != nil && cur.memo != nil {
+				cur.memo.outputs = rest
+			}
 		}
-		ks.ids[strings.ReplaceAll(key, `\n`, "\n")] = a
 	}
 	return ks
 }
@@ -61,17 +129,46 @@ func loadKeyState(path string) *keyState {
 func (ks *keyState) get(step, label string) (cache.ActionID, bool) {
 	ks.mu.Lock()
 	defer ks.mu.Unlock()
-	id, ok := ks.ids[step+"\x00"+label]
-	return id, ok
+	es, ok := ks.elems[step+"\x00"+label]
+	if !ok {
+		return cache.ActionID{}, false
+	}
+	return es.action, true
 }
 
-func (ks *keyState) set(step, label string, id cache.ActionID) {
+// set records the element's ActionID and memo (nil for none).
+func (ks *keyState) set(step, label string, id cache.ActionID, m *memo) {
 	ks.mu.Lock()
 	defer ks.mu.Unlock()
 	k := step + "\x00" + label
-	if ks.ids[k] != id {
-		ks.ids[k] = id
-		ks.dirty = true
+	old := ks.elems[k]
+	if old != nil && old.action == id && old.memo.equal(m) {
+		return
+	}
+	ks.elems[k] = &elemState{action: id, memo: m}
+	ks.dirty = true
+}
+
+func (ks *keyState) memo(step, label string) *memo {
+	ks.mu.Lock()
+	defer ks.mu.Unlock()
+	if es := ks.elems[step+"\x00"+label]; es != nil {
+		return es.memo
+	}
+	return nil
+}
+
+// retain drops the records of a step's elements that are not in labels:
+// images removed from a foreach should not be remembered for ever.
+func (ks *keyState) retain(step string, labels map[string]bool) {
+	ks.mu.Lock()
+	defer ks.mu.Unlock()
+	prefix := step + "\x00"
+	for k := range ks.elems {
+		if strings.HasPrefix(k, prefix) && !labels[k[len(prefix):]] {
+			delete(ks.elems, k)
+			ks.dirty = true
+		}
 	}
 }
 
@@ -81,8 +178,8 @@ func (ks *keyState) save() error {
 	if !ks.dirty {
 		return nil
 	}
-	keys := make([]string, 0, len(ks.ids))
-	for k := range ks.ids {
+	keys := make([]string, 0, len(ks.elems))
+	for k := range ks.elems {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
@@ -90,7 +187,21 @@ func (ks *keyState) save() error {
 		bw := bufio.NewWriter(w)
 		bw.WriteString(stateHeader)
 		for _, k := range keys {
-			fmt.Fprintf(bw, "%s %s\n", ks.ids[k], strings.ReplaceAll(k, "\n", `\n`))
+			es := ks.elems[k]
+			fmt.Fprintf(bw, "E %s %s\n", es.action, lineEscaper.Replace(k))
+			if m := es.memo; m != nil {
+				fmt.Fprintf(bw, "M %s %s\n", hex.EncodeToString(m.key[:]), m.output)
+				for _, p := range m.patterns {
+					fmt.Fprintf(bw, "P %s\n", lineEscaper.Replace(p))
+				}
+				for _, st := range m.inputs {
+					fmt.Fprintf(bw, "I %s\n", st)
+				}
+				for _, st := range m.writes {
+					fmt.Fprintf(bw, "W %s\n", st)
+				}
+				fmt.Fprintf(bw, "O %s\n", m.outputs)
+			}
 		}
 		return bw.Flush()
 	})

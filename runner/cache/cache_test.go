@@ -216,6 +216,7 @@ func TestStatCache(t *testing.T) {
 		t.Fatal(err)
 	}
 	sc = OpenStatCache(scPath)
+	sc.once.Do(sc.load)
 	if len(sc.m) != 1 {
 		t.Fatalf("reloaded stat cache has %d entries, want 1", len(sc.m))
 	}
@@ -234,7 +235,9 @@ func TestStatCache(t *testing.T) {
 	}
 	// A garbage stat cache is an empty one.
 	os.WriteFile(scPath, []byte("garbage"), 0o644)
-	if sc := OpenStatCache(scPath); len(sc.m) != 0 {
+	sc = OpenStatCache(scPath)
+	sc.once.Do(sc.load)
+	if len(sc.m) != 0 {
 		t.Errorf("garbage stat cache loaded %d entries", len(sc.m))
 	}
 }

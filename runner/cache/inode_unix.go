@@ -7,9 +7,9 @@ import (
 	"syscall"
 )
 
-// inode returns the file's inode number: a file replaced by rename keeps its
+// Inode returns the file's inode number: a file replaced by rename keeps its
 // size and may keep its mtime, but not its inode.
-func inode(st fs.FileInfo) uint64 {
+func Inode(st fs.FileInfo) uint64 {
 	if s, ok := st.Sys().(*syscall.Stat_t); ok {
 		return uint64(s.Ino)
 	}

@@ -30,6 +30,7 @@ const racyWindow = 2 * time.Second
 // concurrent processes may overwrite each other's additions, which is harmless.
 type StatCache struct {
 	path  string
+	once  sync.Once // loads the file on first use: a run served by memos never needs it
 	mu    sync.Mutex
 	m     map[string]statEntry
 	dirty bool
@@ -44,16 +45,20 @@ type statEntry struct {
 
 const statCacheHeader = "lifeos statcache v1\n"
 
-// OpenStatCache loads the stat cache stored at path. A missing or malformed
-// file gives an empty cache. An empty path gives a cache that is never saved.
+// OpenStatCache returns the stat cache stored at path, read on first use.
+// A missing or malformed file gives an empty cache. An empty path gives a
+// cache that is never saved.
 func OpenStatCache(path string) *StatCache {
-	sc := &StatCache{path: path, m: map[string]statEntry{}, now: time.Now}
-	if path == "" {
-		return sc
+	return &StatCache{path: path, m: map[string]statEntry{}, now: time.Now}
+}
+
+func (sc *StatCache) load() {
+	if sc.path == "" {
+		return
 	}
-	data, err := os.ReadFile(path)
+	data, err := os.ReadFile(sc.path)
 	if err != nil || !bytes.HasPrefix(data, []byte(statCacheHeader)) {
-		return sc
+		return
 	}
 	data = data[len(statCacheHeader):]
 	// One line per file: <sha256> <size> <mtime> <ino> <path>
@@ -78,7 +83,6 @@ func OpenStatCache(path string) *StatCache {
 		}
 		sc.m[string(f[4])] = e
 	}
-	return sc
 }
 
 // Sum returns the SHA-256 of the file at path (which should be absolute and
@@ -96,8 +100,9 @@ func (sc *StatCache) SumInfo(path string, st fs.FileInfo) (OutputID, int64, erro
 	if st.IsDir() {
 		return OutputID{}, 0, fmt.Errorf("%s is a directory", path)
 	}
-	ino := inode(st)
+	ino := Inode(st)
 	mtime := st.ModTime().UnixNano()
+	sc.once.Do(sc.load)
 	sc.mu.Lock()
 	e, ok := sc.m[path]
 	sc.mu.Unlock()
@@ -132,8 +137,9 @@ func (sc *StatCache) Remember(path string, sum OutputID) {
 	if err != nil || sc.now().Sub(st.ModTime()) <= racyWindow {
 		return
 	}
+	sc.once.Do(sc.load)
 	sc.mu.Lock()
-	sc.m[path] = statEntry{size: st.Size(), mtime: st.ModTime().UnixNano(), ino: inode(st), sum: sum}
+	sc.m[path] = statEntry{size: st.Size(), mtime: st.ModTime().UnixNano(), ino: Inode(st), sum: sum}
 	sc.dirty = true
 	sc.mu.Unlock()
 }

@@ -1,0 +1,295 @@
+package runner
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/lifeos/lifeos/internal/pathglob"
+	"github.com/lifeos/lifeos/runner/cache"
+)
+
+// A memo lets a no-op run skip an element's key computation, the way make
+// compares timestamps: when everything the element's key is derived from
+// is unchanged (the step's definition, the params, the policy, the
+// upstream results it reads, its item) and every input and output file has
+// the stat it had when the element was last served, the element is cached
+// with the outputs it had then. Anything else, and the element takes the
+// full path (resolve params, hash the key, look up the cache), which also
+// refreshes the memo.
+//
+// A memo is only recorded when no file involved was modified within
+// racyWindow of being stat'ed, for the reason git's index has its "racily
+// clean" rule: a change within the timestamp granularity could go unseen.
+type memo struct {
+	key      [16]byte
+	output   cache.OutputID
+	outputs  string // JSON
+	patterns []string
+	inputs   []stamp
+	writes   []stamp
+}
+
+// stamp is a file's identity for the memo: what make and git's index
+// compare instead of content.
+type stamp struct {
+	path        string
+	size, mtime int64
+	ino         uint64
+}
+
+func (s stamp) String() string {
+	return fmt.Sprintf("%d %d %d %s", s.size, s.mtime, s.ino, lineEscaper.Replace(s.path))
+}
+
+func parseStamp(s string) (stamp, bool) {
+	var f [3]string
+	for i := range f {
+		j := strings.IndexByte(s, ' ')
+		if j < 0 {
+			return stamp{}, false
+		}
+		f[i], s = s[:j], s[j+1:]
+	}
+	size, err1 := strconv.ParseInt(f[0], 10, 64)
+	mtime, err2 := strconv.ParseInt(f[1], 10, 64)
+	ino, err3 := strconv.ParseUint(f[2], 10, 64)
+	if err1 != nil || err2 != nil || err3 != nil {
+		return stamp{}, false
+	}
+	if strings.IndexByte(s, '\\') >= 0 {
+		s = lineUnescaper.Replace(s)
+	}
+	return stamp{path: s, size: size, mtime: mtime, ino: ino}, true
+}
+
+func parseHex16(dst []byte, s string) error {
+	if len(s) != 2*len(dst) {
+		return fmt.Errorf("bad length")
+	}
+	_, err := hex.Decode(dst, []byte(s))
+	return err
+}
+
+func stampOf(path string, info fs.FileInfo) stamp {
+	return stamp{path: path, size: info.Size(), mtime: info.ModTime().UnixNano(), ino: cache.Inode(info)}
+}
+
+// racy reports whether the file was modified too recently to trust its stat.
+func (s stamp) racy(now time.Time) bool {
+	return now.UnixNano()-s.mtime <= int64(racyWindow)
+}
+
+// racyWindow matches the stat cache's: see cache.StatCache.
+const racyWindow = 2 * time.Second
+
+func (m *memo) equal(o *memo) bool {
+	if m == nil || o == nil {
+		return m == o
+	}
+	if m.key != o.key || m.output != o.output || m.outputs != o.outputs ||
+		len(m.patterns) != len(o.patterns) || len(m.inputs) != len(o.inputs) || len(m.writes) != len(o.writes) {
+		return false
+	}
+	for i := range m.patterns {
+		if m.patterns[i] != o.patterns[i] {
+			return false
+		}
+	}
+	for i := range m.inputs {
+		if m.inputs[i] != o.inputs[i] {
+			return false
+		}
+	}
+	for i := range m.writes {
+		if m.writes[i] != o.writes[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// memoable reports whether a step's elements may use memos: its results
+// must be a function of what stepFingerprint covers. Expressions that read
+// run (a new id every run) or the clock make every run different.
+func (s *Step) memoable() bool {
+	for _, x := range s.exprs() {
+		if x.impure {
+			return false
+		}
+	}
+	return true
+}
+
+// exprs returns the expressions that decide a step's params and elements.
+func (s *Step) exprs() []*Expr {
+	var out []*Expr
+	if s.When != nil {
+		out = append(out, s.When)
+	}
+	if s.Foreach != nil && s.Foreach.Expr != nil {
+		out = append(out, s.Foreach.Expr)
+	}
+	for _, t := range s.templates {
+		for _, p := range t.Parts {
+			if p.Expr != nil {
+				out = append(out, p.Expr)
+			}
+		}
+	}
+	return out
+}
+
+// stepFingerprint digests everything an element's key derives from apart
+// from its item and files: the step's definition, the params, the policy
+// and the results of the upstream steps it reads. It returns false when
+// the step cannot use memos.
+func (e *engine) stepFingerprint(n *node) ([16]byte, bool) {
+	var fp [16]byte
+	s := n.s
+	if e.cache == nil || !s.Cache || !s.memoable() {
+		return fp, false
+	}
+	h := sha256.New()
+	fmt.Fprintf(h, "memo-v1\nkind %s %d\nwith %s\n", s.Uses, s.Type.Version, s.withText)
+	if s.When != nil {
+		fmt.Fprintf(h, "when %q\n", s.When.Src)
+	}
+	params, _ := json.Marshal(e.plan.Params)
+	fmt.Fprintf(h, "params %s\npolicy %s\n", params, e.plan.Policy.Digest())
+	for _, id := range s.refs {
+		d := e.byStep[e.plan.byID[id]]
+		fmt.Fprintf(h, "step %s %s", id, d.status)
+		for _, el := range d.elems {
+			fmt.Fprintf(h, " %s:%s", el.status, el.output)
+		}
+		h.Write([]byte("\n"))
+	}
+	copy(fp[:], h.Sum(nil))
+	return fp, true
+}
+
+// memoKey is the element's memo key: the step's fingerprint and its item.
+func memoKey(fp [16]byte, el *element) [16]byte {
+	h := sha256.New()
+	h.Write(fp[:])
+	item, _ := json.Marshal(el.item)
+	fmt.Fprintf(h, "%d %s", el.index, item)
+	var k [16]byte
+	copy(k[:], h.Sum(nil))
+	return k
+}
+
+// memoHit serves an element from its memo when every file still has the
+// stat it had. Any doubt is a miss.
+func (e *engine) memoHit(el *element) bool {
+	m := e.state.memo(el.n.s.ID, el.label)
+	if m == nil || m.key != el.memoKey {
+		return false
+	}
+	gen := e.seen.generation()
+	i := 0
+	err := pathglob.Walk(e.plan.Root, m.patterns, func(rel string, d fs.DirEntry) error {
+		st, ok := e.seen.get(rel)
+		if !ok {
+			info, err := d.Info()
+			if err != nil {
+				return err
+			}
+			st = stampOf(rel, info)
+		}
+		if i >= len(m.inputs) || st != m.inputs[i] {
+			return errMemoMiss
+		}
+		i++
+		return nil
+	})
+	if err != nil || i != len(m.inputs) {
+		return false
+	}
+	for _, w := range m.writes {
+		info, err := os.Stat(filepath.Join(e.plan.Root, filepath.FromSlash(w.path)))
+		if err != nil || stampOf(w.path, info) != w {
+			return false
+		}
+		e.seen.put(w, gen)
+	}
+	var outputs any
+	if err := json.Unmarshal([]byte(m.outputs), &outputs); err != nil {
+		return false
+	}
+	el.outputs, el.output = outputs, m.output
+	if a, ok := e.state.get(el.n.s.ID, el.label); ok {
+		el.action = a
+	}
+	return true
+}
+
+var errMemoMiss = fmt.Errorf("memo miss")
+
+// seenStamps remembers the stamps of outputs that memos just confirmed, so a
+// downstream step whose inputs are those outputs (a filter over every
+// image) does not stat them again. Anything that runs for real may write
+// anywhere, so it clears the lot.
+type seenStamps struct {
+	mu  sync.Mutex
+	m   map[string]stamp
+	gen uint64 // bumped by clear, so a stat taken before a clear is not kept
+}
+
+func (s *seenStamps) generation() uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.gen
+}
+
+func (s *seenStamps) get(path string) (stamp, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st, ok := s.m[path]
+	return st, ok
+}
+
+func (s *seenStamps) put(st stamp, gen uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if gen != s.gen {
+		return
+	}
+	if s.m == nil {
+		s.m = map[string]stamp{}
+	}
+	s.m[st.path] = st
+}
+
+func (s *seenStamps) clear() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.m = nil
+	s.gen++
+}
+
+// recordMemo stores the memo of an element just served or run, unless a
+// file involved is too fresh to trust its stat.
+func (e *engine) recordMemo(el *element, outputsJSON []byte, writes []stamp) {
+	var m *memo
+	if el.memoOK {
+		now := time.Now()
+		m = &memo{key: el.memoKey, output: el.output, outputs: string(outputsJSON), patterns: el.patterns, inputs: el.inputs, writes: writes}
+		for _, st := range append(append([]stamp{}, el.inputs...), writes...) {
+			if st.racy(now) {
+				m = nil
+				break
+			}
+		}
+	}
+	e.state.set(el.n.s.ID, el.label, el.action, m)
+}

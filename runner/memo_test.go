@@ -1,0 +1,196 @@
+package runner
+
+import (
+	"bytes"
+	"context"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// memoWorkspace has three inputs, a foreach that writes one output per
+// input, and a filter over all outputs that reads a threshold.
+func memoWorkspace(t *testing.T) string {
+	t.Helper()
+	root := t.TempDir()
+	for _, name := range []string{"a", "b", "c"} {
+		writeFile(t, root, "in/"+name+".txt", name+name)
+	}
+	writeFile(t, root, "pipelines/p.yaml", `version: 1
+params:
+  tag: v1
+steps:
+  - id: each
+    uses: exec
+    foreach: {glob: "in/*.txt"}
+    with:
+      shell: 'echo each >> calls.log; mkdir -p out; cat "${{ item }}" > "out/${{ item[3:] }}"; echo "{\"tag\": \"${{ params.tag }}\"}"'
+      inputs: ["${{ item }}"]
+      outputs: ["out/${{ item[3:] }}"]
+      outputs_file: "-"
+  - id: all
+    uses: exec
+    needs: each
+    with:
+      shell: 'echo all >> calls.log; cat out/*.txt > all.txt; echo ${{ policy.sharpness.min }} >> all.txt'
+      inputs: ["out/*.txt"]
+      outputs: [all.txt]
+`)
+	return root
+}
+
+func writeFile(t *testing.T, root, name, content string) {
+	t.Helper()
+	p := filepath.Join(root, name)
+	os.MkdirAll(filepath.Dir(p), 0o777)
+	if err := os.WriteFile(p, []byte(content), 0o666); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// age sets every workspace file's mtime an hour back, so that stats are
+// trusted (nothing is "racily" fresh) without waiting.
+func age(t *testing.T, root string) {
+	t.Helper()
+	old := time.Now().Add(-time.Hour)
+	filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && !strings.Contains(p, ".lifeos") {
+			os.Chtimes(p, old, old)
+		}
+		return nil
+	})
+}
+
+type memoRun struct {
+	hashed []string // elements whose key was computed (not served by memo)
+	calls  string
+	rec    *Record
+}
+
+func runMemo(t *testing.T, root string, o Options) memoRun {
+	t.Helper()
+	t.Setenv("LIFEOS_CACHE", "")
+	t.Setenv("LIFEOS_DEBUG", "cachehash=1")
+	os.Remove(filepath.Join(root, "calls.log"))
+	plan, err := Load(root, "pipelines/p.yaml", o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr bytes.Buffer
+	rec, err := plan.Run(context.Background(), RunOptions{Stderr: &stderr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	var r memoRun
+	for _, line := range strings.Split(stderr.String(), "\n") {
+		if name, ok := strings.CutPrefix(line, "HASH["); ok {
+			name = name[:strings.Index(name, "]: ")]
+			if !seen[name] {
+				seen[name] = true
+				r.hashed = append(r.hashed, name)
+			}
+		}
+	}
+	calls, _ := os.ReadFile(filepath.Join(root, "calls.log"))
+	r.calls = strings.ReplaceAll(strings.TrimSpace(string(calls)), "\n", " ")
+	r.rec = rec
+	return r
+}
+
+// settle runs until every element is memoised: the first run creates the
+// outputs (too fresh to memoise), aging makes them trustworthy, the next
+// run records the memos.
+func settle(t *testing.T, root string) {
+	t.Helper()
+	age(t, root)
+	if r := runMemo(t, root, Options{}); r.calls != "" {
+		t.Fatalf("settling re-ran: %s", r.calls)
+	}
+	if r := runMemo(t, root, Options{}); len(r.hashed) != 0 {
+		t.Fatalf("memos not recorded: hashed %v", r.hashed)
+	}
+}
+
+func TestMemoServesUnchangedRun(t *testing.T) {
+	root := memoWorkspace(t)
+	age(t, root)
+	if r := runMemo(t, root, Options{}); r.calls != "each each each all" {
+		t.Fatalf("first run calls %q", r.calls)
+	}
+	settle(t, root)
+	r := runMemo(t, root, Options{})
+	for _, s := range r.rec.Steps {
+		if s.Status != StatusCached {
+			t.Errorf("step %s: %s", s.ID, s.Status)
+		}
+	}
+	if got := r.rec.Steps[0].Outputs.([]any)[2].(map[string]any)["tag"]; got != "v1" {
+		t.Errorf("memoised outputs lost: %v", r.rec.Steps[0].Outputs)
+	}
+}
+
+func TestMemoInvalidation(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		change func(t *testing.T, root string) Options
+		calls  string   // commands that must run
+		hashed []string // elements that must take the full path (at least)
+	}{
+		{"input edited", func(t *testing.T, root string) Options {
+			writeFile(t, root, "in/b.txt", "BB")
+			return Options{}
+		}, "each all", []string{"each[1]", "all"}},
+		{"input added", func(t *testing.T, root string) Options {
+			writeFile(t, root, "in/d.txt", "dd")
+			return Options{}
+		}, "each all", []string{"each[3]", "all"}},
+		{"output deleted", func(t *testing.T, root string) Options {
+			os.Remove(filepath.Join(root, "out/a.txt"))
+			return Options{}
+		}, "", []string{"each[0]"}},
+		{"output edited", func(t *testing.T, root string) Options {
+			writeFile(t, root, "all.txt", "tampered")
+			return Options{}
+		}, "", []string{"all"}},
+		{"param changed", func(t *testing.T, root string) Options {
+			return Options{Params: []string{"tag=v2"}}
+		}, "each each each", []string{"each[0]", "each[1]", "each[2]", "all"}},
+		{"threshold changed", func(t *testing.T, root string) Options {
+			return Options{Sets: []string{"sharpness.min=0.9"}}
+		}, "all", []string{"each[0]", "each[1]", "each[2]", "all"}},
+		{"step edited", func(t *testing.T, root string) Options {
+			p := filepath.Join(root, "pipelines/p.yaml")
+			b, _ := os.ReadFile(p)
+			os.WriteFile(p, bytes.Replace(b, []byte("cat out/*.txt > all.txt"), []byte("cat out/*.txt > all.txt "), 1), 0o666)
+			return Options{}
+		}, "all", []string{"all"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			root := memoWorkspace(t)
+			age(t, root)
+			runMemo(t, root, Options{})
+			settle(t, root)
+			o := tc.change(t, root)
+			r := runMemo(t, root, o)
+			if r.calls != tc.calls {
+				t.Errorf("calls %q, want %q", r.calls, tc.calls)
+			}
+			for _, h := range tc.hashed {
+				found := false
+				for _, x := range r.hashed {
+					found = found || x == h
+				}
+				if !found {
+					t.Errorf("%s served from its memo; hashed only %v", h, r.hashed)
+				}
+			}
+			if got, _ := os.ReadFile(filepath.Join(root, "out/a.txt")); string(got) != "aa" {
+				t.Errorf("out/a.txt = %q", got)
+			}
+		})
+	}
+}
