@@ -28,7 +28,7 @@ type element struct {
 	label   string // identifies the element across runs ("" or the item)
 	env     Env
 
-	params    steps.Step
+	params steps.Step
 	// memoOK says the element may use a memo; memoKey, patterns and
 	// inputs are what its memo is checked against.
 	memoOK    bool
