@@ -192,10 +192,6 @@ func (c *compiler) compileWith(l *loader, s *Step, sc scope) []error {
 		}
 		walk(s.With)
 	}
-	if s.With != nil {
-		b, _ := yaml.Marshal(s.With)
-		s.withText = string(b)
-	}
 	d := &withDecoder{file: l.file, src: l.src, templates: s.templates}
 	params := s.Type.New()
 	if s.With != nil {

@@ -11,6 +11,7 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/lifeos/lifeos/internal/pathglob"
@@ -277,6 +278,9 @@ func (e *engine) prepare(el *element) error {
 	default:
 		el.cacheable = true
 	}
+	if !el.cacheable {
+		return nil // no key: nothing will be looked up or stored
+	}
 	var debug = e.o.Stderr
 	if !e.debug["cachehash"] {
 		debug = nil
@@ -452,16 +456,18 @@ func (e *engine) run(ctx context.Context, el *element) {
 	s := el.n.s
 	e.seen.clear()
 	defer e.seen.clear()
-	logPath := filepath.Join(e.dir, "logs", e.logName(el))
-	logf, err := os.Create(logPath)
-	if err != nil {
-		el.status, el.err = StatusFailed, fmt.Errorf("create log: %w", err)
-		return
-	}
-	defer logf.Close()
-	el.log = logPath
+	logf := &lazyFile{path: filepath.Join(e.dir, "logs", e.logName(el))}
+	defer func() {
+		if err := logf.Close(); err != nil && el.err == nil {
+			el.status, el.err = StatusFailed, fmt.Errorf("log: %w", err)
+		}
+		if logf.f != nil {
+			el.log = logf.path
+		}
+	}()
 	env := &steps.Env{Root: e.plan.Root, Log: logf}
 	var outs steps.Outputs
+	var err error
 	for attempt := 1; ; attempt++ {
 		el.attempts = attempt
 		actx, cancel := ctx, context.CancelFunc(func() {})
@@ -496,6 +502,37 @@ func (e *engine) run(ctx context.Context, el *element) {
 		return
 	}
 	el.status = StatusOK
+}
+
+// lazyFile is a step log created on the first write: most steps of a large
+// pipeline print nothing, and 10,000 empty log files cost more than the
+// scheduling itself.
+type lazyFile struct {
+	path string
+	mu   sync.Mutex
+	f    *os.File
+	err  error
+}
+
+func (l *lazyFile) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.f == nil && l.err == nil {
+		l.f, l.err = os.Create(l.path)
+	}
+	if l.err != nil {
+		return 0, l.err
+	}
+	return l.f.Write(p)
+}
+
+func (l *lazyFile) Close() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.f == nil {
+		return l.err
+	}
+	return l.f.Close()
 }
 
 // removeOutputs deletes what a failed or interrupted element declared it

@@ -159,7 +159,7 @@ func (e *engine) stepFingerprint(n *node) ([16]byte, bool) {
 		return fp, false
 	}
 	h := sha256.New()
-	fmt.Fprintf(h, "memo-v1\nkind %s %d\nwith %s\n", s.Uses, s.Type.Version, s.withText)
+	fmt.Fprintf(h, "memo-v1\nkind %s %d\nwith %s\n", s.Uses, s.Type.Version, s.withSource())
 	if s.When != nil {
 		fmt.Fprintf(h, "when %q\n", s.When.Src)
 	}

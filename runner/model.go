@@ -1,6 +1,7 @@
 package runner
 
 import (
+	"sync"
 	"time"
 
 	"gopkg.in/yaml.v3"
@@ -45,7 +46,8 @@ type Step struct {
 	withPos     Pos
 	// templates are the ${{ }} strings in With, by node.
 	templates map[*yaml.Node]*Template
-	// withText is With re-encoded, for memo fingerprints.
+	// withText is With re-encoded, for memo fingerprints; see text.
+	withOnce sync.Once
 	withText string
 	// static is the decoded params when With has no expressions.
 	static steps.Step
@@ -77,6 +79,19 @@ type Template struct {
 type TemplatePart struct {
 	Lit  string
 	Expr *Expr
+}
+
+// withSource returns the step's with: re-encoded: what the memo
+// fingerprint digests. Computed on first use: encoding YAML is the slowest
+// part of checking a large pipeline, and only memoised steps need it.
+func (s *Step) withSource() string {
+	s.withOnce.Do(func() {
+		if s.With != nil {
+			b, _ := yaml.Marshal(s.With)
+			s.withText = string(b)
+		}
+	})
+	return s.withText
 }
 
 // Whole reports whether the template is a single expression and nothing else.
