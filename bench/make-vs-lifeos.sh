@@ -22,33 +22,16 @@ done
 
 cat > Makefile <<'MK'
 SRC := $(wildcard images/*.txt)
-OUT := $(patsubst images/%.txt,out/%.txt.size,$(SRC))
+OUT := $(patsubst images/%.txt,mout/%.txt.size,$(SRC))
 MIN := 0.2
-all: out/approved.txt
-out/%.txt.size: images/%.txt
-	@mkdir -p out && wc -c < $< > $@
-out/approved.txt: $(OUT)
+all: mout/approved.txt
+mout/%.txt.size: images/%.txt
+	@mkdir -p mout && wc -c < $< > $@
+mout/approved.txt: $(OUT)
 	@cat $(OUT) | awk -v min=$(MIN) '$$1 >= min' > $@
 MK
 
-cat > pipelines/bench.yaml <<'YAML'
-version: 1
-steps:
-  - id: measure
-    uses: exec
-    foreach: {glob: "images/*.txt"}
-    with:
-      run: [sh, -c, 'mkdir -p lout && wc -c < "$1" > "lout/$(basename "$1").size"', sh, "${{ item }}"]
-      inputs: ["${{ item }}"]
-      outputs: ["lout/${{ item[7:] }}.size"]
-  - id: filter
-    uses: exec
-    needs: measure
-    with:
-      run: [sh, -c, 'cat lout/*.size | awk -v min="$1" "\$1 >= min" > lout/approved.txt', sh, "${{ policy.sharpness.min }}"]
-      inputs: ["lout/*.size"]
-      outputs: [lout/approved.txt]
-YAML
+cp "$here/runner/testdata/bench.yaml" pipelines/bench.yaml
 
 ms() { # ms CMD...: average wall milliseconds of RUNS runs
 	local start end

@@ -82,27 +82,14 @@ func cachedWorkspace(tb testing.TB, n int) (root string) {
 	for i := 0; i < n; i++ {
 		os.WriteFile(filepath.Join(root, "images", fmt.Sprintf("img%04d.txt", i)), []byte(strings.Repeat("x", i%97+1)), 0o666)
 	}
-	os.WriteFile(filepath.Join(root, "pipelines", "bench.yaml"), []byte(benchPipeline), 0o666)
+	src, err := os.ReadFile("testdata/bench.yaml")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(root, "pipelines", "bench.yaml"), src, 0o666)
 	return root
 }
 
-const benchPipeline = `version: 1
-steps:
-  - id: measure
-    uses: exec
-    foreach: {glob: "images/*.txt"}
-    with:
-      run: [sh, -c, 'mkdir -p out && wc -c < "$1" > "out/$(basename "$1").size"', sh, "${{ item }}"]
-      inputs: ["${{ item }}"]
-      outputs: ["out/${{ item[7:] }}.size"]
-  - id: filter
-    uses: exec
-    needs: measure
-    with:
-      run: [sh, -c, 'cat out/*.size | awk -v min="$1" "\$1 >= min" > out/approved.txt', sh, "${{ policy.sharpness.min }}"]
-      inputs: ["out/*.size"]
-      outputs: [out/approved.txt]
-`
 
 // BenchmarkCachedRerun1000 measures a fully cached re-run of a foreach over
 // 1,000 files plus a filter: what `make` does in one stat per file.

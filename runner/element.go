@@ -401,15 +401,9 @@ func (e *engine) restore(el *element) bool {
 	if err := json.Unmarshal(data, &res); err != nil {
 		return false
 	}
-	var outputs any
-	switch string(res.Outputs) {
-	case "":
-	case "{}":
-		outputs = map[string]any{}
-	default:
-		if err := json.Unmarshal(res.Outputs, &outputs); err != nil {
-			return false
-		}
+	outputs, err := decodeOutputs(res.Outputs)
+	if err != nil {
+		return false
 	}
 	el.outputs, el.output = outputs, cache.Sum(data)
 	if !e.explain {
@@ -437,6 +431,20 @@ func (e *engine) restore(el *element) bool {
 		e.recordMemo(el, res.Outputs, writes)
 	}
 	return true
+}
+
+// decodeOutputs decodes stored outputs; most steps have none, and "{}" is
+// by far the most common value in a large foreach.
+func decodeOutputs(data []byte) (any, error) {
+	switch string(data) {
+	case "":
+		return nil, nil
+	case "{}":
+		return map[string]any{}, nil
+	}
+	var v any
+	err := json.Unmarshal(data, &v)
+	return v, err
 }
 
 func (e *engine) logName(el *element) string {

@@ -222,8 +222,8 @@ func (e *engine) memoHit(el *element) bool {
 		}
 		e.seen.put(w, gen)
 	}
-	var outputs any
-	if err := json.Unmarshal([]byte(m.outputs), &outputs); err != nil {
+	outputs, err := decodeOutputs([]byte(m.outputs))
+	if err != nil {
 		return false
 	}
 	el.outputs, el.output = outputs, m.output

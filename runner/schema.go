@@ -2,7 +2,6 @@ package runner
 
 import (
 	"reflect"
-	"strings"
 
 	"github.com/lifeos/lifeos/steps"
 )
@@ -95,18 +94,9 @@ func typeSchema(t reflect.Type, exprRef map[string]any) map[string]any {
 		return typeSchema(t.Elem(), exprRef)
 	case reflect.Struct:
 		props := map[string]any{}
-		for i := 0; i < t.NumField(); i++ {
-			f := t.Field(i)
-			if !f.IsExported() {
-				continue
-			}
-			name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
-			if name == "-" {
-				continue
-			}
-			if name == "" {
-				name = strings.ToLower(f.Name)
-			}
+		names, idx := yamlFields(t)
+		for _, name := range names {
+			f := t.Field(idx[name])
 			s := typeSchema(f.Type, exprRef)
 			if doc := f.Tag.Get("doc"); doc != "" {
 				s = merge(s, map[string]any{"description": doc})
