@@ -90,7 +90,6 @@ func cachedWorkspace(tb testing.TB, n int) (root string) {
 	return root
 }
 
-
 // BenchmarkCachedRerun1000 measures a fully cached re-run of a foreach over
 // 1,000 files plus a filter: what `make` does in one stat per file.
 func BenchmarkCachedRerun1000(b *testing.B) {
