@@ -1,0 +1,416 @@
+package runner
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/lifeos/lifeos/internal/pathglob"
+	"github.com/lifeos/lifeos/runner/cache"
+	"github.com/lifeos/lifeos/steps"
+)
+
+// prepare resolves an element's params and computes its cache key.
+func (e *engine) prepare(el *element) error {
+	s := el.n.s
+	if el.foreach && s.When != nil {
+		ev, err := evalBool(s.When, &el.env)
+		if err != nil {
+			return err
+		}
+		el.when = ev
+		if !ev.Value {
+			el.status, el.reason = StatusSkipped, "when false: "+explainEval(ev)
+			return nil
+		}
+	}
+	// Each template is evaluated once, for both the typed params and the
+	// key material.
+	memo := map[*Template]any{}
+	d := &withDecoder{file: e.plan.Pipeline.File, src: e.plan.Pipeline.src, templates: s.templates,
+		eval: func(t *Template) (any, error) {
+			if v, ok := memo[t]; ok {
+				return v, nil
+			}
+			v, err := t.eval(&el.env)
+			memo[t] = v
+			return v, err
+		}}
+	var resolved any = map[string]any{}
+	if s.static != nil {
+		el.params = s.static
+	} else {
+		el.params = s.Type.New()
+		if s.With != nil {
+			if err := d.decode(s.With, reflect.ValueOf(el.params), "with"); err != nil {
+				return err
+			}
+		}
+		if v, ok := el.params.(steps.Validator); ok {
+			if err := v.Validate(); err != nil {
+				return fmt.Errorf("%s: with: %w", s.withPos, err)
+			}
+		}
+	}
+	if s.With != nil {
+		var err error
+		if resolved, err = d.generic(s.With); err != nil {
+			return err
+		}
+	}
+	switch v, _ := el.params.(steps.Volatile); {
+	case e.cache == nil:
+		el.why = "cache off"
+	case !s.Cache:
+		el.why = "cache: false"
+	case v != nil && v.Volatile():
+		el.why = "always runs (" + s.Uses + " without declared inputs)"
+	default:
+		el.cacheable = true
+	}
+	if !el.cacheable {
+		return nil // no key: nothing will be looked up or stored
+	}
+	var debug = e.o.Stderr
+	if !e.debug["cachehash"] {
+		debug = nil
+	}
+	name := s.ID
+	if el.foreach {
+		name += "[" + strconv.Itoa(el.index) + "]"
+	}
+	h := NewHash(name, debug)
+	h.Add("kind", s.Uses)
+	h.Add("stepversion", strconv.Itoa(s.Type.Version))
+	var ferr error
+	flatten("with", resolved, func(path string, v any) {
+		b, err := jsonText(v)
+		if err != nil {
+			ferr = fmt.Errorf("%s: with: %s: %w", s.withPos, path, err)
+		}
+		h.Add("param", path, string(b))
+	})
+	if ferr != nil {
+		return ferr
+	}
+	if el.foreach {
+		b, err := jsonText(el.item)
+		if err != nil {
+			return fmt.Errorf("foreach item %d: %w", el.index, err)
+		}
+		h.Add("item", string(b))
+	}
+	el.memoOK = el.memoOK && el.cacheable
+	if r, ok := el.params.(steps.Reader); ok && el.cacheable {
+		el.patterns = r.Reads()
+		err := pathglob.Walk(e.plan.Root, el.patterns, func(rel string, d fs.DirEntry) error {
+			info, err := d.Info()
+			if err != nil {
+				return fmt.Errorf("hash input: %w", err)
+			}
+			el.inputs = append(el.inputs, stampOf(rel, info))
+			sum, _, err := e.stat.SumInfo(filepath.Join(e.plan.Root, filepath.FromSlash(rel)), info)
+			if err != nil {
+				return fmt.Errorf("hash input: %w", err)
+			}
+			h.Add("file", rel, sum.String())
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	el.hash, el.action = h, h.Sum()
+	return nil
+}
+
+// probe prepares an element and looks it up in the cache. It leaves the
+// status empty when the element must run (el.reason says why); in a plan
+// (explain) that is StatusRun instead.
+func (e *engine) probe(ctx context.Context, el *element) {
+	el.started = time.Now()
+	defer func() { el.dur = time.Since(el.started) }()
+	if ctx.Err() != nil && !e.explain {
+		el.status, el.reason = StatusCancelled, "not started: "+stopReason(ctx)
+		return
+	}
+	if el.memoOK && !e.o.NoCache && !e.debug["cacheverify"] && e.memoHit(el) {
+		el.status, el.cacheable = StatusCached, true
+		return
+	}
+	if err := e.prepare(el); err != nil {
+		el.status, el.err = StatusFailed, err
+		return
+	}
+	if el.status == StatusSkipped {
+		return
+	}
+	if el.cacheable && !e.o.NoCache && !e.debug["cacheverify"] && e.restore(el) {
+		el.status = StatusCached
+		return
+	}
+	el.reason = e.whyRun(el)
+	if e.explain {
+		el.status = StatusRun
+	}
+}
+
+// whyRun says why an element is not served from the cache.
+func (e *engine) whyRun(el *element) string {
+	switch {
+	case !el.cacheable:
+		return el.why
+	case e.o.NoCache:
+		return "--no-cache"
+	}
+	prev, ok := e.state.get(el.n.s.ID, el.label)
+	if !ok {
+		if el.foreach {
+			return "new element"
+		}
+		return "no cached result"
+	}
+	if prev == el.action {
+		return "cached result missing or damaged"
+	}
+	lines, err := e.cache.Key(prev)
+	if err != nil {
+		return "inputs changed"
+	}
+	return diffKeys(lines, el.hash.Lines())
+}
+
+// restore serves an element from the cache: its outputs, and its files put
+// back in the workspace where they differ. Any problem is a miss.
+func (e *engine) restore(el *element) bool {
+	data, _, err := e.cache.GetBytes(el.action)
+	if err != nil {
+		return false
+	}
+	var res cache.Result
+	if err := json.Unmarshal(data, &res); err != nil {
+		return false
+	}
+	outputs, err := decodeOutputs(res.Outputs)
+	if err != nil {
+		return false
+	}
+	el.outputs, el.output = outputs, cache.Sum(data)
+	if !e.explain {
+		writes := make([]stamp, 0, len(res.Files))
+		for _, f := range res.Files {
+			if pathglob.Check(f.Path) != nil {
+				return false
+			}
+			abs := filepath.Join(e.plan.Root, filepath.FromSlash(f.Path))
+			info, err := os.Stat(abs)
+			if err == nil {
+				if sum, _, err := e.stat.SumInfo(abs, info); err == nil && sum == f.Object {
+					writes = append(writes, stampOf(f.Path, info))
+					continue
+				}
+			}
+			if err := e.cache.CopyObject(f.Object, abs, os.FileMode(f.Mode).Perm()); err != nil {
+				return false
+			}
+			e.stat.Remember(abs, f.Object)
+			if info, err := os.Stat(abs); err == nil {
+				writes = append(writes, stampOf(f.Path, info))
+			}
+		}
+		e.recordMemo(el, res.Outputs, writes)
+	}
+	return true
+}
+
+// decodeOutputs decodes stored outputs; most steps have none, and "{}" is
+// by far the most common value in a large foreach.
+func decodeOutputs(data []byte) (any, error) {
+	switch string(data) {
+	case "":
+		return nil, nil
+	case "{}":
+		return map[string]any{}, nil
+	}
+	var v any
+	err := json.Unmarshal(data, &v)
+	return v, err
+}
+
+func (e *engine) logName(el *element) string {
+	if el.foreach {
+		return fmt.Sprintf("%s.%d.log", el.n.s.ID, el.index)
+	}
+	return el.n.s.ID + ".log"
+}
+
+// run executes a probed element for real, with retries and timeout.
+func (e *engine) run(ctx context.Context, el *element) {
+	defer func() { el.dur = time.Since(el.started) }()
+	if ctx.Err() != nil {
+		el.status, el.reason = StatusCancelled, "not started: "+stopReason(ctx)
+		return
+	}
+	s := el.n.s
+	e.seen.clear()
+	defer e.seen.clear()
+	logf := &lazyFile{path: filepath.Join(e.dir, "logs", e.logName(el))}
+	defer func() {
+		if err := logf.Close(); err != nil && el.err == nil {
+			el.status, el.err = StatusFailed, fmt.Errorf("log: %w", err)
+		}
+		if logf.f != nil {
+			el.log = logf.path
+		}
+	}()
+	env := &steps.Env{Root: e.plan.Root, Log: logf}
+	var outs steps.Outputs
+	var err error
+	for attempt := 1; ; attempt++ {
+		el.attempts = attempt
+		actx, cancel := ctx, context.CancelFunc(func() {})
+		if s.Timeout > 0 {
+			actx, cancel = context.WithTimeoutCause(ctx, s.Timeout, fmt.Errorf("timed out after %s", s.Timeout))
+		}
+		outs, err = el.params.Run(actx, env)
+		cancel()
+		if err == nil || ctx.Err() != nil || attempt > s.Retries {
+			break
+		}
+		delay := min(s.Backoff<<(attempt-1), maxBackoff)
+		fmt.Fprintf(logf, "lifeos: attempt %d of %d failed: %v; retrying in %s\n", attempt, s.Retries+1, err, delay)
+		select {
+		case <-time.After(delay):
+		case <-ctx.Done():
+		}
+	}
+	if err != nil {
+		e.removeOutputs(el)
+		if ctx.Err() != nil {
+			el.status, el.err = StatusCancelled, errors.New(stopReason(ctx))
+		} else {
+			el.status, el.err = StatusFailed, err
+		}
+		fmt.Fprintf(logf, "lifeos: %v\n", el.err)
+		return
+	}
+	if err := e.store(el, outs); err != nil {
+		el.status, el.err = StatusFailed, err
+		e.removeOutputs(el)
+		return
+	}
+	el.status = StatusOK
+}
+
+// lazyFile is a step log created on the first write: most steps of a large
+// pipeline print nothing, and 10,000 empty log files cost more than the
+// scheduling itself.
+type lazyFile struct {
+	path string
+	mu   sync.Mutex
+	f    *os.File
+	err  error
+}
+
+func (l *lazyFile) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.f == nil && l.err == nil {
+		l.f, l.err = os.Create(l.path)
+	}
+	if l.err != nil {
+		return 0, l.err
+	}
+	return l.f.Write(p)
+}
+
+func (l *lazyFile) Close() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.f == nil {
+		return l.err
+	}
+	return l.f.Close()
+}
+
+// removeOutputs deletes what a failed or interrupted element declared it
+// writes, so no partial output is left looking complete.
+func (e *engine) removeOutputs(el *element) {
+	w, ok := el.params.(steps.Writer)
+	if !ok {
+		return
+	}
+	for _, p := range w.Writes() {
+		if pathglob.Check(p) == nil {
+			os.RemoveAll(filepath.Join(e.plan.Root, filepath.FromSlash(p)))
+		}
+	}
+}
+
+// store records a successful element: outputs normalised through JSON (so
+// a fresh run and a cached one look the same), files and the entry.
+func (e *engine) store(el *element, outs steps.Outputs) error {
+	if outs == nil {
+		outs = steps.Outputs{}
+	}
+	outJSON, err := json.Marshal(outs)
+	if err != nil {
+		return fmt.Errorf("encode outputs: %w", err)
+	}
+	var norm any
+	if err := json.Unmarshal(outJSON, &norm); err != nil {
+		return fmt.Errorf("decode outputs: %w", err)
+	}
+	el.outputs = norm
+	res := cache.Result{Outputs: outJSON}
+	store := el.cacheable && e.cache != nil
+	var writes []stamp
+	if w, ok := el.params.(steps.Writer); ok && store {
+		files, err := pathglob.Files(e.plan.Root, w.Writes())
+		if err != nil {
+			return fmt.Errorf("collect outputs: %w", err)
+		}
+		for _, f := range files {
+			abs := filepath.Join(e.plan.Root, filepath.FromSlash(f))
+			st, err := os.Stat(abs)
+			if err != nil {
+				return err
+			}
+			id, size, err := e.cache.PutFile(abs)
+			if err != nil {
+				return fmt.Errorf("store output %s: %w", f, err)
+			}
+			res.Files = append(res.Files, cache.File{Path: f, Object: id, Size: size, Mode: uint32(st.Mode().Perm())})
+			writes = append(writes, stampOf(f, st))
+		}
+	}
+	data, err := json.Marshal(res)
+	if err != nil {
+		return err
+	}
+	el.output = cache.Sum(data)
+	if !store {
+		return nil
+	}
+	if e.debug["cacheverify"] {
+		if prev, _, err := e.cache.GetBytes(el.action); err == nil && cache.Sum(prev) != el.output {
+			fmt.Fprintf(e.o.Stderr, "lifeos: cacheverify: step %s is not deterministic: same key %s, different result\n", el.n.s.ID, el.action.Short())
+		}
+	}
+	if _, err := e.cache.PutBytes(el.action, data); err != nil {
+		return err
+	}
+	if err := e.cache.PutKey(el.action, el.hash.Lines()); err != nil {
+		return err
+	}
+	e.recordMemo(el, outJSON, writes)
+	return nil
+}

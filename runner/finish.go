@@ -1,0 +1,194 @@
+package runner
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// finish completes a node once all its elements are done: status, outputs,
+// record, gate. It returns a *GateError when the gate is false.
+func (e *engine) finish(n *node) error {
+	rec := n.rec
+	rec.DurationMS = ms(time.Since(n.started))
+	counts := map[string]int{}
+	for _, el := range n.elems {
+		counts[el.status]++
+	}
+	if !n.s.isForeach() {
+		el := n.elems[0]
+		n.status, n.outputs = el.status, el.outputs
+		rec.Reason, rec.Attempts, rec.When = el.reason, el.attempts, firstEval(rec.When, el.when)
+		if el.err != nil {
+			rec.Error = el.err.Error()
+		}
+		if el.log != "" {
+			rec.Log = e.relPath(el.log)
+		}
+		if el.cacheable || el.status == StatusCached {
+			rec.Action = el.action.String()
+		}
+		if el.status == StatusOK || el.status == StatusCached {
+			rec.Output = el.output.String()
+		}
+	} else {
+		list := make([]any, len(n.elems))
+		var firstFail *element
+		for i, el := range n.elems {
+			list[i] = el.outputs
+			if el.status == StatusCached {
+				continue // counted, and its outputs are in the list
+			}
+			er := &ElementRecord{Index: el.index, Item: el.item, Status: el.status, Reason: el.reason, DurationMS: ms(el.dur)}
+			if el.status == StatusOK {
+				er.Output = el.output.String()
+			}
+			if el.err != nil {
+				er.Error = el.err.Error()
+				if firstFail == nil && el.status == StatusFailed {
+					firstFail = el
+				}
+			}
+			if el.log != "" {
+				er.Log = e.relPath(el.log)
+			}
+			rec.Elements = append(rec.Elements, er)
+		}
+		n.outputs = list
+		rec.Counts = counts
+		switch {
+		case counts[StatusFailed] > 0:
+			n.status = StatusFailed
+			rec.Error = fmt.Sprintf("%d of %d elements failed; first: [%d] %v", counts[StatusFailed], len(n.elems), firstFail.index, firstFail.err)
+		case counts[StatusCancelled] > 0:
+			n.status = StatusCancelled
+		case counts[StatusRun] > 0:
+			n.status = StatusRun
+			rec.Reason = e.elementReasons(n)
+		case counts[StatusCached] > 0 && counts[StatusOK] == 0:
+			n.status = StatusCached
+		default:
+			n.status = StatusOK
+		}
+	}
+	rec.Status, rec.Cached = n.status, n.status == StatusCached
+	rec.Outputs = n.outputs
+	var gateErr error
+	if n.s.Gate != nil && (n.status == StatusOK || n.status == StatusCached) {
+		env := e.nodeEnv(n)
+		env.Outputs = n.outputs
+		ev, err := evalBool(n.s.Gate, &env)
+		if err != nil {
+			n.status, rec.Status, rec.Error = StatusFailed, StatusFailed, err.Error()
+			gateErr = &StepError{Step: n.s.ID, Err: err}
+		} else {
+			rec.Gate = ev
+			if !ev.Value {
+				ev.Terms = n.s.Gate.terms(&env)
+				n.status, rec.Status = StatusBlocked, StatusBlocked
+				gateErr = &GateError{Step: n.s.ID, Pos: n.s.Gate.Pos, Expr: n.s.Gate.Src, Terms: ev.Terms}
+			}
+		}
+	}
+	e.progress(n, e.detail(n))
+	if n.status == StatusFailed && !e.explain {
+		e.logTail(n)
+	}
+	return gateErr
+}
+
+func firstEval(a, b *Evaluation) *Evaluation {
+	if a != nil {
+		return a
+	}
+	return b
+}
+
+func (s *Step) isForeach() bool { return s.Foreach != nil }
+
+func (e *engine) relPath(p string) string {
+	if rel, err := filepath.Rel(e.plan.Root, p); err == nil {
+		return filepath.ToSlash(rel)
+	}
+	return p
+}
+
+// elementReasons summarises why elements of a foreach would run.
+func (e *engine) elementReasons(n *node) string {
+	var first *element
+	count := 0
+	for _, el := range n.elems {
+		if el.status == StatusRun {
+			count++
+			if first == nil {
+				first = el
+			}
+		}
+	}
+	return fmt.Sprintf("%d of %d elements; first [%s]: %s", count, len(n.elems), first.label, first.reason)
+}
+
+// detail is the text after a finished step's status.
+func (e *engine) detail(n *node) string {
+	rec := n.rec
+	var d string
+	switch n.status {
+	case StatusOK:
+		d = fmtDuration(time.Duration(rec.DurationMS * float64(time.Millisecond)))
+		if rec.Reason != "" && !n.s.isForeach() {
+			d += " (" + rec.Reason + ")"
+		}
+	case StatusRun:
+		d = rec.Reason
+	case StatusFailed, StatusCancelled:
+		d = rec.Error
+		if rec.Log != "" {
+			d += " (log: " + rec.Log + ")"
+		}
+	case StatusBlocked:
+		d = "gate false: " + explainEval(rec.Gate)
+	case StatusSkipped:
+		d = rec.Reason
+	}
+	if rec.Counts != nil {
+		var parts []string
+		for _, st := range []string{StatusOK, StatusCached, StatusRun, StatusSkipped, StatusFailed, StatusCancelled} {
+			if c := rec.Counts[st]; c > 0 {
+				word := st
+				if st == StatusOK {
+					word = "ran"
+				}
+				parts = append(parts, fmt.Sprintf("%d %s", c, word))
+			}
+		}
+		if len(parts) > 0 {
+			d = strings.TrimSpace(fmt.Sprintf("[%s] %s", strings.Join(parts, ", "), d))
+		}
+	}
+	return d
+}
+
+// logTail prints the last lines of a failed step's log to stderr, so the
+// cause is visible without opening the file.
+func (e *engine) logTail(n *node) {
+	for _, el := range n.elems {
+		if el.status != StatusFailed || el.log == "" {
+			continue
+		}
+		data, err := os.ReadFile(el.log)
+		if err != nil || len(data) == 0 {
+			continue
+		}
+		lines := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
+		if len(lines) > 15 {
+			lines = lines[len(lines)-15:]
+		}
+		fmt.Fprintf(e.o.Stderr, "--- %s (last %d lines)\n", e.relPath(el.log), len(lines))
+		for _, l := range lines {
+			fmt.Fprintf(e.o.Stderr, "    %s\n", l)
+		}
+		return
+	}
+}
