@@ -77,6 +77,7 @@ func (e *engine) prepare(el *element) error {
 		el.cacheable = true
 	}
 	if !el.cacheable {
+		el.memoOK = false
 		return nil // no key: nothing will be looked up or stored
 	}
 	var debug = e.o.Stderr
@@ -108,8 +109,7 @@ func (e *engine) prepare(el *element) error {
 		}
 		h.Add("item", string(b))
 	}
-	el.memoOK = el.memoOK && el.cacheable
-	if r, ok := el.params.(steps.Reader); ok && el.cacheable {
+	if r, ok := el.params.(steps.Reader); ok {
 		el.patterns = r.Reads()
 		err := pathglob.Walk(e.plan.Root, el.patterns, func(rel string, d fs.DirEntry) error {
 			info, err := d.Info()
@@ -289,8 +289,10 @@ func (e *engine) run(ctx context.Context, el *element) {
 		fmt.Fprintf(logf, "lifeos: attempt %d of %d failed: %v; retrying in %s\n", attempt, s.Retries+1, err, delay)
 		select {
 		case <-time.After(delay):
+			continue
 		case <-ctx.Done():
 		}
+		break
 	}
 	if err != nil {
 		e.removeOutputs(el)
@@ -356,7 +358,11 @@ func (e *engine) removeOutputs(el *element) {
 }
 
 // store records a successful element: outputs normalised through JSON (so
-// a fresh run and a cached one look the same), files and the entry.
+// a fresh run and a cached one look the same), files and the entry. A
+// declared output that is missing fails the element; a cache that cannot
+// be written only costs the caching, with a warning, since the work itself
+// succeeded (throwing away a GPU batch because the disk is full would be
+// worse).
 func (e *engine) store(el *element, outs steps.Outputs) error {
 	if outs == nil {
 		outs = steps.Outputs{}
@@ -372,25 +378,30 @@ func (e *engine) store(el *element, outs steps.Outputs) error {
 	el.outputs = norm
 	res := cache.Result{Outputs: outJSON}
 	store := el.cacheable && e.cache != nil
-	var writes []stamp
+	var files []string
 	if w, ok := el.params.(steps.Writer); ok && store {
-		files, err := pathglob.Files(e.plan.Root, w.Writes())
+		if files, err = pathglob.Files(e.plan.Root, w.Writes()); err != nil {
+			return fmt.Errorf("collect outputs: %w", err)
+		}
+	}
+	warn := func(err error) {
+		fmt.Fprintf(e.o.Stderr, "lifeos: warning: step %s succeeded but its result was not cached: %v\n", el.n.s.ID, err)
+		store = false
+	}
+	var writes []stamp
+	for _, f := range files {
+		abs := filepath.Join(e.plan.Root, filepath.FromSlash(f))
+		st, err := os.Stat(abs)
 		if err != nil {
 			return fmt.Errorf("collect outputs: %w", err)
 		}
-		for _, f := range files {
-			abs := filepath.Join(e.plan.Root, filepath.FromSlash(f))
-			st, err := os.Stat(abs)
-			if err != nil {
-				return err
-			}
-			id, size, err := e.cache.PutFile(abs)
-			if err != nil {
-				return fmt.Errorf("store output %s: %w", f, err)
-			}
-			res.Files = append(res.Files, cache.File{Path: f, Object: id, Size: size, Mode: uint32(st.Mode().Perm())})
-			writes = append(writes, stampOf(f, st))
+		id, size, err := e.cache.PutFile(abs)
+		if err != nil {
+			warn(fmt.Errorf("store output %s: %w", f, err))
+			break
 		}
+		res.Files = append(res.Files, cache.File{Path: f, Object: id, Size: size, Mode: uint32(st.Mode().Perm())})
+		writes = append(writes, stampOf(f, st))
 	}
 	data, err := json.Marshal(res)
 	if err != nil {
@@ -405,11 +416,14 @@ func (e *engine) store(el *element, outs steps.Outputs) error {
 			fmt.Fprintf(e.o.Stderr, "lifeos: cacheverify: step %s is not deterministic: same key %s, different result\n", el.n.s.ID, el.action.Short())
 		}
 	}
-	if _, err := e.cache.PutBytes(el.action, data); err != nil {
-		return err
-	}
+	// The key lines first: an entry without them only makes plan vaguer,
+	// and key files without an entry are trimmed.
 	if err := e.cache.PutKey(el.action, el.hash.Lines()); err != nil {
-		return err
+		fmt.Fprintf(e.o.Stderr, "lifeos: warning: step %s: key lines not stored (plan will say less): %v\n", el.n.s.ID, err)
+	}
+	if _, err := e.cache.PutBytes(el.action, data); err != nil {
+		warn(err)
+		return nil
 	}
 	e.recordMemo(el, outJSON, writes)
 	return nil
