@@ -165,20 +165,20 @@ func (l *loader) duration(n *yaml.Node, what string) time.Duration {
 }
 
 // retries decodes `retries: N` or `retries: {max: N, backoff: 2s}`.
-func (l *loader) retries(n *yaml.Node) (count int, backoff time.Duration) {
+func (l *loader) retries(n *yaml.Node, what string) (count int, backoff time.Duration) {
 	backoff = defaultBackoff
 	if n.Kind == yaml.MappingNode {
-		l.fields(n, "retries", []string{"max", "backoff"}, func(key string, k, v *yaml.Node) {
+		l.fields(n, what, []string{"max", "backoff"}, func(key string, k, v *yaml.Node) {
 			switch key {
 			case "max":
-				count = l.integer(v, "retries.max")
+				count = l.integer(v, what+".max")
 			case "backoff":
-				backoff = l.duration(v, "retries.backoff")
+				backoff = l.duration(v, what+".backoff")
 			}
 		})
 		return count, backoff
 	}
-	return l.integer(n, "retries"), backoff
+	return l.integer(n, what), backoff
 }
 
 // ReadPipeline reads and decodes a pipeline file (relative to root, or
@@ -244,7 +244,7 @@ func parsePipeline(file string, src []byte) (*Pipeline, error) {
 			l.fields(v, "defaults", defaultsKeys, func(key string, k, v *yaml.Node) {
 				switch key {
 				case "retries":
-					defRetries, defBackoff = l.retries(v)
+					defRetries, defBackoff = l.retries(v, "defaults.retries")
 				case "timeout":
 					defTimeout = l.duration(v, "timeout")
 				}
@@ -369,20 +369,27 @@ func (l *loader) step(n *yaml.Node) *Step {
 					s.Foreach.Glob, _ = l.str(g, what+": foreach.glob")
 					s.Foreach.Pos = l.pos(g)
 				})
-				if s.Foreach.Glob == "" && len(v.Content) == 0 {
-					l.errorf(v, "%s: foreach: expected a list expression or {glob: pattern}", what)
+				if s.Foreach.Glob == "" {
+					if len(v.Content) == 0 { // otherwise the key was reported
+						l.errorf(v, "%s: foreach: expected a list expression or {glob: pattern}", what)
+					}
+					s.Foreach = nil
 				}
 			} else {
 				s.Foreach.Expr = l.exprNode(v, what+": foreach")
 			}
 		case "with":
+			if v.Kind == yaml.ScalarNode && v.ShortTag() == "!!null" {
+				return // "with:" with nothing after it: no params
+			}
 			if v.Kind != yaml.MappingNode {
 				l.errorf(v, "%s: with: expected a mapping of parameters, got %s", what, describeNode(v))
+				s.withInvalid = true
 				return
 			}
 			s.With, s.withPos = v, l.pos(k)
 		case "retries":
-			s.Retries, s.Backoff = l.retries(v)
+			s.Retries, s.Backoff = l.retries(v, what+": retries")
 		case "timeout":
 			s.Timeout = l.duration(v, what+": timeout")
 		case "cache":

@@ -44,6 +44,7 @@ type Step struct {
 	Foreach     *Foreach
 	With        *yaml.Node // nil when absent
 	withPos     Pos
+	withInvalid bool // reported already: do not check params against nothing
 	// templates are the ${{ }} strings in With, by node.
 	templates map[*yaml.Node]*Template
 	// withText is With re-encoded, for memo fingerprints; see text.
