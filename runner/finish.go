@@ -86,7 +86,6 @@ func (e *engine) finish(n *node) error {
 		} else {
 			rec.Gate = ev
 			if !ev.Value {
-				ev.Terms = n.s.Gate.terms(&env)
 				n.status, rec.Status = StatusBlocked, StatusBlocked
 				gateErr = &GateError{Step: n.s.ID, Pos: n.s.Gate.Pos, Expr: n.s.Gate.Src, Terms: ev.Terms}
 			}

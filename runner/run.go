@@ -380,6 +380,10 @@ func (e *engine) elementDone(ctx context.Context, el *element, firstErr *error, 
 	}
 	if err := e.finish(n); err != nil {
 		*firstErr = firstOf(*firstErr, err)
+		var se *StepError // a gate that could not be evaluated fails the run
+		if errors.As(err, &se) && !n.s.ContinueOnError {
+			cancel(err)
+		}
 	}
 	return e.release(n)
 }
