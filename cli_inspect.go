@@ -119,16 +119,22 @@ func (a *app) runsCmd() *cobra.Command {
 			tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "STEP\tSTATUS\tDURATION\tDETAIL")
 			for _, s := range r.Steps {
-				detail := s.Reason
-				if s.Error != "" {
-					detail = s.Error
+				var parts []string
+				for _, p := range []string{s.Reason, s.Error} {
+					if p != "" {
+						parts = append(parts, p)
+					}
+				}
+				if s.When != nil && !s.When.Value {
+					parts = append(parts, "when false: "+s.When.Expr)
 				}
 				if s.Gate != nil {
-					detail = strings.TrimSpace(fmt.Sprintf("gate %s = %v %s", s.Gate.Expr, s.Gate.Value, detail))
+					parts = append(parts, fmt.Sprintf("gate %v: %s", s.Gate.Value, s.Gate.Expr))
 				}
 				if s.Log != "" {
-					detail += " (log: " + s.Log + ")"
+					parts = append(parts, "log: "+s.Log)
 				}
+				detail := strings.Join(parts, "; ")
 				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", s.ID, s.Status, time.Duration(s.DurationMS*float64(time.Millisecond)).Round(time.Millisecond), detail)
 			}
 			return tw.Flush()
