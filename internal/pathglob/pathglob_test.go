@@ -1,0 +1,44 @@
+package pathglob
+
+import (
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+func TestFiles(t *testing.T) {
+	root := t.TempDir()
+	for _, f := range []string{"a/1.png", "a/2.png", "a/b/3.png", "a/notes.txt", "c.png"} {
+		p := filepath.Join(root, f)
+		os.MkdirAll(filepath.Dir(p), 0o777)
+		os.WriteFile(p, []byte(f), 0o644)
+	}
+	for _, tc := range []struct {
+		patterns []string
+		want     []string
+		err      string
+	}{
+		{[]string{"a/*.png"}, []string{"a/1.png", "a/2.png"}, ""},
+		{[]string{"a/**/*.png"}, []string{"a/1.png", "a/2.png", "a/b/3.png"}, ""},
+		{[]string{"a/b"}, []string{"a/b/3.png"}, ""}, // a directory means its files
+		{[]string{"c.png", "*.png", "./c.png"}, []string{"c.png"}, ""},
+		{[]string{"none/*.png"}, nil, ""}, // a pattern may match nothing
+		{[]string{"missing.png"}, nil, "input missing.png: no such file or directory"},
+		{[]string{"../x"}, nil, "outside the workspace"},
+		{[]string{"/etc/passwd"}, nil, "is absolute"},
+		{[]string{"a/[.png"}, nil, "not a valid glob"},
+	} {
+		got, err := Files(root, tc.patterns)
+		if tc.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("%v: err = %v, want %q", tc.patterns, err, tc.err)
+			}
+			continue
+		}
+		if err != nil || !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("%v = %v, %v; want %v", tc.patterns, got, err, tc.want)
+		}
+	}
+}
