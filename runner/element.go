@@ -127,9 +127,7 @@ func (e *engine) start(ctx context.Context, n *node) []*element {
 			}
 		}
 		el := &element{n: n, env: env}
-		if fp, ok := e.stepFingerprint(n); ok {
-			el.memoOK, el.memoKey = true, memoKey(fp, el)
-		}
+		n.fp, el.memoOK = e.stepFingerprint(n)
 		n.elems, n.remaining = []*element{el}, 1
 		return n.elems
 	}
@@ -138,15 +136,12 @@ func (e *engine) start(ctx context.Context, n *node) []*element {
 		return fail(err)
 	}
 	n.elems = make([]*element, len(items))
-	fp, memoOK := e.stepFingerprint(n)
+	var memoOK bool
+	n.fp, memoOK = e.stepFingerprint(n)
 	for i, it := range items {
 		elEnv := env
 		elEnv.Item, elEnv.ItemIndex = it, i
-		el := &element{n: n, index: i, item: it, foreach: true, label: stringify(it), env: elEnv, memoOK: memoOK}
-		if memoOK {
-			el.memoKey = memoKey(fp, el)
-		}
-		n.elems[i] = el
+		n.elems[i] = &element{n: n, index: i, item: it, foreach: true, label: stringify(it), env: elEnv, memoOK: memoOK}
 	}
 	n.remaining = len(n.elems)
 	return n.elems

@@ -142,9 +142,12 @@ func (e *engine) probe(ctx context.Context, el *element) {
 		el.status, el.reason = StatusCancelled, "not started: "+stopReason(ctx)
 		return
 	}
-	if el.memoOK && !e.o.NoCache && !e.debug["cacheverify"] && e.memoHit(el) {
-		el.status, el.cacheable = StatusCached, true
-		return
+	if el.memoOK {
+		el.memoKey = memoKey(el.n.fp, el) // here, in a worker, not in the scheduler
+		if !e.o.NoCache && !e.debug["cacheverify"] && e.memoHit(el) {
+			el.status, el.cacheable = StatusCached, true
+			return
+		}
 	}
 	if err := e.prepare(el); err != nil {
 		el.status, el.err = StatusFailed, err

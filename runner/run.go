@@ -72,7 +72,7 @@ func (plan *Plan) newEngine(o RunOptions, explain bool) (*engine, error) {
 	} else {
 		e.stat = cache.OpenStatCache("")
 	}
-	e.state = loadKeyState(stateFile(plan.Root, plan.Pipeline.File))
+	e.state = loadKeyStateAsync(stateFile(plan.Root, plan.Pipeline.File))
 	now := time.Now()
 	p := plan.Pipeline
 	e.rec = &Record{
@@ -130,6 +130,7 @@ type node struct {
 	outputs    any
 	elems      []*element
 	remaining  int
+	fp         [16]byte // memo fingerprint, when the step may use memos
 	started    time.Time
 }
 

@@ -23,6 +23,7 @@ import (
 // changed; and, for cached elements, a memo (see memo.go).
 type keyState struct {
 	path  string
+	ready chan struct{} // closed once the file is read
 	mu    sync.Mutex
 	elems map[string]*elemState // "<step>\x00<element label>"
 	dirty bool
@@ -46,7 +47,15 @@ func stateFile(root, pipelineFile string) string {
 var lineEscaper = strings.NewReplacer("\\", `\\`, "\n", `\n`)
 var lineUnescaper = strings.NewReplacer(`\\`, "\\", `\n`, "\n")
 
-// loadKeyState reads the state file. Anything malformed is dropped: the
+// loadKeyStateAsync reads the state in the background: the scheduler has
+// the first step's elements to expand meanwhile. Every method waits for it.
+func loadKeyStateAsync(path string) *keyState {
+	ks := &keyState{path: path, elems: map[string]*elemState{}, ready: make(chan struct{})}
+	go ks.read()
+	return ks
+}
+
+// read reads the state file. Anything malformed is dropped: the
 // state only makes explanations and no-op runs faster.
 //
 // Format, one record per element:
@@ -57,11 +66,11 @@ var lineUnescaper = strings.NewReplacer(`\\`, "\\", `\n`, "\n")
 //	I <size> <mtime> <inode> <path>
 //	W <size> <mtime> <inode> <path>
 //	O <outputs JSON>
-func loadKeyState(path string) *keyState {
-	ks := &keyState{path: path, elems: map[string]*elemState{}}
-	data, err := os.ReadFile(path)
+func (ks *keyState) read() {
+	defer close(ks.ready)
+	data, err := os.ReadFile(ks.path)
 	if err != nil || !bytes.HasPrefix(data, []byte(stateHeader)) {
-		return ks
+		return
 	}
 	var cur *elemState
 	rest := string(data[len(stateHeader):])
@@ -123,10 +132,10 @@ func loadKeyState(path string) *keyState {
 			}
 		}
 	}
-	return ks
 }
 
 func (ks *keyState) get(step, label string) (cache.ActionID, bool) {
+	<-ks.ready
 	ks.mu.Lock()
 	defer ks.mu.Unlock()
 	es, ok := ks.elems[step+"\x00"+label]
@@ -138,6 +147,7 @@ func (ks *keyState) get(step, label string) (cache.ActionID, bool) {
 
 // set records the element's ActionID and memo (nil for none).
 func (ks *keyState) set(step, label string, id cache.ActionID, m *memo) {
+	<-ks.ready
 	ks.mu.Lock()
 	defer ks.mu.Unlock()
 	k := step + "\x00" + label
@@ -150,6 +160,7 @@ func (ks *keyState) set(step, label string, id cache.ActionID, m *memo) {
 }
 
 func (ks *keyState) memo(step, label string) *memo {
+	<-ks.ready
 	ks.mu.Lock()
 	defer ks.mu.Unlock()
 	if es := ks.elems[step+"\x00"+label]; es != nil {
@@ -161,6 +172,7 @@ func (ks *keyState) memo(step, label string) *memo {
 // retain drops the records of a step's elements that are not in labels:
 // images removed from a foreach should not be remembered for ever.
 func (ks *keyState) retain(step string, labels map[string]bool) {
+	<-ks.ready
 	ks.mu.Lock()
 	defer ks.mu.Unlock()
 	prefix := step + "\x00"
@@ -173,6 +185,7 @@ func (ks *keyState) retain(step string, labels map[string]bool) {
 }
 
 func (ks *keyState) save() error {
+	<-ks.ready
 	ks.mu.Lock()
 	defer ks.mu.Unlock()
 	if !ks.dirty {
