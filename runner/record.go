@@ -1,6 +1,7 @@
 package runner
 
 import (
+	"bytes"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
@@ -97,16 +98,48 @@ func newRunID(t time.Time) string {
 // RunsDir is where run records live in a workspace.
 func RunsDir(root string) string { return filepath.Join(root, ".lifeos", "runs") }
 
+// write stores the record atomically: the run's fields indented, then one
+// step per line. Indenting every field of 10,000 steps cost more than
+// scheduling them; a line per step stays readable and greppable.
 func (r *Record) write(dir string) error {
 	return atomicfile.Write(filepath.Join(dir, "run.json"), 0o666, func(w io.Writer) error {
-		enc := json.NewEncoder(w)
+		head := *r
+		head.Steps = nil
+		var b bytes.Buffer
+		enc := json.NewEncoder(&b)
 		enc.SetIndent("", "  ")
 		enc.SetEscapeHTML(false) // keep "a > b" readable in gate expressions
-		if err := enc.Encode(r); err != nil {
+		if err := enc.Encode(&head); err != nil {
 			return fmt.Errorf("encode run record: %w", err)
 		}
-		return nil
+		// Replace `"steps": null` with the steps, one per line.
+		out := bytes.TrimSuffix(b.Bytes(), []byte("\n}\n"))
+		out = bytes.TrimSuffix(out, []byte(`"steps": null`))
+		line := json.NewEncoder(bufferWriter{&out})
+		line.SetEscapeHTML(false)
+		out = append(out, `"steps": [`...)
+		for i, s := range r.Steps {
+			if i > 0 {
+				out = append(out, ',')
+			}
+			out = append(out, "\n    "...)
+			if err := line.Encode(s); err != nil {
+				return fmt.Errorf("encode run record: %w", err)
+			}
+			out = bytes.TrimSuffix(out, []byte("\n"))
+		}
+		out = append(out, "\n  ]\n}\n"...)
+		_, err := w.Write(out)
+		return err
 	})
+}
+
+// bufferWriter appends to a byte slice.
+type bufferWriter struct{ b *[]byte }
+
+func (w bufferWriter) Write(p []byte) (int, error) {
+	*w.b = append(*w.b, p...)
+	return len(p), nil
 }
 
 // ListRuns returns the records in root's runs directory, newest first.
