@@ -63,7 +63,7 @@ never run twice.
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
-		return &usageError{fmt.Errorf("%w\nRun '%s --help' for usage.", err, c.CommandPath())}
+		return &usageError{fmt.Errorf("%w (run '%s --help' for usage)", err, c.CommandPath())}
 	})
 	root.PersistentFlags().StringVarP(&a.dir, "directory", "C", "", "run as if started in `DIR` (the workspace root)")
 	root.AddCommand(

@@ -3,7 +3,6 @@ package runner
 import (
 	"errors"
 	"fmt"
-	"os"
 	"strings"
 
 	"github.com/agnivade/levenshtein"
@@ -145,10 +144,4 @@ func sourceLine(src []byte, n int) string {
 		return ""
 	}
 	return strings.TrimRight(lines[n-1], "\r")
-}
-
-// readSource reads a file for snippets; errors give no snippet.
-func readSource(name string) []byte {
-	b, _ := os.ReadFile(name)
-	return b
 }

@@ -98,16 +98,6 @@ func (s *Step) withSource() string {
 // Whole reports whether the template is a single expression and nothing else.
 func (t *Template) Whole() bool { return len(t.Parts) == 1 && t.Parts[0].Expr != nil }
 
-// step returns the step with the given id.
-func (p *Pipeline) step(id string) *Step {
-	for _, s := range p.Steps {
-		if s.ID == id {
-			return s
-		}
-	}
-	return nil
-}
-
 func (p *Pipeline) stepIDs() []string {
 	ids := make([]string, len(p.Steps))
 	for i, s := range p.Steps {

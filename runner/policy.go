@@ -9,7 +9,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 
 	"gopkg.in/yaml.v3"
@@ -318,25 +317,6 @@ func (n *pnode) node(origins bool) *yaml.Node {
 		m.Content = append(m.Content, &yaml.Node{Kind: yaml.ScalarNode, Value: k}, n.kids[k].node(origins))
 	}
 	return m
-}
-
-// Paths lists every leaf path, sorted, for suggestions.
-func (p *Policy) paths() []string {
-	var out []string
-	var walk func(n *pnode, prefix string)
-	walk = func(n *pnode, prefix string) {
-		for _, k := range n.keys {
-			c := n.kids[k]
-			if c.isMap() {
-				walk(c, prefix+k+".")
-			} else {
-				out = append(out, prefix+k)
-			}
-		}
-	}
-	walk(p.root, "")
-	sort.Strings(out)
-	return out
 }
 
 func unwrapPathError(err error) error {
