@@ -152,19 +152,17 @@ func (plan *Plan) Run(ctx context.Context, o RunOptions) (*Record, error) {
 	rec := e.rec
 	rec.Finished = time.Now()
 	rec.DurationMS = ms(rec.Finished.Sub(rec.Started))
-	rec.Status = StatusOK
-	var se *StepError
 	var ge *GateError
 	switch {
 	case errors.As(runErr, &ge):
 		rec.Status = StatusBlocked
 	case ctx.Err() != nil:
 		rec.Status = StatusCancelled
-		runErr = fmt.Errorf("interrupted: %w", context.Cause(ctx))
-	case errors.As(runErr, &se):
-		rec.Status = StatusFailed
+		runErr = errors.New("interrupted")
 	case runErr != nil:
 		rec.Status = StatusFailed
+	default:
+		rec.Status = StatusOK
 	}
 	if runErr != nil {
 		rec.Error = runErr.Error()
