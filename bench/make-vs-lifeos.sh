@@ -13,7 +13,7 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
-go build -o "$work/lifeos" "$here"
+CGO_ENABLED=0 go build -o "$work/lifeos" "$here" # static, as a release binary would be
 cd "$work"
 mkdir -p images pipelines
 for i in $(seq -w 0 $((n - 1))); do
