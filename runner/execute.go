@@ -329,7 +329,9 @@ func (l *lazyFile) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.f == nil && l.err == nil {
-		l.f, l.err = os.Create(l.path)
+		if l.err = os.MkdirAll(filepath.Dir(l.path), 0o777); l.err == nil {
+			l.f, l.err = os.Create(l.path)
+		}
 	}
 	if l.err != nil {
 		return 0, l.err

@@ -142,6 +142,32 @@ func (w bufferWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
+// keepRuns is how many run records pruning keeps whatever their age: enough
+// history to compare with, without a directory that grows for ever.
+const keepRuns = 200
+
+// pruneRuns removes run directories beyond the newest keep that are older
+// than maxAge. Run ids start with their UTC start time, so names sort by age.
+func pruneRuns(root string, keep int, maxAge time.Duration, now time.Time) error {
+	ents, err := os.ReadDir(RunsDir(root))
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+		return err
+	}
+	cutoff := now.Add(-maxAge).UTC().Format("20060102-150405")
+	for i := 0; i < len(ents)-keep; i++ { // ReadDir sorts by name: oldest first
+		name := ents[i].Name()
+		if name < cutoff {
+			if err := os.RemoveAll(filepath.Join(RunsDir(root), name)); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
 // ListRuns returns the records in root's runs directory, newest first.
 // Unreadable records are skipped: a run killed before writing its record
 // leaves only logs.

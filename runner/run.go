@@ -144,7 +144,7 @@ func (plan *Plan) Run(ctx context.Context, o RunOptions) (*Record, error) {
 		return nil, err
 	}
 	e.dir = filepath.Join(RunsDir(plan.Root), e.rec.ID)
-	if err := os.MkdirAll(filepath.Join(e.dir, "logs"), 0o777); err != nil {
+	if err := os.MkdirAll(e.dir, 0o777); err != nil {
 		return nil, fmt.Errorf("create run directory: %w", err)
 	}
 	fmt.Fprintf(e.o.Stdout, "run %s: %s (%d steps, %d jobs)\n", e.rec.ID, plan.Pipeline.File, len(e.nodes), e.o.Jobs)
@@ -185,8 +185,11 @@ func (plan *Plan) Run(ctx context.Context, o RunOptions) (*Record, error) {
 	if err := e.state.save(); err != nil {
 		fmt.Fprintf(e.o.Stderr, "lifeos: save key state: %v\n", err)
 	}
-	if e.cache != nil {
-		e.cache.MaybeTrim()
+	if e.cache != nil && e.cache.MaybeTrim() {
+		// Daily, with the cache: old run records go too.
+		if err := pruneRuns(plan.Root, keepRuns, cache.DefaultMaxAge, time.Now()); err != nil {
+			fmt.Fprintf(e.o.Stderr, "lifeos: prune run records: %v\n", err)
+		}
 	}
 	e.summary()
 	return rec, runErr

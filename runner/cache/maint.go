@@ -197,21 +197,23 @@ func (c *Cache) removeStaleTemp() {
 }
 
 // MaybeTrim runs Trim(DefaultMaxAge) if it has not run within trimInterval,
-// as recorded in <dir>/trim.txt. Errors are ignored: trimming is housekeeping.
-func (c *Cache) MaybeTrim() {
+// as recorded in <dir>/trim.txt, and reports whether it did. Errors are
+// ignored: trimming is housekeeping, and the next run tries again.
+func (c *Cache) MaybeTrim() bool {
 	name := filepath.Join(c.dir, "trim.txt")
 	now := c.Now()
 	if data, err := os.ReadFile(name); err == nil {
 		if t, err := strconv.ParseInt(strings.TrimSpace(string(data)), 10, 64); err == nil {
 			if now.Sub(time.Unix(t, 0)) < trimInterval {
-				return
+				return false
 			}
 		}
 	}
 	if _, err := c.Trim(DefaultMaxAge); err != nil {
-		return
+		return false
 	}
 	atomicfile.WriteFile(name, []byte(strconv.FormatInt(now.Unix(), 10)+"\n"), 0o666)
+	return true
 }
 
 // Problem is one defect found by Verify.
