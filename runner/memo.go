@@ -164,7 +164,7 @@ func (e *engine) stepFingerprint(n *node) ([16]byte, bool) {
 		fmt.Fprintf(h, "when %q\n", s.When.Src)
 	}
 	params, _ := json.Marshal(e.plan.Params)
-	fmt.Fprintf(h, "params %s\npolicy %s\n", params, e.plan.Policy.Digest())
+	fmt.Fprintf(h, "params %s\npolicy %s\n", params, e.rec.PolicyDigest)
 	for _, id := range s.refs {
 		d := e.byStep[e.plan.byID[id]]
 		fmt.Fprintf(h, "step %s %s", id, d.status)
@@ -240,7 +240,7 @@ var errMemoMiss = fmt.Errorf("memo miss")
 // image) does not stat them again. Anything that runs for real may write
 // anywhere, so it clears the lot.
 type seenStamps struct {
-	mu  sync.Mutex
+	mu  sync.RWMutex
 	m   map[string]stamp
 	gen uint64 // bumped by clear, so a stat taken before a clear is not kept
 }
@@ -252,8 +252,8 @@ func (s *seenStamps) generation() uint64 {
 }
 
 func (s *seenStamps) get(path string) (stamp, bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.mu.RLock()
+	defer s.mu.RUnlock()
 	st, ok := s.m[path]
 	return st, ok
 }
