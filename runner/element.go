@@ -107,6 +107,10 @@ func (e *engine) start(ctx context.Context, n *node) []*element {
 		e.finishSkipped(n, StatusSkipped, "not started: "+stopReason(ctx))
 		return nil
 	}
+	n.inItems = e.inputItems(n)
+	if n.s.readsItems {
+		n.inDigest = itemsDigest(n.inItems)
+	}
 	env := e.nodeEnv(n)
 	s := n.s
 	fail := func(err error) []*element {

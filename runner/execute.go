@@ -109,6 +109,9 @@ func (e *engine) prepare(el *element) error {
 		}
 		h.Add("item", string(b))
 	}
+	if s.readsItems {
+		h.Add("items", el.n.inDigest)
+	}
 	if r, ok := el.params.(steps.Reader); ok {
 		el.patterns = r.Reads()
 		err := pathglob.Walk(e.plan.Root, el.patterns, func(rel string, d fs.DirEntry) error {
@@ -274,7 +277,13 @@ func (e *engine) run(ctx context.Context, el *element) {
 			el.log = logf.path
 		}
 	}()
-	env := &steps.Env{Root: e.plan.Root, Log: logf}
+	env := &steps.Env{Root: e.plan.Root, Log: logf, StepID: s.ID}
+	if s.readsItems {
+		env.Items = el.n.inItems
+	}
+	if e.cache != nil && s.Cache && !e.o.NoCache {
+		env.Cache = itemCache{e.cache}
+	}
 	var outs steps.Outputs
 	var err error
 	for attempt := 1; ; attempt++ {

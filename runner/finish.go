@@ -75,6 +75,13 @@ func (e *engine) finish(n *node) error {
 	}
 	rec.Status, rec.Cached = n.status, n.status == StatusCached
 	rec.Outputs = n.outputs
+	if n.status == StatusOK || n.status == StatusCached {
+		items, err := outputItems(n)
+		if err != nil {
+			n.status, rec.Status, rec.Error = StatusFailed, StatusFailed, err.Error()
+		}
+		n.items = items
+	}
 	var gateErr error
 	if n.s.Gate != nil && (n.status == StatusOK || n.status == StatusCached) {
 		env := e.nodeEnv(n)

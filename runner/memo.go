@@ -165,6 +165,9 @@ func (e *engine) stepFingerprint(n *node) ([16]byte, bool) {
 	}
 	params, _ := json.Marshal(e.plan.Params)
 	fmt.Fprintf(h, "params %s\npolicy %s\n", params, e.rec.PolicyDigest)
+	if s.readsItems {
+		fmt.Fprintf(h, "items %s\n", n.inDigest)
+	}
 	for _, id := range s.refs {
 		d := e.byStep[e.plan.byID[id]]
 		fmt.Fprintf(h, "step %s %s", id, d.status)

@@ -53,6 +53,8 @@ type Step struct {
 	// static is the decoded params when With has no expressions.
 	static steps.Step
 	Gate   *Expr
+	// readsItems is set for step types that take their needs' items.
+	readsItems bool
 	// refs are the steps whose results the step's expressions read.
 	refs            []string
 	Retries         int

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/lifeos/lifeos/runner/cache"
+	"github.com/lifeos/lifeos/steps"
 )
 
 // RunOptions control an execution.
@@ -130,7 +131,10 @@ type node struct {
 	outputs    any
 	elems      []*element
 	remaining  int
-	fp         [16]byte // memo fingerprint, when the step may use memos
+	fp         [16]byte     // memo fingerprint, when the step may use memos
+	inItems    []steps.Item // merged items of the needs
+	inDigest   string       // their digest, for steps that read them
+	items      []steps.Item // what the step passes on
 	started    time.Time
 }
 

@@ -27,6 +27,40 @@ type Env struct {
 	// Log receives the step's diagnostic output (its command's stdout and
 	// stderr for exec). It is safe to write from several goroutines.
 	Log io.Writer
+	// StepID is the running step's id: scorers file their metrics under it.
+	StepID string
+	// Items are the items of the step's needs, merged by content digest,
+	// for steps that implement ItemReader.
+	Items []Item
+	// Cache keeps per-item results across runs (one score per image and
+	// scorer settings). It is nil when caching is off.
+	Cache ItemCache
+	// Predicates are the step's per-item expressions (params tagged
+	// `lifeos:"item-expr"`), compiled by the engine, by param name.
+	Predicates map[string]Predicate
+}
+
+// ItemCache stores small results by key, across runs and pipelines. Keys
+// must contain everything the result depends on (the image digest, the
+// scorer and its settings, a version); the engine salts and hashes them.
+// Implementations are safe for concurrent use; a damaged entry is a miss.
+type ItemCache interface {
+	Get(key string) ([]byte, bool)
+	Put(key string, data []byte) error
+}
+
+// Predicate is a compiled per-item expression such as a filter's approve.
+type Predicate interface {
+	// Eval evaluates the expression for one item. When it is false, reason
+	// names the clause that failed with its values
+	// ("item.sharp.sharpness 0.12 >= policy.sharpness.min 0.2").
+	Eval(item Item) (ok bool, reason string, err error)
+}
+
+// ItemReader is implemented by steps that take their needs' items
+// (Env.Items); the items are then part of the step's cache key.
+type ItemReader interface {
+	ReadsItems() bool
 }
 
 // Validator is implemented by steps whose params need checks beyond types:

@@ -1,0 +1,84 @@
+package runner
+
+import (
+	"crypto/sha256"
+	"encoding/json"
+	"fmt"
+
+	"github.com/lifeos/lifeos/runner/cache"
+	"github.com/lifeos/lifeos/steps"
+)
+
+// Items flow along needs. A step's items are the "items" of its outputs
+// when it produces some (images, generation, scoring), and otherwise the
+// items it received, so that a scorecard or gate between a scorer and a
+// filter passes every score on. A step receives its needs' items merged by
+// content digest.
+
+// inputItems merges the items of n's needs, in needs order.
+func (e *engine) inputItems(n *node) []steps.Item {
+	lists := make([][]steps.Item, 0, len(n.deps))
+	for _, d := range n.deps {
+		lists = append(lists, d.items)
+	}
+	return steps.MergeItems(lists...)
+}
+
+// outputItems decides the items a finished node passes on.
+func outputItems(n *node) ([]steps.Item, error) {
+	var lists [][]steps.Item
+	collect := func(out any) error {
+		m, ok := out.(map[string]any)
+		if !ok {
+			return nil
+		}
+		v, ok := m["items"]
+		if !ok {
+			return nil
+		}
+		items, err := steps.ItemsFrom(v)
+		if err != nil {
+			return fmt.Errorf("step %s: outputs.%w", n.s.ID, err)
+		}
+		lists = append(lists, items)
+		return nil
+	}
+	if n.s.isForeach() {
+		for _, el := range n.elems {
+			if err := collect(el.outputs); err != nil {
+				return nil, err
+			}
+		}
+	} else if err := collect(n.outputs); err != nil {
+		return nil, err
+	}
+	if lists == nil {
+		return n.inItems, nil
+	}
+	return steps.MergeItems(lists...), nil
+}
+
+// itemsDigest is the key material of a list of items: their JSON.
+func itemsDigest(items []steps.Item) string {
+	h := sha256.New()
+	json.NewEncoder(h).Encode(items)
+	return fmt.Sprintf("%x", h.Sum(nil))
+}
+
+// itemCache is the steps.ItemCache of a run: per-item results stored in the
+// content-addressed cache under a salted digest of the step's key.
+type itemCache struct{ c *cache.Cache }
+
+func (ic itemCache) id(key string) cache.ActionID {
+	return cache.ActionID(sha256.Sum256([]byte("lifeos item-v1\n" + key)))
+}
+
+func (ic itemCache) Get(key string) ([]byte, bool) {
+	data, _, err := ic.c.GetBytes(ic.id(key))
+	return data, err == nil
+}
+
+func (ic itemCache) Put(key string, data []byte) error {
+	_, err := ic.c.PutBytes(ic.id(key), data)
+	return err
+}
