@@ -158,12 +158,19 @@ func Compile(root string, p *Pipeline, o Options) (*Plan, error) {
 func (c *compiler) compileWith(l *loader, s *Step, sc scope) []error {
 	s.templates = map[*yaml.Node]*Template{}
 	var errs []error
+	predFields := predicateFields(reflect.TypeOf(s.Type.New()).Elem())
 	if s.With != nil {
 		var walk func(n *yaml.Node)
 		walk = func(n *yaml.Node) {
 			switch n.Kind {
 			case yaml.MappingNode:
 				for i := 1; i < len(n.Content); i += 2 {
+					if n == s.With && predFields[n.Content[i-1].Value] {
+						if err := c.compilePredicate(l, s, n.Content[i-1].Value, n.Content[i]); err != nil {
+							errs = append(errs, err)
+						}
+						continue
+					}
 					walk(n.Content[i])
 				}
 			case yaml.SequenceNode:

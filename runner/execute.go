@@ -112,6 +112,7 @@ func (e *engine) prepare(el *element) error {
 	if s.readsItems {
 		h.Add("items", el.n.inDigest)
 	}
+	e.predicateKeys(s, h)
 	if r, ok := el.params.(steps.Reader); ok {
 		el.patterns = r.Reads()
 		err := pathglob.Walk(e.plan.Root, el.patterns, func(rel string, d fs.DirEntry) error {
@@ -281,6 +282,7 @@ func (e *engine) run(ctx context.Context, el *element) {
 	if s.readsItems {
 		env.Items = el.n.inItems
 	}
+	env.Predicates = predicatesFor(s, el.env)
 	if e.cache != nil && s.Cache && !e.o.NoCache {
 		env.Cache = itemCache{e.cache}
 	}

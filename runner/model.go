@@ -53,6 +53,8 @@ type Step struct {
 	// static is the decoded params when With has no expressions.
 	static steps.Step
 	Gate   *Expr
+	// predicates are the per-item expressions among the params, by name.
+	predicates map[string]*predicate
 	// readsItems is set for step types that take their needs' items.
 	readsItems bool
 	// refs are the steps whose results the step's expressions read.

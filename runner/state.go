@@ -230,7 +230,7 @@ func diffKeys(old, cur []string) string {
 			kind, rest, _ := strings.Cut(l, " ")
 			name, val := rest, ""
 			switch kind {
-			case "param", "file":
+			case "param", "file", "policy", "upstream", "params":
 				name, val, _ = strings.Cut(rest, " ")
 				name = kind + " " + name
 			default:
@@ -259,8 +259,10 @@ func diffKeys(old, cur []string) string {
 		case !had:
 			changes = append(changes, describe(name)+" added")
 		case ov == nv:
-		case strings.HasPrefix(name, "file "):
+		case strings.HasPrefix(name, "file "), strings.HasPrefix(name, "upstream "):
 			changes = append(changes, name+" changed")
+		case name == "items":
+			changes = append(changes, "input items changed")
 		case name == "stepversion":
 			changes = append(changes, "step type version "+ov+" -> "+nv)
 		default:

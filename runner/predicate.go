@@ -1,0 +1,148 @@
+package runner
+
+import (
+	"encoding/json"
+	"reflect"
+	"strings"
+
+	"github.com/expr-lang/expr/ast"
+	"github.com/expr-lang/expr/parser"
+	"gopkg.in/yaml.v3"
+
+	"github.com/lifeos/lifeos/steps"
+)
+
+// A predicate is a per-item expression among a step's params, such as a
+// filter's `approve: item.sharp.sharpness >= policy.sharpness.min`. The
+// engine compiles it with the rest of the pipeline (item in scope) and hands
+// the step something to evaluate per item; the step never sees expr.
+//
+// A top-level `a && b && c` is also compiled clause by clause, so that a
+// rejection names the clause that failed with its values.
+type predicate struct {
+	expr    *Expr
+	clauses []*Expr
+}
+
+// predicateFields returns the yaml names of the params fields tagged
+// `lifeos:"item-expr"`.
+func predicateFields(t reflect.Type) map[string]bool {
+	out := map[string]bool{}
+	if t.Kind() != reflect.Struct {
+		return out
+	}
+	names, idx := yamlFields(t)
+	for _, name := range names {
+		if t.Field(idx[name]).Tag.Get("lifeos") == "item-expr" {
+			out[name] = true
+		}
+	}
+	return out
+}
+
+// compilePredicate compiles the expression at n as a per-item predicate.
+func (c *compiler) compilePredicate(l *loader, s *Step, name string, n *yaml.Node) error {
+	what := "step " + s.ID + ": with." + name
+	x := l.exprNode(n, what)
+	if x == nil {
+		errs := l.errs
+		l.errs = nil
+		return errs.Err()
+	}
+	before := len(c.errs)
+	c.compile(x, s, scopeItem, true)
+	if len(c.errs) > before {
+		return nil // reported with the compiler's errors
+	}
+	p := &predicate{expr: x}
+	if tree, err := parser.Parse(x.Src); err == nil {
+		for _, cl := range conjuncts(tree.Node) {
+			cx := &Expr{Src: cl.String(), Pos: x.Pos, what: what}
+			c.compile(cx, s, scopeItem, true)
+			p.clauses = append(p.clauses, cx)
+		}
+	}
+	if len(c.errs) > before || len(p.clauses) < 2 {
+		c.errs = c.errs[:before] // clauses that fail alone are only explanations
+		p.clauses = nil
+	}
+	if s.predicates == nil {
+		s.predicates = map[string]*predicate{}
+	}
+	s.predicates[name] = p
+	return nil
+}
+
+// conjuncts splits a && b && c into its clauses.
+func conjuncts(n ast.Node) []ast.Node {
+	if b, ok := n.(*ast.BinaryNode); ok && (b.Operator == "&&" || b.Operator == "and") {
+		return append(conjuncts(b.Left), conjuncts(b.Right)...)
+	}
+	return []ast.Node{n}
+}
+
+// boundPredicate is a predicate with the step's environment, as a
+// steps.Predicate.
+type boundPredicate struct {
+	p   *predicate
+	env Env
+}
+
+// Eval implements steps.Predicate.
+func (b *boundPredicate) Eval(it steps.Item) (bool, string, error) {
+	data, err := json.Marshal(it)
+	if err != nil {
+		return false, "", err
+	}
+	env := b.env
+	if err := json.Unmarshal(data, &env.Item); err != nil {
+		return false, "", err
+	}
+	ev, err := evalBool(b.p.expr, &env)
+	if err != nil || ev.Value {
+		return err == nil && ev.Value, "", err
+	}
+	for _, cl := range b.p.clauses {
+		if cev, err := evalBool(cl, &env); err == nil && !cev.Value {
+			return false, explainEval(cev), nil
+		}
+	}
+	return false, explainEval(ev), nil
+}
+
+// predicateKeys writes the key lines a step's predicates add: the policy
+// values and upstream results they read, so that editing a threshold
+// re-runs exactly the steps whose predicates read it.
+func (e *engine) predicateKeys(s *Step, h *Hash) {
+	for name, p := range s.predicates {
+		for _, path := range p.expr.policy {
+			v, _ := e.plan.Policy.Get(path)
+			b, _ := jsonText(v)
+			h.Add("policy", path, string(b))
+		}
+		for _, id := range p.expr.refs {
+			d := e.byStep[e.plan.byID[id]]
+			var outs []string
+			for _, el := range d.elems {
+				outs = append(outs, el.output.String())
+			}
+			h.Add("upstream", id, strings.Join(outs, ","))
+		}
+		if len(e.plan.Params) > 0 && strings.Contains(p.expr.Src, "params") {
+			b, _ := json.Marshal(e.plan.Params)
+			h.Add("params", name, string(b))
+		}
+	}
+}
+
+// predicatesFor binds a step's predicates to its environment.
+func predicatesFor(s *Step, env Env) map[string]steps.Predicate {
+	if len(s.predicates) == 0 {
+		return nil
+	}
+	out := make(map[string]steps.Predicate, len(s.predicates))
+	for name, p := range s.predicates {
+		out[name] = &boundPredicate{p: p, env: env}
+	}
+	return out
+}

@@ -1,0 +1,145 @@
+package steps
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"path/filepath"
+
+	"github.com/lifeos/lifeos/internal/atomicfile"
+	"github.com/lifeos/lifeos/internal/pathglob"
+)
+
+func init() {
+	Register(&Type{
+		Name:    "filter",
+		Version: 1,
+		Summary: "split items into approved and rejected by an expression over each item and the policy",
+		New:     func() Step { return new(Filter) },
+	})
+}
+
+// Filter evaluates its approve expression for every item of its needs and
+// writes output/approved/ and output/rejected/ (hard links where the file
+// system allows, copies otherwise), with the failing clause of every
+// rejection in outputs and in output/filter.json.
+type Filter struct {
+	Approve string `yaml:"approve" lifeos:"item-expr" doc:"expression over item and policy; true approves the item"`
+	Output  string `yaml:"output" doc:"directory that receives approved/, rejected/ and filter.json"`
+}
+
+// Validate checks the params.
+func (f *Filter) Validate() error {
+	if f.Approve == "" {
+		return errors.New("filter needs approve: an expression over item, such as item.sharp.sharpness >= policy.sharpness.min")
+	}
+	if f.Output == "" {
+		return errors.New("filter needs output: a directory for approved/ and rejected/")
+	}
+	return pathglob.Check(f.Output)
+}
+
+// ReadsItems says the filter takes its needs' items.
+func (f *Filter) ReadsItems() bool { return true }
+
+// Writes is the output directory.
+func (f *Filter) Writes() []string { return []string{f.Output} }
+
+type rejection struct {
+	Path   string `json:"path"`
+	Reason string `json:"reason"`
+}
+
+// Run splits the items.
+func (f *Filter) Run(ctx context.Context, env *Env) (Outputs, error) {
+	pred := env.Predicates["approve"]
+	if pred == nil {
+		return nil, errors.New("internal error: approve was not compiled")
+	}
+	out := filepath.Join(env.Root, filepath.FromSlash(f.Output))
+	// A clean slate: an image approved by the last threshold must not stay
+	// in approved/ under this one.
+	for _, sub := range []string{"approved", "rejected"} {
+		if err := os.RemoveAll(filepath.Join(out, sub)); err != nil {
+			return nil, err
+		}
+		if err := os.MkdirAll(filepath.Join(out, sub), 0o777); err != nil {
+			return nil, err
+		}
+	}
+	approved := []string{}
+	rejected := []rejection{}
+	items := make([]Item, len(env.Items))
+	used := map[string]bool{}
+	for i, it := range env.Items {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		ok, reason, err := pred.Eval(it)
+		if err != nil {
+			return nil, fmt.Errorf("%s: approve: %w", it.Path, err)
+		}
+		sub := "rejected"
+		if ok {
+			sub = "approved"
+		}
+		name := path.Base(it.Path)
+		if used[sub+"/"+name] { // two images with one name: keep both
+			name = it.SHA256[:12] + "-" + name
+		}
+		used[sub+"/"+name] = true
+		if err := linkOrCopy(filepath.Join(env.Root, filepath.FromSlash(it.Path)), filepath.Join(out, sub, name)); err != nil {
+			return nil, err
+		}
+		verdict := map[string]any{"approved": ok}
+		if ok {
+			approved = append(approved, it.Path)
+		} else {
+			verdict["reason"] = reason
+			rejected = append(rejected, rejection{it.Path, reason})
+			fmt.Fprintf(env.Log, "rejected %s: %s\n", it.Path, reason)
+		}
+		items[i] = it.With(env.StepID, verdict)
+	}
+	rate := 0.0
+	if len(items) > 0 {
+		rate = float64(len(approved)) / float64(len(items))
+	}
+	outputs := Outputs{
+		"approved":      approved,
+		"rejected":      rejected,
+		"approved_rate": rate,
+		"items":         items,
+	}
+	err := atomicfile.Write(filepath.Join(out, "filter.json"), 0o666, func(w io.Writer) error {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		enc.SetEscapeHTML(false) // the approve expression stays readable
+		return enc.Encode(map[string]any{"approve": f.Approve, "approved": approved, "rejected": rejected, "approved_rate": rate})
+	})
+	if err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(env.Log, "%d approved, %d rejected\n", len(approved), len(rejected))
+	return outputs, nil
+}
+
+// linkOrCopy puts src at dst as a hard link, or a copy across devices.
+func linkOrCopy(src, dst string) error {
+	if err := os.Link(src, dst); err == nil {
+		return nil
+	}
+	return atomicfile.Write(dst, 0o666, func(w io.Writer) error {
+		f, err := os.Open(src)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		_, err = io.Copy(w, f)
+		return err
+	})
+}
