@@ -112,6 +112,13 @@ func (e *engine) prepare(el *element) error {
 	if s.readsItems {
 		h.Add("items", el.n.inDigest)
 	}
+	if pr, ok := el.params.(steps.PolicyReader); ok {
+		for _, sec := range pr.PolicySections() {
+			v, _ := e.plan.Policy.Get(sec)
+			b, _ := jsonText(v)
+			h.Add("policy", sec, string(b))
+		}
+	}
 	e.predicateKeys(s, h)
 	if r, ok := el.params.(steps.Reader); ok {
 		el.patterns = r.Reads()
@@ -283,6 +290,14 @@ func (e *engine) run(ctx context.Context, el *element) {
 		env.Items = el.n.inItems
 	}
 	env.Predicates = predicatesFor(s, el.env)
+	if pr, ok := el.params.(steps.PolicyReader); ok {
+		env.Policy = map[string]any{}
+		for _, sec := range pr.PolicySections() {
+			env.Policy[sec], _ = e.plan.Policy.Get(sec)
+		}
+	}
+	env.Run = steps.RunInfo{ID: e.rec.ID, Started: e.runEnv["started"].(string), Pipeline: e.rec.Pipeline,
+		PipelineDigest: e.rec.PipelineDigest, PolicyDigest: e.rec.PolicyDigest}
 	if e.cache != nil && s.Cache && !e.o.NoCache {
 		env.Cache = itemCache{e.cache}
 	}

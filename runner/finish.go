@@ -155,6 +155,9 @@ func (e *engine) detail(n *node) string {
 		}
 	case StatusBlocked:
 		d = "gate false: " + explainEval(rec.Gate)
+		if rec.Cached && rec.Counts == nil {
+			d = "cached, " + d
+		}
 	case StatusSkipped:
 		d = rec.Reason
 	}

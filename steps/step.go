@@ -38,6 +38,29 @@ type Env struct {
 	// Predicates are the step's per-item expressions (params tagged
 	// `lifeos:"item-expr"`), compiled by the engine, by param name.
 	Predicates map[string]Predicate
+	// Policy holds the policy values the step declared with PolicyReader,
+	// by dotted path (and only those: they are its key material).
+	Policy map[string]any
+	// Run describes the run, for records a step appends (eval history).
+	// It is not part of the cache key: a step must not put it in outputs.
+	Run RunInfo
+}
+
+// RunInfo identifies the run a step belongs to.
+type RunInfo struct {
+	ID             string
+	Started        string // RFC 3339
+	Pipeline       string
+	PipelineDigest string
+	PolicyDigest   string
+}
+
+// PolicyReader is implemented by steps that read policy values directly
+// (a scorecard's grade boundaries and weights), named by dotted paths.
+// Those values are part of the step's cache key; other policy edits leave
+// it cached.
+type PolicyReader interface {
+	PolicySections() []string
 }
 
 // ItemCache stores small results by key, across runs and pipelines. Keys

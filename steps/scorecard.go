@@ -1,0 +1,266 @@
+package steps
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/lifeos/lifeos/internal/pathglob"
+)
+
+func init() {
+	Register(&Type{
+		Name:    "scorecard",
+		Version: 1,
+		Summary: "aggregate item scores, grade the batch from the policy, append to the eval history",
+		New:     func() Step { return new(Scorecard) },
+	})
+}
+
+// DefaultHistory is where scorecards append their evaluations.
+const DefaultHistory = "evals/eval_history.jsonl"
+
+// Scorecard aggregates every numeric metric of its items (mean, min, max,
+// 10th percentile), combines them into a weighted composite
+// (policy.scorecard.weights), grades it (policy.scorecard.grades) and
+// appends the evaluation to the history. Its items pass through unchanged,
+// so a filter after it still sees every score.
+type Scorecard struct {
+	History string `yaml:"history" doc:"eval history file, JSON lines (default evals/eval_history.jsonl)"`
+	Label   string `yaml:"label" doc:"a name for this evaluation, e.g. the LoRA version"`
+}
+
+// Validate checks the history path.
+func (s *Scorecard) Validate() error {
+	if s.History != "" {
+		return pathglob.Check(s.History)
+	}
+	return nil
+}
+
+// ReadsItems says the scorecard takes its needs' items.
+func (s *Scorecard) ReadsItems() bool { return true }
+
+// PolicySections is what the scorecard reads of the policy: not
+// promote_grades, which only its gate reads.
+func (s *Scorecard) PolicySections() []string {
+	return []string{"scorecard.grades", "scorecard.weights"}
+}
+
+// Aggregate is one metric over a batch.
+type Aggregate struct {
+	Mean float64 `json:"mean"`
+	Min  float64 `json:"min"`
+	Max  float64 `json:"max"`
+	P10  float64 `json:"p10"`
+	N    int     `json:"n"`
+}
+
+// Run aggregates, grades and records.
+func (s *Scorecard) Run(ctx context.Context, env *Env) (Outputs, error) {
+	if len(env.Items) == 0 {
+		return nil, errors.New("no items: a scorecard needs scored items from its needs")
+	}
+	metrics := aggregate(env.Items)
+	if len(metrics) == 0 {
+		return nil, errors.New("the items carry no scores: put a score step before the scorecard")
+	}
+	sc := map[string]any{"grades": env.Policy["scorecard.grades"], "weights": env.Policy["scorecard.weights"]}
+	composite, used, err := weighted(metrics, sc)
+	if err != nil {
+		return nil, err
+	}
+	grade, err := letter(composite, sc)
+	if err != nil {
+		return nil, err
+	}
+	out := Outputs{"metrics": metrics, "composite": round4(composite), "grade": grade, "count": len(env.Items), "weights": used}
+	if rate, ok := approvedRate(env.Items); ok {
+		out["approved_rate"] = round4(rate)
+	}
+	history := s.History
+	if history == "" {
+		history = DefaultHistory
+	}
+	line := map[string]any{
+		"run_id":          env.Run.ID,
+		"label":           s.Label,
+		"timestamp":       time.Now().UTC().Format(time.RFC3339),
+		"pipeline":        env.Run.Pipeline,
+		"pipeline_digest": env.Run.PipelineDigest,
+		"policy_digest":   env.Run.PolicyDigest,
+		"step":            env.StepID,
+		"count":           len(env.Items),
+		"metrics":         metrics,
+		"composite":       out["composite"],
+		"grade":           grade,
+	}
+	if r, ok := out["approved_rate"]; ok {
+		line["approved_rate"] = r
+	}
+	if err := AppendJSONLine(filepath.Join(env.Root, filepath.FromSlash(history)), line); err != nil {
+		return nil, fmt.Errorf("eval history: %w", err)
+	}
+	fmt.Fprintf(env.Log, "grade %s (composite %.4f over %d items); appended to %s\n", grade, composite, len(env.Items), history)
+	return out, nil
+}
+
+// aggregate collects every numeric field of the form <step>.<metric>.
+func aggregate(items []Item) map[string]Aggregate {
+	values := map[string][]float64{}
+	for _, it := range items {
+		for step, v := range it.Fields {
+			m, ok := v.(map[string]any)
+			if !ok {
+				continue
+			}
+			for name, x := range m {
+				if f, ok := x.(float64); ok {
+					values[step+"."+name] = append(values[step+"."+name], f)
+				}
+			}
+		}
+	}
+	out := make(map[string]Aggregate, len(values))
+	for k, vs := range values {
+		sort.Float64s(vs)
+		a := Aggregate{Min: vs[0], Max: vs[len(vs)-1], N: len(vs), P10: percentile(vs, 0.10)}
+		for _, v := range vs {
+			a.Mean += v / float64(len(vs))
+		}
+		a.Mean, a.P10 = round4(a.Mean), round4(a.P10)
+		out[k] = a
+	}
+	return out
+}
+
+// percentile interpolates linearly between closest ranks (numpy's default).
+func percentile(sorted []float64, p float64) float64 {
+	if len(sorted) == 1 {
+		return sorted[0]
+	}
+	r := p * float64(len(sorted)-1)
+	i := int(math.Floor(r))
+	if i+1 >= len(sorted) {
+		return sorted[len(sorted)-1]
+	}
+	return sorted[i] + (r-float64(i))*(sorted[i+1]-sorted[i])
+}
+
+// weighted is the weighted mean of the metrics' means, over the weights of
+// policy.scorecard.weights whose metrics are present (renormalised).
+func weighted(metrics map[string]Aggregate, sc map[string]any) (float64, map[string]float64, error) {
+	weights, _ := sc["weights"].(map[string]any)
+	used := map[string]float64{}
+	var sum, total float64
+	for name, w := range weights {
+		wf, ok := w.(float64)
+		if !ok {
+			if wi, isInt := w.(int); isInt {
+				wf, ok = float64(wi), true
+			}
+		}
+		if !ok || wf < 0 {
+			return 0, nil, fmt.Errorf("policy scorecard.weights.%s: want a non-negative number, got %v", name, w)
+		}
+		if a, present := metrics[name]; present && wf > 0 {
+			sum += wf * a.Mean
+			total += wf
+			used[name] = wf
+		}
+	}
+	if total == 0 {
+		names := make([]string, 0, len(metrics))
+		for n := range metrics {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		return 0, nil, fmt.Errorf("no metric of the batch (%s) has a weight in policy scorecard.weights", strings.Join(names, ", "))
+	}
+	return sum / total, used, nil
+}
+
+// letter grades a composite with policy.scorecard.grades: the best grade
+// whose lower bound it reaches, F below them all.
+func letter(composite float64, sc map[string]any) (string, error) {
+	grades, _ := sc["grades"].(map[string]any)
+	best, bestBound := "F", math.Inf(-1)
+	for g, b := range grades {
+		bound, ok := b.(float64)
+		if !ok {
+			if bi, isInt := b.(int); isInt {
+				bound, ok = float64(bi), true
+			}
+		}
+		if !ok {
+			return "", fmt.Errorf("policy scorecard.grades.%s: want a number, got %v", g, b)
+		}
+		if composite >= bound && bound > bestBound {
+			best, bestBound = g, bound
+		}
+	}
+	return best, nil
+}
+
+// approvedRate is the share of items a filter approved, when one ran.
+func approvedRate(items []Item) (float64, bool) {
+	seen, approved := 0, 0
+	for _, it := range items {
+		for _, v := range it.Fields {
+			if m, ok := v.(map[string]any); ok {
+				if a, ok := m["approved"].(bool); ok {
+					seen++
+					if a {
+						approved++
+					}
+					break
+				}
+			}
+		}
+	}
+	if seen == 0 {
+		return 0, false
+	}
+	return float64(approved) / float64(seen), true
+}
+
+// AppendJSONLine appends v as one line to a JSON-lines file: one write on a
+// file opened for appending, then fsync, so concurrent appenders never
+// interleave. If a crash left a last line without its newline, the new
+// line starts on a line of its own, and readers skip the torn one.
+func AppendJSONLine(name string, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(name), 0o777); err != nil {
+		return err
+	}
+	f, err := os.OpenFile(name, os.O_RDWR|os.O_APPEND|os.O_CREATE, 0o666)
+	if err != nil {
+		return err
+	}
+	line := append(b, '\n')
+	if st, err := f.Stat(); err == nil && st.Size() > 0 {
+		last := make([]byte, 1)
+		if _, err := f.ReadAt(last, st.Size()-1); err == nil && last[0] != '\n' {
+			line = append([]byte{'\n'}, line...)
+		}
+	}
+	if _, err := f.Write(line); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
