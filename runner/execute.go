@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -120,6 +121,15 @@ func (e *engine) prepare(el *element) error {
 		}
 	}
 	e.predicateKeys(s, h)
+	if u, ok := el.params.(steps.UpstreamReader); ok && u.ReadsUpstream() {
+		for _, d := range el.n.deps {
+			var outs []string
+			for _, x := range d.elems {
+				outs = append(outs, x.output.String())
+			}
+			h.Add("upstream", d.s.ID, strings.Join(outs, ","))
+		}
+	}
 	if r, ok := el.params.(steps.Reader); ok {
 		el.patterns = r.Reads()
 		err := pathglob.Walk(e.plan.Root, el.patterns, func(rel string, d fs.DirEntry) error {
@@ -290,6 +300,14 @@ func (e *engine) run(ctx context.Context, el *element) {
 		env.Items = el.n.inItems
 	}
 	env.Predicates = predicatesFor(s, el.env)
+	if u, ok := el.params.(steps.UpstreamReader); ok && u.ReadsUpstream() {
+		env.Upstream = map[string]steps.Outputs{}
+		for _, d := range el.n.deps {
+			if m, ok := d.outputs.(map[string]any); ok {
+				env.Upstream[d.s.ID] = m
+			}
+		}
+	}
 	if pr, ok := el.params.(steps.PolicyReader); ok {
 		env.Policy = map[string]any{}
 		for _, sec := range pr.PolicySections() {

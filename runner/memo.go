@@ -168,7 +168,13 @@ func (e *engine) stepFingerprint(n *node) ([16]byte, bool) {
 	if s.readsItems {
 		fmt.Fprintf(h, "items %s\n", n.inDigest)
 	}
-	for _, id := range s.refs {
+	// The results it reads through expressions, and those of its needs
+	// (items, and upstream outputs for steps that read them).
+	ids := append([]string{}, s.refs...)
+	for _, d := range n.deps {
+		ids = append(ids, d.s.ID)
+	}
+	for _, id := range ids {
 		d := e.byStep[e.plan.byID[id]]
 		fmt.Fprintf(h, "step %s %s", id, d.status)
 		for _, el := range d.elems {

@@ -1,9 +1,13 @@
 package runner
 
 import (
+	"errors"
+
 	"encoding/json"
 	"reflect"
 	"strings"
+
+	"github.com/expr-lang/expr"
 
 	"github.com/expr-lang/expr/ast"
 	"github.com/expr-lang/expr/parser"
@@ -109,6 +113,56 @@ func (b *boundPredicate) Eval(it steps.Item) (bool, string, error) {
 	}
 	return false, explainEval(ev), nil
 }
+
+// Thresholds implements steps.Predicate: every comparison between an item
+// metric (item.<step>.<metric>) and a number or policy value.
+func (b *boundPredicate) Thresholds() map[string]float64 {
+	out := map[string]float64{}
+	tree, err := parser.Parse(b.p.expr.Src)
+	if err != nil {
+		return out
+	}
+	var col nodeCollector
+	ast.Walk(&tree.Node, &col)
+	for _, n := range col.nodes {
+		bin, ok := n.(*ast.BinaryNode)
+		if !ok {
+			continue
+		}
+		switch bin.Operator {
+		case ">=", ">", "<=", "<":
+		default:
+			continue
+		}
+		for _, pair := range [][2]ast.Node{{bin.Left, bin.Right}, {bin.Right, bin.Left}} {
+			root, props := chain(pair[0])
+			if root == nil || root.Value != "item" || len(props) != 2 {
+				continue
+			}
+			v, err := evalNode(pair[1], b.env)
+			if f, ok := v.(float64); ok && err == nil {
+				out[props[0].Value+"."+props[1].Value] = f
+			} else if i, ok := v.(int); ok && err == nil {
+				out[props[0].Value+"."+props[1].Value] = float64(i)
+			}
+		}
+	}
+	return out
+}
+
+// evalNode evaluates a sub-expression that does not involve item.
+func evalNode(n ast.Node, env Env) (any, error) {
+	if root, _ := chain(n); root != nil && root.Value == "item" {
+		return nil, errNotConstant
+	}
+	prog, err := expr.Compile(n.String(), expr.Env(Env{}))
+	if err != nil {
+		return nil, err
+	}
+	return expr.Run(prog, env)
+}
+
+var errNotConstant = errors.New("depends on the item")
 
 // predicateKeys writes the key lines a step's predicates add: the policy
 // values and upstream results they read, so that editing a threshold

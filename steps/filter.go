@@ -114,6 +114,9 @@ func (f *Filter) Run(ctx context.Context, env *Env) (Outputs, error) {
 		"rejected":      rejected,
 		"approved_rate": rate,
 		"items":         items,
+		"output":        f.Output,
+		"approve":       f.Approve,
+		"thresholds":    pred.Thresholds(),
 	}
 	err := atomicfile.Write(filepath.Join(out, "filter.json"), 0o666, func(w io.Writer) error {
 		enc := json.NewEncoder(w)

@@ -41,6 +41,9 @@ type Env struct {
 	// Policy holds the policy values the step declared with PolicyReader,
 	// by dotted path (and only those: they are its key material).
 	Policy map[string]any
+	// Upstream holds the outputs of the step's needs, by step id, for
+	// steps that implement UpstreamReader.
+	Upstream map[string]Outputs
 	// Run describes the run, for records a step appends (eval history).
 	// It is not part of the cache key: a step must not put it in outputs.
 	Run RunInfo
@@ -78,6 +81,15 @@ type Predicate interface {
 	// names the clause that failed with its values
 	// ("item.sharp.sharpness 0.12 >= policy.sharpness.min 0.2").
 	Eval(item Item) (ok bool, reason string, err error)
+	// Thresholds returns the numbers the expression compares item metrics
+	// with, by metric ("sharp.sharpness": 0.2), for reports to mark.
+	Thresholds() map[string]float64
+}
+
+// UpstreamReader is implemented by steps that read their needs' outputs
+// (a report reads the filter's); those outputs are then part of the key.
+type UpstreamReader interface {
+	ReadsUpstream() bool
 }
 
 // ItemReader is implemented by steps that take their needs' items
