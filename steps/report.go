@@ -80,25 +80,24 @@ type histogram struct {
 }
 
 type reportData struct {
-	Title         string              `json:"title"`
-	Pipeline      string              `json:"pipeline"`
-	Run           string              `json:"run"`
-	Count         int                 `json:"count"`
-	Approved      int                 `json:"approved"`
-	Rejected      int                 `json:"rejected"`
-	ApprovedRate  *float64            `json:"approved_rate,omitempty"`
-	Approve       string              `json:"approve,omitempty"`
-	MeanApproved  map[string]float64  `json:"mean_approved"`
-	MeanAll       map[string]float64  `json:"mean_all"`
-	Best, Worst   []reportItem        `json:"-"`
-	BestPaths     []string            `json:"best"`
-	WorstPaths    []string            `json:"worst"`
-	Settings      map[string][]string `json:"settings,omitempty"`
-	Histograms    []histogram         `json:"histograms"`
-	Items         []reportItem        `json:"items"`
-	Metrics       []string            `json:"metrics"`
-	Thresholds    map[string]float64  `json:"thresholds,omitempty"`
-	filterOutputs map[string]any
+	Title        string              `json:"title"`
+	Pipeline     string              `json:"pipeline"`
+	Run          string              `json:"run"`
+	Count        int                 `json:"count"`
+	Approved     int                 `json:"approved"`
+	Rejected     int                 `json:"rejected"`
+	ApprovedRate *float64            `json:"approved_rate,omitempty"`
+	Approve      string              `json:"approve,omitempty"`
+	MeanApproved map[string]float64  `json:"mean_approved"`
+	MeanAll      map[string]float64  `json:"mean_all"`
+	Best, Worst  []reportItem        `json:"-"`
+	BestPaths    []string            `json:"best"`
+	WorstPaths   []string            `json:"worst"`
+	Settings     map[string][]string `json:"settings,omitempty"`
+	Histograms   []histogram         `json:"histograms"`
+	Items        []reportItem        `json:"items"`
+	Metrics      []string            `json:"metrics"`
+	Thresholds   map[string]float64  `json:"thresholds,omitempty"`
 }
 
 // Run writes the three reports.
