@@ -146,6 +146,11 @@ func (e *engine) detail(n *node) string {
 		if rec.Reason != "" && !n.s.isForeach() {
 			d += " (" + rec.Reason + ")"
 		}
+		if s := summaryOf(n.outputs); s != "" {
+			d = s + "  " + d
+		}
+	case StatusCached:
+		d = summaryOf(n.outputs)
 	case StatusRun:
 		d = rec.Reason
 	case StatusFailed, StatusCancelled:
@@ -177,6 +182,15 @@ func (e *engine) detail(n *node) string {
 		}
 	}
 	return d
+}
+
+// summaryOf returns the "summary" a step put in its outputs.
+func summaryOf(outputs any) string {
+	if m, ok := outputs.(map[string]any); ok {
+		s, _ := m["summary"].(string)
+		return s
+	}
+	return ""
 }
 
 // logTail prints the last lines of a failed step's log to stderr, so the

@@ -117,6 +117,7 @@ func (f *Filter) Run(ctx context.Context, env *Env) (Outputs, error) {
 		"output":        f.Output,
 		"approve":       f.Approve,
 		"thresholds":    pred.Thresholds(),
+		"summary":       fmt.Sprintf("%d approved, %d rejected", len(approved), len(rejected)),
 	}
 	err := atomicfile.Write(filepath.Join(out, "filter.json"), 0o666, func(w io.Writer) error {
 		enc := json.NewEncoder(w)

@@ -156,7 +156,7 @@ func (r *Report) Run(ctx context.Context, env *Env) (Outputs, error) {
 		}
 		var sum, total float64
 		for name, w := range weights {
-			wf, _ := w.(float64)
+			wf, _ := number(w)
 			if v, ok := ri.Metrics[name]; ok && wf > 0 {
 				sum, total = sum+wf*v, total+wf
 			}
@@ -184,7 +184,7 @@ func (r *Report) Run(ctx context.Context, env *Env) (Outputs, error) {
 		d.ApprovedRate = &rate
 	}
 	d.MeanAll, d.MeanApproved = means(d.Items, d.Metrics, ""), means(d.Items, d.Metrics, "approved")
-	d.Best, d.Worst = bestWorst(d.Items, 5)
+	d.Best, d.Worst = bestWorst(d.Items, min(5, len(d.Items)/2))
 	for _, it := range d.Best {
 		d.BestPaths = append(d.BestPaths, it.Path)
 	}
@@ -213,7 +213,7 @@ func (r *Report) Run(ctx context.Context, env *Env) (Outputs, error) {
 	}
 	fmt.Fprintf(env.Log, "wrote %s/batch_report.{md,json,html}\n", out)
 	return Outputs{"html": out + "/batch_report.html", "markdown": out + "/batch_report.md", "json": out + "/batch_report.json",
-		"approved": d.Approved, "rejected": d.Rejected}, nil
+		"approved": d.Approved, "rejected": d.Rejected, "summary": "open " + out + "/batch_report.html"}, nil
 }
 
 func sortedKeys[V any](m map[string]V) []string {
@@ -421,13 +421,20 @@ func describeScores(it reportItem) string {
 var htmlReport = template.Must(template.New("report").Funcs(template.FuncMap{
 	"pct":    func(f *float64) string { return fmt.Sprintf("%.0f%%", *f*100) },
 	"scores": describeScores,
+	"list":   func(it reportItem) string { return strings.TrimPrefix(describeScores(it), ": ") },
+	"lookup": func(m map[string]float64, k string) string {
+		if v, ok := m[k]; ok {
+			return fmt.Sprint(v)
+		}
+		return ""
+	},
 }).Parse(`<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{{.Title}}</title>
 <style>
 body{font:14px/1.45 system-ui,sans-serif;margin:2em;color:#222}
 h1{margin-bottom:.2em}.sub{color:#666}
 table{border-collapse:collapse}td,th{padding:.25em .7em;border-bottom:1px solid #ddd;text-align:left}
-.grid{display:flex;flex-wrap:wrap;gap:12px}.card{width:200px;font-size:12px}
+.grid{display:flex;flex-wrap:wrap;gap:12px}.card{width:200px;font-size:12px;overflow-wrap:anywhere}
 .card img{width:192px;border:3px solid #ccc;border-radius:4px}
 .approved img{border-color:#3a9a4a}.rejected img{border-color:#d0342c}.reason{color:#a0261f}
 .hists{display:flex;flex-wrap:wrap;gap:24px}
@@ -437,7 +444,7 @@ table{border-collapse:collapse}td,th{padding:.25em .7em;border-bottom:1px solid 
 {{if .Approve}}<br>Approved when <code>{{.Approve}}</code>.{{end}}</p>
 <h2>Scores</h2>
 <table><tr><th>metric</th><th>mean (all)</th><th>mean (approved)</th><th>threshold</th></tr>
-{{range $m := .Metrics}}<tr><td>{{$m}}</td><td>{{index $.MeanAll $m}}</td><td>{{index $.MeanApproved $m}}</td><td>{{index $.Thresholds $m}}</td></tr>
+{{range $m := .Metrics}}<tr><td>{{$m}}</td><td>{{index $.MeanAll $m}}</td><td>{{lookup $.MeanApproved $m}}</td><td>{{lookup $.Thresholds $m}}</td></tr>
 {{end}}</table>
 <h2>Distributions</h2><div class="hists">
 {{range .Histograms}}<figure><figcaption>{{.Metric}}</figcaption>{{.SVG}}</figure>{{end}}</div>
@@ -448,5 +455,5 @@ table{border-collapse:collapse}td,th{padding:.25em .7em;border-bottom:1px solid 
 <h2>All images</h2><div class="grid">{{range .Items}}{{template "card" .}}{{end}}</div>
 </body></html>
 {{define "card"}}<div class="card {{.Verdict}}">{{if .Thumb}}<img src="{{.Thumb}}" alt="{{.Path}}">{{end}}
-<div><b>{{.Path}}</b></div><div>{{scores .}}</div>{{if .Reason}}<div class="reason">{{.Reason}}</div>{{end}}</div>{{end}}
+<div><b>{{.Path}}</b></div><div>{{list .}}</div>{{if .Reason}}<div class="reason">{{.Reason}}</div>{{end}}</div>{{end}}
 `))

@@ -126,7 +126,12 @@ func (s *Score) Run(ctx context.Context, env *Env) (Outputs, error) {
 		return nil, err
 	}
 	fmt.Fprintf(env.Log, "%d items: %d scored, %d from cache\n", len(out), len(out)-fromCache, fromCache)
-	return Outputs{"items": out, "count": len(out), "mean": meanMetrics(out, env.StepID, sc.metrics)}, nil
+	mean := meanMetrics(out, env.StepID, sc.metrics)
+	var parts []string
+	for _, m := range sc.metrics {
+		parts = append(parts, fmt.Sprintf("%s %.3f", m, mean[m]))
+	}
+	return Outputs{"items": out, "count": len(out), "mean": mean, "summary": "mean " + strings.Join(parts, ", ")}, nil
 }
 
 // meanMetrics averages each metric over the items, for gates such as

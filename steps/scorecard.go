@@ -81,7 +81,8 @@ func (s *Scorecard) Run(ctx context.Context, env *Env) (Outputs, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := Outputs{"metrics": metrics, "composite": round4(composite), "grade": grade, "count": len(env.Items), "weights": used}
+	out := Outputs{"metrics": metrics, "composite": round4(composite), "grade": grade, "count": len(env.Items), "weights": used,
+		"summary": fmt.Sprintf("grade %s (composite %.3f)", grade, composite)}
 	if rate, ok := approvedRate(env.Items); ok {
 		out["approved_rate"] = round4(rate)
 	}
@@ -161,12 +162,7 @@ func weighted(metrics map[string]Aggregate, sc map[string]any) (float64, map[str
 	used := map[string]float64{}
 	var sum, total float64
 	for name, w := range weights {
-		wf, ok := w.(float64)
-		if !ok {
-			if wi, isInt := w.(int); isInt {
-				wf, ok = float64(wi), true
-			}
-		}
+		wf, ok := number(w)
 		if !ok || wf < 0 {
 			return 0, nil, fmt.Errorf("policy scorecard.weights.%s: want a non-negative number, got %v", name, w)
 		}
@@ -193,12 +189,7 @@ func letter(composite float64, sc map[string]any) (string, error) {
 	grades, _ := sc["grades"].(map[string]any)
 	best, bestBound := "F", math.Inf(-1)
 	for g, b := range grades {
-		bound, ok := b.(float64)
-		if !ok {
-			if bi, isInt := b.(int); isInt {
-				bound, ok = float64(bi), true
-			}
-		}
+		bound, ok := number(b)
 		if !ok {
 			return "", fmt.Errorf("policy scorecard.grades.%s: want a number, got %v", g, b)
 		}
@@ -207,6 +198,17 @@ func letter(composite float64, sc map[string]any) (string, error) {
 		}
 	}
 	return best, nil
+}
+
+// number reads a policy number, which YAML may have given as an integer.
+func number(v any) (float64, bool) {
+	switch x := v.(type) {
+	case float64:
+		return x, true
+	case int:
+		return float64(x), true
+	}
+	return 0, false
 }
 
 // approvedRate is the share of items a filter approved, when one ran.

@@ -17,7 +17,8 @@ type Step interface {
 
 // Outputs are a step's results, visible to later steps as
 // `steps.<id>.outputs`. They are stored as JSON, so a cached run returns
-// exactly what a fresh one would after a JSON round trip.
+// exactly what a fresh one would after a JSON round trip. A "summary"
+// string is shown on the step's progress line.
 type Outputs map[string]any
 
 // Env is what a running step receives from the engine.
