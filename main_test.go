@@ -2,8 +2,13 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
+	"sync"
 	"testing"
 	"time"
 
@@ -41,9 +46,50 @@ func TestScript(t *testing.T) {
 			return err
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
-			"waitfile": cmdWaitFile,
+			"waitfile":   cmdWaitFile,
+			"fakehealth": cmdFakeHealth,
 		},
 	})
+}
+
+// cmdFakeHealth starts a stand-in for ComfyUI's GET /system_stats (the
+// shape of comfyui-api.md) and sets HEALTH_URL to its base URL. With
+// -fail N -status S, the first N requests get status S with Retry-After: 0.
+// Every request appends a line to health.requests.
+func cmdFakeHealth(ts *testscript.TestScript, neg bool, args []string) {
+	fs := flag.NewFlagSet("fakehealth", flag.ContinueOnError)
+	fail := fs.Int("fail", 0, "")
+	status := fs.Int("status", http.StatusServiceUnavailable, "")
+	if neg || fs.Parse(args) != nil {
+		ts.Fatalf("usage: fakehealth [-fail N] [-status S]")
+	}
+	var mu sync.Mutex
+	n := 0
+	log := ts.MkAbs("health.requests")
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		n++
+		count := n
+		f, _ := os.OpenFile(log, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o666)
+		fmt.Fprintf(f, "%s %s auth=%q\n", r.Method, r.URL.Path, r.Header.Get("Authorization"))
+		f.Close()
+		mu.Unlock()
+		if r.URL.Path != "/system_stats" {
+			http.NotFound(w, r)
+			return
+		}
+		if count <= *fail {
+			w.Header().Set("Retry-After", "0")
+			http.Error(w, "500 Internal Server Error\n\nServer got itself in trouble", *status)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"system": {"os": "posix", "comfyui_version": "0.3.40", "python_version": "3.12"},
+ "devices": [{"name": "cuda:0 NVIDIA GeForce RTX 4090 : cudaMallocAsync", "type": "cuda", "index": 0,
+  "vram_total": 25393692672, "vram_free": 24739905536, "torch_vram_total": 0, "torch_vram_free": 0}]}`)
+	}))
+	ts.Setenv("HEALTH_URL", srv.URL)
+	ts.Defer(srv.Close)
 }
 
 // cmdWaitFile waits until a file exists: how a scenario knows a background
