@@ -111,3 +111,37 @@ func BenchmarkExposure(b *testing.B) {
 	}
 	b.ReportMetric(mp*float64(b.N)/b.Elapsed().Seconds(), "MP/s")
 }
+
+func TestSkinTexture(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		maxRatio float64 // smoothed texture / original texture, at most
+	}{
+		{"portrait-astronaut-eileen-collins.png", 0.6},
+		{"portrait-grace-hopper.png", 0.9}, // deep wrinkles survive a blur
+	} {
+		img := loadPNG(t, tc.name)
+		orig := scoreSkin(img)
+		smooth := scoreSkin(boxBlur(img, 2))
+		if orig["skin_fraction"] < 0.1 {
+			t.Errorf("%s: skin_fraction %v, want a portrait's", tc.name, orig["skin_fraction"])
+		}
+		if r := smooth["texture"] / orig["texture"]; r > tc.maxRatio {
+			t.Errorf("%s: texture %.3f, smoothed %.3f (ratio %.2f); want at most %.2f", tc.name, orig["texture"], smooth["texture"], r, tc.maxRatio)
+		}
+	}
+	// No skin, no texture to judge.
+	if m := scoreSkin(loadPNG(t, "texture-brick.png")); m["skin_fraction"] != 0 || m["texture"] != 0 {
+		t.Errorf("brick: %v, want no skin", m)
+	}
+}
+
+func BenchmarkSkin(b *testing.B) {
+	img := loadPNG(b, "portrait-astronaut-eileen-collins.png")
+	mp := float64(img.Bounds().Dx()*img.Bounds().Dy()) / 1e6
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		scoreSkin(img)
+	}
+	b.ReportMetric(mp*float64(b.N)/b.Elapsed().Seconds(), "MP/s")
+}

@@ -32,7 +32,7 @@ func init() {
 // batch that grows by ten images scores ten.
 type Score struct {
 	// Scorer names the metric family.
-	Scorer string `yaml:"scorer" doc:"the scorer: sharpness or exposure"`
+	Scorer string `yaml:"scorer" doc:"the scorer: sharpness, exposure or skin"`
 }
 
 // imageScorer is one built-in scorer.
@@ -45,6 +45,7 @@ type imageScorer struct {
 var scorers = map[string]imageScorer{
 	"sharpness": {1, []string{"sharpness"}, scoreSharpness},
 	"exposure":  {1, []string{"mean_luminance", "clipped_fraction"}, scoreExposure},
+	"skin":      {1, []string{"texture", "skin_fraction"}, scoreSkin},
 }
 
 func scorerNames() []string {
