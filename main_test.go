@@ -8,11 +8,14 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/rogpeppe/go-internal/testscript"
+
+	"github.com/lifeos/lifeos/internal/comfytest"
 )
 
 func TestMain(m *testing.M) {
@@ -48,6 +51,7 @@ func TestScript(t *testing.T) {
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
 			"waitfile":   cmdWaitFile,
 			"fakehealth": cmdFakeHealth,
+			"fakecomfy":  cmdFakeComfy,
 		},
 	})
 }
@@ -89,6 +93,36 @@ func cmdFakeHealth(ts *testscript.TestScript, neg bool, args []string) {
   "vram_total": 25393692672, "vram_free": 24739905536, "torch_vram_total": 0, "torch_vram_free": 0}]}`)
 	}))
 	ts.Setenv("HEALTH_URL", srv.URL)
+	ts.Defer(srv.Close)
+}
+
+// cmdFakeComfy starts a ComfyUI stand-in (internal/comfytest) and sets
+// $COMFY_URL (or the variable named by -env) to it. Every request appends
+// "METHOD /path" to <env>.requests, so scenarios count submissions.
+func cmdFakeComfy(ts *testscript.TestScript, neg bool, args []string) {
+	fs := flag.NewFlagSet("fakecomfy", flag.ContinueOnError)
+	env := fs.String("env", "COMFY_URL", "")
+	loras := fs.String("loras", "amiranoor_v3.safetensors", "")
+	fail := fs.Int("fail", 0, "")
+	status := fs.Int("status", 500, "")
+	pending := fs.Int("pending", 1, "")
+	hostile := fs.Bool("hostile", false, "")
+	if neg || fs.Parse(args) != nil {
+		ts.Fatalf("usage: fakecomfy [-env NAME] [-loras a,b] [-fail N -status S] [-pending K] [-hostile]")
+	}
+	srv := comfytest.New(comfytest.Options{Loras: strings.Split(*loras, ","), Fail: *fail, FailStatus: *status, Pending: *pending, Hostile: *hostile})
+	log := ts.MkAbs(*env + ".requests")
+	var mu sync.Mutex
+	srv.Log = func(line string) {
+		mu.Lock()
+		defer mu.Unlock()
+		f, err := os.OpenFile(log, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o666)
+		if err == nil {
+			fmt.Fprintln(f, line)
+			f.Close()
+		}
+	}
+	ts.Setenv(*env, srv.URL)
 	ts.Defer(srv.Close)
 }
 

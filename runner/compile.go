@@ -117,7 +117,7 @@ func Compile(root string, p *Pipeline, o Options) (*Plan, error) {
 		}
 	}
 	// Expressions and params.
-	c := &compiler{p: p, policy: pol, params: params, byID: plan.byID}
+	c := &compiler{p: p, policy: pol, params: params, byID: plan.byID, root: root}
 	for _, s := range p.Steps {
 		sc := scopeStep
 		if s.Foreach != nil {
@@ -210,14 +210,12 @@ func (c *compiler) compileWith(l *loader, s *Step, sc scope) []error {
 		}
 	}
 	if !d.dynamic {
-		if v, ok := params.(steps.Validator); ok {
-			if err := v.Validate(); err != nil {
-				pos := s.withPos
-				if s.With == nil {
-					pos = s.Pos
-				}
-				return append(errs, l.errAt(pos, fmt.Errorf("step %s: with: %w", s.ID, err)))
+		if err := validateParams(params, c.root); err != nil {
+			pos := s.withPos
+			if s.With == nil {
+				pos = s.Pos
 			}
+			return append(errs, l.errAt(pos, fmt.Errorf("step %s: with: %w", s.ID, err)))
 		}
 		s.static = params
 	}
@@ -231,6 +229,20 @@ func prefixStep(s *Step, err error) error {
 		return pe
 	}
 	return fmt.Errorf("step %s: %w", s.ID, err)
+}
+
+// validateParams runs a step's own checks: Validate, then those that need
+// the workspace.
+func validateParams(params steps.Step, root string) error {
+	if v, ok := params.(steps.Validator); ok {
+		if err := v.Validate(); err != nil {
+			return err
+		}
+	}
+	if v, ok := params.(steps.WorkspaceValidator); ok {
+		return v.ValidateWorkspace(root)
+	}
+	return nil
 }
 
 // resolveParams merges --param values over the pipeline's defaults.

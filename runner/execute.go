@@ -55,10 +55,8 @@ func (e *engine) prepare(el *element) error {
 				return err
 			}
 		}
-		if v, ok := el.params.(steps.Validator); ok {
-			if err := v.Validate(); err != nil {
-				return fmt.Errorf("%s: with: %w", s.withPos, err)
-			}
+		if err := validateParams(el.params, e.plan.Root); err != nil {
+			return fmt.Errorf("%s: with: %w", s.withPos, err)
 		}
 	}
 	if s.With != nil {

@@ -64,6 +64,7 @@ type compiler struct {
 	policy *Policy
 	params map[string]any
 	byID   map[string]*Step
+	root   string
 	errs   ErrorList
 }
 

@@ -75,7 +75,7 @@ func (s *Images) Run(ctx context.Context, env *Env) (Outputs, error) {
 		return nil, fmt.Errorf("no images (png, jpeg, gif) in %s", s.From)
 	}
 	fmt.Fprintf(env.Log, "%d images from %s\n", len(items), s.From)
-	return Outputs{"items": items, "count": len(items), "summary": fmt.Sprintf("%d images", len(items))}, nil
+	return Outputs{"items": items, "count": len(items), "summary": plural(len(items), "image")}, nil
 }
 
 // describeImage hashes an image and reads its size from its header.

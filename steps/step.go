@@ -106,6 +106,13 @@ type Validator interface {
 	Validate() error
 }
 
+// WorkspaceValidator is implemented by steps whose params name files that
+// must be checked before anything runs (a workflow to patch): called with
+// the workspace root after Validate.
+type WorkspaceValidator interface {
+	ValidateWorkspace(root string) error
+}
+
 // Reader is implemented by steps that read workspace files. Reads returns
 // workspace-relative globs (doublestar syntax; a directory stands for the
 // files below it); the runner expands them and puts every matching file's

@@ -1,0 +1,284 @@
+// Package comfytest is a stand-in for a ComfyUI server in tests. It speaks
+// the HTTP API as comfyui-api.md describes it, read from ComfyUI's source:
+// the 200 and 400 shapes of POST /prompt, a history that stays {} until the
+// prompt is done, /view's checks, execution errors in the history, and a
+// 500 in plain text for what ComfyUI cannot parse. It counts requests.
+package comfytest
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/json"
+	"fmt"
+	"image"
+	"image/color"
+	"image/png"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"sync"
+)
+
+// Options shape the server's behaviour.
+type Options struct {
+	// Loras are the LoRA files the server has (value_not_in_list otherwise).
+	Loras []string
+	// Fail makes the first Fail POST /prompt answer FailStatus (500, 429...).
+	Fail, FailStatus int
+	// Pending is how many history polls answer {} before a prompt is done.
+	Pending int
+	// Hostile makes history name output files "../../escape.png".
+	Hostile bool
+	// Size is the side of the generated square images (default 64).
+	Size int
+}
+
+// Server is a running stand-in.
+type Server struct {
+	*httptest.Server
+	opts Options
+
+	mu       sync.Mutex
+	prompts  map[string]map[string]any // id -> workflow
+	polls    map[string]int
+	posts    int // every POST /prompt
+	accepted int // those that queued a prompt
+	views    int
+	Log      func(line string) // called for every request, if set
+}
+
+// New starts a server.
+func New(o Options) *Server {
+	if o.Size == 0 {
+		o.Size = 64
+	}
+	s := &Server{opts: o, prompts: map[string]map[string]any{}, polls: map[string]int{}}
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /prompt", s.postPrompt)
+	mux.HandleFunc("GET /history/{id}", s.history)
+	mux.HandleFunc("GET /view", s.view)
+	mux.HandleFunc("GET /system_stats", func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, `{"system": {"comfyui_version": "0.3.40"}, "devices": [{"name": "cuda:0", "vram_free": 24000000000}]}`)
+	})
+	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s.Log != nil {
+			s.Log(r.Method + " " + r.URL.Path)
+		}
+		mux.ServeHTTP(w, r)
+	}))
+	return s
+}
+
+// Counts returns the POST /prompt requests, the prompts queued, and the
+// /view requests so far.
+func (s *Server) Counts() (posts, accepted, views int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.posts, s.accepted, s.views
+}
+
+func internalError(w http.ResponseWriter) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.WriteHeader(http.StatusInternalServerError)
+	io.WriteString(w, "500 Internal Server Error\n\nServer got itself in trouble")
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(v)
+}
+
+var known = []string{"CheckpointLoaderSimple", "LoraLoader", "LoraLoaderModelOnly", "CLIPTextEncode", "KSampler", "KSamplerAdvanced", "EmptyLatentImage", "VAEDecode", "SaveImage", "PreviewImage"}
+
+func (s *Server) postPrompt(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	s.posts++
+	n := s.posts
+	s.mu.Unlock()
+	if n <= s.opts.Fail {
+		if s.opts.FailStatus == http.StatusTooManyRequests {
+			w.Header().Set("Retry-After", "0")
+			http.Error(w, "slow down", http.StatusTooManyRequests)
+			return
+		}
+		internalError(w)
+		return
+	}
+	var body map[string]json.RawMessage
+	if err := json.NewDecoder(r.Body).Decode(&body); err != nil {
+		internalError(w) // ComfyUI's handler does not catch it either
+		return
+	}
+	raw, ok := body["prompt"]
+	if !ok {
+		writeJSON(w, 400, map[string]any{"error": map[string]any{"type": "no_prompt", "message": "No prompt provided", "details": "No prompt provided", "extra_info": map[string]any{}}, "node_errors": map[string]any{}})
+		return
+	}
+	var prompt map[string]any
+	if err := json.Unmarshal(raw, &prompt); err != nil {
+		internalError(w)
+		return
+	}
+	nodeErrors := map[string]any{}
+	hasOutput := false
+	for id, v := range prompt {
+		node, ok := v.(map[string]any)
+		if !ok {
+			internalError(w) // e.g. a UI-format workflow: 'class_type' in <int>
+			return
+		}
+		class, _ := node["class_type"].(string)
+		if !slices.Contains(known, class) {
+			writeJSON(w, 400, map[string]any{"error": map[string]any{"type": "missing_node_type",
+				"message": fmt.Sprintf("Node '%s' not found. The custom node may not be installed.", class), "details": "Node ID '#" + id + "'",
+				"extra_info": map[string]any{"node_id": id, "class_type": class}}, "node_errors": map[string]any{}})
+			return
+		}
+		hasOutput = hasOutput || class == "SaveImage" || class == "PreviewImage"
+		inputs, _ := node["inputs"].(map[string]any)
+		if strings.HasPrefix(class, "LoraLoader") {
+			name, _ := inputs["lora_name"].(string)
+			if !slices.Contains(s.opts.Loras, name) {
+				nodeErrors[id] = map[string]any{"errors": []any{map[string]any{
+					"type": "value_not_in_list", "message": "Value not in list",
+					"details":    fmt.Sprintf("lora_name: '%s' not in %s", name, pyList(s.opts.Loras)),
+					"extra_info": map[string]any{"input_name": "lora_name", "input_config": []any{s.opts.Loras}, "received_value": name},
+				}}, "dependent_outputs": []string{"9"}, "class_type": class}
+			}
+		}
+	}
+	if !hasOutput {
+		writeJSON(w, 400, map[string]any{"error": map[string]any{"type": "prompt_no_outputs", "message": "Prompt has no outputs", "details": "", "extra_info": map[string]any{}}, "node_errors": map[string]any{}})
+		return
+	}
+	if len(nodeErrors) > 0 {
+		writeJSON(w, 400, map[string]any{"error": map[string]any{"type": "prompt_outputs_failed_validation", "message": "Prompt outputs failed validation", "details": "", "extra_info": map[string]any{}}, "node_errors": nodeErrors})
+		return
+	}
+	var b [16]byte
+	rand.Read(b[:])
+	id := fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
+	s.mu.Lock()
+	s.prompts[id] = prompt
+	s.accepted++
+	number := s.accepted
+	s.mu.Unlock()
+	writeJSON(w, 200, map[string]any{"prompt_id": id, "number": number, "node_errors": map[string]any{}})
+}
+
+func pyList(l []string) string {
+	q := make([]string, len(l))
+	for i, s := range l {
+		q[i] = "'" + s + "'"
+	}
+	return "[" + strings.Join(q, ", ") + "]"
+}
+
+// history is {} until the prompt has been polled Pending times.
+func (s *Server) history(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	s.mu.Lock()
+	prompt, ok := s.prompts[id]
+	s.polls[id]++
+	polls := s.polls[id]
+	s.mu.Unlock()
+	if !ok || polls <= s.opts.Pending {
+		writeJSON(w, 200, map[string]any{})
+		return
+	}
+	text := promptText(prompt)
+	status := map[string]any{"status_str": "success", "completed": true, "messages": []any{
+		[]any{"execution_start", map[string]any{"prompt_id": id, "timestamp": 1}},
+		[]any{"execution_success", map[string]any{"prompt_id": id, "timestamp": 2}}}}
+	outputs := map[string]any{}
+	if strings.Contains(text, "EXPLODE") {
+		status = map[string]any{"status_str": "error", "completed": false, "messages": []any{
+			[]any{"execution_start", map[string]any{"prompt_id": id, "timestamp": 1}},
+			[]any{"execution_error", map[string]any{"prompt_id": id, "node_id": "3", "node_type": "KSampler",
+				"exception_message": "CUDA out of memory. Tried to allocate 2.00 GiB", "exception_type": "torch.OutOfMemoryError"}}}}
+	} else {
+		name := "ComfyUI_" + id[:8] + "_.png"
+		if s.opts.Hostile {
+			name = "../../escape.png"
+		}
+		for nid, v := range prompt {
+			if v.(map[string]any)["class_type"] == "SaveImage" {
+				outputs[nid] = map[string]any{"images": []any{map[string]any{"filename": name, "subfolder": "", "type": "output"}}}
+			}
+		}
+	}
+	writeJSON(w, 200, map[string]any{id: map[string]any{"prompt": []any{1, id, prompt, map[string]any{}, []string{"9"}},
+		"outputs": outputs, "status": status, "meta": map[string]any{}}})
+}
+
+// promptText concatenates the CLIPTextEncode texts and the seed: what the
+// generated image depends on.
+func promptText(prompt map[string]any) string {
+	var parts []string
+	for _, v := range prompt {
+		n := v.(map[string]any)
+		in, _ := n["inputs"].(map[string]any)
+		if n["class_type"] == "CLIPTextEncode" {
+			parts = append(parts, fmt.Sprint(in["text"]))
+		}
+		if strings.HasPrefix(fmt.Sprint(n["class_type"]), "KSampler") {
+			parts = append(parts, fmt.Sprint(in["seed"], in["noise_seed"]))
+		}
+		if strings.HasPrefix(fmt.Sprint(n["class_type"]), "LoraLoader") {
+			parts = append(parts, fmt.Sprint(in["lora_name"], in["strength_model"]))
+		}
+	}
+	slices.Sort(parts)
+	return strings.Join(parts, "|")
+}
+
+// view serves the image of a finished prompt, after ComfyUI's checks.
+func (s *Server) view(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	name, sub, typ := q.Get("filename"), q.Get("subfolder"), q.Get("type")
+	if typ != "" && typ != "output" && typ != "input" && typ != "temp" {
+		w.WriteHeader(http.StatusBadRequest)
+		return
+	}
+	if strings.HasPrefix(name, "/") || strings.Contains(name, "..") {
+		w.WriteHeader(http.StatusBadRequest)
+		return
+	}
+	if strings.Contains(sub, "..") {
+		w.WriteHeader(http.StatusForbidden)
+		return
+	}
+	s.mu.Lock()
+	s.views++
+	var prompt map[string]any
+	for id, p := range s.prompts {
+		if name == "ComfyUI_"+id[:8]+"_.png" {
+			prompt = p
+		}
+	}
+	s.mu.Unlock()
+	if prompt == nil {
+		w.WriteHeader(http.StatusNotFound)
+		return
+	}
+	w.Header().Set("Content-Type", "image/png")
+	w.Header().Set("Content-Disposition", `filename="`+name+`"`)
+	png.Encode(w, render(promptText(prompt), s.opts.Size))
+}
+
+// render draws a deterministic picture of the prompt: the same request
+// gives the same bytes, another request other bytes.
+func render(text string, size int) image.Image {
+	sum := sha256.Sum256([]byte(text))
+	img := image.NewNRGBA(image.Rect(0, 0, size, size))
+	for y := 0; y < size; y++ {
+		for x := 0; x < size; x++ {
+			k := sum[(x*7+y*13)%32]
+			img.SetNRGBA(x, y, color.NRGBA{sum[0] ^ k, sum[1] ^ byte(x*3), sum[2] ^ byte(y*5), 255})
+		}
+	}
+	return img
+}

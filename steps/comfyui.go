@@ -1,0 +1,476 @@
+package steps
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/lifeos/lifeos/internal/atomicfile"
+	"github.com/lifeos/lifeos/internal/pathglob"
+)
+
+func init() {
+	Register(&Type{
+		Name:    "comfyui.generate",
+		Version: 1,
+		Summary: "patch an API-format workflow and generate images on one or several ComfyUI servers",
+		New:     func() Step { return new(Generate) },
+	})
+}
+
+// Generate runs a ComfyUI workflow once per (prompt, seed), patched with the
+// step's LoRA, prompts, seed, sampler settings and size, and downloads the
+// images. Each image is cached by its patched workflow, never by server: a
+// re-run, or a batch that grows, submits only what is new.
+type Generate struct {
+	Server      string            `yaml:"server" doc:"ComfyUI base URL, e.g. http://127.0.0.1:8188"`
+	Servers     []string          `yaml:"servers" doc:"several ComfyUI servers to spread the batch over"`
+	Workflow    string            `yaml:"workflow" doc:"API-format workflow JSON (Export (API) in ComfyUI)"`
+	Prompts     any               `yaml:"prompts" doc:"a text file (one prompt a line) or a list of prompts"`
+	Negative    string            `yaml:"negative" doc:"negative prompt"`
+	Seeds       []int64           `yaml:"seeds" doc:"every prompt is generated with every seed"`
+	Seed        *int64            `yaml:"seed" doc:"first seed: image i uses seed+i and prompt i mod len(prompts)"`
+	Count       int               `yaml:"count" doc:"number of images with seed: (default: one per prompt)"`
+	Lora        *LoraSpec         `yaml:"lora" doc:"one LoRA: {name, strength}"`
+	Loras       []LoraSpec        `yaml:"loras" doc:"several LoRAs, in the workflow's chain order"`
+	Sampler     *SamplerSpec      `yaml:"sampler" doc:"{steps, cfg, sampler_name, scheduler, denoise}"`
+	Size        *SizeSpec         `yaml:"size" doc:"{width, height} of the empty latent"`
+	Nodes       map[string]string `yaml:"nodes" doc:"explicit node ids by role: sampler, positive, negative, latent, lora (comma-separated)"`
+	Output      string            `yaml:"output" doc:"directory for the images"`
+	Concurrency int               `yaml:"concurrency" doc:"prompts in flight per server (default 1)"`
+	Timeout     time.Duration     `yaml:"timeout" doc:"per image, from submission to download (default 10m)"`
+}
+
+// LoraSpec is one LoRA to load.
+type LoraSpec struct {
+	Name          string   `yaml:"name" json:"name"`
+	Strength      *float64 `yaml:"strength" json:"strength,omitempty"`
+	StrengthModel *float64 `yaml:"strength_model" json:"strength_model,omitempty"`
+	StrengthClip  *float64 `yaml:"strength_clip" json:"strength_clip,omitempty"`
+}
+
+// SamplerSpec overrides the sampler's settings; zero values keep the
+// workflow's.
+type SamplerSpec struct {
+	Steps       int      `yaml:"steps" json:"steps,omitempty"`
+	CFG         *float64 `yaml:"cfg" json:"cfg,omitempty"`
+	SamplerName string   `yaml:"sampler_name" json:"sampler_name,omitempty"`
+	Scheduler   string   `yaml:"scheduler" json:"scheduler,omitempty"`
+	Denoise     *float64 `yaml:"denoise" json:"denoise,omitempty"`
+}
+
+// SizeSpec is the image size.
+type SizeSpec struct {
+	Width  int `yaml:"width" json:"width"`
+	Height int `yaml:"height" json:"height"`
+}
+
+// Validate checks the params that need no files.
+func (g *Generate) Validate() error {
+	switch {
+	case g.Server == "" && len(g.Servers) == 0:
+		return errors.New("comfyui.generate needs server: URL (or servers: [URL...])")
+	case g.Server != "" && len(g.Servers) > 0:
+		return errors.New("give server or servers, not both")
+	case g.Workflow == "":
+		return errors.New("comfyui.generate needs workflow: path to an API-format workflow")
+	case g.Output == "":
+		return errors.New("comfyui.generate needs output: a directory for the images")
+	case g.Prompts == nil:
+		return errors.New("comfyui.generate needs prompts: a file or a list")
+	case len(g.Seeds) > 0 && (g.Seed != nil || g.Count > 0):
+		return errors.New("give seeds: (every prompt x every seed) or seed: with count:, not both")
+	case g.Lora != nil && len(g.Loras) > 0:
+		return errors.New("give lora or loras, not both")
+	case g.Count < 0 || g.Concurrency < 0:
+		return errors.New("count and concurrency must not be negative")
+	}
+	for _, p := range []string{g.Workflow, g.Output} {
+		if err := pathglob.Check(p); err != nil {
+			return err
+		}
+	}
+	if s, ok := g.Prompts.(string); ok {
+		return pathglob.Check(s)
+	}
+	return nil
+}
+
+// ValidateWorkspace loads the workflow and prompts and finds the nodes to
+// patch, so that a wrong workflow fails before anything is submitted.
+func (g *Generate) ValidateWorkspace(root string) error {
+	wf, err := g.loadWorkflow(root)
+	if err != nil {
+		return err
+	}
+	if _, err := g.prompts(root); err != nil {
+		return err
+	}
+	_, err = wf.findRoles(g.Nodes, len(g.loras()))
+	if err != nil {
+		return fmt.Errorf("workflow %s: %w", g.Workflow, err)
+	}
+	return nil
+}
+
+// Reads are the workflow and the prompts file.
+func (g *Generate) Reads() []string {
+	r := []string{g.Workflow}
+	if s, ok := g.Prompts.(string); ok {
+		r = append(r, s)
+	}
+	return r
+}
+
+// Writes is the output directory.
+func (g *Generate) Writes() []string { return []string{g.Output} }
+
+func (g *Generate) loadWorkflow(root string) (workflow, error) {
+	data, err := os.ReadFile(filepath.Join(root, filepath.FromSlash(g.Workflow)))
+	if err != nil {
+		return nil, fmt.Errorf("workflow: %w", err)
+	}
+	return parseWorkflow(g.Workflow, data)
+}
+
+// prompts returns the prompt list: the file's non-empty lines that are not
+// # comments, or the list as given.
+func (g *Generate) prompts(root string) ([]string, error) {
+	var out []string
+	switch p := g.Prompts.(type) {
+	case string:
+		data, err := os.ReadFile(filepath.Join(root, filepath.FromSlash(p)))
+		if err != nil {
+			return nil, fmt.Errorf("prompts: %w", err)
+		}
+		for _, line := range strings.Split(string(data), "\n") {
+			if line = strings.TrimSpace(line); line != "" && !strings.HasPrefix(line, "#") {
+				out = append(out, line)
+			}
+		}
+	case []any:
+		for i, v := range p {
+			s, ok := v.(string)
+			if !ok || strings.TrimSpace(s) == "" {
+				return nil, fmt.Errorf("prompts[%d]: want a non-empty string", i)
+			}
+			out = append(out, s)
+		}
+	default:
+		return nil, fmt.Errorf("prompts: want a file name or a list of strings, got %T", g.Prompts)
+	}
+	if len(out) == 0 {
+		return nil, errors.New("prompts: no prompt")
+	}
+	return out, nil
+}
+
+func (g *Generate) loras() []LoraSpec {
+	if g.Lora != nil {
+		return []LoraSpec{*g.Lora}
+	}
+	return g.Loras
+}
+
+// genJob is one image to make.
+type genJob struct {
+	index  int
+	prompt string
+	seed   int64
+	wf     workflow
+	key    string // digest of the patched workflow
+}
+
+// jobs expands prompts and seeds: every prompt with every seed, or count
+// images from seed on, prompt i mod len(prompts).
+func (g *Generate) jobs(prompts []string) []genJob {
+	var jobs []genJob
+	if len(g.Seeds) > 0 {
+		for _, p := range prompts {
+			for _, s := range g.Seeds {
+				jobs = append(jobs, genJob{index: len(jobs), prompt: p, seed: s})
+			}
+		}
+		return jobs
+	}
+	var first int64
+	if g.Seed != nil {
+		first = *g.Seed
+	}
+	n := g.Count
+	if n == 0 {
+		n = len(prompts)
+	}
+	for i := 0; i < n; i++ {
+		jobs = append(jobs, genJob{index: i, prompt: prompts[i%len(prompts)], seed: first + int64(i)})
+	}
+	return jobs
+}
+
+// patch sets a job's inputs on a copy of the workflow.
+func (g *Generate) patch(wf workflow, r roles, j genJob) workflow {
+	p := wf.clone()
+	p[r.positive].Inputs["text"] = j.prompt
+	if g.Negative != "" {
+		p[r.negative].Inputs["text"] = g.Negative
+	}
+	s := p[r.sampler]
+	if s.ClassType == "KSamplerAdvanced" {
+		s.Inputs["noise_seed"] = j.seed
+	} else {
+		s.Inputs["seed"] = j.seed
+	}
+	if sp := g.Sampler; sp != nil {
+		if sp.Steps > 0 {
+			s.Inputs["steps"] = sp.Steps
+		}
+		if sp.CFG != nil {
+			s.Inputs["cfg"] = *sp.CFG
+		}
+		if sp.SamplerName != "" {
+			s.Inputs["sampler_name"] = sp.SamplerName
+		}
+		if sp.Scheduler != "" {
+			s.Inputs["scheduler"] = sp.Scheduler
+		}
+		if sp.Denoise != nil && s.ClassType == "KSampler" {
+			s.Inputs["denoise"] = *sp.Denoise
+		}
+	}
+	if g.Size != nil && r.latent != "" {
+		if g.Size.Width > 0 {
+			p[r.latent].Inputs["width"] = g.Size.Width
+		}
+		if g.Size.Height > 0 {
+			p[r.latent].Inputs["height"] = g.Size.Height
+		}
+	}
+	for i, l := range g.loras() {
+		n := p[r.loras[i]]
+		n.Inputs["lora_name"] = l.Name
+		sm, sc := l.Strength, l.Strength
+		if l.StrengthModel != nil {
+			sm = l.StrengthModel
+		}
+		if l.StrengthClip != nil {
+			sc = l.StrengthClip
+		}
+		if sm != nil {
+			n.Inputs["strength_model"] = *sm
+		}
+		if sc != nil && n.ClassType == "LoraLoader" {
+			n.Inputs["strength_clip"] = *sc
+		}
+	}
+	return p
+}
+
+// genMeta is what the per-image cache keeps besides the image bytes.
+type genMeta struct {
+	SHA256   string `json:"sha256"`
+	Width    int    `json:"width"`
+	Height   int    `json:"height"`
+	PromptID string `json:"prompt_id"`
+	Server   string `json:"server"`
+}
+
+// Run generates what the cache does not have.
+func (g *Generate) Run(ctx context.Context, env *Env) (Outputs, error) {
+	wf, err := g.loadWorkflow(env.Root)
+	if err != nil {
+		return nil, err
+	}
+	prompts, err := g.prompts(env.Root)
+	if err != nil {
+		return nil, err
+	}
+	r, err := wf.findRoles(g.Nodes, len(g.loras()))
+	if err != nil {
+		return nil, fmt.Errorf("workflow %s: %w", g.Workflow, err)
+	}
+	jobs := g.jobs(prompts)
+	out := filepath.Join(env.Root, filepath.FromSlash(g.Output))
+	if err := os.MkdirAll(out, 0o777); err != nil {
+		return nil, err
+	}
+	items := make([]Item, len(jobs))
+	var todo []int
+	for i := range jobs {
+		j := &jobs[i]
+		j.wf = g.patch(wf, r, *j)
+		b, _ := json.Marshal(j.wf) // maps marshal sorted: a canonical form
+		sum := sha256.Sum256(b)
+		j.key = hex.EncodeToString(sum[:])
+		if it, ok := g.fromCache(env, out, *j); ok {
+			items[i] = it
+			continue
+		}
+		todo = append(todo, i)
+	}
+	fmt.Fprintf(env.Log, "%d images: %d from cache, %d to generate\n", len(jobs), len(jobs)-len(todo), len(todo))
+	servers := g.Servers
+	if g.Server != "" {
+		servers = []string{g.Server}
+	}
+	per := max(g.Concurrency, 1)
+	queue := make(chan int)
+	var mu sync.Mutex
+	var errs []error
+	var wg sync.WaitGroup
+	for _, srv := range servers {
+		c := newComfyClient(srv, env.Log)
+		for w := 0; w < per; w++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := range queue {
+					it, err := g.generate(ctx, env, c, out, jobs[i])
+					mu.Lock()
+					if err != nil {
+						errs = append(errs, fmt.Errorf("image %d (seed %d): %w", jobs[i].index, jobs[i].seed, err))
+					} else {
+						items[i] = it
+					}
+					mu.Unlock()
+				}
+			}()
+		}
+	}
+	for _, i := range todo {
+		select {
+		case queue <- i:
+		case <-ctx.Done():
+		}
+	}
+	close(queue)
+	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		return nil, context.Cause(ctx)
+	}
+	if len(errs) > 0 {
+		// The images that were made are cached: a re-run submits only these.
+		return nil, fmt.Errorf("%d of %d images failed: %w", len(errs), len(todo), errors.Join(errs...))
+	}
+	return Outputs{"items": items, "count": len(items), "summary": plural(len(items), "image")}, nil
+}
+
+// plural says "1 image" or "3 images".
+func plural(n int, word string) string {
+	if n == 1 {
+		return "1 " + word
+	}
+	return fmt.Sprintf("%d %ss", n, word)
+}
+
+func (g *Generate) item(j genJob, path string, m genMeta) Item {
+	fields := map[string]any{"prompt": j.prompt, "seed": j.seed, "prompt_id": m.PromptID, "server": m.Server}
+	if g.Negative != "" {
+		fields["negative"] = g.Negative
+	}
+	if l := g.loras(); len(l) == 1 {
+		fields["lora"] = l[0]
+	} else if len(l) > 1 {
+		fields["loras"] = l
+	}
+	if g.Sampler != nil {
+		fields["sampler"] = g.Sampler
+	}
+	if g.Size != nil {
+		fields["size"] = g.Size
+	}
+	// Through JSON, so the fields look the same fresh and from the cache.
+	b, _ := json.Marshal(fields)
+	var norm map[string]any
+	json.Unmarshal(b, &norm)
+	return Item{Path: path, SHA256: m.SHA256, Width: m.Width, Height: m.Height, Fields: norm}
+}
+
+// imageName is where job j's k-th image goes: named by index and seed, never
+// by the server's file name.
+func (g *Generate) imageName(j genJob, k int) string {
+	if k == 0 {
+		return fmt.Sprintf("%04d_seed%d.png", j.index, j.seed)
+	}
+	return fmt.Sprintf("%04d_seed%d_%d.png", j.index, j.seed, k)
+}
+
+// fromCache restores a job's image from the per-image cache.
+func (g *Generate) fromCache(env *Env, out string, j genJob) (Item, bool) {
+	if env.Cache == nil {
+		return Item{}, false
+	}
+	metaData, ok := env.Cache.Get("comfyui meta v1 " + j.key)
+	if !ok {
+		return Item{}, false
+	}
+	var m genMeta
+	if json.Unmarshal(metaData, &m) != nil {
+		return Item{}, false
+	}
+	img, ok := env.Cache.Get("comfyui image v1 " + j.key)
+	if !ok {
+		return Item{}, false
+	}
+	sum := sha256.Sum256(img)
+	if hex.EncodeToString(sum[:]) != m.SHA256 {
+		return Item{}, false
+	}
+	name := g.imageName(j, 0)
+	if err := atomicfile.WriteFile(filepath.Join(out, name), img, 0o666); err != nil {
+		return Item{}, false
+	}
+	return g.item(j, g.Output+"/"+name, m), true
+}
+
+// generate submits one job, waits for it, downloads its image and caches it.
+func (g *Generate) generate(ctx context.Context, env *Env, c *comfyClient, out string, j genJob) (Item, error) {
+	timeout := g.Timeout
+	if timeout == 0 {
+		timeout = 10 * time.Minute
+	}
+	ctx, cancel := context.WithTimeoutCause(ctx, timeout, fmt.Errorf("no image after %s", timeout))
+	defer cancel()
+	id, err := c.submit(ctx, j.wf)
+	if err != nil {
+		return Item{}, err
+	}
+	images, err := c.wait(ctx, id)
+	if err != nil {
+		return Item{}, err
+	}
+	if len(images) == 0 {
+		return Item{}, fmt.Errorf("prompt %s finished without an output image", id)
+	}
+	// One image per job: the first output image (a batch_size above 1 would
+	// make several; lifeos expects one image per prompt and seed).
+	data, err := c.view(ctx, images[0])
+	if err != nil {
+		return Item{}, err
+	}
+	w, h, err := decodeSize(data)
+	if err != nil {
+		return Item{}, fmt.Errorf("image %s from %s does not decode: %w", images[0].Filename, c.base, err)
+	}
+	sum := sha256.Sum256(data)
+	m := genMeta{SHA256: hex.EncodeToString(sum[:]), Width: w, Height: h, PromptID: id, Server: c.shown}
+	name := g.imageName(j, 0)
+	if err := atomicfile.WriteFile(filepath.Join(out, name), data, 0o666); err != nil {
+		return Item{}, err
+	}
+	if env.Cache != nil {
+		mb, _ := json.Marshal(m)
+		if err := env.Cache.Put("comfyui image v1 "+j.key, data); err == nil {
+			env.Cache.Put("comfyui meta v1 "+j.key, mb)
+		}
+	}
+	fmt.Fprintf(env.Log, "%s: seed %d -> %s (%dx%d, prompt %s)\n", c.shown, j.seed, name, w, h, id)
+	return g.item(j, g.Output+"/"+name, m), nil
+}

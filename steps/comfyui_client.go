@@ -1,0 +1,285 @@
+package steps
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"image"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/go-retryablehttp"
+)
+
+// comfyClient speaks ComfyUI's HTTP API (see comfyui-api.md in the design
+// notes): POST /prompt, GET /history/{id} until it is non-empty, GET /view.
+type comfyClient struct {
+	base     string // without a trailing slash
+	shown    string // base with credentials redacted, for messages
+	http     *retryablehttp.Client
+	clientID string
+	log      io.Writer
+}
+
+// pollMin and pollMax bound the wait between history polls: quick for a
+// fast pod, gentle for a long queue.
+const (
+	pollMin = 100 * time.Millisecond
+	pollMax = 2 * time.Second
+)
+
+func newComfyClient(base string, log io.Writer) *comfyClient {
+	base = strings.TrimRight(base, "/")
+	shown := base
+	if u, err := url.Parse(base); err == nil {
+		shown = u.Redacted()
+	}
+	c := retryablehttp.NewClient()
+	c.Logger = nil
+	c.RetryMax = 5
+	c.RetryWaitMin, c.RetryWaitMax = 250*time.Millisecond, 30*time.Second
+	c.HTTPClient.Timeout = 2 * time.Minute
+	c.ErrorHandler = retryablehttp.PassthroughErrorHandler
+	c.RequestLogHook = func(_ retryablehttp.Logger, r *http.Request, attempt int) {
+		if attempt > 0 {
+			fmt.Fprintf(log, "%s %s: retry %d\n", r.Method, shown+r.URL.Path, attempt)
+		}
+	}
+	var id [16]byte
+	rand.Read(id[:])
+	return &comfyClient{base: base, shown: shown, http: c, clientID: hex.EncodeToString(id[:]), log: log}
+}
+
+func (c *comfyClient) do(ctx context.Context, method, path string, body any) (*http.Response, []byte, error) {
+	var raw any
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return nil, nil, err
+		}
+		raw = b
+	}
+	req, err := retryablehttp.NewRequestWithContext(ctx, method, c.base+path, raw)
+	if err != nil {
+		return nil, nil, err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, nil, context.Cause(ctx)
+		}
+		return nil, nil, fmt.Errorf("%s %s: %w", method, c.shown+path, err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s %s: %w", method, c.shown+path, err)
+	}
+	return resp, data, nil
+}
+
+// comfyError is ComfyUI's error object.
+type comfyError struct {
+	Type      string         `json:"type"`
+	Message   string         `json:"message"`
+	Details   string         `json:"details"`
+	ExtraInfo map[string]any `json:"extra_info"`
+}
+
+// submit queues a patched workflow and returns its prompt id. A 400 is
+// ComfyUI refusing the workflow: it is reported node by node and not
+// retried.
+func (c *comfyClient) submit(ctx context.Context, wf workflow) (string, error) {
+	resp, data, err := c.do(ctx, http.MethodPost, "/prompt", map[string]any{"prompt": wf, "client_id": c.clientID})
+	if err != nil {
+		return "", err
+	}
+	switch {
+	case resp.StatusCode == http.StatusBadRequest:
+		return "", validationError(wf, data)
+	case resp.StatusCode != http.StatusOK:
+		return "", fmt.Errorf("POST %s/prompt: %s: %s", c.shown, resp.Status, excerpt(data))
+	}
+	var ok struct {
+		PromptID   string                     `json:"prompt_id"`
+		NodeErrors map[string]json.RawMessage `json:"node_errors"`
+	}
+	if err := json.Unmarshal(data, &ok); err != nil || ok.PromptID == "" {
+		return "", fmt.Errorf("POST %s/prompt: unexpected answer: %s", c.shown, excerpt(data))
+	}
+	if len(ok.NodeErrors) > 0 {
+		fmt.Fprintf(c.log, "%s: prompt %s queued, but some outputs failed validation and will not run: %s\n", c.shown, ok.PromptID, excerpt(data))
+	}
+	return ok.PromptID, nil
+}
+
+// validationError turns ComfyUI's 400 into one line per failing input:
+// `LoraLoader #12: value_not_in_list: lora_name "x.safetensors"`.
+func validationError(wf workflow, data []byte) error {
+	var body struct {
+		Error      comfyError `json:"error"`
+		NodeErrors map[string]struct {
+			Errors    []comfyError `json:"errors"`
+			ClassType string       `json:"class_type"`
+		} `json:"node_errors"`
+	}
+	if err := json.Unmarshal(data, &body); err != nil {
+		return fmt.Errorf("ComfyUI refused the workflow: %s", excerpt(data))
+	}
+	var lines []string
+	ids := make([]string, 0, len(body.NodeErrors))
+	for id := range body.NodeErrors {
+		ids = append(ids, id)
+	}
+	sortIDs(ids)
+	for _, id := range ids {
+		ne := body.NodeErrors[id]
+		for _, e := range ne.Errors {
+			what := e.Details
+			if name, ok := e.ExtraInfo["input_name"].(string); ok {
+				what = name
+				if v, ok := e.ExtraInfo["received_value"]; ok {
+					b, _ := json.Marshal(v)
+					what += " " + string(b)
+				}
+			}
+			lines = append(lines, fmt.Sprintf("%s #%s: %s: %s", ne.ClassType, id, e.Type, what))
+		}
+	}
+	msg := body.Error.Message
+	if body.Error.Details != "" {
+		msg += ": " + body.Error.Details
+	}
+	if len(lines) == 0 {
+		return fmt.Errorf("ComfyUI refused the workflow (%s): %s", body.Error.Type, msg)
+	}
+	return fmt.Errorf("ComfyUI refused the workflow: %s", strings.Join(lines, "; "))
+}
+
+// outputImage is one image of a history entry, as /view wants it back.
+type outputImage struct {
+	Filename  string `json:"filename"`
+	Subfolder string `json:"subfolder"`
+	Type      string `json:"type"`
+}
+
+// wait polls /history/{id} until the prompt is done (the entry is
+// non-empty) and returns its output images. A prompt that failed reports
+// ComfyUI's exception message.
+func (c *comfyClient) wait(ctx context.Context, id string) ([]outputImage, error) {
+	delay := pollMin
+	for {
+		resp, data, err := c.do(ctx, http.MethodGet, "/history/"+url.PathEscape(id), nil)
+		if err != nil {
+			return nil, err
+		}
+		if resp.StatusCode != http.StatusOK {
+			return nil, fmt.Errorf("GET %s/history/%s: %s", c.shown, id, resp.Status)
+		}
+		var hist map[string]struct {
+			Outputs map[string]struct {
+				Images []outputImage `json:"images"`
+			} `json:"outputs"`
+			Status struct {
+				StatusStr string              `json:"status_str"`
+				Messages  [][]json.RawMessage `json:"messages"`
+			} `json:"status"`
+		}
+		if err := json.Unmarshal(data, &hist); err != nil {
+			return nil, fmt.Errorf("GET %s/history/%s: %w", c.shown, id, err)
+		}
+		if entry, done := hist[id]; done {
+			if entry.Status.StatusStr != "success" {
+				return nil, fmt.Errorf("prompt %s failed on %s: %s", id, c.shown, executionError(entry.Status.Messages))
+			}
+			nodes := make([]string, 0, len(entry.Outputs))
+			for n := range entry.Outputs {
+				nodes = append(nodes, n)
+			}
+			sortIDs(nodes)
+			var images []outputImage
+			for _, n := range nodes {
+				for _, im := range entry.Outputs[n].Images {
+					if im.Type == "output" || im.Type == "" {
+						images = append(images, im)
+					}
+				}
+			}
+			return images, nil
+		}
+		select {
+		case <-time.After(delay):
+		case <-ctx.Done():
+			return nil, context.Cause(ctx)
+		}
+		delay = min(delay*3/2, pollMax)
+	}
+}
+
+// executionError finds the execution_error (or interruption) message.
+func executionError(msgs [][]json.RawMessage) string {
+	for _, m := range msgs {
+		if len(m) != 2 {
+			continue
+		}
+		var kind string
+		json.Unmarshal(m[0], &kind)
+		var d struct {
+			NodeID           string `json:"node_id"`
+			NodeType         string `json:"node_type"`
+			ExceptionMessage string `json:"exception_message"`
+		}
+		json.Unmarshal(m[1], &d)
+		switch kind {
+		case "execution_error":
+			return fmt.Sprintf("%s #%s: %s", d.NodeType, d.NodeID, strings.TrimSpace(d.ExceptionMessage))
+		case "execution_interrupted":
+			return "interrupted on the server"
+		}
+	}
+	return "status error without an execution_error message"
+}
+
+// view downloads an output image with exactly the history's values. The
+// server's file name only ever goes back to the server: it never names a
+// local path.
+func (c *comfyClient) view(ctx context.Context, im outputImage) ([]byte, error) {
+	q := url.Values{"filename": {im.Filename}, "subfolder": {im.Subfolder}, "type": {im.Type}}
+	resp, data, err := c.do(ctx, http.MethodGet, "/view?"+q.Encode(), nil)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("GET %s/view %q: %s", c.shown, im.Filename, resp.Status)
+	}
+	return data, nil
+}
+
+func decodeSize(data []byte) (int, int, error) {
+	cfg, _, err := image.DecodeConfig(bytes.NewReader(data))
+	if err != nil {
+		return 0, 0, err
+	}
+	// A header is not an image: make sure the whole file decodes.
+	if _, _, err := image.Decode(bytes.NewReader(data)); err != nil {
+		return 0, 0, err
+	}
+	return cfg.Width, cfg.Height, nil
+}
+
+func excerpt(b []byte) string {
+	s := strings.TrimSpace(string(b))
+	if len(s) > 300 {
+		s = s[:300] + "..."
+	}
+	return s
+}

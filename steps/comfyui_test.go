@@ -1,0 +1,85 @@
+package steps
+
+import (
+	"os"
+	"strings"
+	"testing"
+)
+
+func loadTestWorkflow(t *testing.T) workflow {
+	t.Helper()
+	data, err := os.ReadFile("testdata/sdxl_lora_api.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	wf, err := parseWorkflow("sdxl_lora_api.json", data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return wf
+}
+
+func TestPatchWorkflow(t *testing.T) {
+	wf := loadTestWorkflow(t)
+	cfg, strength, clip := 5.5, 0.8, 0.6
+	g := &Generate{Negative: "blurry", Lora: &LoraSpec{Name: "amira.safetensors", Strength: &strength, StrengthClip: &clip},
+		Sampler: &SamplerSpec{Steps: 28, CFG: &cfg, SamplerName: "dpmpp_2m", Scheduler: "karras"},
+		Size:    &SizeSpec{Width: 832, Height: 1216}}
+	r, err := wf.findRoles(nil, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.sampler != "3" || r.positive != "6" || r.negative != "7" || r.latent != "5" || len(r.loras) != 1 || r.loras[0] != "10" {
+		t.Fatalf("roles = %+v", r)
+	}
+	p := g.patch(wf, r, genJob{prompt: "portrait", seed: 42})
+	for _, tc := range []struct {
+		node, input string
+		want        any
+	}{
+		{"6", "text", "portrait"}, {"7", "text", "blurry"}, {"3", "seed", int64(42)}, {"3", "steps", 28},
+		{"3", "cfg", 5.5}, {"3", "sampler_name", "dpmpp_2m"}, {"3", "scheduler", "karras"},
+		{"5", "width", 832}, {"5", "height", 1216},
+		{"10", "lora_name", "amira.safetensors"}, {"10", "strength_model", 0.8}, {"10", "strength_clip", 0.6},
+	} {
+		if got := p[tc.node].Inputs[tc.input]; got != tc.want {
+			t.Errorf("node %s %s = %v (%T), want %v", tc.node, tc.input, got, got, tc.want)
+		}
+	}
+	if wf["6"].Inputs["text"] != "positive" {
+		t.Error("patch changed the original workflow")
+	}
+}
+
+func TestWorkflowErrors(t *testing.T) {
+	ui := `{"last_node_id": 9, "nodes": [], "links": []}`
+	if _, err := parseWorkflow("ui.json", []byte(ui)); err == nil || !strings.Contains(err.Error(), "Export (API)") {
+		t.Errorf("UI format: err = %v", err)
+	}
+	wf := loadTestWorkflow(t)
+	wf["11"] = &wfNode{ClassType: "KSampler", Inputs: map[string]any{}, Meta: map[string]any{"title": "Refiner"}}
+	_, err := wf.findRoles(nil, 0)
+	if err == nil || !strings.Contains(err.Error(), `KSampler #3, KSampler #11 ("Refiner")`) || !strings.Contains(err.Error(), "nodes: {sampler: <id>}") {
+		t.Errorf("two samplers: err = %v", err)
+	}
+	if _, err := wf.findRoles(map[string]string{"sampler": "3"}, 0); err != nil {
+		t.Errorf("explicit sampler: %v", err)
+	}
+	if _, err := wf.findRoles(map[string]string{"sampler": "3"}, 2); err == nil || !strings.Contains(err.Error(), "2 LoRA(s) to set but 1 LoraLoader") {
+		t.Errorf("two loras, one loader: err = %v", err)
+	}
+}
+
+func TestJobs(t *testing.T) {
+	s := int64(100)
+	g := &Generate{Seed: &s, Count: 5}
+	jobs := g.jobs([]string{"a", "b"})
+	if len(jobs) != 5 || jobs[4].prompt != "a" || jobs[4].seed != 104 || jobs[1].prompt != "b" {
+		t.Errorf("seed+count jobs: %+v", jobs)
+	}
+	g = &Generate{Seeds: []int64{1, 2}}
+	jobs = g.jobs([]string{"a", "b", "c"})
+	if len(jobs) != 6 || jobs[5].prompt != "c" || jobs[5].seed != 2 {
+		t.Errorf("prompts x seeds: %+v", jobs)
+	}
+}
