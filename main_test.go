@@ -2,12 +2,15 @@ package main
 
 import (
 	"context"
+	"encoding/hex"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -26,6 +29,9 @@ func TestMain(m *testing.M) {
 			stop()
 			os.Exit(code)
 		},
+		// fakescorer is an external scorer (or, with -embed, a face
+		// embedder) speaking lifeos's JSON protocol on stdin and stdout.
+		"fakescorer": func() { os.Exit(fakeScorer(os.Args[1:], os.Stdin, os.Stdout)) },
 	})
 }
 
@@ -124,6 +130,57 @@ func cmdFakeComfy(ts *testscript.TestScript, neg bool, args []string) {
 	}
 	ts.Setenv(*env, srv.URL)
 	ts.Defer(srv.Close)
+}
+
+// fakeScorer answers one protocol request. Without -embed it returns a
+// "realism" metric derived from the image digest; with -embed, one
+// embedding per face: images whose name contains "amira" get vectors near
+// one point, "noface" images none, others vectors far away. Each call
+// appends its item count to scorer.calls, so scenarios see what was sent.
+func fakeScorer(args []string, in io.Reader, out io.Writer) int {
+	var req struct {
+		Params map[string]any `json:"params"`
+		Items  []struct {
+			Path, SHA256 string
+		} `json:"items"`
+	}
+	if err := json.NewDecoder(in).Decode(&req); err != nil {
+		fmt.Fprintln(os.Stderr, "fakescorer:", err)
+		return 1
+	}
+	f, _ := os.OpenFile("scorer.calls", os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o666)
+	fmt.Fprintln(f, len(req.Items))
+	f.Close()
+	embed := len(args) > 0 && args[0] == "-embed"
+	var results []any
+	for _, it := range req.Items {
+		if _, err := os.Stat(it.Path); err != nil {
+			results = append(results, map[string]any{"error": "cannot read " + it.Path})
+			continue
+		}
+		b, _ := hex.DecodeString(it.SHA256)
+		if !embed {
+			scale, _ := req.Params["scale"].(float64)
+			results = append(results, map[string]any{"metrics": map[string]any{"realism": float64(b[0]) / 255 * max(scale, 1)}})
+			continue
+		}
+		name := filepath.Base(it.Path)
+		vec := make([]float64, 8)
+		switch {
+		case strings.Contains(name, "noface"):
+			results = append(results, map[string]any{"embeddings": []any{}})
+			continue
+		case strings.Contains(name, "amira"):
+			vec[0] = 1
+			vec[1] = float64(b[1]) / 255 * 0.2 // the same face, another photo
+		default:
+			vec[2] = 1
+			vec[3] = float64(b[1]) / 255
+		}
+		results = append(results, map[string]any{"embeddings": []any{vec}})
+	}
+	json.NewEncoder(out).Encode(map[string]any{"results": results})
+	return 0
 }
 
 // cmdWaitFile waits until a file exists: how a scenario knows a background

@@ -15,6 +15,8 @@ import (
 	"sort"
 	"strings"
 	"sync"
+
+	"github.com/lifeos/lifeos/internal/pathglob"
 )
 
 func init() {
@@ -30,9 +32,19 @@ func init() {
 // under the step's id: `item.<step id>.<metric>`. Each (image, scorer,
 // settings) is scored once: results are kept in the per-item cache, so a
 // batch that grows by ten images scores ten.
+//
+// Built-in scorers (sharpness, exposure, skin) run in process. External
+// ones speak a JSON protocol (see external.go): `command` runs a program
+// once per batch of images, `http` posts to a service, and `face` compares
+// embeddings from either with those of a reference set.
 type Score struct {
-	// Scorer names the metric family.
-	Scorer string `yaml:"scorer" doc:"the scorer: sharpness, exposure or skin"`
+	Scorer    string         `yaml:"scorer" doc:"sharpness, exposure, skin, face, command or http"`
+	Command   []string       `yaml:"command" doc:"command scorer, or face embedder: the program and its arguments"`
+	URL       string         `yaml:"url" doc:"http scorer, or face embedder: the endpoint to POST to"`
+	Params    map[string]any `yaml:"params" doc:"passed to an external scorer with every request"`
+	Inputs    []string       `yaml:"inputs" doc:"files the external scorer depends on (its code, its model): part of every score's key"`
+	Reference string         `yaml:"reference" doc:"face: a directory of reference photos of the person"`
+	Batch     int            `yaml:"batch" doc:"images per external request (default 16)"`
 }
 
 // imageScorer is one built-in scorer.
@@ -49,7 +61,7 @@ var scorers = map[string]imageScorer{
 }
 
 func scorerNames() []string {
-	names := make([]string, 0, len(scorers))
+	names := []string{"command", "face", "http"}
 	for n := range scorers {
 		names = append(names, n)
 	}
@@ -57,10 +69,43 @@ func scorerNames() []string {
 	return names
 }
 
-// Validate checks the scorer name.
+// Validate checks the scorer and its params.
 func (s *Score) Validate() error {
-	if _, ok := scorers[s.Scorer]; !ok {
-		return fmt.Errorf("unknown scorer %q (scorers: %s)", s.Scorer, strings.Join(scorerNames(), ", "))
+	external := s.Command != nil || s.URL != ""
+	switch s.Scorer {
+	case "command":
+		if len(s.Command) == 0 {
+			return errors.New("scorer command needs command: [program, args...]")
+		}
+	case "http":
+		if s.URL == "" {
+			return errors.New("scorer http needs url: the endpoint to POST to")
+		}
+	case "face":
+		if s.Reference == "" {
+			return errors.New("scorer face needs reference: a directory of photos of the person")
+		}
+		if len(s.Command) == 0 && s.URL == "" {
+			return errors.New("scorer face needs an embedder: command: [program, args...] or url: endpoint")
+		}
+		if err := pathglob.Check(s.Reference); err != nil {
+			return err
+		}
+	default:
+		if _, ok := scorers[s.Scorer]; !ok {
+			return fmt.Errorf("unknown scorer %q (scorers: %s)", s.Scorer, strings.Join(scorerNames(), ", "))
+		}
+		if external || s.Reference != "" || len(s.Params) > 0 {
+			return fmt.Errorf("scorer %s takes no command, url, params or reference", s.Scorer)
+		}
+	}
+	if len(s.Command) > 0 && len(s.URL) > 0 {
+		return errors.New("give command or url, not both")
+	}
+	for _, in := range s.Inputs {
+		if err := pathglob.Check(in); err != nil {
+			return fmt.Errorf("inputs: %w", err)
+		}
 	}
 	return nil
 }
@@ -68,19 +113,105 @@ func (s *Score) Validate() error {
 // ReadsItems says the step scores its needs' items.
 func (s *Score) ReadsItems() bool { return true }
 
-// Run scores every item, in parallel, from the cache where possible.
+// Reads are the evaluator's files and the reference photos.
+func (s *Score) Reads() []string {
+	r := append([]string{}, s.Inputs...)
+	if s.Reference != "" {
+		r = append(r, s.Reference)
+	}
+	return r
+}
+
+// identity is what, besides the image, decides a score: the scorer, its
+// version or settings, and the content of the files it depends on.
+func (s *Score) identity(root string) (string, error) {
+	if sc, ok := scorers[s.Scorer]; ok {
+		return fmt.Sprintf("%s v%d", s.Scorer, sc.version), nil
+	}
+	files, err := digestFiles(root, s.Inputs)
+	if err != nil {
+		return "", err
+	}
+	b, _ := json.Marshal(map[string]any{"scorer": s.Scorer, "command": s.Command, "url": s.URL, "params": s.Params, "inputs": files})
+	return string(b), nil
+}
+
+// Run scores every item, from the cache where possible.
 func (s *Score) Run(ctx context.Context, env *Env) (Outputs, error) {
 	if len(env.Items) == 0 {
 		return nil, errors.New("no items to score: score needs a step that produces items (images, comfyui.generate)")
 	}
-	sc := scorers[s.Scorer]
+	id, err := s.identity(env.Root)
+	if err != nil {
+		return nil, err
+	}
+	if s.Scorer == "face" {
+		ref, err := s.referenceDigest(env.Root)
+		if err != nil {
+			return nil, err
+		}
+		id += " reference " + ref
+	}
+	results := make([]map[string]any, len(env.Items))
+	var todo []int
+	for i, it := range env.Items {
+		if env.Cache != nil {
+			if data, ok := env.Cache.Get("score " + id + " " + it.SHA256); ok && json.Unmarshal(data, &results[i]) == nil {
+				continue
+			}
+		}
+		todo = append(todo, i)
+	}
+	var computed []map[string]any
+	switch s.Scorer {
+	case "command", "http":
+		computed, err = s.external(ctx, env, pick(env.Items, todo))
+	case "face":
+		computed, err = s.faces(ctx, env, pick(env.Items, todo))
+	default:
+		computed, err = s.builtin(ctx, env, pick(env.Items, todo))
+	}
+	if err != nil {
+		return nil, err
+	}
+	for k, i := range todo {
+		results[i] = computed[k]
+		if env.Cache != nil {
+			data, _ := json.Marshal(computed[k])
+			if err := env.Cache.Put("score "+id+" "+env.Items[i].SHA256, data); err != nil {
+				fmt.Fprintf(env.Log, "warning: %s: score not cached: %v\n", env.Items[i].Path, err)
+			}
+		}
+	}
 	out := make([]Item, len(env.Items))
-	errs := make([]error, len(env.Items))
-	var mu sync.Mutex
-	fromCache := 0
+	for i, it := range env.Items {
+		out[i] = it.With(env.StepID, results[i])
+	}
+	fmt.Fprintf(env.Log, "%d items: %d scored, %d from cache\n", len(out), len(todo), len(out)-len(todo))
+	mean := meanMetrics(out, env.StepID)
+	var parts []string
+	for _, m := range sortedKeys(mean) {
+		parts = append(parts, fmt.Sprintf("%s %.3f", m, mean[m]))
+	}
+	return Outputs{"items": out, "count": len(out), "mean": mean, "summary": "mean " + strings.Join(parts, ", ")}, nil
+}
+
+func pick(items []Item, idx []int) []Item {
+	out := make([]Item, len(idx))
+	for k, i := range idx {
+		out[k] = items[i]
+	}
+	return out
+}
+
+// builtin scores items in parallel with an in-process scorer.
+func (s *Score) builtin(ctx context.Context, env *Env, items []Item) ([]map[string]any, error) {
+	sc := scorers[s.Scorer]
+	out := make([]map[string]any, len(items))
+	errs := make([]error, len(items))
 	sem := make(chan struct{}, runtime.NumCPU())
 	var wg sync.WaitGroup
-	for i, it := range env.Items {
+	for i, it := range items {
 		wg.Add(1)
 		sem <- struct{}{}
 		go func() {
@@ -90,61 +221,38 @@ func (s *Score) Run(ctx context.Context, env *Env) (Outputs, error) {
 				errs[i] = ctx.Err()
 				return
 			}
-			key := fmt.Sprintf("score %s v%d %s", s.Scorer, sc.version, it.SHA256)
-			var m map[string]float64
-			if env.Cache != nil {
-				if data, ok := env.Cache.Get(key); ok && json.Unmarshal(data, &m) == nil {
-					mu.Lock()
-					fromCache++
-					mu.Unlock()
-				} else {
-					m = nil
-				}
+			img, err := loadItemImage(env.Root, it)
+			if err != nil {
+				errs[i] = err
+				return
 			}
-			if m == nil {
-				img, err := loadItemImage(env.Root, it)
-				if err != nil {
-					errs[i] = err
-					return
-				}
-				m = sc.score(img)
-				if env.Cache != nil {
-					data, _ := json.Marshal(m)
-					if err := env.Cache.Put(key, data); err != nil {
-						fmt.Fprintf(env.Log, "warning: %s: score not cached: %v\n", it.Path, err)
-					}
-				}
+			m := map[string]any{}
+			for k, v := range sc.score(img) {
+				m[k] = v
 			}
-			metrics := make(map[string]any, len(m))
-			for k, v := range m {
-				metrics[k] = v
-			}
-			out[i] = it.With(env.StepID, metrics)
+			out[i] = m
 		}()
 	}
 	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
-		return nil, err
-	}
-	fmt.Fprintf(env.Log, "%d items: %d scored, %d from cache\n", len(out), len(out)-fromCache, fromCache)
-	mean := meanMetrics(out, env.StepID, sc.metrics)
-	var parts []string
-	for _, m := range sc.metrics {
-		parts = append(parts, fmt.Sprintf("%s %.3f", m, mean[m]))
-	}
-	return Outputs{"items": out, "count": len(out), "mean": mean, "summary": "mean " + strings.Join(parts, ", ")}, nil
+	return out, errors.Join(errs...)
 }
 
-// meanMetrics averages each metric over the items, for gates such as
-// `outputs.mean.sharpness >= 0.4`.
-func meanMetrics(items []Item, id string, metrics []string) map[string]float64 {
-	mean := map[string]float64{}
+// meanMetrics averages each numeric metric over the items that have it,
+// for gates such as `outputs.mean.sharpness >= 0.4`.
+func meanMetrics(items []Item, id string) map[string]float64 {
+	sum, n := map[string]float64{}, map[string]int{}
 	for _, it := range items {
 		m, _ := it.Fields[id].(map[string]any)
-		for _, name := range metrics {
-			v, _ := m[name].(float64)
-			mean[name] += v / float64(len(items))
+		for name, v := range m {
+			if f, ok := number(v); ok {
+				sum[name] += f
+				n[name]++
+			}
 		}
+	}
+	mean := map[string]float64{}
+	for name, total := range sum {
+		mean[name] = round4(total / float64(n[name]))
 	}
 	return mean
 }
