@@ -31,7 +31,7 @@ func TestMain(m *testing.M) {
 		},
 		// fakescorer is an external scorer (or, with -embed, a face
 		// embedder) speaking lifeos's JSON protocol on stdin and stdout.
-		"fakescorer": func() { os.Exit(fakeScorer(os.Args[1:], os.Stdin, os.Stdout)) },
+		"fakescorer": func() { os.Exit(fakeScorer(os.Args[1:], os.Stdin, os.Stdout, "scorer.calls")) },
 	})
 }
 
@@ -58,6 +58,25 @@ func TestScript(t *testing.T) {
 			"waitfile":   cmdWaitFile,
 			"fakehealth": cmdFakeHealth,
 			"fakecomfy":  cmdFakeComfy,
+			"fakescorehttp": func(ts *testscript.TestScript, neg bool, args []string) {
+				// The fakescorer protocol over HTTP, at $SCORER_URL; the
+				// first request fails with 503 to exercise retries.
+				var mu sync.Mutex
+				first := true
+				srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					mu.Lock()
+					defer mu.Unlock()
+					if first {
+						first = false
+						w.Header().Set("Retry-After", "0")
+						http.Error(w, "warming up", http.StatusServiceUnavailable)
+						return
+					}
+					fakeScorer(nil, r.Body, w, ts.MkAbs("scorer.calls"))
+				}))
+				ts.Setenv("SCORER_URL", srv.URL)
+				ts.Defer(srv.Close)
+			},
 		},
 	})
 }
@@ -137,7 +156,7 @@ func cmdFakeComfy(ts *testscript.TestScript, neg bool, args []string) {
 // embedding per face: images whose name contains "amira" get vectors near
 // one point, "noface" images none, others vectors far away. Each call
 // appends its item count to scorer.calls, so scenarios see what was sent.
-func fakeScorer(args []string, in io.Reader, out io.Writer) int {
+func fakeScorer(args []string, in io.Reader, out io.Writer, calls string) int {
 	var req struct {
 		Params map[string]any `json:"params"`
 		Items  []struct {
@@ -148,7 +167,7 @@ func fakeScorer(args []string, in io.Reader, out io.Writer) int {
 		fmt.Fprintln(os.Stderr, "fakescorer:", err)
 		return 1
 	}
-	f, _ := os.OpenFile("scorer.calls", os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o666)
+	f, _ := os.OpenFile(calls, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o666)
 	fmt.Fprintln(f, len(req.Items))
 	f.Close()
 	embed := len(args) > 0 && args[0] == "-embed"
