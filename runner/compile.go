@@ -3,6 +3,7 @@ package runner
 import (
 	"errors"
 	"fmt"
+	"os"
 	"reflect"
 	"strings"
 
@@ -252,6 +253,15 @@ func resolveParams(p *Pipeline, assigns []string) (map[string]any, error) {
 	for _, pr := range p.Params {
 		params[pr.Name] = pr.Default
 		byName[pr.Name] = pr
+		if pr.Env != "" {
+			if raw := os.Getenv(pr.Env); raw != "" {
+				v, err := typedParam(pr, raw)
+				if err != nil {
+					return nil, &UsageError{fmt.Errorf("param %s from $%s: %w", pr.Name, pr.Env, err)}
+				}
+				params[pr.Name] = v
+			}
+		}
 	}
 	for _, a := range assigns {
 		name, raw, ok := strings.Cut(a, "=")
@@ -262,21 +272,31 @@ func resolveParams(p *Pipeline, assigns []string) (map[string]any, error) {
 		if !ok {
 			return nil, &UsageError{fmt.Errorf("--param %s: %s declares no param %s%s", name, p.File, name, suggest(name, p.paramNames()))}
 		}
-		var v any
-		if err := yaml.Unmarshal([]byte(raw), &v); err != nil {
-			return nil, &UsageError{fmt.Errorf("--param %s: cannot parse %q: %v", name, raw, err)}
-		}
-		v = normalize(v)
-		switch {
-		case pr.Default == nil || v == nil:
-		case kindName(pr.Default) == "a string":
-			v = raw // a string param takes the text as given: --param lora=3 is "3"
-		case kindName(pr.Default) != kindName(v):
-			return nil, &UsageError{fmt.Errorf("--param %s=%s: expected %s like the default (%s), got %s", name, raw, kindName(pr.Default), formatValue(pr.Default), kindName(v))}
+		v, err := typedParam(pr, raw)
+		if err != nil {
+			return nil, &UsageError{fmt.Errorf("--param %s=%s: %w", name, raw, err)}
 		}
 		params[name] = v
 	}
 	return params, nil
+}
+
+// typedParam parses a param's value from text, typed like its default: a
+// string param takes the text as given (--param lora=3 is "3").
+func typedParam(pr *Param, raw string) (any, error) {
+	var v any
+	if err := yaml.Unmarshal([]byte(raw), &v); err != nil {
+		return nil, fmt.Errorf("cannot parse %q: %v", raw, err)
+	}
+	v = normalize(v)
+	switch {
+	case pr.Default == nil || v == nil:
+	case kindName(pr.Default) == "a string":
+		v = raw
+	case kindName(pr.Default) != kindName(v):
+		return nil, fmt.Errorf("expected %s like the default (%s), got %s", kindName(pr.Default), formatValue(pr.Default), kindName(v))
+	}
+	return v, nil
 }
 
 // findCycle returns a dependency cycle as a path a -> b -> a, or nil.

@@ -233,12 +233,28 @@ func parsePipeline(file string, src []byte) (*Pipeline, error) {
 					l.errorf(k, "invalid param name %q: use letters, digits and _", name)
 					return
 				}
+				pr := &Param{Name: name, Pos: l.pos(k)}
+				if isParamSpec(v) {
+					// {default: ..., env: NAME}: the environment variable
+					// overrides the default, --param overrides both.
+					spec := v
+					v = &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!null", Value: "null"}
+					l.fields(spec, "param "+name, []string{"default", "env", "description"}, func(key string, _, fv *yaml.Node) {
+						switch key {
+						case "default":
+							v = fv
+						case "env":
+							pr.Env, _ = l.str(fv, "param "+name+": env")
+						}
+					})
+				}
 				var val any
 				if err := v.Decode(&val); err != nil {
 					l.errorf(v, "param %s: %v", name, err)
 					return
 				}
-				p.Params = append(p.Params, &Param{Name: name, Default: normalize(val), Pos: l.pos(k)})
+				pr.Default = normalize(val)
+				p.Params = append(p.Params, pr)
 			})
 		case "defaults":
 			l.fields(v, "defaults", defaultsKeys, func(key string, k, v *yaml.Node) {
@@ -415,6 +431,21 @@ func (l *loader) step(n *yaml.Node) *Step {
 		s.Type = t
 	}
 	return s
+}
+
+// isParamSpec reports whether a param's value is the {default, env} form
+// rather than a mapping-valued default: a mapping with an env key and no
+// keys but default, env and description.
+func isParamSpec(v *yaml.Node) bool {
+	if v.Kind != yaml.MappingNode || !hasKey(v, "env") {
+		return false
+	}
+	for i := 0; i < len(v.Content); i += 2 {
+		if !contains([]string{"default", "env", "description"}, v.Content[i].Value) {
+			return false
+		}
+	}
+	return true
 }
 
 func hasKey(n *yaml.Node, key string) bool {

@@ -28,7 +28,9 @@ type Pipeline struct {
 type Param struct {
 	Name    string
 	Default any
-	Pos     Pos
+	// Env names an environment variable that overrides the default.
+	Env string
+	Pos Pos
 }
 
 // Step is one step of a pipeline.
