@@ -135,18 +135,18 @@ func cmdFakeComfy(ts *testscript.TestScript, neg bool, args []string) {
 	if neg || fs.Parse(args) != nil {
 		ts.Fatalf("usage: fakecomfy [-env NAME] [-loras a,b] [-fail N -status S] [-pending K] [-hostile]")
 	}
-	srv := comfytest.New(comfytest.Options{Loras: strings.Split(*loras, ","), Fail: *fail, FailStatus: *status, Pending: *pending, Hostile: *hostile})
 	log := ts.MkAbs(*env + ".requests")
 	var mu sync.Mutex
-	srv.Log = func(line string) {
-		mu.Lock()
-		defer mu.Unlock()
-		f, err := os.OpenFile(log, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o666)
-		if err == nil {
-			fmt.Fprintln(f, line)
-			f.Close()
-		}
-	}
+	srv := comfytest.New(comfytest.Options{Loras: strings.Split(*loras, ","), Fail: *fail, FailStatus: *status, Pending: *pending, Hostile: *hostile,
+		Log: func(line string) {
+			mu.Lock()
+			defer mu.Unlock()
+			f, err := os.OpenFile(log, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o666)
+			if err == nil {
+				fmt.Fprintln(f, line)
+				f.Close()
+			}
+		}})
 	ts.Setenv(*env, srv.URL)
 	ts.Defer(srv.Close)
 }

@@ -33,6 +33,8 @@ type Options struct {
 	Hostile bool
 	// Size is the side of the generated square images (default 64).
 	Size int
+	// Log, if set, is called with "METHOD /path" for every request.
+	Log func(line string)
 }
 
 // Server is a running stand-in.
@@ -46,7 +48,6 @@ type Server struct {
 	posts    int // every POST /prompt
 	accepted int // those that queued a prompt
 	views    int
-	Log      func(line string) // called for every request, if set
 }
 
 // New starts a server.
@@ -63,8 +64,8 @@ func New(o Options) *Server {
 		io.WriteString(w, `{"system": {"comfyui_version": "0.3.40"}, "devices": [{"name": "cuda:0", "vram_free": 24000000000}]}`)
 	})
 	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if s.Log != nil {
-			s.Log(r.Method + " " + r.URL.Path)
+		if o.Log != nil {
+			o.Log(r.Method + " " + r.URL.Path)
 		}
 		mux.ServeHTTP(w, r)
 	}))
