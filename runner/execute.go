@@ -293,7 +293,8 @@ func (e *engine) run(ctx context.Context, el *element) {
 			el.log = logf.path
 		}
 	}()
-	env := &steps.Env{Root: e.plan.Root, Log: logf, StepID: s.ID}
+	env := &steps.Env{Root: e.plan.Root, Log: logf, StepID: s.ID,
+		Progress: func(unit string, done, total int) { e.meter.report(s.ID, unit, done, total) }}
 	if s.readsItems {
 		env.Items = el.n.inItems
 	}

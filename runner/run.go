@@ -46,6 +46,7 @@ type engine struct {
 	runEnv  map[string]any
 	idWidth int // for aligned progress lines
 	seen    seenStamps
+	meter   *meter
 }
 
 func (plan *Plan) newEngine(o RunOptions, explain bool) (*engine, error) {
@@ -58,9 +59,10 @@ func (plan *Plan) newEngine(o RunOptions, explain bool) (*engine, error) {
 	if o.Stderr == nil {
 		o.Stderr = io.Discard
 	}
+	tty := isTerminal(o.Stdout)
 	// Workers write debug lines while the scheduler prints progress.
 	o.Stdout, o.Stderr = &syncWriter{w: o.Stdout}, &syncWriter{w: o.Stderr}
-	e := &engine{plan: plan, o: o, debug: debugFlags(), explain: explain, byStep: map[*Step]*node{}}
+	e := &engine{plan: plan, o: o, debug: debugFlags(), explain: explain, byStep: map[*Step]*node{}, meter: newMeter(o.Stdout, tty)}
 	dir, err := cache.DefaultDir(plan.Root)
 	if err != nil {
 		return nil, &UsageError{err}
@@ -422,5 +424,5 @@ func (e *engine) progress(n *node, detail string) {
 		label = "skip"
 	}
 	line := fmt.Sprintf("  %-9s %-*s  %s", label, e.idWidth, n.s.ID, detail)
-	fmt.Fprintln(e.o.Stdout, strings.TrimRight(line, " "))
+	e.meter.println(strings.TrimRight(line, " "))
 }

@@ -324,6 +324,8 @@ func (g *Generate) Run(ctx context.Context, env *Env) (Outputs, error) {
 	queue := make(chan int)
 	var mu sync.Mutex
 	var errs []error
+	done := len(jobs) - len(todo)
+	env.progress("images", done, len(jobs))
 	var wg sync.WaitGroup
 	for _, srv := range servers {
 		c := newComfyClient(srv, env.Log)
@@ -339,6 +341,8 @@ func (g *Generate) Run(ctx context.Context, env *Env) (Outputs, error) {
 					} else {
 						items[i] = it
 					}
+					done++
+					env.progress("images", done, len(jobs))
 					mu.Unlock()
 				}
 			}()

@@ -93,6 +93,7 @@ func (s *Score) call(ctx context.Context, env *Env, items []Item) ([]extResult, 
 			return nil, fmt.Errorf("%s: %d results for %d images", s.who(), len(r.Results), len(batch))
 		}
 		out = append(out, r.Results...)
+		env.progress("images", len(out), len(items))
 	}
 	return out, nil
 }

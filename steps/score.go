@@ -15,6 +15,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/lifeos/lifeos/internal/pathglob"
 )
@@ -209,6 +210,7 @@ func (s *Score) builtin(ctx context.Context, env *Env, items []Item) ([]map[stri
 	sc := scorers[s.Scorer]
 	out := make([]map[string]any, len(items))
 	errs := make([]error, len(items))
+	var done atomic.Int64
 	sem := make(chan struct{}, runtime.NumCPU())
 	var wg sync.WaitGroup
 	for i, it := range items {
@@ -231,6 +233,7 @@ func (s *Score) builtin(ctx context.Context, env *Env, items []Item) ([]map[stri
 				m[k] = v
 			}
 			out[i] = m
+			env.progress("images", int(done.Add(1)), len(items))
 		}()
 	}
 	wg.Wait()

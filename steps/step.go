@@ -45,9 +45,19 @@ type Env struct {
 	// Upstream holds the outputs of the step's needs, by step id, for
 	// steps that implement UpstreamReader.
 	Upstream map[string]Outputs
+	// Progress, when not nil, is told how far a long step is ("image", 12,
+	// 20); the engine shows it. Safe for concurrent use.
+	Progress func(unit string, done, total int)
 	// Run describes the run, for records a step appends (eval history).
 	// It is not part of the cache key: a step must not put it in outputs.
 	Run RunInfo
+}
+
+// progress reports to env.Progress when there is one.
+func (env *Env) progress(unit string, done, total int) {
+	if env.Progress != nil {
+		env.Progress(unit, done, total)
+	}
 }
 
 // RunInfo identifies the run a step belongs to.
