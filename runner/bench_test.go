@@ -3,6 +3,8 @@ package runner
 import (
 	"context"
 	"fmt"
+	"image"
+	"image/png"
 	"io/fs"
 	"math/rand"
 	"os"
@@ -125,6 +127,66 @@ func BenchmarkCachedRerun1000(b *testing.B) {
 		}
 		if rec.Steps[0].Status != StatusCached || rec.Steps[1].Status != StatusCached {
 			b.Fatalf("not cached: %s %s", rec.Steps[0].Status, rec.Steps[1].Status)
+		}
+	}
+}
+
+var editCount int
+
+// BenchmarkThresholdEdit1000 measures what a threshold edit costs on a
+// batch of 1,000 images: the scores come from the cache, the filter and
+// the report run again (each iteration flips the threshold).
+func BenchmarkThresholdEdit1000(b *testing.B) {
+	root := b.TempDir()
+	b.Setenv("LIFEOS_CACHE", "")
+	os.MkdirAll(filepath.Join(root, "shots"), 0o777)
+	for i := 0; i < 1000; i++ {
+		img := image.NewGray(image.Rect(0, 0, 64, 64))
+		for p := range img.Pix {
+			img.Pix[p] = uint8((p*(i+3) + i) % 251)
+		}
+		f, _ := os.Create(filepath.Join(root, "shots", fmt.Sprintf("img%04d.png", i)))
+		png.Encode(f, img)
+		f.Close()
+	}
+	os.MkdirAll(filepath.Join(root, "pipelines"), 0o777)
+	os.WriteFile(filepath.Join(root, "pipelines", "p.yaml"), []byte(`version: 1
+steps:
+  - id: shots
+    uses: images
+    with: {from: shots}
+  - id: sharp
+    uses: score
+    needs: shots
+    with: {scorer: sharpness}
+  - id: keep
+    uses: filter
+    needs: sharp
+    with: {approve: item.sharp.sharpness >= policy.sharpness.min, output: out}
+  - id: report
+    uses: report
+    needs: keep
+`), 0o666)
+	run := func(min string) *Record {
+		plan, err := Load(root, "pipelines/p.yaml", Options{Sets: []string{"sharpness.min=" + min}})
+		if err != nil {
+			b.Fatal(err)
+		}
+		rec, err := plan.Run(context.Background(), RunOptions{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		return rec
+	}
+	run("0.5")
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		// A threshold never used before, so the filter runs every time,
+		// across the benchmark's rounds too.
+		editCount++
+		rec := run(fmt.Sprintf("0.5%06d", editCount))
+		if rec.Steps[1].Status != StatusCached || rec.Steps[2].Status != StatusOK {
+			b.Fatalf("score %s, filter %s: want cached and run", rec.Steps[1].Status, rec.Steps[2].Status)
 		}
 	}
 }
