@@ -36,21 +36,8 @@ const (
 
 func newComfyClient(base string, log io.Writer) *comfyClient {
 	base = strings.TrimRight(base, "/")
-	shown := base
-	if u, err := url.Parse(base); err == nil {
-		shown = u.Redacted()
-	}
-	c := retryablehttp.NewClient()
-	c.Logger = nil
-	c.RetryMax = 5
-	c.RetryWaitMin, c.RetryWaitMax = 250*time.Millisecond, 30*time.Second
-	c.HTTPClient.Timeout = 2 * time.Minute
-	c.ErrorHandler = retryablehttp.PassthroughErrorHandler
-	c.RequestLogHook = func(_ retryablehttp.Logger, r *http.Request, attempt int) {
-		if attempt > 0 {
-			fmt.Fprintf(log, "%s %s: retry %d\n", r.Method, shown+r.URL.Path, attempt)
-		}
-	}
+	shown := redactURL(base)
+	c := newHTTPClient(log, 5, 250*time.Millisecond, 2*time.Minute)
 	var id [16]byte
 	rand.Read(id[:])
 	return &comfyClient{base: base, shown: shown, http: c, clientID: hex.EncodeToString(id[:]), log: log}

@@ -124,11 +124,7 @@ func (s *Score) runCommand(ctx context.Context, env *Env, body []byte) ([]byte, 
 }
 
 func (s *Score) post(ctx context.Context, env *Env, body []byte) ([]byte, error) {
-	c := retryablehttp.NewClient()
-	c.Logger = nil
-	c.RetryWaitMin = 250 * time.Millisecond
-	c.HTTPClient.Timeout = 5 * time.Minute
-	c.ErrorHandler = retryablehttp.PassthroughErrorHandler
+	c := newHTTPClient(env.Log, 4, 250*time.Millisecond, 5*time.Minute)
 	req, err := retryablehttp.NewRequestWithContext(ctx, http.MethodPost, s.URL, body)
 	if err != nil {
 		return nil, err

@@ -56,28 +56,18 @@ func (h *Health) Volatile() bool { return true }
 
 // Run performs the check.
 func (h *Health) Run(ctx context.Context, env *Env) (Outputs, error) {
-	u, _ := url.Parse(h.URL)
-	shown := u.Redacted()
-	c := retryablehttp.NewClient()
-	c.Logger = nil
-	c.RetryMax = 3
+	shown := redactURL(h.URL)
+	retries, wait, timeout := 3, 500*time.Millisecond, 10*time.Second
 	if h.Retries != nil {
-		c.RetryMax = *h.Retries
+		retries = *h.Retries
 	}
-	c.RetryWaitMin, c.RetryWaitMax = 500*time.Millisecond, 30*time.Second
 	if h.Backoff > 0 {
-		c.RetryWaitMin = h.Backoff
+		wait = h.Backoff
 	}
-	c.HTTPClient.Timeout = 10 * time.Second
 	if h.Timeout > 0 {
-		c.HTTPClient.Timeout = h.Timeout
+		timeout = h.Timeout
 	}
-	c.ErrorHandler = retryablehttp.PassthroughErrorHandler // report the last status
-	c.RequestLogHook = func(_ retryablehttp.Logger, _ *http.Request, attempt int) {
-		if attempt > 0 {
-			fmt.Fprintf(env.Log, "GET %s: retry %d\n", shown, attempt)
-		}
-	}
+	c := newHTTPClient(env.Log, retries, wait, timeout)
 	req, err := retryablehttp.NewRequestWithContext(ctx, http.MethodGet, h.URL, nil)
 	if err != nil {
 		return nil, err
