@@ -46,6 +46,7 @@ type Score struct {
 	Inputs    []string       `yaml:"inputs" doc:"files the external scorer depends on (its code, its model): part of every score's key"`
 	Reference string         `yaml:"reference" doc:"face: a directory of reference photos of the person"`
 	Batch     int            `yaml:"batch" doc:"images per external request (default 16)"`
+	Items     any            `yaml:"items" doc:"the items to score, e.g. ${{ steps.gen.outputs.items }} (default: the needs' items)"`
 }
 
 // imageScorer is one built-in scorer.
@@ -139,6 +140,13 @@ func (s *Score) identity(root string) (string, error) {
 
 // Run scores every item, from the cache where possible.
 func (s *Score) Run(ctx context.Context, env *Env) (Outputs, error) {
+	if s.Items != nil {
+		items, err := ItemsFrom(s.Items)
+		if err != nil {
+			return nil, err
+		}
+		env.Items = items
+	}
 	if len(env.Items) == 0 {
 		return nil, errors.New("no items to score: score needs a step that produces items (images, comfyui.generate)")
 	}

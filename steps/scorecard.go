@@ -35,6 +35,7 @@ const DefaultHistory = "evals/eval_history.jsonl"
 type Scorecard struct {
 	History string `yaml:"history" doc:"eval history file, JSON lines (default evals/eval_history.jsonl)"`
 	Label   string `yaml:"label" doc:"a name for this evaluation, e.g. the LoRA version"`
+	Dataset string `yaml:"dataset" doc:"the dataset manifest's digest, recorded with the evaluation (e.g. ${{ steps.manifest.outputs.digest }})"`
 }
 
 // Validate checks the history path.
@@ -105,6 +106,9 @@ func (s *Scorecard) Run(ctx context.Context, env *Env) (Outputs, error) {
 	}
 	if r, ok := out["approved_rate"]; ok {
 		line["approved_rate"] = r
+	}
+	if s.Dataset != "" {
+		line["dataset_digest"] = s.Dataset
 	}
 	if err := AppendJSONLine(filepath.Join(env.Root, filepath.FromSlash(history)), line); err != nil {
 		return nil, fmt.Errorf("eval history: %w", err)
