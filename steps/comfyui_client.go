@@ -74,6 +74,17 @@ func (c *comfyClient) do(ctx context.Context, method, path string, body any) (*h
 	return resp, data, nil
 }
 
+// uuid4 returns a random UUID in the canonical lowercase form ComfyUI
+// requires of a prompt_id.
+func uuid4() string {
+	var b [16]byte
+	rand.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	h := hex.EncodeToString(b[:])
+	return h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
+}
+
 // comfyError is ComfyUI's error object.
 type comfyError struct {
 	Type      string         `json:"type"`
@@ -86,7 +97,10 @@ type comfyError struct {
 // ComfyUI refusing the workflow: it is reported node by node and not
 // retried.
 func (c *comfyClient) submit(ctx context.Context, wf workflow) (string, error) {
-	resp, data, err := c.do(ctx, http.MethodPost, "/prompt", map[string]any{"prompt": wf, "client_id": c.clientID})
+	// Our own canonical UUID as prompt_id: a retried POST whose first try
+	// did reach the queue is then the same prompt on servers that honour it
+	// (older ones ignore it and return theirs).
+	resp, data, err := c.do(ctx, http.MethodPost, "/prompt", map[string]any{"prompt": wf, "client_id": c.clientID, "prompt_id": uuid4()})
 	if err != nil {
 		return "", err
 	}

@@ -159,9 +159,15 @@ func (s *Server) postPrompt(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, 400, map[string]any{"error": map[string]any{"type": "prompt_outputs_failed_validation", "message": "Prompt outputs failed validation", "details": "", "extra_info": map[string]any{}}, "node_errors": nodeErrors})
 		return
 	}
-	var b [16]byte
-	rand.Read(b[:])
-	id := fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
+	var id string
+	if raw, ok := body["prompt_id"]; ok { // honoured, as by recent ComfyUI
+		json.Unmarshal(raw, &id)
+	}
+	if id == "" {
+		var b [16]byte
+		rand.Read(b[:])
+		id = fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
+	}
 	s.mu.Lock()
 	s.prompts[id] = prompt
 	s.accepted++
