@@ -16,6 +16,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -92,6 +93,8 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	json.NewEncoder(w).Encode(v)
 }
 
+var uuidRe = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`)
+
 var known = []string{"CheckpointLoaderSimple", "LoraLoader", "LoraLoaderModelOnly", "CLIPTextEncode", "KSampler", "KSamplerAdvanced", "EmptyLatentImage", "VAEDecode", "SaveImage", "PreviewImage"}
 
 func (s *Server) postPrompt(w http.ResponseWriter, r *http.Request) {
@@ -162,6 +165,10 @@ func (s *Server) postPrompt(w http.ResponseWriter, r *http.Request) {
 	var id string
 	if raw, ok := body["prompt_id"]; ok { // honoured, as by recent ComfyUI
 		json.Unmarshal(raw, &id)
+		if !uuidRe.MatchString(id) {
+			writeJSON(w, 400, map[string]any{"error": map[string]any{"type": "invalid_prompt_id", "message": "prompt_id must be a valid UUID", "details": "", "extra_info": map[string]any{}}, "node_errors": map[string]any{}})
+			return
+		}
 	}
 	if id == "" {
 		var b [16]byte
