@@ -25,6 +25,10 @@ type meter struct {
 	quarter map[string]int // last quarter printed, in plain mode
 }
 
+// plainMin is the smallest batch whose progress is logged in plain mode:
+// a few images finish before anyone reads a progress line.
+const plainMin = 20
+
 // isTerminal reports whether w is a character device (a terminal).
 func isTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
@@ -52,6 +56,9 @@ func (m *meter) report(step, unit string, done, total int) {
 		m.active[step] = [2]int{done, total}
 	}
 	if !m.tty {
+		if total < plainMin {
+			return
+		}
 		q := done * 4 / total
 		if q > m.quarter[step] && done < total {
 			m.quarter[step] = q

@@ -9,10 +9,11 @@ import (
 func TestMeterPlain(t *testing.T) {
 	var b bytes.Buffer
 	m := newMeter(&b, false)
-	for i := 0; i <= 8; i++ {
-		m.report("generate", "images", i, 8)
+	for i := 0; i <= 40; i++ {
+		m.report("generate", "images", i, 40)
 	}
-	want := "  ...       generate  2/8 images\n  ...       generate  4/8 images\n  ...       generate  6/8 images\n"
+	m.report("small", "images", 3, 6) // too small a batch to log
+	want := "  ...       generate  10/40 images\n  ...       generate  20/40 images\n  ...       generate  30/40 images\n"
 	if b.String() != want {
 		t.Errorf("plain progress:\n%q\nwant\n%q", b.String(), want)
 	}
