@@ -294,7 +294,11 @@ func (e *engine) run(ctx context.Context, el *element) {
 		}
 	}()
 	env := &steps.Env{Root: e.plan.Root, Log: logf, StepID: s.ID,
-		Progress: func(unit string, done, total int) { e.meter.report(s.ID, unit, done, total) }}
+		Progress: func(unit string, done, total int) { e.meter.report(s.ID, unit, done, total) },
+		Hash: func(abs string) (string, error) {
+			sum, _, err := e.stat.Sum(abs)
+			return sum.String(), err
+		}}
 	if s.readsItems {
 		env.Items = el.n.inItems
 	}

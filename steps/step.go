@@ -45,6 +45,9 @@ type Env struct {
 	// Upstream holds the outputs of the step's needs, by step id, for
 	// steps that implement UpstreamReader.
 	Upstream map[string]Outputs
+	// Hash returns a file's SHA-256 (hex) through the engine's stat cache,
+	// so unchanged files are not read again. Safe for concurrent use.
+	Hash func(abs string) (string, error)
 	// Progress, when not nil, is told how far a long step is ("image", 12,
 	// 20); the engine shows it. Safe for concurrent use.
 	Progress func(unit string, done, total int)
