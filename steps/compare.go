@@ -1,0 +1,119 @@
+package steps
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"path/filepath"
+
+	"github.com/lifeos/lifeos/internal/atomicfile"
+	"github.com/lifeos/lifeos/internal/evalhist"
+	"github.com/lifeos/lifeos/internal/pathglob"
+)
+
+func init() {
+	Register(&Type{
+		Name:    "compare",
+		Version: 1,
+		Summary: "compare two evaluations of the eval history; a Markdown report and a promotion recommendation",
+		New:     func() Step { return new(Compare) },
+	})
+}
+
+// Compare compares two evaluations of the eval history (run ids, labels or
+// unique substrings) and recommends whether to promote the second; a gate
+// typically reads `outputs.promote`.
+type Compare struct {
+	V1      string `yaml:"v1" doc:"the baseline: run id, label or unique substring"`
+	V2      string `yaml:"v2" doc:"the candidate: run id, label or unique substring"`
+	History string `yaml:"history" doc:"eval history file (default evals/eval_history.jsonl)"`
+	Output  string `yaml:"output" doc:"write the Markdown comparison here"`
+}
+
+func (c *Compare) history() string {
+	if c.History == "" {
+		return DefaultHistory
+	}
+	return c.History
+}
+
+// Validate checks the params.
+func (c *Compare) Validate() error {
+	if c.V1 == "" || c.V2 == "" {
+		return errors.New("compare needs v1: and v2: (run ids, labels or unique substrings)")
+	}
+	if c.Output != "" {
+		if err := pathglob.Check(c.Output); err != nil {
+			return err
+		}
+	}
+	return pathglob.Check(c.history())
+}
+
+// Reads is the history; Writes the report.
+func (c *Compare) Reads() []string { return []string{c.history()} }
+func (c *Compare) Writes() []string {
+	if c.Output == "" {
+		return nil
+	}
+	return []string{c.Output}
+}
+
+// PolicySections are the comparison settings.
+func (c *Compare) PolicySections() []string {
+	return []string{"scorecard.tolerance", "scorecard.promote_grades", "scorecard.lower_is_better"}
+}
+
+// CompareOptions reads the comparison settings of policy.scorecard.
+func CompareOptions(sc map[string]any) evalhist.Options {
+	var o evalhist.Options
+	o.Tolerance, _ = number(sc["tolerance"])
+	strs := func(v any) []string {
+		var out []string
+		list, _ := v.([]any)
+		for _, x := range list {
+			out = append(out, fmt.Sprint(x))
+		}
+		return out
+	}
+	o.PromoteGrades = strs(sc["promote_grades"])
+	o.LowerIsBetter = strs(sc["lower_is_better"])
+	return o
+}
+
+// Run compares.
+func (c *Compare) Run(ctx context.Context, env *Env) (Outputs, error) {
+	recs, skipped, err := evalhist.Read(filepath.Join(env.Root, filepath.FromSlash(c.history())))
+	if err != nil {
+		return nil, fmt.Errorf("eval history: %w", err)
+	}
+	if skipped > 0 {
+		fmt.Fprintf(env.Log, "skipped %d unreadable line(s) of %s\n", skipped, c.history())
+	}
+	r1, err := evalhist.Find(recs, c.V1)
+	if err != nil {
+		return nil, fmt.Errorf("v1: %w", err)
+	}
+	r2, err := evalhist.Find(recs, c.V2)
+	if err != nil {
+		return nil, fmt.Errorf("v2: %w", err)
+	}
+	cmp := evalhist.Compare(r1, r2, CompareOptions(map[string]any{
+		"tolerance":       env.Policy["scorecard.tolerance"],
+		"promote_grades":  env.Policy["scorecard.promote_grades"],
+		"lower_is_better": env.Policy["scorecard.lower_is_better"],
+	}))
+	md := cmp.Markdown()
+	if c.Output != "" {
+		if err := atomicfile.WriteFile(filepath.Join(env.Root, filepath.FromSlash(c.Output)), []byte(md), 0o666); err != nil {
+			return nil, err
+		}
+	}
+	var rows any
+	b, _ := json.Marshal(cmp.Rows)
+	json.Unmarshal(b, &rows)
+	return Outputs{"recommendation": cmp.Recommendation, "promote": cmp.Recommendation == "promote", "reason": cmp.Reason,
+		"grade_v1": r1.Grade, "grade_v2": r2.Grade, "rows": rows,
+		"summary": fmt.Sprintf("%s: %s", cmp.Recommendation, cmp.Reason)}, nil
+}
