@@ -71,7 +71,10 @@ func (e *engine) prepare(el *element) error {
 	case !s.Cache:
 		el.why = "cache: false"
 	case v != nil && v.Volatile():
-		el.why = "always runs (" + s.Uses + " without declared inputs)"
+		el.why = "always runs"
+		if s.Uses == "exec" {
+			el.why = "always runs (exec without declared inputs)"
+		}
 	default:
 		el.cacheable = true
 	}
