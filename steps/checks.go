@@ -216,7 +216,7 @@ type Freshness struct {
 // Validate checks the params.
 func (f *Freshness) Validate() error {
 	if len(f.Files) == 0 || f.MaxAgeDays <= 0 {
-		return errors.New("check.freshness needs files: and a positive max_age_days:")
+		return errors.New("check.freshness needs files: [globs] and a positive max_age_days")
 	}
 	return nil
 }
@@ -253,4 +253,3 @@ func (f *Freshness) Run(ctx context.Context, env *Env) (Outputs, error) {
 	}
 	return Outputs{"checked": len(files), "summary": fmt.Sprintf("%d files fresh", len(files))}, nil
 }
-
