@@ -3,6 +3,7 @@ package runner
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -192,7 +193,11 @@ func ReadPipeline(root, file string) (*Pipeline, error) {
 		src, err = os.ReadFile(file)
 	}
 	if err != nil {
-		return nil, &PipelineError{Pos: Pos{File: file}, Err: unwrapPathError(err)}
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err // the file is named once, by the position
+		}
+		return nil, &PipelineError{Pos: Pos{File: file}, Err: err}
 	}
 	return parsePipeline(file, src)
 }
