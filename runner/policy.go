@@ -318,11 +318,3 @@ func (n *pnode) node(origins bool) *yaml.Node {
 	}
 	return m
 }
-
-func unwrapPathError(err error) error {
-	var pe *fs.PathError
-	if errors.As(err, &pe) {
-		return fmt.Errorf("%s: %w", pe.Path, pe.Err)
-	}
-	return err
-}
