@@ -41,6 +41,7 @@ type element struct {
 	err      error
 	started  time.Time
 	dur      time.Duration
+	cost     *CostEntry // what running it cost, when the step is costed
 	attempts int
 	log      string
 }

@@ -296,6 +296,26 @@ func (e *engine) run(ctx context.Context, el *element) {
 			el.log = logf.path
 		}
 	}()
+	if s.Cost != nil {
+		if err := e.checkBudget(s); err != nil {
+			el.status, el.err = StatusFailed, err
+			return
+		}
+		began := time.Now()
+		defer func() {
+			if el.status != StatusOK && el.status != StatusFailed {
+				return // interrupted before it could bill
+			}
+			ce := CostEntry{Time: time.Now(), Activity: s.Cost.Activity, Seconds: time.Since(began).Seconds(),
+				Rate: e.costRate(s.Cost), RunID: e.rec.ID, Step: s.ID}
+			if err := AppendCost(e.plan.Root, ce); err != nil {
+				fmt.Fprintf(e.o.Stderr, "lifeos: warning: cost of step %s not logged: %v\n", s.ID, err)
+				return
+			}
+			ce.Cost = round2(ce.Seconds / 3600 * ce.Rate)
+			el.cost = &ce
+		}()
+	}
 	env := &steps.Env{Root: e.plan.Root, Log: logf, StepID: s.ID,
 		Progress: func(unit string, done, total int) { e.meter.report(s.ID, unit, done, total) },
 		Hash: func(abs string) (string, error) {

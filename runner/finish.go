@@ -75,6 +75,17 @@ func (e *engine) finish(n *node) error {
 	}
 	rec.Status, rec.Cached = n.status, n.status == StatusCached
 	rec.Outputs = n.outputs
+	for _, el := range n.elems {
+		if el.cost == nil {
+			continue
+		}
+		if rec.Cost == nil {
+			rec.Cost = &StepCost{Activity: el.cost.Activity, Rate: el.cost.Rate}
+		}
+		rec.Cost.Seconds += el.cost.Seconds
+		rec.Cost.Cost = round2(rec.Cost.Cost + el.cost.Cost)
+		e.rec.Cost = round2(e.rec.Cost + el.cost.Cost)
+	}
 	if n.status == StatusOK || n.status == StatusCached {
 		items, err := outputItems(n)
 		if err != nil {
@@ -143,6 +154,9 @@ func (e *engine) detail(n *node) string {
 	switch n.status {
 	case StatusOK:
 		d = fmtDuration(time.Duration(rec.DurationMS * float64(time.Millisecond)))
+		if rec.Cost != nil {
+			d += fmt.Sprintf(", cost %.2f", rec.Cost.Cost)
+		}
 		if rec.Reason != "" && !n.s.isForeach() {
 			d += " (" + rec.Reason + ")"
 		}

@@ -27,7 +27,7 @@ var (
 // Keys of a pipeline file and of a step, in the order the docs list them.
 var (
 	pipelineKeys = []string{"version", "name", "description", "policy", "params", "defaults", "steps"}
-	stepKeys     = []string{"id", "description", "uses", "needs", "when", "foreach", "with", "gate", "retries", "timeout", "cache", "continue_on_error"}
+	stepKeys     = []string{"id", "description", "uses", "needs", "when", "foreach", "with", "gate", "retries", "timeout", "cache", "continue_on_error", "cost"}
 	defaultsKeys = []string{"retries", "timeout"}
 )
 
@@ -415,6 +415,25 @@ func (l *loader) step(n *yaml.Node) *Step {
 			s.Timeout = l.duration(v, what+": timeout")
 		case "cache":
 			s.Cache = l.boolean(v, what+": cache")
+		case "cost":
+			s.Cost = &CostSpec{}
+			l.fields(v, what+": cost", []string{"activity", "rate_per_hour", "estimate"}, func(key string, _, cv *yaml.Node) {
+				switch key {
+				case "activity":
+					s.Cost.Activity, _ = l.str(cv, what+": cost.activity")
+				case "rate_per_hour":
+					var r float64
+					if cv.Kind != yaml.ScalarNode || cv.Decode(&r) != nil || r < 0 {
+						l.errorf(cv, "%s: cost.rate_per_hour: expected a non-negative number, got %s", what, describeNode(cv))
+					}
+					s.Cost.Rate = &r
+				case "estimate":
+					s.Cost.Estimate = l.duration(cv, what+": cost.estimate")
+				}
+			})
+			if s.Cost.Activity == "" {
+				s.Cost.Activity = s.ID
+			}
 		case "continue_on_error":
 			s.ContinueOnError = l.boolean(v, what+": continue_on_error")
 		}

@@ -66,6 +66,16 @@ type Step struct {
 	Timeout         time.Duration
 	Cache           bool
 	ContinueOnError bool
+	// Cost makes the step's running time billable (GPU time).
+	Cost *CostSpec
+}
+
+// CostSpec is a step's cost: its elapsed time times an hourly rate, logged
+// under an activity.
+type CostSpec struct {
+	Activity string
+	Rate     *float64      // nil: policy.cost.rate_per_hour
+	Estimate time.Duration // for the budget check; 0: the activity's past mean
 }
 
 // Foreach is a step's fan-out: a list expression or a glob.

@@ -43,6 +43,7 @@ type Record struct {
 	DurationMS     float64        `json:"duration_ms"`
 	Status         string         `json:"status"`
 	Error          string         `json:"error,omitempty"`
+	Cost           float64        `json:"cost,omitempty"` // sum of the steps' costs
 	Steps          []*StepRecord  `json:"steps"`
 }
 
@@ -62,8 +63,17 @@ type StepRecord struct {
 	Gate       *Evaluation      `json:"gate,omitempty"`
 	Error      string           `json:"error,omitempty"`
 	Log        string           `json:"log,omitempty"`
+	Cost       *StepCost        `json:"cost,omitempty"`
 	Counts     map[string]int   `json:"counts,omitempty"`
 	Elements   []*ElementRecord `json:"elements,omitempty"`
+}
+
+// StepCost is what a costed step's running time cost.
+type StepCost struct {
+	Activity string  `json:"activity"`
+	Seconds  float64 `json:"seconds"`
+	Rate     float64 `json:"rate_per_hour"`
+	Cost     float64 `json:"cost"`
 }
 
 // ElementRecord is one element of a foreach step that did not come from

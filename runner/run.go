@@ -220,6 +220,9 @@ func (e *engine) summary() {
 	if err != nil {
 		rel = filepath.Join(e.dir, "run.json")
 	}
+	if e.rec.Cost > 0 {
+		parts = append(parts, fmt.Sprintf("cost %.2f", e.rec.Cost))
+	}
 	fmt.Fprintf(e.o.Stdout, "%s in %s: %s (record: %s)\n", e.rec.Status, fmtDuration(time.Duration(e.rec.DurationMS*float64(time.Millisecond))), strings.Join(parts, ", "), filepath.ToSlash(rel))
 }
 
