@@ -199,4 +199,3 @@ func parseSince(s string, now time.Time) (time.Time, error) {
 	}
 	return now.Add(-d), nil
 }
-
