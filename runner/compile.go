@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 
@@ -23,6 +24,9 @@ type Options struct {
 	Params []string
 	// Only restricts the plan to these steps and what they need (--only).
 	Only []string
+	// stack is the pipeline files that include this one (pipeline steps),
+	// to detect recursion.
+	stack []string
 }
 
 // Plan is a pipeline whose every part has been checked: structure, policy,
@@ -118,7 +122,7 @@ func Compile(root string, p *Pipeline, o Options) (*Plan, error) {
 		}
 	}
 	// Expressions and params.
-	c := &compiler{p: p, policy: pol, params: params, byID: plan.byID, root: root}
+	c := &compiler{p: p, policy: pol, params: params, byID: plan.byID, root: root, stack: append(o.stack, filepath.Clean(p.File))}
 	for _, s := range p.Steps {
 		sc := scopeStep
 		if s.Foreach != nil {
@@ -218,6 +222,11 @@ func (c *compiler) compileWith(l *loader, s *Step, sc scope) []error {
 			}
 			return append(errs, l.errAt(pos, fmt.Errorf("step %s: with: %w", s.ID, err)))
 		}
+		if sub, ok := params.(*steps.SubPipeline); ok {
+			if err := c.checkSubPipeline(sub.File); err != nil {
+				return append(errs, l.errAt(s.withPos, fmt.Errorf("step %s: %w", s.ID, err)))
+			}
+		}
 		s.static = params
 	}
 	return errs
@@ -230,6 +239,24 @@ func prefixStep(s *Step, err error) error {
 		return pe
 	}
 	return fmt.Errorf("step %s: %w", s.ID, err)
+}
+
+// checkSubPipeline validates a pipeline step's file, refusing recursion.
+func (c *compiler) checkSubPipeline(file string) error {
+	file = filepath.Clean(file)
+	for i, f := range c.stack {
+		if f == file {
+			return fmt.Errorf("pipeline recursion: %s -> %s", strings.Join(c.stack[i:], " -> "), file)
+		}
+	}
+	p, err := ReadPipeline(c.root, file)
+	if err == nil {
+		_, err = Compile(c.root, p, Options{stack: c.stack})
+	}
+	if err != nil {
+		return fmt.Errorf("pipeline %s: %w", file, err)
+	}
+	return nil
 }
 
 // validateParams runs a step's own checks: Validate, then those that need

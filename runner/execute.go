@@ -340,6 +340,7 @@ func (e *engine) run(ctx context.Context, el *element) {
 			env.Policy[sec], _ = e.plan.Policy.Get(sec)
 		}
 	}
+	env.RunPipeline = e.runSub
 	env.Run = steps.RunInfo{ID: e.rec.ID, Started: e.runEnv["started"].(string), Pipeline: e.rec.Pipeline,
 		PipelineDigest: e.rec.PipelineDigest, PolicyDigest: e.rec.PolicyDigest}
 	if e.cache != nil && s.Cache && !e.o.NoCache {

@@ -65,6 +65,7 @@ type compiler struct {
 	params map[string]any
 	byID   map[string]*Step
 	root   string
+	stack  []string // pipeline files being compiled, outermost first
 	errs   ErrorList
 }
 

@@ -51,6 +51,9 @@ type Env struct {
 	// Progress, when not nil, is told how far a long step is ("image", 12,
 	// 20); the engine shows it. Safe for concurrent use.
 	Progress func(unit string, done, total int)
+	// RunPipeline runs another pipeline file with params, in the same
+	// workspace and cache, and returns its outputs (for the pipeline step).
+	RunPipeline func(ctx context.Context, file string, params map[string]any) (Outputs, error)
 	// Run describes the run, for records a step appends (eval history).
 	// It is not part of the cache key: a step must not put it in outputs.
 	Run RunInfo

@@ -1,0 +1,80 @@
+package runner
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"sync"
+
+	"github.com/lifeos/lifeos/steps"
+)
+
+// runSub runs a pipeline step's file as a run of its own (with its own
+// record) in the same workspace and cache; its progress lines are shown
+// indented under the step's.
+func (e *engine) runSub(ctx context.Context, file string, params map[string]any) (steps.Outputs, error) {
+	var assigns []string
+	for name, v := range params {
+		if s, ok := v.(string); ok {
+			assigns = append(assigns, name+"="+s)
+			continue
+		}
+		b, err := json.Marshal(v) // JSON is YAML: typed as --param types it
+		if err != nil {
+			return nil, fmt.Errorf("param %s: %w", name, err)
+		}
+		assigns = append(assigns, name+"="+string(b))
+	}
+	plan, err := Load(e.plan.Root, file, Options{Params: assigns})
+	if err != nil {
+		return nil, err
+	}
+	out := &prefixWriter{w: e.o.Stdout, prefix: "  | "}
+	rec, err := plan.Run(ctx, RunOptions{Jobs: e.o.Jobs, NoCache: e.o.NoCache, Stdout: out, Stderr: e.o.Stderr})
+	out.flush()
+	if rec == nil {
+		return nil, err
+	}
+	byStep := map[string]any{}
+	for _, s := range rec.Steps {
+		byStep[s.ID] = s.Outputs
+	}
+	outputs := steps.Outputs{"run_id": rec.ID, "status": rec.Status, "steps": byStep,
+		"summary": fmt.Sprintf("%s run %s", rec.Status, rec.ID)}
+	return outputs, err
+}
+
+// prefixWriter writes whole lines with a prefix.
+type prefixWriter struct {
+	mu     sync.Mutex
+	w      io.Writer
+	prefix string
+	buf    bytes.Buffer
+}
+
+func (p *prefixWriter) Write(b []byte) (int, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.buf.Write(b)
+	for {
+		line, err := p.buf.ReadBytes('\n')
+		if err != nil {
+			p.buf.Write(line) // keep the partial line for later
+			return len(b), nil
+		}
+		if _, err := fmt.Fprintf(p.w, "%s%s", p.prefix, line); err != nil {
+			return len(b), err
+		}
+	}
+}
+
+func (p *prefixWriter) flush() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.buf.Len() > 0 {
+		fmt.Fprintf(p.w, "%s%s\n", p.prefix, p.buf.String())
+		p.buf.Reset()
+	}
+}
