@@ -25,7 +25,7 @@ func init() {
 // unique substrings) and recommends whether to promote the second; a gate
 // typically reads `outputs.promote`.
 type Compare struct {
-	V1      string `yaml:"v1" doc:"the baseline: run id, label or unique substring"`
+	V1      string `yaml:"v1" doc:"the baseline: run id, label or unique substring (empty for a first version: judged by its grade)"`
 	V2      string `yaml:"v2" doc:"the candidate: run id, label or unique substring"`
 	History string `yaml:"history" doc:"eval history file (default evals/eval_history.jsonl)"`
 	Output  string `yaml:"output" doc:"write the Markdown comparison here"`
@@ -40,8 +40,8 @@ func (c *Compare) history() string {
 
 // Validate checks the params.
 func (c *Compare) Validate() error {
-	if c.V1 == "" || c.V2 == "" {
-		return errors.New("compare needs v1: and v2: (run ids, labels or unique substrings)")
+	if c.V2 == "" {
+		return errors.New("compare needs v2: the candidate (and v1: the baseline, unless this is the first version)")
 	}
 	if c.Output != "" {
 		if err := pathglob.Check(c.Output); err != nil {
@@ -91,13 +91,15 @@ func (c *Compare) Run(ctx context.Context, env *Env) (Outputs, error) {
 	if skipped > 0 {
 		fmt.Fprintf(env.Log, "skipped %d unreadable line(s) of %s\n", skipped, c.history())
 	}
-	r1, err := evalhist.Find(recs, c.V1)
-	if err != nil {
-		return nil, fmt.Errorf("v1: %w", err)
-	}
 	r2, err := evalhist.Find(recs, c.V2)
 	if err != nil {
 		return nil, fmt.Errorf("v2: %w", err)
+	}
+	var r1 evalhist.Record // no baseline: judged by v2's grade alone
+	if c.V1 != "" {
+		if r1, err = evalhist.Find(recs, c.V1); err != nil {
+			return nil, fmt.Errorf("v1: %w", err)
+		}
 	}
 	cmp := evalhist.Compare(r1, r2, CompareOptions(map[string]any{
 		"tolerance":       env.Policy["scorecard.tolerance"],

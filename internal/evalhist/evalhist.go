@@ -131,7 +131,9 @@ func (o Options) lowerBetter(metric string) bool {
 	return strings.HasSuffix(metric, "distance") || strings.HasSuffix(metric, "distance_mean") || strings.HasSuffix(metric, "clipped_fraction")
 }
 
-// Compare compares the mean of every metric and the composite.
+// Compare compares the mean of every metric and the composite. A zero v1
+// (no run id) means there is no baseline: every metric is "added" and the
+// recommendation rests on v2's grade alone.
 func Compare(v1, v2 Record, o Options) Comparison {
 	c := Comparison{V1: v1, V2: v2}
 	names := map[string]bool{}
@@ -151,7 +153,10 @@ func Compare(v1, v2 Record, o Options) Comparison {
 	for _, m := range keys {
 		var a, b *float64
 		if m == "composite" {
-			a, b = &v1.Composite, &v2.Composite
+			if v1.RunID != "" {
+				a = &v1.Composite
+			}
+			b = &v2.Composite
 		} else {
 			if x, ok := v1.Metrics[m]; ok {
 				a = &x.Mean
@@ -235,6 +240,9 @@ func (c Comparison) Markdown() string {
 }
 
 func name(r Record) string {
+	if r.RunID == "" {
+		return "no baseline"
+	}
 	if r.Label != "" {
 		return r.Label
 	}

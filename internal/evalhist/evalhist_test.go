@@ -39,7 +39,7 @@ func TestFind(t *testing.T) {
 }
 
 func TestCompareVerdicts(t *testing.T) {
-	v1 := Record{Grade: "C", Composite: 0.7, Metrics: map[string]Aggregate{"face.distance": {Mean: 0.5}, "gone": {Mean: 1}}}
+	v1 := Record{RunID: "r1", Grade: "C", Composite: 0.7, Metrics: map[string]Aggregate{"face.distance": {Mean: 0.5}, "gone": {Mean: 1}}}
 	v2 := Record{Grade: "C", Composite: 0.6, Metrics: map[string]Aggregate{"face.distance": {Mean: 0.4}, "new": {Mean: 1}}}
 	c := Compare(v1, v2, Options{Tolerance: 0.01, PromoteGrades: []string{"A", "B", "C"}})
 	want := map[string]string{"face.distance": "improved", "gone": "removed", "new": "added", "composite": "regressed"}
@@ -50,5 +50,25 @@ func TestCompareVerdicts(t *testing.T) {
 	}
 	if c.Recommendation != "hold" || !strings.Contains(c.Reason, "composite regressed by 0.1") {
 		t.Errorf("recommendation %s: %s", c.Recommendation, c.Reason)
+	}
+}
+
+func TestCompareWithoutBaseline(t *testing.T) {
+	v2 := Record{RunID: "r2", Label: "v1", Grade: "B", Composite: 0.6, Metrics: map[string]Aggregate{"sharpness": {Mean: 0.8}}}
+	c := Compare(Record{}, v2, Options{PromoteGrades: []string{"A", "B"}})
+	for _, r := range c.Rows {
+		if r.Verdict != "added" || r.V1 != nil {
+			t.Errorf("%s: verdict %s, v1 %v; want added with no v1", r.Metric, r.Verdict, r.V1)
+		}
+	}
+	if c.Recommendation != "promote" {
+		t.Errorf("recommendation %s: %s; want promote on grade B alone", c.Recommendation, c.Reason)
+	}
+	if md := c.Markdown(); !strings.Contains(md, "# no baseline vs v1") {
+		t.Errorf("markdown does not say there is no baseline:\n%s", md)
+	}
+	v2.Grade = "C"
+	if c := Compare(Record{}, v2, Options{PromoteGrades: []string{"A", "B"}}); c.Recommendation != "hold" {
+		t.Errorf("grade C without a baseline: %s, want hold", c.Recommendation)
 	}
 }
