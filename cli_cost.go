@@ -160,7 +160,7 @@ func (a *app) costCmd() *cobra.Command {
 			return tw.Flush()
 		},
 	}
-	report.Flags().StringVar(&by, "by", "activity", "group by `activity` or `day`")
+	report.Flags().StringVar(&by, "by", "activity", "group by `KEY`: activity or day")
 	report.Flags().StringVar(&since, "since", "", "only entries from `DATE` (2026-11-01) or a duration ago (7d, 12h)")
 	cmd.AddCommand(start, stop, report)
 	return cmd

@@ -19,7 +19,7 @@ func (a *app) manifestCmd() *cobra.Command {
 	var output string
 	create := &cobra.Command{
 		Use:   "create DIR",
-		Short: "Write the manifest of a dataset: SHA-256, size and caption of every image, and a summary",
+		Short: "Write the manifest of a dataset: SHA-256, dimensions and caption of every image, and a summary",
 		Args:  args(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, argv []string) error {
 			root, err := a.root()

@@ -103,7 +103,7 @@ func (p *Preflight) Run(ctx context.Context, env *Env) (Outputs, error) {
 	if p.MinFreeDisk != "" {
 		n++
 	}
-	return Outputs{"checked": n, "summary": fmt.Sprintf("%d checks passed", n)}, nil
+	return Outputs{"checked": n, "summary": plural(n, "check") + " passed"}, nil
 }
 
 var sizeRe = regexp.MustCompile(`^\s*([0-9.]+)\s*([KMGT]?i?B?)\s*$`)
@@ -190,7 +190,7 @@ func (c *ContextBudget) Run(ctx context.Context, env *Env) (Outputs, error) {
 	if err := findingsError(env, "file(s) over their line budget", findings); err != nil {
 		return nil, err
 	}
-	return Outputs{"checked": checked, "summary": fmt.Sprintf("%d files within budget", checked)}, nil
+	return Outputs{"checked": checked, "summary": plural(checked, "file") + " within budget"}, nil
 }
 
 func countLines(name string) (int, error) {
@@ -251,5 +251,5 @@ func (f *Freshness) Run(ctx context.Context, env *Env) (Outputs, error) {
 	if err := findingsError(env, "stale file(s)", findings); err != nil {
 		return nil, err
 	}
-	return Outputs{"checked": len(files), "summary": fmt.Sprintf("%d files fresh", len(files))}, nil
+	return Outputs{"checked": len(files), "summary": plural(len(files), "file") + " fresh"}, nil
 }
