@@ -27,7 +27,11 @@ func (a *app) manifestCmd() *cobra.Command {
 				return err
 			}
 			hash, save := a.hasher(root)
-			m, err := manifest.Create(resolve(root, argv[0]), hash, runtime.NumCPU())
+			o := manifest.Options{Jobs: runtime.NumCPU()}
+			if output != "" {
+				o.Previous = previousManifest(resolve(root, output))
+			}
+			m, err := manifest.Create(a.ctx, resolve(root, argv[0]), hash, o)
 			if err != nil {
 				return err
 			}
@@ -108,4 +112,14 @@ func (a *app) hasher(root string) (manifest.Hasher, func() error) {
 		sum, _, err := sc.Sum(abs)
 		return sum.String(), err
 	}, sc.Save
+}
+
+// previousManifest is the manifest at name if there is a readable one: it
+// saves re-reading the images that did not change.
+func previousManifest(name string) *manifest.Manifest {
+	m, err := manifest.Read(name)
+	if err != nil {
+		return nil
+	}
+	return m
 }

@@ -8,11 +8,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"runtime"
 
 	"github.com/lifeos/lifeos/internal/atomicfile"
+	"github.com/lifeos/lifeos/internal/filehash"
 	"github.com/lifeos/lifeos/internal/manifest"
 	"github.com/lifeos/lifeos/internal/pathglob"
 )
@@ -59,20 +59,25 @@ func (m *Manifest) Writes() []string { return []string{m.Output} }
 func (m *Manifest) Run(ctx context.Context, env *Env) (Outputs, error) {
 	hash := env.Hash
 	if hash == nil {
-		hash = hashFile
+		hash = filehash.Hex
 	}
-	man, err := manifest.Create(filepath.Join(env.Root, filepath.FromSlash(m.Dataset)), hash, runtime.NumCPU())
+	out := filepath.Join(env.Root, filepath.FromSlash(m.Output))
+	// The manifest being replaced lends the dimensions and captions of the
+	// images that did not change; a missing or damaged one is just ignored.
+	prev, err := manifest.Read(out)
 	if err != nil {
-		return nil, err
+		prev = nil
 	}
-	if err := ctx.Err(); err != nil {
+	man, err := manifest.Create(ctx, filepath.Join(env.Root, filepath.FromSlash(m.Dataset)), hash,
+		manifest.Options{Jobs: runtime.NumCPU(), Previous: prev})
+	if err != nil {
 		return nil, err
 	}
 	data, err := man.Encode()
 	if err != nil {
 		return nil, err
 	}
-	if err := atomicfile.WriteFile(filepath.Join(env.Root, filepath.FromSlash(m.Output)), data, 0o666); err != nil {
+	if err := atomicfile.WriteFile(out, data, 0o666); err != nil {
 		return nil, err
 	}
 	sum := sha256.Sum256(data)
@@ -83,20 +88,6 @@ func (m *Manifest) Run(ctx context.Context, env *Env) (Outputs, error) {
 	fmt.Fprintf(env.Log, "%d images, %d captioned; sha256 %s\n", man.Summary.Images, man.Summary.Captioned, digest)
 	return Outputs{"digest": digest, "path": m.Output, "images": man.Summary.Images, "summary_stats": summary,
 		"summary": fmt.Sprintf("%s, sha256 %s", plural(man.Summary.Images, "image"), digest[:12])}, nil
-}
-
-// hashFile is the SHA-256 of a file, without a stat cache.
-func hashFile(abs string) (string, error) {
-	f, err := os.Open(abs)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
 // ManifestDiff compares two manifests; its outputs say what changed, for

@@ -6,7 +6,9 @@ package manifest
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"image"
 	_ "image/gif" // decoders for DecodeConfig
@@ -64,9 +66,19 @@ var imageExts = map[string]bool{".png": true, ".jpg": true, ".jpeg": true, ".gif
 // Hasher returns the SHA-256 (hex) of a file, e.g. through a stat cache.
 type Hasher func(abs string) (string, error)
 
-// Create builds the manifest of the images under dir, hashing with up to
-// jobs files at a time.
-func Create(dir string, sum Hasher, jobs int) (*Manifest, error) {
+// Options tune Create.
+type Options struct {
+	Jobs int // files hashed at a time (default 1)
+	// Previous is an earlier manifest of the same directory (usually the
+	// file about to be replaced), or nil. An image whose digest and a
+	// caption whose digest are unchanged take their dimensions and text from
+	// it, so with a stat cache an unchanged dataset is only stat'ed.
+	Previous *Manifest
+}
+
+// Create builds the manifest of the images under dir. It stops early when
+// ctx is cancelled.
+func Create(ctx context.Context, dir string, sum Hasher, o Options) (*Manifest, error) {
 	var rels []string
 	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -82,24 +94,38 @@ func Create(dir string, sum Hasher, jobs int) (*Manifest, error) {
 		return nil, fmt.Errorf("manifest: %w", err)
 	}
 	sort.Strings(rels)
+	prev := map[string]*Entry{}
+	if o.Previous != nil {
+		for i := range o.Previous.Images {
+			prev[o.Previous.Images[i].Path] = &o.Previous.Images[i]
+		}
+	}
 	entries := make([]Entry, len(rels))
 	errs := make([]error, len(rels))
 	next := make(chan int)
 	var wg sync.WaitGroup
-	for w := 0; w < max(jobs, 1); w++ {
+	for w := 0; w < max(o.Jobs, 1); w++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for i := range next {
-				entries[i], errs[i] = entry(dir, rels[i], sum)
+				entries[i], errs[i] = entry(dir, rels[i], sum, prev[rels[i]])
 			}
 		}()
 	}
+feed:
 	for i := range rels {
-		next <- i
+		select {
+		case next <- i:
+		case <-ctx.Done():
+			break feed
+		}
 	}
 	close(next)
 	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	for _, err := range errs {
 		if err != nil {
 			return nil, err
@@ -110,30 +136,47 @@ func Create(dir string, sum Hasher, jobs int) (*Manifest, error) {
 	return m, nil
 }
 
-func entry(dir, rel string, sum Hasher) (Entry, error) {
+// entry describes one image; prev, when not nil, is its entry in an
+// earlier manifest.
+func entry(dir, rel string, sum Hasher, prev *Entry) (Entry, error) {
 	abs := filepath.Join(dir, filepath.FromSlash(rel))
 	e := Entry{Path: rel}
 	var err error
 	if e.SHA256, err = sum(abs); err != nil {
 		return e, fmt.Errorf("manifest: %w", err)
 	}
-	f, err := os.Open(abs)
-	if err != nil {
-		return e, err
-	}
-	cfg, _, err := image.DecodeConfig(f)
-	f.Close()
-	if err != nil {
-		return e, fmt.Errorf("manifest: %s: not a readable image: %w", rel, err)
-	}
-	e.Width, e.Height = cfg.Width, cfg.Height
-	capPath := strings.TrimSuffix(abs, filepath.Ext(abs)) + ".txt"
-	if data, err := os.ReadFile(capPath); err == nil {
-		e.Caption = strings.TrimSpace(string(data))
-		if e.CaptionSHA256, err = sum(capPath); err != nil {
-			return e, err
+	if prev != nil && prev.SHA256 == e.SHA256 && prev.Width > 0 {
+		e.Width, e.Height = prev.Width, prev.Height
+	} else {
+		f, err := os.Open(abs)
+		if err != nil {
+			return e, fmt.Errorf("manifest: %w", err)
 		}
+		cfg, _, err := image.DecodeConfig(f)
+		f.Close()
+		if err != nil {
+			return e, fmt.Errorf("manifest: %s: not a readable image: %w", rel, err)
+		}
+		e.Width, e.Height = cfg.Width, cfg.Height
 	}
+	capPath := strings.TrimSuffix(abs, filepath.Ext(abs)) + ".txt"
+	capSum, err := sum(capPath)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return e, nil // no caption
+	case err != nil:
+		return e, fmt.Errorf("manifest: caption: %w", err)
+	}
+	e.CaptionSHA256 = capSum
+	if prev != nil && prev.CaptionSHA256 == capSum {
+		e.Caption = prev.Caption
+		return e, nil
+	}
+	data, err := os.ReadFile(capPath)
+	if err != nil {
+		return e, fmt.Errorf("manifest: caption: %w", err)
+	}
+	e.Caption = strings.TrimSpace(string(data))
 	return e, nil
 }
 
@@ -161,16 +204,35 @@ func (m *Manifest) summarise() {
 	m.Summary = s
 }
 
-// Encode returns the manifest's JSON: indented, keys in a fixed order, no
-// timestamps, so the same dataset always gives the same bytes.
+// Encode returns the manifest's JSON: keys in a fixed order, no
+// timestamps, so the same dataset always gives the same bytes; one image per
+// line, which keeps the file quick to write and its diffs readable.
 func (m *Manifest) Encode() ([]byte, error) {
 	var b bytes.Buffer
+	b.Grow(200 * (len(m.Images) + 10))
 	enc := json.NewEncoder(&b)
-	enc.SetIndent("", "  ")
 	enc.SetEscapeHTML(false)
-	if err := enc.Encode(m); err != nil {
+	fmt.Fprintf(&b, "{\n  \"version\": %d,\n  \"images\": [", m.Version)
+	for i := range m.Images {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString("\n    ")
+		if err := enc.Encode(&m.Images[i]); err != nil {
+			return nil, err
+		}
+		b.Truncate(b.Len() - 1) // Encode's newline
+	}
+	if len(m.Images) > 0 {
+		b.WriteString("\n  ")
+	}
+	b.WriteString("],\n  \"summary\": ")
+	summary, err := json.MarshalIndent(m.Summary, "  ", "  ")
+	if err != nil {
 		return nil, err
 	}
+	b.Write(summary)
+	b.WriteString("\n}\n")
 	return b.Bytes(), nil
 }
 

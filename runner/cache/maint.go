@@ -1,12 +1,9 @@
 package cache
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -15,6 +12,7 @@ import (
 	"time"
 
 	"github.com/lifeos/lifeos/internal/atomicfile"
+	"github.com/lifeos/lifeos/internal/filehash"
 )
 
 // Result is the object a step execution stores: its outputs (a JSON value)
@@ -232,7 +230,7 @@ func (c *Cache) Verify() (checked int, problems []Problem, err error) {
 			return nil
 		}
 		checked++
-		got, herr := hashFile(path)
+		got, herr := filehash.Hex(path)
 		if herr != nil || got != filepath.Base(path)[:hexSize] {
 			reason := "content does not match its name (corrupt object)"
 			if herr != nil {
@@ -266,17 +264,4 @@ func (c *Cache) Verify() (checked int, problems []Problem, err error) {
 		return checked, problems, fmt.Errorf("verify cache: %w", err)
 	}
 	return checked, problems, nil
-}
-
-func hashFile(path string) (string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
 }

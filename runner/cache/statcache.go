@@ -3,7 +3,6 @@ package cache
 import (
 	"bufio"
 	"bytes"
-	"crypto/sha256"
 	"fmt"
 	"io"
 	"io/fs"
@@ -14,6 +13,7 @@ import (
 	"time"
 
 	"github.com/lifeos/lifeos/internal/atomicfile"
+	"github.com/lifeos/lifeos/internal/filehash"
 )
 
 // racyWindow: a file modified this recently before it was hashed may be
@@ -109,18 +109,11 @@ func (sc *StatCache) SumInfo(path string, st fs.FileInfo) (OutputID, int64, erro
 	if ok && e.size == st.Size() && e.mtime == mtime && e.ino == ino {
 		return e.sum, e.size, nil
 	}
-	f, err := os.Open(path)
+	digest, n, err := filehash.Sum(path)
 	if err != nil {
 		return OutputID{}, 0, err
 	}
-	defer f.Close()
-	h := sha256.New()
-	n, err := io.Copy(h, f)
-	if err != nil {
-		return OutputID{}, 0, fmt.Errorf("hash %s: %w", path, err)
-	}
-	var sum OutputID
-	h.Sum(sum[:0])
+	sum := OutputID(digest)
 	if sc.now().Sub(st.ModTime()) > racyWindow && n == st.Size() {
 		sc.mu.Lock()
 		sc.m[path] = statEntry{size: n, mtime: mtime, ino: ino, sum: sum}
