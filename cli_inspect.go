@@ -113,6 +113,9 @@ func (a *app) runsCmd() *cobra.Command {
 			fmt.Fprintf(a.stdout, "run %s: %s %s\n", r.ID, r.Pipeline, r.Status)
 			fmt.Fprintf(a.stdout, "started %s, took %s\n", r.Started.Format(time.RFC3339), time.Duration(r.DurationMS*float64(time.Millisecond)).Round(time.Millisecond))
 			fmt.Fprintf(a.stdout, "pipeline sha256 %s\npolicy   sha256 %s\n", r.PipelineDigest, r.PolicyDigest)
+			if r.Cost > 0 {
+				fmt.Fprintf(a.stdout, "cost %.2f\n", r.Cost)
+			}
 			if r.Error != "" {
 				fmt.Fprintf(a.stdout, "error: %s\n", r.Error)
 			}
@@ -124,6 +127,9 @@ func (a *app) runsCmd() *cobra.Command {
 					if p != "" {
 						parts = append(parts, p)
 					}
+				}
+				if s.Cost != nil {
+					parts = append(parts, fmt.Sprintf("cost %.2f (%s, %.0f s at %.2f/h)", s.Cost.Cost, s.Cost.Activity, s.Cost.Seconds, s.Cost.Rate))
 				}
 				if s.When != nil && !s.When.Value {
 					parts = append(parts, "when false: "+s.When.Expr)
