@@ -1,0 +1,114 @@
+package facenet
+
+import (
+	"encoding/json"
+	"image"
+	_ "image/png"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+type reference struct {
+	Crops []struct {
+		File       string    `json:"file"`
+		Face       string    `json:"face"`
+		Descriptor []float32 `json:"descriptor"`
+	} `json:"crops"`
+}
+
+func readPNG(t testing.TB, name string) image.Image {
+	t.Helper()
+	f, err := os.Open(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	img, _, err := image.Decode(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return img
+}
+
+// The port matches the descriptors the original implementation (face-api,
+// TensorFlow.js cpu backend) computed for the same crops.
+func TestMatchesReferenceDescriptors(t *testing.T) {
+	net, err := Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile("testdata/reference.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ref reference
+	if err := json.Unmarshal(data, &ref); err != nil {
+		t.Fatal(err)
+	}
+	if len(ref.Crops) < 12 {
+		t.Fatalf("%d reference crops, want 12", len(ref.Crops))
+	}
+	for _, c := range ref.Crops {
+		got := net.Embed(readPNG(t, filepath.Join("testdata", c.File)))
+		var want [Dim]float32
+		copy(want[:], c.Descriptor)
+		if d := Distance(got, want); d > 1e-4 {
+			t.Errorf("%s: L2 %.2g from the reference descriptor, want <= 1e-4", c.File, d)
+		} else {
+			t.Logf("%s: L2 %.2g", c.File, d)
+		}
+	}
+}
+
+// Augmented copies of one face are closer to each other than to the other
+// person, and within dlib's 0.6 radius.
+func TestSamePersonCloser(t *testing.T) {
+	net, err := Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	augs := []string{"base", "bright", "dark", "flip", "shift", "zoom"}
+	emb := map[string][][Dim]float32{}
+	for _, p := range []string{"astronaut", "hopper"} {
+		for _, a := range augs {
+			emb[p] = append(emb[p], net.Embed(readPNG(t, filepath.Join("testdata", p+"__"+a+".png"))))
+		}
+	}
+	var maxSame, minOther float64 = 0, 10
+	for _, p := range []string{"astronaut", "hopper"} {
+		for i := 1; i < len(augs); i++ {
+			maxSame = max(maxSame, Distance(emb[p][0], emb[p][i]))
+		}
+	}
+	for _, a := range emb["astronaut"] {
+		for _, h := range emb["hopper"] {
+			minOther = min(minOther, Distance(a, h))
+		}
+	}
+	t.Logf("same person <= %.3f, different people >= %.3f", maxSame, minOther)
+	if maxSame >= 0.6 || minOther <= maxSame {
+		t.Errorf("same person up to %.3f, different people from %.3f: want same < 0.6 and < different", maxSame, minOther)
+	}
+}
+
+// A damaged model is refused, not used.
+func TestDecodeRefusesDamagedWeights(t *testing.T) {
+	bad := append([]byte(nil), weightsBin...)
+	bad[len(bad)/2] ^= 1
+	if _, err := decode(bad, manifestJSON); err == nil {
+		t.Fatal("decode accepted weights with a flipped bit")
+	}
+}
+
+func BenchmarkEmbed(b *testing.B) {
+	net, err := Load()
+	if err != nil {
+		b.Fatal(err)
+	}
+	img := readPNG(b, "testdata/astronaut__base.png")
+	b.ResetTimer()
+	for b.Loop() {
+		net.Embed(img)
+	}
+}
