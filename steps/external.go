@@ -256,7 +256,12 @@ func (s *Score) embed(ctx context.Context, env *Env, items []Item) ([][][]float6
 	if len(todo) == 0 {
 		return out, nil
 	}
-	results, err := s.call(ctx, env, pick(items, todo))
+	var results []extResult
+	if s.builtinEmbedder() {
+		results, err = embedBuiltin(ctx, env, pick(items, todo))
+	} else {
+		results, err = s.call(ctx, env, pick(items, todo))
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -312,16 +317,23 @@ func (s *Score) faces(ctx context.Context, env *Env, items []Item) ([]map[string
 	out := make([]map[string]any, len(items))
 	for i, e := range embs {
 		m := map[string]any{"faces": float64(len(e))}
-		if len(e) > 0 {
-			if len(e[0]) != len(mean) {
-				return nil, fmt.Errorf("%s: embedding of length %d, the reference's are %d", items[i].Path, len(e[0]), len(mean))
+		compared := e
+		if s.Face != "all" && len(e) > 1 {
+			compared = e[:1] // the largest
+		}
+		nearest, nearestMean := math.Inf(1), math.Inf(1)
+		for _, f := range compared {
+			if len(f) != len(mean) {
+				return nil, fmt.Errorf("%s: embedding of length %d, the reference's are %d", items[i].Path, len(f), len(mean))
 			}
-			nearest := math.Inf(1)
 			for _, r := range refFaces {
-				nearest = math.Min(nearest, l2(e[0], r))
+				nearest = math.Min(nearest, l2(f, r))
 			}
+			nearestMean = math.Min(nearestMean, l2(f, mean))
+		}
+		if len(compared) > 0 {
 			m["distance"] = round4(nearest)
-			m["distance_mean"] = round4(l2(e[0], mean))
+			m["distance_mean"] = round4(nearestMean)
 			m["similarity"] = similarity(nearest)
 		}
 		out[i] = m

@@ -45,6 +45,7 @@ type Score struct {
 	Params    map[string]any `yaml:"params" doc:"passed to an external scorer with every request"`
 	Inputs    []string       `yaml:"inputs" doc:"files the external scorer depends on (its code, its model): part of every score's key"`
 	Reference string         `yaml:"reference" doc:"face: a directory of reference photos of the person"`
+	Face      string         `yaml:"face" doc:"face: largest (default) compares an image's largest face; all compares its best-matching face"`
 	Batch     int            `yaml:"batch" doc:"images per external request (default 16)"`
 	Items     any            `yaml:"items" doc:"the items to score, e.g. ${{ steps.gen.outputs.items }} (default: the needs' items)"`
 }
@@ -87,8 +88,8 @@ func (s *Score) Validate() error {
 		if s.Reference == "" {
 			return errors.New("scorer face needs reference: a directory of photos of the person")
 		}
-		if len(s.Command) == 0 && s.URL == "" {
-			return errors.New("scorer face needs an embedder: command: [program, args...] or url: endpoint")
+		if s.Face != "" && s.Face != "largest" && s.Face != "all" {
+			return fmt.Errorf("face: %q: want largest or all", s.Face)
 		}
 		if err := pathglob.Check(s.Reference); err != nil {
 			return err
@@ -97,8 +98,8 @@ func (s *Score) Validate() error {
 		if _, ok := scorers[s.Scorer]; !ok {
 			return fmt.Errorf("unknown scorer %q (scorers: %s)", s.Scorer, strings.Join(scorerNames(), ", "))
 		}
-		if external || s.Reference != "" || len(s.Params) > 0 {
-			return fmt.Errorf("scorer %s takes no command, url, params or reference", s.Scorer)
+		if external || s.Reference != "" || len(s.Params) > 0 || s.Face != "" {
+			return fmt.Errorf("scorer %s takes no command, url, params, reference or face", s.Scorer)
 		}
 	}
 	if len(s.Command) > 0 && len(s.URL) > 0 {
@@ -134,7 +135,11 @@ func (s *Score) identity(root string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	b, _ := json.Marshal(map[string]any{"scorer": s.Scorer, "command": s.Command, "url": s.URL, "params": s.Params, "inputs": files})
+	ident := map[string]any{"scorer": s.Scorer, "command": s.Command, "url": s.URL, "params": s.Params, "inputs": files}
+	if s.builtinEmbedder() {
+		ident["embedder"] = builtinEmbedderID
+	}
+	b, _ := json.Marshal(ident)
 	return string(b), nil
 }
 

@@ -1,0 +1,75 @@
+package steps
+
+import (
+	"context"
+	"errors"
+	"runtime"
+	"sync"
+	"sync/atomic"
+
+	"github.com/lifeos/lifeos/internal/facedetect"
+	"github.com/lifeos/lifeos/internal/facenet"
+)
+
+// builtinEmbedderID names the built-in face pipeline in score keys: change
+// it when detection, the crop rule or the net changes what it computes.
+const builtinEmbedderID = "pigo-v1.4.6 crop-1.0-0.15 dlib-resnet-face-api-1.7.15 v1"
+
+// builtinEmbedder: scorer face without command or url embeds in process.
+func (s *Score) builtinEmbedder() bool {
+	return s.Scorer == "face" && len(s.Command) == 0 && s.URL == ""
+}
+
+// embedBuiltin finds the faces of each image (largest first), crops each
+// by the reference rule and embeds it with the built-in net.
+func embedBuiltin(ctx context.Context, env *Env, items []Item) ([]extResult, error) {
+	net, err := facenet.Load()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]extResult, len(items))
+	errs := make([]error, len(items))
+	var done atomic.Int64
+	// The net splits each pass over two goroutines already; half as many
+	// images at a time as CPUs keeps every core busy.
+	sem := make(chan struct{}, max(1, runtime.NumCPU()/2))
+	var wg sync.WaitGroup
+	for i, it := range items {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			if ctx.Err() != nil {
+				errs[i] = ctx.Err()
+				return
+			}
+			img, err := loadItemImage(env.Root, it)
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			faces, err := facedetect.Detect(img)
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			embs := make([][]float64, 0, len(faces))
+			for _, f := range faces {
+				d := net.Embed(facedetect.Crop(img, f))
+				e := make([]float64, len(d))
+				for k, v := range d {
+					e[k] = float64(v)
+				}
+				embs = append(embs, e)
+			}
+			out[i] = extResult{Embeddings: embs}
+			env.progress("faces", int(done.Add(1)), len(items))
+		}()
+	}
+	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	return out, errors.Join(errs...)
+}
