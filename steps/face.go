@@ -30,9 +30,9 @@ func embedBuiltin(ctx context.Context, env *Env, items []Item) ([]extResult, err
 	out := make([]extResult, len(items))
 	errs := make([]error, len(items))
 	var done atomic.Int64
-	// The net splits each pass over two goroutines already; half as many
-	// images at a time as CPUs keeps every core busy.
-	sem := make(chan struct{}, max(1, runtime.NumCPU()/2))
+	// Detection and the net are parallel inside; overlapping images as
+	// well fills the single-threaded gaps (decoding, cropping).
+	sem := make(chan struct{}, runtime.NumCPU())
 	var wg sync.WaitGroup
 	for i, it := range items {
 		wg.Add(1)

@@ -13,6 +13,7 @@ import (
 	"image"
 	"image/color"
 	"math"
+	"runtime"
 	"sort"
 	"sync"
 
@@ -49,6 +50,13 @@ var (
 	unpackErr  error
 )
 
+// maxSearchSide bounds the work of a search: an image whose shorter side
+// is longer is searched at 1/k of its size (k x k pixel averages), the
+// smallest k that brings it to at most this. A face smaller than k x 20
+// pixels is then not found, which at that size is far below what identity
+// needs. The sample portraits (at most 600 px) are searched as they are.
+const maxSearchSide = 640
+
 // Detect returns the faces in img, largest first.
 func Detect(img image.Image) ([]Face, error) {
 	once.Do(func() { classifier, unpackErr = pigo.NewPigo().Unpack(facefinder) })
@@ -57,18 +65,24 @@ func Detect(img image.Image) ([]Face, error) {
 	}
 	b := img.Bounds()
 	rows, cols := b.Dy(), b.Dx()
+	pixels := grey(img)
+	k := (min(rows, cols) + maxSearchSide - 1) / maxSearchSide
+	if k > 1 {
+		pixels, rows, cols = shrink(pixels, rows, cols, k)
+	}
 	params := pigo.CascadeParams{
 		MinSize:     minSize,
 		MaxSize:     max(min(rows, cols), minSize),
 		ShiftFactor: shiftFactor,
 		ScaleFactor: scaleFactor,
-		ImageParams: pigo.ImageParams{Pixels: grey(img), Rows: rows, Cols: cols, Dim: cols},
+		ImageParams: pigo.ImageParams{Pixels: pixels, Rows: rows, Cols: cols, Dim: cols},
 	}
-	dets := classifier.ClusterDetections(classifier.RunCascade(params, 0), iouThreshold)
+	dets := classifier.ClusterDetections(runCascade(params, runtime.NumCPU()), iouThreshold)
 	var faces []Face
 	for _, d := range dets {
 		if d.Q > minScore {
-			faces = append(faces, Face{Row: d.Row, Col: d.Col, Scale: d.Scale, Score: d.Q})
+			// Back to the image's pixels: the centre of a k x k block.
+			faces = append(faces, Face{Row: d.Row*k + k/2, Col: d.Col*k + k/2, Scale: d.Scale * k, Score: d.Q})
 		}
 	}
 	sort.SliceStable(faces, func(i, j int) bool {
@@ -80,15 +94,100 @@ func Detect(img image.Image) ([]Face, error) {
 	return faces, nil
 }
 
+// shrink averages k x k blocks of a grey image; a partial last row or
+// column of blocks is dropped.
+func shrink(pix []uint8, rows, cols, k int) ([]uint8, int, int) {
+	r, c := rows/k, cols/k
+	out := make([]uint8, r*c)
+	for y := range r {
+		for x := range c {
+			sum := 0
+			for dy := range k {
+				row := pix[(y*k+dy)*cols+x*k:]
+				for dx := range k {
+					sum += int(row[dx])
+				}
+			}
+			out[y*c+x] = uint8((sum + k*k/2) / (k * k))
+		}
+	}
+	return out, r, c
+}
+
+// runCascade is RunCascade with the window sizes split into contiguous
+// ranges of about equal work, run in parallel. Each range continues pigo's own
+// sequence of sizes and the results are joined in size order, so the
+// detections are exactly those of a single RunCascade.
+func runCascade(p pigo.CascadeParams, parts int) []pigo.Detection {
+	var scales []int
+	var work []float64
+	total := 0.0
+	for s := p.MinSize; s <= p.MaxSize; s = int(float64(s) + math.Max(2, float64(s)*p.ScaleFactor-float64(s))) {
+		step := math.Max(p.ShiftFactor*float64(s), 1)
+		w := (float64(p.Rows-s)/step + 1) * (float64(p.Cols-s)/step + 1)
+		scales, work = append(scales, s), append(work, w)
+		total += w
+	}
+	parts = min(parts, len(scales))
+	if parts <= 1 {
+		return classifier.RunCascade(p, 0)
+	}
+	// Cut the sizes where the running work crosses each 1/parts share.
+	var ranges [][2]int
+	start, acc := 0, 0.0
+	for i, w := range work {
+		acc += w
+		if acc >= total*float64(len(ranges)+1)/float64(parts) && len(ranges) < parts-1 {
+			ranges = append(ranges, [2]int{scales[start], scales[i]})
+			start = i + 1
+		}
+	}
+	if start < len(scales) {
+		ranges = append(ranges, [2]int{scales[start], p.MaxSize})
+	}
+	results := make([][]pigo.Detection, len(ranges))
+	var wg sync.WaitGroup
+	for i, r := range ranges {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			q := p
+			q.MinSize, q.MaxSize = r[0], r[1]
+			results[i] = classifier.RunCascade(q, 0)
+		}()
+	}
+	wg.Wait()
+	var all []pigo.Detection
+	for _, r := range results {
+		all = append(all, r...)
+	}
+	return all
+}
+
 // grey is pigo's RgbToGrayscale for any image, with the bounds' origin
-// moved to 0,0.
+// moved to 0,0. Opaque RGBA and NRGBA pixels (what PNG decoding gives) are
+// read straight from Pix: the same values, without an interface call per
+// pixel.
 func grey(img image.Image) []uint8 {
 	b := img.Bounds()
 	out := make([]uint8, b.Dx()*b.Dy())
+	var pix []uint8
+	var stride int
+	switch m := img.(type) {
+	case *image.RGBA:
+		pix, stride = m.Pix, m.Stride
+	case *image.NRGBA:
+		pix, stride = m.Pix, m.Stride
+	}
 	i := 0
-	for y := b.Min.Y; y < b.Max.Y; y++ {
-		for x := b.Min.X; x < b.Max.X; x++ {
-			r, g, bl, _ := img.At(x, y).RGBA()
+	for y := 0; y < b.Dy(); y++ {
+		for x := 0; x < b.Dx(); x++ {
+			var r, g, bl uint32
+			if p := y*stride + 4*x; pix != nil && pix[p+3] == 255 {
+				r, g, bl = uint32(pix[p])*0x101, uint32(pix[p+1])*0x101, uint32(pix[p+2])*0x101
+			} else {
+				r, g, bl, _ = img.At(b.Min.X+x, b.Min.Y+y).RGBA()
+			}
 			out[i] = uint8((0.299*float64(r) + 0.587*float64(g) + 0.114*float64(bl)) / 256)
 			i++
 		}

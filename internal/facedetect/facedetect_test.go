@@ -6,7 +6,10 @@ import (
 	_ "image/png"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
+
+	pigo "github.com/esimov/pigo/core"
 
 	"github.com/lifeos/lifeos/internal/facenet"
 )
@@ -124,4 +127,80 @@ func TestCropPixels(t *testing.T) {
 	if worst > 1 {
 		t.Errorf("crop differs from the reference crop by up to %d levels, want <= 1", worst)
 	}
+}
+
+// upscale2 doubles an image's size, to stand for a 1024x1024 generated
+// portrait.
+func upscale2(img image.Image) *image.RGBA {
+	b := img.Bounds()
+	out := image.NewRGBA(image.Rect(0, 0, 2*b.Dx(), 2*b.Dy()))
+	for y := range out.Bounds().Dy() {
+		for x := range out.Bounds().Dx() {
+			out.Set(x, y, img.At(b.Min.X+x/2, b.Min.Y+y/2))
+		}
+	}
+	return out
+}
+
+func BenchmarkDetect1024(b *testing.B) {
+	img := upscale2(readImage(b, filepath.Join(images, "portrait-astronaut-eileen-collins.png")))
+	b.ResetTimer()
+	for b.Loop() {
+		faces, err := Detect(img)
+		if err != nil || len(faces) == 0 {
+			b.Fatalf("no face: %v", err)
+		}
+	}
+}
+
+func BenchmarkDetect512(b *testing.B) {
+	img := readImage(b, filepath.Join(images, "portrait-astronaut-eileen-collins.png"))
+	b.ResetTimer()
+	for b.Loop() {
+		Detect(img)
+	}
+}
+
+// Splitting the window sizes over CPUs finds exactly what one pass finds.
+func TestRunCascadeSplitIsExact(t *testing.T) {
+	img := readImage(t, filepath.Join(images, "portrait-grace-hopper.png"))
+	if _, err := Detect(img); err != nil { // loads the classifier
+		t.Fatal(err)
+	}
+	b := img.Bounds()
+	p := pigo.CascadeParams{MinSize: minSize, MaxSize: min(b.Dx(), b.Dy()), ShiftFactor: shiftFactor, ScaleFactor: scaleFactor,
+		ImageParams: pigo.ImageParams{Pixels: grey(img), Rows: b.Dy(), Cols: b.Dx(), Dim: b.Dx()}}
+	one := classifier.RunCascade(p, 0)
+	for _, parts := range []int{2, 3, 8} {
+		split := runCascade(p, parts)
+		if len(one) == 0 || !slices.Equal(one, split) {
+			t.Errorf("one pass: %d detections; split in %d: %d, or they differ", len(one), parts, len(split))
+		}
+	}
+}
+
+// A large image is searched at a reduced size and its faces are reported in
+// its own pixels: the astronaut doubled is found at twice the place and
+// size, and her crop still embeds as hers.
+func TestDetectLargeImage(t *testing.T) {
+	src := readImage(t, filepath.Join(images, "portrait-astronaut-eileen-collins.png"))
+	big := upscale2(src)
+	faces, err := Detect(big)
+	if err != nil || len(faces) == 0 {
+		t.Fatalf("no face in the 1024x1024 astronaut (%v)", err)
+	}
+	f := faces[0]
+	if f.Row != 2*112+1 || f.Col != 2*225+1 || f.Scale != 2*111 {
+		t.Errorf("face at row %d col %d scale %d, want %d %d %d", f.Row, f.Col, f.Scale, 2*112+1, 2*225+1, 2*111)
+	}
+	net, err := facenet.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	small, _ := Detect(src)
+	d := facenet.Distance(net.Embed(Crop(big, f)), net.Embed(Crop(src, small[0])))
+	if d > 0.1 {
+		t.Errorf("the doubled astronaut's crop embeds %.3f from the original's, want <= 0.1", d)
+	}
+	t.Logf("distance between the crops of the original and the doubled image: %.4f", d)
 }
