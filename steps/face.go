@@ -3,6 +3,7 @@ package steps
 import (
 	"context"
 	"errors"
+	"image"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -72,4 +73,25 @@ func embedBuiltin(ctx context.Context, env *Env, items []Item) ([]extResult, err
 		return nil, err
 	}
 	return out, errors.Join(errs...)
+}
+
+// scoreSkinOnFace measures skin (see scoreSkin) inside the largest face's
+// square when the image has a face, so that a wooden wall or a fur collar
+// does not count as skin realism; otherwise over the whole image. Its
+// `face` metric says which: 1 on a face, 0 on the whole image.
+func scoreSkinOnFace(img image.Image) map[string]float64 {
+	faces, err := facedetect.Detect(img)
+	if err == nil && len(faces) > 0 {
+		r := faces[0].Square().Intersect(img.Bounds())
+		if sub, ok := img.(interface {
+			SubImage(image.Rectangle) image.Image
+		}); ok && r.Dx() >= 16 && r.Dy() >= 16 {
+			m := scoreSkin(sub.SubImage(r))
+			m["face"] = 1
+			return m
+		}
+	}
+	m := scoreSkin(img)
+	m["face"] = 0
+	return m
 }

@@ -60,7 +60,7 @@ type imageScorer struct {
 var scorers = map[string]imageScorer{
 	"sharpness": {1, []string{"sharpness"}, scoreSharpness},
 	"exposure":  {1, []string{"mean_luminance", "clipped_fraction"}, scoreExposure},
-	"skin":      {1, []string{"texture", "skin_fraction"}, scoreSkin},
+	"skin":      {2, []string{"texture", "skin_fraction", "face"}, scoreSkinOnFace},
 }
 
 func scorerNames() []string {

@@ -206,6 +206,15 @@ func Crop(img image.Image, f Face) *image.RGBA {
 	return cropSquare(img, cx, cy, side)
 }
 
+// Square is the region Crop cuts, in image pixels (it may extend past the
+// image's bounds): from the brows to the chin.
+func (f Face) Square() image.Rectangle {
+	side := float64(f.Scale)
+	x0 := int(math.Round(float64(f.Col) - side/2))
+	y0 := int(math.Round(float64(f.Row) + 0.15*side - side/2))
+	return image.Rect(x0, y0, x0+f.Scale, y0+f.Scale)
+}
+
 // cropSquare resamples the square of the given side centred at (cx, cy):
 // each output pixel averages ss x ss bilinear samples, enough to cover the
 // source pixels it spans when shrinking.
