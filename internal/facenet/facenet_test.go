@@ -61,6 +61,32 @@ func TestMatchesReferenceDescriptors(t *testing.T) {
 	}
 }
 
+// One more face, computed by tools/face-reference/reference.js: a profile
+// of another person, from a greyscale photo (grey is repeated into RGB).
+func TestMatchesOwnReference(t *testing.T) {
+	net, err := Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile("testdata/cameraman.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var refs []struct {
+		File       string    `json:"file"`
+		Descriptor []float32 `json:"descriptor"`
+	}
+	if err := json.Unmarshal(data, &refs); err != nil || len(refs) != 1 {
+		t.Fatalf("cameraman.json: %v (%d descriptors)", err, len(refs))
+	}
+	var want [Dim]float32
+	copy(want[:], refs[0].Descriptor)
+	got := net.Embed(readPNG(t, filepath.Join("testdata", refs[0].File)))
+	if d := Distance(got, want); d > 1e-4 {
+		t.Errorf("%s: L2 %.2g from the reference descriptor, want <= 1e-4", refs[0].File, d)
+	}
+}
+
 // Augmented copies of one face are closer to each other than to the other
 // person, and within dlib's 0.6 radius.
 func TestSamePersonCloser(t *testing.T) {
