@@ -237,11 +237,11 @@ func (s *Score) referenceDigest(root string) (string, error) {
 }
 
 // embed returns the face embeddings of each image, from the cache (keyed by
-// image content and embedder) where possible.
-func (s *Score) embed(ctx context.Context, env *Env, items []Item) ([][][]float64, error) {
+// image content and embedder) where possible, and how many it computed.
+func (s *Score) embed(ctx context.Context, env *Env, items []Item) ([][][]float64, int, error) {
 	id, err := s.identity(env.Root)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	out := make([][][]float64, len(items))
 	var todo []int
@@ -254,7 +254,7 @@ func (s *Score) embed(ctx context.Context, env *Env, items []Item) ([][][]float6
 		todo = append(todo, i)
 	}
 	if len(todo) == 0 {
-		return out, nil
+		return out, len(todo), nil
 	}
 	var results []extResult
 	if s.builtinEmbedder() {
@@ -263,11 +263,11 @@ func (s *Score) embed(ctx context.Context, env *Env, items []Item) ([][][]float6
 		results, err = s.call(ctx, env, pick(items, todo))
 	}
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	for k, i := range todo {
 		if results[k].Error != "" {
-			return nil, fmt.Errorf("%s: %s", items[i].Path, results[k].Error)
+			return nil, 0, fmt.Errorf("%s: %s", items[i].Path, results[k].Error)
 		}
 		out[i] = results[k].Embeddings
 		if env.Cache != nil {
@@ -275,7 +275,7 @@ func (s *Score) embed(ctx context.Context, env *Env, items []Item) ([][][]float6
 			env.Cache.Put("embed "+id+" "+items[i].SHA256, data)
 		}
 	}
-	return out, nil
+	return out, len(todo), nil
 }
 
 // faces gives each item faces (found), and for an image with a face its
@@ -286,10 +286,11 @@ func (s *Score) faces(ctx context.Context, env *Env, items []Item) ([]map[string
 	if err != nil {
 		return nil, err
 	}
-	refEmb, err := s.embed(ctx, env, refs)
+	refEmb, embedded, err := s.embed(ctx, env, refs)
 	if err != nil {
 		return nil, fmt.Errorf("reference: %w", err)
 	}
+	fmt.Fprintf(env.Log, "reference %s: %d photo(s), %d embedded now\n", s.Reference, len(refs), embedded)
 	var refFaces [][]float64
 	for i, e := range refEmb {
 		if len(e) == 0 {
@@ -310,7 +311,7 @@ func (s *Score) faces(ctx context.Context, env *Env, items []Item) ([]map[string
 			mean[k] += v / float64(len(refFaces))
 		}
 	}
-	embs, err := s.embed(ctx, env, items)
+	embs, _, err := s.embed(ctx, env, items)
 	if err != nil {
 		return nil, err
 	}
