@@ -77,3 +77,61 @@ func TestSkinOnFace(t *testing.T) {
 		t.Errorf("brick: %v, want the whole image (face 0)", m)
 	}
 }
+
+// An image with two people: by default its largest face (Grace Hopper's)
+// is compared with the reference; with face: all, its best-matching one
+// (the astronaut's).
+func TestFaceAllComparesBestFace(t *testing.T) {
+	hopper := loadPNG(t, "portrait-grace-hopper.png")            // 512x600, face scale 222
+	astro := loadPNG(t, "portrait-astronaut-eileen-collins.png") // 512x512, face scale 111
+	both := image.NewRGBA(image.Rect(0, 0, 1024, 600))
+	for y := range 600 {
+		for x := range 512 {
+			both.Set(x, y, hopper.At(x, y))
+			if y < 512 {
+				both.Set(512+x, y, astro.At(x, y))
+			}
+		}
+	}
+	root := t.TempDir()
+	os.Mkdir(filepath.Join(root, "ref"), 0o755)
+	writePNGFile(t, filepath.Join(root, "both.png"), both)
+	writePNGFile(t, filepath.Join(root, "ref", "astro.png"), astro)
+	sum, err := filehash.Hex(filepath.Join(root, "both.png"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	items := []Item{{Path: "both.png", SHA256: sum, Width: 1024, Height: 600}}
+	for _, tc := range []struct {
+		face  string
+		match bool
+	}{{"", false}, {"all", true}} {
+		s := &Score{Scorer: "face", Reference: "ref", Face: tc.face}
+		if err := s.Validate(); err != nil {
+			t.Fatal(err)
+		}
+		out, err := s.Run(context.Background(), &Env{Root: root, Log: io.Discard, StepID: "face", Items: items})
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := out["items"].([]Item)[0].Fields["face"].(map[string]any)
+		if m["faces"] != 2.0 {
+			t.Errorf("face %q: %v faces, want 2", tc.face, m["faces"])
+		}
+		if sim := m["similarity"].(float64); (sim >= 0.5) != tc.match {
+			t.Errorf("face %q: similarity %.3f, want a match: %v", tc.face, sim, tc.match)
+		}
+	}
+}
+
+func writePNGFile(t *testing.T, name string, img image.Image) {
+	t.Helper()
+	f, err := os.Create(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := png.Encode(f, img); err != nil {
+		t.Fatal(err)
+	}
+}
