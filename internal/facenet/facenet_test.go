@@ -6,6 +6,7 @@ import (
 	_ "image/png"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 )
 
@@ -137,4 +138,38 @@ func BenchmarkEmbed(b *testing.B) {
 	for b.Loop() {
 		net.Embed(img)
 	}
+}
+
+// BenchmarkEmbedBatch embeds the 12 reference crops, two at a time (as the
+// face scorer overlaps images); ns/face is per crop.
+func BenchmarkEmbedBatch(b *testing.B) {
+	net, err := Load()
+	if err != nil {
+		b.Fatal(err)
+	}
+	names, _ := filepath.Glob("testdata/*__*.png")
+	var crops []image.Image
+	for _, n := range names {
+		crops = append(crops, readPNG(b, n))
+	}
+	b.ResetTimer()
+	for b.Loop() {
+		next := make(chan image.Image)
+		var wg sync.WaitGroup
+		for range 2 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for c := range next {
+					net.Embed(c)
+				}
+			}()
+		}
+		for _, c := range crops {
+			next <- c
+		}
+		close(next)
+		wg.Wait()
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(crops)), "ns/face")
 }
