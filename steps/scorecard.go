@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/lifeos/lifeos/internal/evalhist"
 	"github.com/lifeos/lifeos/internal/pathglob"
 )
 
@@ -55,14 +56,8 @@ func (s *Scorecard) PolicySections() []string {
 	return []string{"scorecard.grades", "scorecard.weights"}
 }
 
-// Aggregate is one metric over a batch.
-type Aggregate struct {
-	Mean float64 `json:"mean"`
-	Min  float64 `json:"min"`
-	Max  float64 `json:"max"`
-	P10  float64 `json:"p10"`
-	N    int     `json:"n"`
-}
+// Aggregate is one metric over a batch, as the eval history stores it.
+type Aggregate = evalhist.Aggregate
 
 // Run aggregates, grades and records.
 func (s *Scorecard) Run(ctx context.Context, env *Env) (Outputs, error) {
@@ -91,24 +86,23 @@ func (s *Scorecard) Run(ctx context.Context, env *Env) (Outputs, error) {
 	if history == "" {
 		history = DefaultHistory
 	}
-	line := map[string]any{
-		"run_id":          env.Run.ID,
-		"label":           s.Label,
-		"timestamp":       time.Now().UTC().Format(time.RFC3339),
-		"pipeline":        env.Run.Pipeline,
-		"pipeline_digest": env.Run.PipelineDigest,
-		"policy_digest":   env.Run.PolicyDigest,
-		"step":            env.StepID,
-		"count":           len(env.Items),
-		"metrics":         metrics,
-		"composite":       out["composite"],
-		"grade":           grade,
+	// The line is the Record that history, compare and the compare step read.
+	line := evalhist.Record{
+		RunID:          env.Run.ID,
+		Label:          s.Label,
+		Timestamp:      time.Now().UTC().Format(time.RFC3339),
+		Pipeline:       env.Run.Pipeline,
+		PipelineDigest: env.Run.PipelineDigest,
+		PolicyDigest:   env.Run.PolicyDigest,
+		DatasetDigest:  s.Dataset,
+		Step:           env.StepID,
+		Count:          len(env.Items),
+		Metrics:        metrics,
+		Composite:      round4(composite),
+		Grade:          grade,
 	}
-	if r, ok := out["approved_rate"]; ok {
-		line["approved_rate"] = r
-	}
-	if s.Dataset != "" {
-		line["dataset_digest"] = s.Dataset
+	if r, ok := out["approved_rate"].(float64); ok {
+		line.ApprovedRate = &r
 	}
 	if err := AppendJSONLine(filepath.Join(env.Root, filepath.FromSlash(history)), line); err != nil {
 		return nil, fmt.Errorf("eval history: %w", err)

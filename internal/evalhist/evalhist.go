@@ -30,13 +30,13 @@ type Record struct {
 	Pipeline       string               `json:"pipeline"`
 	PipelineDigest string               `json:"pipeline_digest"`
 	PolicyDigest   string               `json:"policy_digest"`
-	DatasetDigest  string               `json:"dataset_digest"`
+	DatasetDigest  string               `json:"dataset_digest,omitempty"`
 	Step           string               `json:"step"`
 	Count          int                  `json:"count"`
 	Metrics        map[string]Aggregate `json:"metrics"`
 	Composite      float64              `json:"composite"`
 	Grade          string               `json:"grade"`
-	ApprovedRate   *float64             `json:"approved_rate"`
+	ApprovedRate   *float64             `json:"approved_rate,omitempty"`
 }
 
 // Read returns the history's records, oldest first. Lines that do not parse
