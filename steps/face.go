@@ -2,11 +2,7 @@ package steps
 
 import (
 	"context"
-	"errors"
 	"image"
-	"runtime"
-	"sync"
-	"sync/atomic"
 
 	"github.com/lifeos/lifeos/internal/facedetect"
 	"github.com/lifeos/lifeos/internal/facenet"
@@ -29,50 +25,26 @@ func embedBuiltin(ctx context.Context, env *Env, items []Item) ([]extResult, err
 		return nil, err
 	}
 	out := make([]extResult, len(items))
-	errs := make([]error, len(items))
-	var done atomic.Int64
 	// Detection and the net are parallel inside; overlapping images as
 	// well fills the single-threaded gaps (decoding, cropping).
-	sem := make(chan struct{}, runtime.NumCPU())
-	var wg sync.WaitGroup
-	for i, it := range items {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			if ctx.Err() != nil {
-				errs[i] = ctx.Err()
-				return
+	err = eachImage(ctx, env, items, "faces", func(i int, img image.Image) error {
+		faces, err := facedetect.Detect(img)
+		if err != nil {
+			return err
+		}
+		embs := make([][]float64, 0, len(faces))
+		for _, f := range faces {
+			d := net.Embed(facedetect.Crop(img, f))
+			e := make([]float64, len(d))
+			for k, v := range d {
+				e[k] = float64(v)
 			}
-			img, err := loadItemImage(env.Root, it)
-			if err != nil {
-				errs[i] = err
-				return
-			}
-			faces, err := facedetect.Detect(img)
-			if err != nil {
-				errs[i] = err
-				return
-			}
-			embs := make([][]float64, 0, len(faces))
-			for _, f := range faces {
-				d := net.Embed(facedetect.Crop(img, f))
-				e := make([]float64, len(d))
-				for k, v := range d {
-					e[k] = float64(v)
-				}
-				embs = append(embs, e)
-			}
-			out[i] = extResult{Embeddings: embs}
-			env.progress("faces", int(done.Add(1)), len(items))
-		}()
-	}
-	wg.Wait()
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	return out, errors.Join(errs...)
+			embs = append(embs, e)
+		}
+		out[i] = extResult{Embeddings: embs}
+		return nil
+	})
+	return out, err
 }
 
 // scoreSkinOnFace measures skin (see scoreSkin) inside the largest face's

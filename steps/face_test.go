@@ -2,6 +2,7 @@ package steps
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"image"
 	"image/png"
@@ -133,5 +134,20 @@ func writePNGFile(t *testing.T, name string, img image.Image) {
 	defer f.Close()
 	if err := png.Encode(f, img); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A cancelled run starts no image and says why.
+func TestEachImageStopsWhenCancelled(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	calls := 0
+	items := []Item{{Path: "a.png"}, {Path: "b.png"}}
+	err := eachImage(ctx, &Env{Root: t.TempDir(), Log: io.Discard}, items, "images", func(int, image.Image) error {
+		calls++
+		return nil
+	})
+	if !errors.Is(err, context.Canceled) || calls != 0 {
+		t.Fatalf("err %v after %d calls, want context.Canceled and none", err, calls)
 	}
 }

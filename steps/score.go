@@ -222,35 +222,47 @@ func pick(items []Item, idx []int) []Item {
 func (s *Score) builtin(ctx context.Context, env *Env, items []Item) ([]map[string]any, error) {
 	sc := scorers[s.Scorer]
 	out := make([]map[string]any, len(items))
+	err := eachImage(ctx, env, items, "images", func(i int, img image.Image) error {
+		m := map[string]any{}
+		for k, v := range sc.score(img) {
+			m[k] = v
+		}
+		out[i] = m
+		return nil
+	})
+	return out, err
+}
+
+// eachImage decodes every item's image (checking its digest) and calls fn
+// with it, up to one image per CPU at a time, reporting progress in unit.
+// It stops starting images once ctx is cancelled.
+func eachImage(ctx context.Context, env *Env, items []Item, unit string, fn func(i int, img image.Image) error) error {
 	errs := make([]error, len(items))
 	var done atomic.Int64
 	sem := make(chan struct{}, runtime.NumCPU())
 	var wg sync.WaitGroup
 	for i, it := range items {
+		if ctx.Err() != nil {
+			break
+		}
 		wg.Add(1)
 		sem <- struct{}{}
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			if ctx.Err() != nil {
-				errs[i] = ctx.Err()
-				return
-			}
 			img, err := loadItemImage(env.Root, it)
-			if err != nil {
-				errs[i] = err
-				return
+			if err == nil {
+				err = fn(i, img)
 			}
-			m := map[string]any{}
-			for k, v := range sc.score(img) {
-				m[k] = v
-			}
-			out[i] = m
-			env.progress("images", int(done.Add(1)), len(items))
+			errs[i] = err
+			env.progress(unit, int(done.Add(1)), len(items))
 		}()
 	}
 	wg.Wait()
-	return out, errors.Join(errs...)
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return errors.Join(errs...)
 }
 
 // meanMetrics averages each numeric metric over the items that have it,
