@@ -97,16 +97,14 @@ func resolve(root, p string) string {
 // hasher returns a file hasher backed by the workspace's stat cache (so a
 // second manifest of an unchanged dataset reads no image), and a function
 // that saves the stat cache.
+// The stat cache is a hint: without a usable cache directory
+// (LIFEOS_CACHE=off, or one that cannot be created) every file is hashed.
 func (a *app) hasher(root string) (manifest.Hasher, func() error) {
-	dir, err := cache.DefaultDir(root)
-	var sc *cache.StatCache
-	if err == nil && dir != "" {
-		sc = cache.OpenStatCache(filepath.Join(dir, "statcache"))
-		if _, err := cache.Open(dir); err != nil {
-			sc = cache.OpenStatCache("")
+	sc := cache.OpenStatCache("")
+	if dir, err := cache.DefaultDir(root); err == nil && dir != "" {
+		if c, err := cache.Open(dir); err == nil {
+			sc = c.StatCache()
 		}
-	} else {
-		sc = cache.OpenStatCache("")
 	}
 	return func(abs string) (string, error) {
 		sum, _, err := sc.Sum(abs)

@@ -71,7 +71,7 @@ func (plan *Plan) newEngine(o RunOptions, explain bool) (*engine, error) {
 		if e.cache, err = cache.Open(dir); err != nil {
 			return nil, err
 		}
-		e.stat = cache.OpenStatCache(filepath.Join(dir, "statcache"))
+		e.stat = e.cache.StatCache()
 	} else {
 		e.stat = cache.OpenStatCache("")
 	}

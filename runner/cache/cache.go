@@ -99,6 +99,9 @@ func Open(dir string) (*Cache, error) {
 // Dir returns the cache directory.
 func (c *Cache) Dir() string { return c.dir }
 
+// StatCache returns the stat cache kept beside the cache's objects.
+func (c *Cache) StatCache() *StatCache { return OpenStatCache(filepath.Join(c.dir, "statcache")) }
+
 // DefaultDir returns the cache directory for a workspace: $LIFEOS_CACHE if
 // set (it must be absolute, or "off" to disable caching, reported as ""),
 // otherwise <root>/.lifeos/cache.
