@@ -29,7 +29,7 @@ func (a *app) manifestCmd() *cobra.Command {
 			hash, save := a.hasher(root)
 			o := manifest.Options{Jobs: runtime.NumCPU()}
 			if output != "" {
-				o.Previous = previousManifest(resolve(root, output))
+				o.Previous = manifest.Previous(resolve(root, output))
 			}
 			m, err := manifest.Create(a.ctx, resolve(root, argv[0]), hash, o)
 			if err != nil {
@@ -110,14 +110,4 @@ func (a *app) hasher(root string) (manifest.Hasher, func() error) {
 		sum, _, err := sc.Sum(abs)
 		return sum.String(), err
 	}, sc.Save
-}
-
-// previousManifest is the manifest at name if there is a readable one: it
-// saves re-reading the images that did not change.
-func previousManifest(name string) *manifest.Manifest {
-	m, err := manifest.Read(name)
-	if err != nil {
-		return nil
-	}
-	return m
 }

@@ -63,13 +63,9 @@ func (m *Manifest) Run(ctx context.Context, env *Env) (Outputs, error) {
 	}
 	out := filepath.Join(env.Root, filepath.FromSlash(m.Output))
 	// The manifest being replaced lends the dimensions and captions of the
-	// images that did not change; a missing or damaged one is just ignored.
-	prev, err := manifest.Read(out)
-	if err != nil {
-		prev = nil
-	}
+	// images that did not change.
 	man, err := manifest.Create(ctx, filepath.Join(env.Root, filepath.FromSlash(m.Dataset)), hash,
-		manifest.Options{Jobs: runtime.NumCPU(), Previous: prev})
+		manifest.Options{Jobs: runtime.NumCPU(), Previous: manifest.Previous(out)})
 	if err != nil {
 		return nil, err
 	}

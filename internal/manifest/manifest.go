@@ -236,6 +236,17 @@ func (m *Manifest) Encode() ([]byte, error) {
 	return b.Bytes(), nil
 }
 
+// Previous is the manifest at name if there is a readable one, else nil:
+// the manifest about to be replaced, for Options.Previous. A missing or
+// damaged file only means every image is read again.
+func Previous(name string) *Manifest {
+	m, err := Read(name)
+	if err != nil {
+		return nil
+	}
+	return m
+}
+
 // Read loads a manifest file.
 func Read(name string) (*Manifest, error) {
 	data, err := os.ReadFile(name)
