@@ -201,18 +201,23 @@ const CropSize = 150
 // Crop cuts the face's square (see the package comment) out of img,
 // resampled to CropSize x CropSize.
 func Crop(img image.Image, f Face) *image.RGBA {
-	side := float64(f.Scale)
-	cx, cy := float64(f.Col), float64(f.Row)+0.15*side
+	cx, cy, side := f.square()
 	return cropSquare(img, cx, cy, side)
 }
 
-// Square is the region Crop cuts, in image pixels (it may extend past the
-// image's bounds): from the brows to the chin.
+// Square is the region Crop cuts, in whole image pixels (it may extend past
+// the image's bounds): from the brows to the chin.
 func (f Face) Square() image.Rectangle {
-	side := float64(f.Scale)
-	x0 := int(math.Round(float64(f.Col) - side/2))
-	y0 := int(math.Round(float64(f.Row) + 0.15*side - side/2))
+	cx, cy, side := f.square()
+	x0, y0 := int(math.Round(cx-side/2)), int(math.Round(cy-side/2))
 	return image.Rect(x0, y0, x0+f.Scale, y0+f.Scale)
+}
+
+// square is the crop rule: side 1.0 x scale, centred 0.15 x scale below
+// pigo's centre.
+func (f Face) square() (cx, cy, side float64) {
+	side = float64(f.Scale)
+	return float64(f.Col), float64(f.Row) + 0.15*side, side
 }
 
 // cropSquare resamples the square of the given side centred at (cx, cy):
