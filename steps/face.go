@@ -3,6 +3,7 @@ package steps
 import (
 	"context"
 	"image"
+	"sync"
 
 	"github.com/lifeos/lifeos/internal/facedetect"
 	"github.com/lifeos/lifeos/internal/facenet"
@@ -28,7 +29,7 @@ func embedBuiltin(ctx context.Context, env *Env, items []Item) ([]extResult, err
 	// Detection and the net are parallel inside; overlapping images as
 	// well fills the single-threaded gaps (decoding, cropping).
 	err = eachImage(ctx, env, items, "faces", func(i int, img image.Image) error {
-		faces, err := facedetect.Detect(img)
+		faces, err := detectFaces(img, items[i].SHA256)
 		if err != nil {
 			return err
 		}
@@ -51,8 +52,8 @@ func embedBuiltin(ctx context.Context, env *Env, items []Item) ([]extResult, err
 // square when the image has a face, so that a wooden wall or a fur collar
 // does not count as skin realism; otherwise over the whole image. Its
 // `face` metric says which: 1 on a face, 0 on the whole image.
-func scoreSkinOnFace(img image.Image) map[string]float64 {
-	faces, err := facedetect.Detect(img)
+func scoreSkinOnFace(img image.Image, digest string) map[string]float64 {
+	faces, err := detectFaces(img, digest)
 	if err == nil && len(faces) > 0 {
 		r := faces[0].Square().Intersect(img.Bounds())
 		if sub, ok := img.(interface {
@@ -66,4 +67,28 @@ func scoreSkinOnFace(img image.Image) map[string]float64 {
 	m := scoreSkin(img)
 	m["face"] = 0
 	return m
+}
+
+// detections remembers each image's faces by content digest for the life
+// of the process: the skin and face scorers of a batch run side by side on
+// the same images, and each image is searched once. Callers that arrive
+// while a search is under way wait for it.
+var detections sync.Map // digest -> *detection
+
+type detection struct {
+	once  sync.Once
+	faces []facedetect.Face
+	err   error
+}
+
+// detectFaces is facedetect.Detect through the memo; an empty digest (an
+// image nobody identified) is searched every time.
+func detectFaces(img image.Image, digest string) ([]facedetect.Face, error) {
+	if digest == "" {
+		return facedetect.Detect(img)
+	}
+	v, _ := detections.LoadOrStore(digest, new(detection))
+	d := v.(*detection)
+	d.once.Do(func() { d.faces, d.err = facedetect.Detect(img) })
+	return d.faces, d.err
 }

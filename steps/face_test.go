@@ -9,8 +9,10 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 
+	"github.com/lifeos/lifeos/internal/facedetect"
 	"github.com/lifeos/lifeos/internal/filehash"
 )
 
@@ -61,7 +63,7 @@ func BenchmarkFacePortraits1024(b *testing.B) {
 func TestSkinOnFace(t *testing.T) {
 	for _, name := range []string{"portrait-grace-hopper.png", "portrait-astronaut-eileen-collins.png"} {
 		img := loadPNG(t, name)
-		whole, face := scoreSkin(img), scoreSkinOnFace(img)
+		whole, face := scoreSkin(img), scoreSkinOnFace(img, "")
 		if face["face"] != 1 {
 			t.Errorf("%s: no face used: %v", name, face)
 			continue
@@ -70,11 +72,11 @@ func TestSkinOnFace(t *testing.T) {
 			t.Errorf("%s: skin_fraction %.3f on the face, %.3f on the whole image: want more on the face", name, face["skin_fraction"], whole["skin_fraction"])
 		}
 		// Smoothed ("plastic") skin loses its texture.
-		if smooth := scoreSkinOnFace(boxBlur(img, 2)); smooth["texture"] > face["texture"]-0.2 {
+		if smooth := scoreSkinOnFace(boxBlur(img, 2), ""); smooth["texture"] > face["texture"]-0.2 {
 			t.Errorf("%s: texture %.3f, smoothed 5x5 %.3f: want at least 0.2 lower", name, face["texture"], smooth["texture"])
 		}
 	}
-	if m := scoreSkinOnFace(loadPNG(t, "texture-brick.png")); m["face"] != 0 {
+	if m := scoreSkinOnFace(loadPNG(t, "texture-brick.png"), ""); m["face"] != 0 {
 		t.Errorf("brick: %v, want the whole image (face 0)", m)
 	}
 }
@@ -149,5 +151,27 @@ func TestEachImageStopsWhenCancelled(t *testing.T) {
 	})
 	if !errors.Is(err, context.Canceled) || calls != 0 {
 		t.Fatalf("err %v after %d calls, want context.Canceled and none", err, calls)
+	}
+}
+
+// The skin and face scorers share one search per image: concurrent callers
+// with the same digest get the same result, searched once.
+func TestDetectFacesOncePerImage(t *testing.T) {
+	img := loadPNG(t, "portrait-grace-hopper.png")
+	const digest = "test-digest-hopper"
+	res := make([][]facedetect.Face, 4)
+	var wg sync.WaitGroup
+	for i := range res {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			res[i], _ = detectFaces(img, digest)
+		}()
+	}
+	wg.Wait()
+	for i, r := range res {
+		if len(r) != 1 || &r[0] != &res[0][0] {
+			t.Fatalf("caller %d got %v, not the one shared search", i, r)
+		}
 	}
 }

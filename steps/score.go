@@ -50,17 +50,23 @@ type Score struct {
 	Items     any            `yaml:"items" doc:"the items to score, e.g. ${{ steps.gen.outputs.items }} (default: the needs' items)"`
 }
 
-// imageScorer is one built-in scorer.
+// imageScorer is one built-in scorer. score gets the decoded image and its
+// SHA-256, which identifies it for per-image memos.
 type imageScorer struct {
 	version int
 	metrics []string
-	score   func(img image.Image) map[string]float64
+	score   func(img image.Image, digest string) map[string]float64
 }
 
 var scorers = map[string]imageScorer{
-	"sharpness": {1, []string{"sharpness"}, scoreSharpness},
-	"exposure":  {1, []string{"mean_luminance", "clipped_fraction"}, scoreExposure},
+	"sharpness": {1, []string{"sharpness"}, pixelsOnly(scoreSharpness)},
+	"exposure":  {1, []string{"mean_luminance", "clipped_fraction"}, pixelsOnly(scoreExposure)},
 	"skin":      {2, []string{"texture", "skin_fraction", "face"}, scoreSkinOnFace},
+}
+
+// pixelsOnly adapts a scorer that needs nothing but the pixels.
+func pixelsOnly(f func(image.Image) map[string]float64) func(image.Image, string) map[string]float64 {
+	return func(img image.Image, _ string) map[string]float64 { return f(img) }
 }
 
 func scorerNames() []string {
@@ -224,7 +230,7 @@ func (s *Score) builtin(ctx context.Context, env *Env, items []Item) ([]map[stri
 	out := make([]map[string]any, len(items))
 	err := eachImage(ctx, env, items, "images", func(i int, img image.Image) error {
 		m := map[string]any{}
-		for k, v := range sc.score(img) {
+		for k, v := range sc.score(img, items[i].SHA256) {
 			m[k] = v
 		}
 		out[i] = m
