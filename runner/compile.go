@@ -206,9 +206,7 @@ func (c *compiler) compileWith(l *loader, s *Step, sc scope) []error {
 	}
 	d := &withDecoder{file: l.file, src: l.src, templates: s.templates}
 	params := s.Type.New()
-	if r, ok := params.(steps.ItemReader); ok {
-		s.readsItems = r.ReadsItems()
-	}
+	s.readsItems = params.Deps(nil).Items
 	if s.With != nil {
 		if err := d.decode(s.With, reflect.ValueOf(params), "with"); err != nil {
 			return append(errs, prefixStep(s, err))

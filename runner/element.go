@@ -22,11 +22,11 @@ type element struct {
 	env     Env
 
 	params steps.Step
-	// memoOK says the element may use a memo; memoKey, patterns and
+	// memoOK says the element may use a memo; memoKey, deps.Reads and
 	// inputs are what its memo is checked against.
 	memoOK    bool
 	memoKey   [16]byte
-	patterns  []string
+	deps      steps.Deps // what the step reads and writes, once prepared
 	inputs    []stamp
 	hash      *Hash
 	action    cache.ActionID
@@ -44,6 +44,8 @@ type element struct {
 	cost     *CostEntry // what running it cost, when the step is costed
 	attempts int
 	log      string
+	// failedDir is where a failed element's outputs were moved.
+	failedDir string
 }
 
 // nodeEnv is the expression environment of a step: params, policy, run and
@@ -210,4 +212,16 @@ func explainEval(ev *Evaluation) string {
 		}
 	}
 	return s
+}
+
+// upstreamOutputs are the outputs of n's needs by step id, as steps see
+// them.
+func upstreamOutputs(n *node) map[string]steps.Outputs {
+	up := make(map[string]steps.Outputs, len(n.deps))
+	for _, d := range n.deps {
+		if m, ok := d.outputs.(map[string]any); ok {
+			up[d.s.ID] = m
+		}
+	}
+	return up
 }

@@ -65,12 +65,13 @@ func (e *engine) prepare(el *element) error {
 			return err
 		}
 	}
-	switch v, _ := el.params.(steps.Volatile); {
+	el.deps = el.params.Deps(upstreamOutputs(el.n))
+	switch {
 	case e.cache == nil:
 		el.why = "cache off"
 	case !s.Cache:
 		el.why = "cache: false"
-	case v != nil && v.Volatile():
+	case el.deps.Volatile:
 		el.why = "always runs"
 		if s.Uses == "exec" {
 			el.why = "always runs (exec without declared inputs)"
@@ -114,15 +115,13 @@ func (e *engine) prepare(el *element) error {
 	if s.readsItems {
 		h.Add("items", el.n.inDigest)
 	}
-	if pr, ok := el.params.(steps.PolicyReader); ok {
-		for _, sec := range pr.PolicySections() {
-			v, _ := e.plan.Policy.Get(sec)
-			b, _ := jsonText(v)
-			h.Add("policy", sec, string(b))
-		}
+	for _, sec := range el.deps.Policy {
+		v, _ := e.plan.Policy.Get(sec)
+		b, _ := jsonText(v)
+		h.Add("policy", sec, string(b))
 	}
 	e.predicateKeys(s, h)
-	if u, ok := el.params.(steps.UpstreamReader); ok && u.ReadsUpstream() {
+	if el.deps.Upstream {
 		for _, d := range el.n.deps {
 			var outs []string
 			for _, x := range d.elems {
@@ -131,9 +130,8 @@ func (e *engine) prepare(el *element) error {
 			h.Add("upstream", d.s.ID, strings.Join(outs, ","))
 		}
 	}
-	if r, ok := el.params.(steps.Reader); ok {
-		el.patterns = r.Reads()
-		err := pathglob.Walk(e.plan.Root, el.patterns, func(rel string, d fs.DirEntry) error {
+	if len(el.deps.Reads) > 0 {
+		err := pathglob.Walk(e.plan.Root, el.deps.Reads, func(rel string, d fs.DirEntry) error {
 			info, err := d.Info()
 			if err != nil {
 				return fmt.Errorf("hash input: %w", err)
@@ -213,8 +211,9 @@ func (e *engine) whyRun(el *element) string {
 	return diffKeys(lines, el.hash.Lines())
 }
 
-// restore serves an element from the cache: its outputs, and its files put
-// back in the workspace where they differ. Any problem is a miss.
+// restore serves an element from the cache: its outputs, and its declared
+// outputs made identical to the stored tree (in a plan, only compared).
+// Any problem is a miss.
 func (e *engine) restore(el *element) bool {
 	data, _, err := e.cache.GetBytes(el.action)
 	if err != nil {
@@ -228,29 +227,24 @@ func (e *engine) restore(el *element) bool {
 	if err != nil {
 		return false
 	}
+	changes, writes, err := e.syncOutputs(&res, !e.explain)
+	if err != nil {
+		return false
+	}
 	el.outputs, el.output = outputs, cache.Sum(data)
-	if !e.explain {
-		writes := make([]stamp, 0, len(res.Files))
-		for _, f := range res.Files {
-			if pathglob.Check(f.Path) != nil {
-				return false
+	if len(changes) > 0 {
+		if e.explain {
+			el.reason = "output changed on disk: " + strings.TrimPrefix(strings.TrimPrefix(changes[0], "+"), "-")
+			if len(changes) > 1 {
+				el.reason += fmt.Sprintf(" and %d more; the run restores it", len(changes)-1)
+			} else {
+				el.reason += "; the run restores it"
 			}
-			abs := filepath.Join(e.plan.Root, filepath.FromSlash(f.Path))
-			info, err := os.Stat(abs)
-			if err == nil {
-				if sum, _, err := e.stat.SumInfo(abs, info); err == nil && sum == f.Object {
-					writes = append(writes, stampOf(f.Path, info))
-					continue
-				}
-			}
-			if err := e.cache.CopyObject(f.Object, abs, os.FileMode(f.Mode).Perm()); err != nil {
-				return false
-			}
-			e.stat.Remember(abs, f.Object)
-			if info, err := os.Stat(abs); err == nil {
-				writes = append(writes, stampOf(f.Path, info))
-			}
+		} else {
+			el.reason = describeChanges(changes)
 		}
+	}
+	if !e.explain {
 		e.recordMemo(el, res.Outputs, writes)
 	}
 	return true
@@ -326,17 +320,12 @@ func (e *engine) run(ctx context.Context, el *element) {
 		env.Items = el.n.inItems
 	}
 	env.Predicates = predicatesFor(s, el.env)
-	if u, ok := el.params.(steps.UpstreamReader); ok && u.ReadsUpstream() {
-		env.Upstream = map[string]steps.Outputs{}
-		for _, d := range el.n.deps {
-			if m, ok := d.outputs.(map[string]any); ok {
-				env.Upstream[d.s.ID] = m
-			}
-		}
+	if el.deps.Upstream {
+		env.Upstream = upstreamOutputs(el.n)
 	}
-	if pr, ok := el.params.(steps.PolicyReader); ok {
+	if len(el.deps.Policy) > 0 {
 		env.Policy = map[string]any{}
-		for _, sec := range pr.PolicySections() {
+		for _, sec := range el.deps.Policy {
 			env.Policy[sec], _ = e.plan.Policy.Get(sec)
 		}
 	}
@@ -368,22 +357,38 @@ func (e *engine) run(ctx context.Context, el *element) {
 		}
 		break
 	}
+	if err == nil {
+		err = e.store(el, outs)
+	}
 	if err != nil {
-		e.removeOutputs(el)
 		if ctx.Err() != nil {
 			el.status, el.err = StatusCancelled, errors.New(stopReason(ctx))
 		} else {
 			el.status, el.err = StatusFailed, err
 		}
+		e.keepFailedWork(el, err)
 		fmt.Fprintf(logf, "lifeos: %v\n", el.err)
 		return
 	}
-	if err := e.store(el, outs); err != nil {
-		el.status, el.err = StatusFailed, err
-		e.removeOutputs(el)
-		return
-	}
 	el.status = StatusOK
+}
+
+// keepFailedWork moves a failed element's outputs aside (see moveAside),
+// keeping the finished part of a partial failure in place.
+func (e *engine) keepFailedWork(el *element, err error) {
+	var keep map[string]bool
+	var pe *steps.PartialError
+	if errors.As(err, &pe) {
+		keep = make(map[string]bool, len(pe.Kept))
+		for _, k := range pe.Kept {
+			keep[k] = true
+		}
+	}
+	dir, merr := e.moveAside(el, keep)
+	el.failedDir = dir
+	if merr != nil {
+		fmt.Fprintf(e.o.Stderr, "lifeos: warning: step %s: %v\n", el.n.s.ID, merr)
+	}
 }
 
 // lazyFile is a step log created on the first write: most steps of a large
@@ -419,20 +424,6 @@ func (l *lazyFile) Close() error {
 	return l.f.Close()
 }
 
-// removeOutputs deletes what a failed or interrupted element declared it
-// writes, so no partial output is left looking complete.
-func (e *engine) removeOutputs(el *element) {
-	w, ok := el.params.(steps.Writer)
-	if !ok {
-		return
-	}
-	for _, p := range w.Writes() {
-		if pathglob.Check(p) == nil {
-			os.RemoveAll(filepath.Join(e.plan.Root, filepath.FromSlash(p)))
-		}
-	}
-}
-
 // store records a successful element: outputs normalised through JSON (so
 // a fresh run and a cached one look the same), files and the entry. A
 // declared output that is missing fails the element; a cache that cannot
@@ -455,8 +446,8 @@ func (e *engine) store(el *element, outs steps.Outputs) error {
 	res := cache.Result{Outputs: outJSON}
 	store := el.cacheable && e.cache != nil
 	var files []string
-	if w, ok := el.params.(steps.Writer); ok && store {
-		if files, err = pathglob.Files(e.plan.Root, w.Writes()); err != nil {
+	if store && len(el.deps.Writes) > 0 {
+		if files, res.Dirs, res.Roots, err = e.outputTree(el.deps.Writes); err != nil {
 			return fmt.Errorf("collect outputs: %w", err)
 		}
 	}
@@ -478,6 +469,11 @@ func (e *engine) store(el *element, outs steps.Outputs) error {
 		}
 		res.Files = append(res.Files, cache.File{Path: f, Object: id, Size: size, Mode: uint32(st.Mode().Perm())})
 		writes = append(writes, stampOf(f, st))
+	}
+	for _, d := range res.Dirs {
+		if st, err := os.Stat(e.abs(d)); err == nil {
+			writes = append(writes, stampOf(d, st))
+		}
 	}
 	data, err := json.Marshal(res)
 	if err != nil {

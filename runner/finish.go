@@ -27,6 +27,7 @@ func (e *engine) finish(n *node) error {
 		if el.log != "" {
 			rec.Log = e.relPath(el.log)
 		}
+		rec.Failed = el.failedDir
 		if el.cacheable || el.status == StatusCached {
 			rec.Action = el.action.String()
 		}
@@ -54,6 +55,7 @@ func (e *engine) finish(n *node) error {
 			if el.log != "" {
 				er.Log = e.relPath(el.log)
 			}
+			er.Failed = el.failedDir
 			rec.Elements = append(rec.Elements, er)
 		}
 		n.outputs = list
@@ -165,12 +167,22 @@ func (e *engine) detail(n *node) string {
 		}
 	case StatusCached:
 		d = summaryOf(n.outputs)
+		if rec.Reason != "" && !n.s.isForeach() {
+			d = strings.TrimSpace(d + " (" + rec.Reason + ")")
+		}
 	case StatusRun:
 		d = rec.Reason
 	case StatusFailed, StatusCancelled:
 		d = rec.Error
+		var notes []string
 		if rec.Log != "" {
-			d += " (log: " + rec.Log + ")"
+			notes = append(notes, "log: "+rec.Log)
+		}
+		if rec.Failed != "" {
+			notes = append(notes, "its outputs were moved to "+rec.Failed)
+		}
+		if len(notes) > 0 {
+			d += " (" + strings.Join(notes, "; ") + ")"
 		}
 	case StatusBlocked:
 		d = "gate false: " + explainEval(rec.Gate)

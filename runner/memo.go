@@ -292,7 +292,7 @@ func (e *engine) recordMemo(el *element, outputsJSON []byte, writes []stamp) {
 	var m *memo
 	if el.memoOK {
 		now := time.Now()
-		m = &memo{key: el.memoKey, output: el.output, outputs: string(outputsJSON), patterns: el.patterns, inputs: el.inputs, writes: writes}
+		m = &memo{key: el.memoKey, output: el.output, outputs: string(outputsJSON), patterns: el.deps.Reads, inputs: el.inputs, writes: writes}
 		for _, st := range append(append([]stamp{}, el.inputs...), writes...) {
 			if st.racy(now) {
 				m = nil

@@ -63,6 +63,7 @@ type StepRecord struct {
 	Gate       *Evaluation      `json:"gate,omitempty"`
 	Error      string           `json:"error,omitempty"`
 	Log        string           `json:"log,omitempty"`
+	Failed     string           `json:"failed_work,omitempty"` // where a failed step's outputs were moved
 	Cost       *StepCost        `json:"cost,omitempty"`
 	Counts     map[string]int   `json:"counts,omitempty"`
 	Elements   []*ElementRecord `json:"elements,omitempty"`
@@ -89,6 +90,7 @@ type ElementRecord struct {
 	Output     string  `json:"output,omitempty"`
 	Error      string  `json:"error,omitempty"`
 	Log        string  `json:"log,omitempty"`
+	Failed     string  `json:"failed_work,omitempty"`
 }
 
 // Evaluation is a when or gate expression with its result and operands.

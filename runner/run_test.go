@@ -50,6 +50,8 @@ func (f *fake) Run(ctx context.Context, env *steps.Env) (steps.Outputs, error) {
 	return steps.Outputs{"name": f.Name}, nil
 }
 
+func (f *fake) Deps(map[string]steps.Outputs) steps.Deps { return steps.Deps{} }
+
 func init() {
 	steps.Register(&steps.Type{Name: "test.fake", Version: 1, New: func() steps.Step { return new(fake) }})
 }

@@ -65,8 +65,8 @@ func (p *Preflight) Validate() error {
 	return nil
 }
 
-// Volatile: the machine can change between runs.
-func (p *Preflight) Volatile() bool { return true }
+// Deps: volatile, as the machine can change between runs.
+func (p *Preflight) Deps(map[string]Outputs) Deps { return Deps{Volatile: true} }
 
 // Run checks everything and reports every missing piece.
 func (p *Preflight) Run(ctx context.Context, env *Env) (Outputs, error) {
@@ -143,12 +143,12 @@ type ContextBudget struct {
 	Limits map[string]int `yaml:"limits" doc:"glob: maximum lines (default policy.context_budget.limits)"`
 }
 
-// PolicySections is the default limits.
-func (c *ContextBudget) PolicySections() []string { return []string{"context_budget.limits"} }
-
-// Volatile: the files to count come from globs that may match new files;
-// counting lines costs less than keeping a key for them.
-func (c *ContextBudget) Volatile() bool { return true }
+// Deps: the default limits come from the policy; volatile, as the files
+// to count come from globs that may match new files, and counting lines
+// costs less than keeping a key for them.
+func (c *ContextBudget) Deps(map[string]Outputs) Deps {
+	return Deps{Volatile: true, Policy: []string{"context_budget.limits"}}
+}
 
 // Run counts lines and reports every file over its limit.
 func (c *ContextBudget) Run(ctx context.Context, env *Env) (Outputs, error) {
@@ -221,8 +221,8 @@ func (f *Freshness) Validate() error {
 	return nil
 }
 
-// Volatile: age depends on today.
-func (f *Freshness) Volatile() bool { return true }
+// Deps: volatile, as age depends on today.
+func (f *Freshness) Deps(map[string]Outputs) Deps { return Deps{Volatile: true} }
 
 // Run checks every file's age.
 func (f *Freshness) Run(ctx context.Context, env *Env) (Outputs, error) {

@@ -121,17 +121,15 @@ func (g *Generate) ValidateWorkspace(root string) error {
 	return nil
 }
 
-// Reads are the workflow and the prompts file.
-func (g *Generate) Reads() []string {
+// Deps reads the workflow and the prompts file and writes the output
+// directory.
+func (g *Generate) Deps(map[string]Outputs) Deps {
 	r := []string{g.Workflow}
 	if s, ok := g.Prompts.(string); ok {
 		r = append(r, s)
 	}
-	return r
+	return Deps{Reads: r, Writes: []string{g.Output}}
 }
-
-// Writes is the output directory.
-func (g *Generate) Writes() []string { return []string{g.Output} }
 
 func (g *Generate) loadWorkflow(root string) (workflow, error) {
 	data, err := os.ReadFile(filepath.Join(root, filepath.FromSlash(g.Workflow)))
@@ -356,14 +354,47 @@ func (g *Generate) Run(ctx context.Context, env *Env) (Outputs, error) {
 	}
 	close(queue)
 	wg.Wait()
+	// The images that were made stay in the output and in the cache: a
+	// re-run submits only the others.
+	var kept []string
+	for _, it := range items {
+		if it.Path != "" {
+			kept = append(kept, it.Path)
+		}
+	}
 	if err := ctx.Err(); err != nil {
-		return nil, context.Cause(ctx)
+		return nil, &PartialError{Kept: kept, Err: context.Cause(ctx)}
 	}
 	if len(errs) > 0 {
-		// The images that were made are cached: a re-run submits only these.
-		return nil, fmt.Errorf("%d of %d images failed: %w", len(errs), len(todo), errors.Join(errs...))
+		return nil, &PartialError{Kept: kept, Err: fmt.Errorf("%d of %d images failed: %w", len(errs), len(todo), errors.Join(errs...))}
+	}
+	// The folder holds this batch and nothing else: images of an earlier,
+	// larger batch would otherwise sit beside it looking like part of it.
+	if err := keepOnly(out, kept, env.Root); err != nil {
+		return nil, err
 	}
 	return Outputs{"items": items, "count": len(items), "summary": plural(len(items), "image")}, nil
+}
+
+// keepOnly removes the files of dir that are not among keep
+// (workspace-relative paths).
+func keepOnly(dir string, keep []string, root string) error {
+	set := make(map[string]bool, len(keep))
+	for _, k := range keep {
+		set[filepath.Join(root, filepath.FromSlash(k))] = true
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if p := filepath.Join(dir, e.Name()); !set[p] {
+			if err := os.RemoveAll(p); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // plural says "1 image" or "3 images".

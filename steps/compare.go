@@ -51,18 +51,15 @@ func (c *Compare) Validate() error {
 	return pathglob.Check(c.history())
 }
 
-// Reads is the history; Writes the report.
-func (c *Compare) Reads() []string { return []string{c.history()} }
-func (c *Compare) Writes() []string {
-	if c.Output == "" {
-		return nil
+// Deps reads the history and the comparison settings, and writes the
+// report.
+func (c *Compare) Deps(map[string]Outputs) Deps {
+	d := Deps{Reads: []string{c.history()},
+		Policy: []string{"scorecard.tolerance", "scorecard.promote_grades", "scorecard.lower_is_better"}}
+	if c.Output != "" {
+		d.Writes = []string{c.Output}
 	}
-	return []string{c.Output}
-}
-
-// PolicySections are the comparison settings.
-func (c *Compare) PolicySections() []string {
-	return []string{"scorecard.tolerance", "scorecard.promote_grades", "scorecard.lower_is_better"}
+	return d
 }
 
 // CompareOptions reads the comparison settings of policy.scorecard.

@@ -89,19 +89,15 @@ func (e *Exec) Validate() error {
 	return nil
 }
 
-// Volatile reports whether the command's inputs are undeclared.
-func (e *Exec) Volatile() bool { return e.Inputs == nil }
-
-// Reads returns the inputs globs.
-func (e *Exec) Reads() []string {
-	if e.Inputs == nil {
-		return nil
+// Deps reads the inputs globs and writes the declared outputs; a command
+// whose inputs are undeclared is volatile.
+func (e *Exec) Deps(map[string]Outputs) Deps {
+	d := Deps{Volatile: e.Inputs == nil, Writes: e.Outputs}
+	if e.Inputs != nil {
+		d.Reads = *e.Inputs
 	}
-	return *e.Inputs
+	return d
 }
-
-// Writes returns the declared outputs.
-func (e *Exec) Writes() []string { return e.Outputs }
 
 // Run runs the command, its output going to env.Log.
 func (e *Exec) Run(ctx context.Context, env *Env) (Outputs, error) {

@@ -43,11 +43,13 @@ func (f *Filter) Validate() error {
 	return pathglob.Check(f.Output)
 }
 
-// ReadsItems says the filter takes its needs' items.
-func (f *Filter) ReadsItems() bool { return true }
-
-// Writes is the output directory.
-func (f *Filter) Writes() []string { return []string{f.Output} }
+// Deps: the filter takes its needs' items and writes approved/, rejected/
+// and filter.json in its output directory, and nothing else there (a
+// report or a history may share the directory).
+func (f *Filter) Deps(map[string]Outputs) Deps {
+	return Deps{Items: true, Writes: []string{
+		path.Join(f.Output, "approved"), path.Join(f.Output, "rejected"), path.Join(f.Output, "filter.json")}}
+}
 
 type rejection struct {
 	Path   string `json:"path"`

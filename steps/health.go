@@ -51,8 +51,8 @@ func (h *Health) Validate() error {
 	return nil
 }
 
-// Volatile: a health check's whole point is that it is current.
-func (h *Health) Volatile() bool { return true }
+// Deps: volatile, as a health check's whole point is that it is current.
+func (h *Health) Deps(map[string]Outputs) Deps { return Deps{Volatile: true} }
 
 // Run performs the check.
 func (h *Health) Run(ctx context.Context, env *Env) (Outputs, error) {

@@ -47,9 +47,9 @@ func (s *Images) Validate() error {
 	return pathglob.Check(s.From)
 }
 
-// Reads is the directory or glob: adding, removing or changing an image
+// Deps reads the directory or glob: adding, removing or changing an image
 // changes the key.
-func (s *Images) Reads() []string { return []string{s.From} }
+func (s *Images) Deps(map[string]Outputs) Deps { return Deps{Reads: []string{s.From}} }
 
 // Run lists the images with their digest and size.
 func (s *Images) Run(ctx context.Context, env *Env) (Outputs, error) {

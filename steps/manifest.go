@@ -51,9 +51,10 @@ func (m *Manifest) Validate() error {
 	return pathglob.Check(m.Output)
 }
 
-// Reads is the dataset; Writes the manifest.
-func (m *Manifest) Reads() []string  { return []string{m.Dataset} }
-func (m *Manifest) Writes() []string { return []string{m.Output} }
+// Deps reads the dataset and writes the manifest.
+func (m *Manifest) Deps(map[string]Outputs) Deps {
+	return Deps{Reads: []string{m.Dataset}, Writes: []string{m.Output}}
+}
 
 // Run builds and writes the manifest.
 func (m *Manifest) Run(ctx context.Context, env *Env) (Outputs, error) {
@@ -104,8 +105,8 @@ func (d *ManifestDiff) Validate() error {
 	return pathglob.Check(d.B)
 }
 
-// Reads are the two manifests.
-func (d *ManifestDiff) Reads() []string { return []string{d.A, d.B} }
+// Deps reads the two manifests.
+func (d *ManifestDiff) Deps(map[string]Outputs) Deps { return Deps{Reads: []string{d.A, d.B}} }
 
 // Run compares the manifests.
 func (d *ManifestDiff) Run(ctx context.Context, env *Env) (Outputs, error) {

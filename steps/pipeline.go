@@ -34,8 +34,8 @@ func (p *SubPipeline) Validate() error {
 	return pathglob.Check(p.File)
 }
 
-// Volatile: the sub-pipeline's own steps are what is cached.
-func (p *SubPipeline) Volatile() bool { return true }
+// Deps: volatile, as the sub-pipeline's own steps are what is cached.
+func (p *SubPipeline) Deps(map[string]Outputs) Deps { return Deps{Volatile: true} }
 
 // Run runs the pipeline through the engine.
 func (p *SubPipeline) Run(ctx context.Context, env *Env) (Outputs, error) {

@@ -12,6 +12,7 @@ import (
 	"image/jpeg"
 	"io"
 	"math"
+	"path"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -48,10 +49,34 @@ func (r *Report) Validate() error {
 	return nil
 }
 
-// ReadsItems, ReadsUpstream and PolicySections declare the report's inputs.
-func (r *Report) ReadsItems() bool         { return true }
-func (r *Report) ReadsUpstream() bool      { return true }
-func (r *Report) PolicySections() []string { return []string{"scorecard.weights"} }
+// Deps: the report takes its needs' items and outputs and the scorecard
+// weights, and writes its three files in its output directory.
+func (r *Report) Deps(up map[string]Outputs) Deps {
+	d := Deps{Items: true, Upstream: true, Policy: []string{"scorecard.weights"}}
+	if out, _ := r.output(up); out != "" {
+		for _, ext := range reportExts {
+			d.Writes = append(d.Writes, path.Join(out, "batch_report"+ext))
+		}
+	}
+	return d
+}
+
+// output is the report's directory: its own, or its filter's.
+func (r *Report) output(up map[string]Outputs) (dir string, filter Outputs) {
+	dir = r.Output
+	for _, id := range sortedKeys(up) {
+		if o, ok := up[id]["output"].(string); ok && up[id]["approve"] != nil {
+			if dir == "" {
+				dir = o
+			}
+			filter = up[id]
+		}
+	}
+	return dir, filter
+}
+
+// reportExts are the report's files: batch_report plus each.
+var reportExts = []string{".md", ".json", ".html"}
 
 // thumbSide is the longest side of gallery thumbnails.
 const thumbSide = 192
@@ -109,20 +134,14 @@ func (r *Report) Run(ctx context.Context, env *Env) (Outputs, error) {
 	if d.Title == "" {
 		d.Title = "Batch report"
 	}
-	out := r.Output
-	for _, id := range sortedKeys(env.Upstream) {
-		up := env.Upstream[id]
-		if o, ok := up["output"].(string); ok && up["approve"] != nil {
-			if out == "" {
-				out = o
-			}
-			d.Approve, _ = up["approve"].(string)
-			if th, ok := up["thresholds"].(map[string]any); ok {
-				d.Thresholds = map[string]float64{}
-				for k, v := range th {
-					if f, ok := v.(float64); ok {
-						d.Thresholds[k] = f
-					}
+	out, filter := r.output(env.Upstream)
+	if filter != nil {
+		d.Approve, _ = filter["approve"].(string)
+		if th, ok := filter["thresholds"].(map[string]any); ok {
+			d.Thresholds = map[string]float64{}
+			for k, v := range th {
+				if f, ok := v.(float64); ok {
+					d.Thresholds[k] = f
 				}
 			}
 		}

@@ -119,16 +119,14 @@ func (s *Score) Validate() error {
 	return nil
 }
 
-// ReadsItems says the step scores its needs' items.
-func (s *Score) ReadsItems() bool { return true }
-
-// Reads are the evaluator's files and the reference photos.
-func (s *Score) Reads() []string {
+// Deps: the step scores its needs' items and reads the evaluator's files
+// and the reference photos.
+func (s *Score) Deps(map[string]Outputs) Deps {
 	r := append([]string{}, s.Inputs...)
 	if s.Reference != "" {
 		r = append(r, s.Reference)
 	}
-	return r
+	return Deps{Items: true, Reads: r}
 }
 
 // identity is what, besides the image, decides a score: the scorer, its

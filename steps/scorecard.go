@@ -47,13 +47,12 @@ func (s *Scorecard) Validate() error {
 	return nil
 }
 
-// ReadsItems says the scorecard takes its needs' items.
-func (s *Scorecard) ReadsItems() bool { return true }
-
-// PolicySections is what the scorecard reads of the policy: not
-// promote_grades, which only its gate reads.
-func (s *Scorecard) PolicySections() []string {
-	return []string{"scorecard.grades", "scorecard.weights"}
+// Deps: the scorecard takes its needs' items and reads the grades and
+// weights of the policy (not promote_grades, which only its gate reads).
+// The history it appends to is a log, not an output: a cached scorecard
+// appends nothing.
+func (s *Scorecard) Deps(map[string]Outputs) Deps {
+	return Deps{Items: true, Policy: []string{"scorecard.grades", "scorecard.weights"}}
 }
 
 // Aggregate is one metric over a batch, as the eval history stores it.

@@ -13,6 +13,42 @@ type Step interface {
 	// goroutine; different Steps run concurrently. It must return when ctx
 	// is cancelled, with ctx's error.
 	Run(ctx context.Context, env *Env) (Outputs, error)
+	// Deps describes what the step reads and writes. up holds the outputs
+	// of the step's needs by step id once they are known, and is nil at
+	// validation: only Writes may depend on it (a report writes beside
+	// its filter's output).
+	Deps(up map[string]Outputs) Deps
+}
+
+// Deps is everything the engine needs to know about a configured step to
+// key, restore and clean up after it, in one place, as buildkit's CacheMap
+// is for an op. What it names is part of the step's cache key; what it
+// leaves out is not.
+type Deps struct {
+	// Items says the step takes its needs' items (Env.Items), merged by
+	// content digest; their digests are part of the key.
+	Items bool
+	// Upstream says the step reads its needs' outputs (Env.Upstream);
+	// their output ids are part of the key.
+	Upstream bool
+	// Volatile says the result cannot be predicted from params and files
+	// (a health check, a command with undeclared inputs): the step always
+	// runs and is never cached.
+	Volatile bool
+	// Policy are the dotted policy paths the step reads directly
+	// (Env.Policy): a scorecard's grades. Their values are part of the key;
+	// other policy edits leave the step cached.
+	Policy []string
+	// Reads are workspace-relative globs of the files the step reads
+	// (doublestar syntax; a directory stands for the files below it). Every
+	// matching file's name and content digest is part of the key.
+	Reads []string
+	// Writes are the workspace-relative files and directories the step
+	// writes. lifeos owns them: it stores them after a success, makes them
+	// identical to the stored tree on a hit (extra files removed), and
+	// moves them to .lifeos/failed/ after a failure or interruption, so a
+	// partial output never looks complete.
+	Writes []string
 }
 
 // Outputs are a step's results, visible to later steps as
@@ -75,14 +111,6 @@ type RunInfo struct {
 	PolicyDigest   string
 }
 
-// PolicyReader is implemented by steps that read policy values directly
-// (a scorecard's grade boundaries and weights), named by dotted paths.
-// Those values are part of the step's cache key; other policy edits leave
-// it cached.
-type PolicyReader interface {
-	PolicySections() []string
-}
-
 // ItemCache stores small results by key, across runs and pipelines. Keys
 // must contain everything the result depends on (the image digest, the
 // scorer and its settings, a version); the engine salts and hashes them.
@@ -103,18 +131,6 @@ type Predicate interface {
 	Thresholds() map[string]float64
 }
 
-// UpstreamReader is implemented by steps that read their needs' outputs
-// (a report reads the filter's); those outputs are then part of the key.
-type UpstreamReader interface {
-	ReadsUpstream() bool
-}
-
-// ItemReader is implemented by steps that take their needs' items
-// (Env.Items); the items are then part of the step's cache key.
-type ItemReader interface {
-	ReadsItems() bool
-}
-
 // Validator is implemented by steps whose params need checks beyond types:
 // called after decoding, before Run (at validation time when `with:`
 // contains no expressions).
@@ -127,29 +143,6 @@ type Validator interface {
 // the workspace root after Validate.
 type WorkspaceValidator interface {
 	ValidateWorkspace(root string) error
-}
-
-// Reader is implemented by steps that read workspace files. Reads returns
-// workspace-relative globs (doublestar syntax; a directory stands for the
-// files below it); the runner expands them and puts every matching file's
-// name and content digest into the cache key.
-type Reader interface {
-	Reads() []string
-}
-
-// Writer is implemented by steps that write workspace files or directories
-// (workspace-relative). The runner stores them in the cache after a success,
-// restores them on a hit, and removes them after a failure or interruption,
-// so a partial output never looks complete (make deletes its target too).
-type Writer interface {
-	Writes() []string
-}
-
-// Volatile is implemented by steps whose result cannot be predicted from
-// their params and files (health checks, commands with undeclared inputs):
-// when Volatile returns true they always run and are never cached.
-type Volatile interface {
-	Volatile() bool
 }
 
 // Type describes a step type for the registry.
@@ -191,3 +184,15 @@ func Names() []string {
 	sort.Strings(names)
 	return names
 }
+
+// PartialError is returned by a step that failed part-way but finished
+// some of its work (images generated before the server went down). Kept
+// are the workspace-relative files that are complete and stay in the
+// output; the engine moves the rest of the step's outputs aside.
+type PartialError struct {
+	Kept []string
+	Err  error
+}
+
+func (e *PartialError) Error() string { return e.Err.Error() }
+func (e *PartialError) Unwrap() error { return e.Err }

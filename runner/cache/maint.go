@@ -21,6 +21,11 @@ import (
 type Result struct {
 	Outputs json.RawMessage `json:"outputs,omitempty"`
 	Files   []File          `json:"files,omitempty"`
+	// Dirs are the directories below the owned roots, empty ones included;
+	// Roots are the declared output paths that the result owns whole:
+	// restoring it removes what is under them and not in Files or Dirs.
+	Dirs  []string `json:"dirs,omitempty"`
+	Roots []string `json:"roots,omitempty"`
 }
 
 // File is one produced file of a Result, stored as an object.

@@ -1,0 +1,249 @@
+package runner
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/lifeos/lifeos/internal/pathglob"
+	"github.com/lifeos/lifeos/runner/cache"
+)
+
+// Declared outputs (steps.Deps.Writes) belong to lifeos. After a success
+// their tree is stored: every file, every directory and the declared roots.
+// On a hit each root is made identical to the stored tree: missing and
+// changed files are put back, files and directories the tree lacks are
+// removed. After a failure they are moved to .lifeos/failed/, never deleted
+// and never left in place. So the files on disk are always what the run
+// reports.
+
+// outputTree collects what the declared outputs hold after a success: the
+// files (following links, as pathglob does), the directories below literal
+// roots, and those roots.
+func (e *engine) outputTree(writes []string) (files []string, dirs []string, roots []string, err error) {
+	if files, err = pathglob.Files(e.plan.Root, writes); err != nil {
+		return nil, nil, nil, err
+	}
+	for _, w := range writes {
+		if pathglob.Check(w) != nil || hasGlobMeta(w) {
+			continue // a glob owns its matches, not a tree
+		}
+		root := path.Clean(filepath.ToSlash(w))
+		roots = append(roots, root)
+		err := filepath.WalkDir(e.abs(root), func(p string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			if d.IsDir() {
+				rel, _ := filepath.Rel(e.plan.Root, p)
+				dirs = append(dirs, filepath.ToSlash(rel))
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, nil, nil, err
+		}
+	}
+	return files, dirs, roots, nil
+}
+
+func hasGlobMeta(p string) bool { return strings.ContainsAny(p, "*?[{\\") }
+
+func (e *engine) abs(rel string) string { return filepath.Join(e.plan.Root, filepath.FromSlash(rel)) }
+
+// syncOutputs makes the declared outputs identical to a stored result. With
+// apply false (a plan) it changes nothing and only lists the differences.
+// It returns the differences ("+file" put back or replaced, "-file"
+// removed) and the stamps of every file and directory of the tree after
+// syncing, for the memo. An error means the result cannot be restored: a
+// miss.
+func (e *engine) syncOutputs(res *cache.Result, apply bool) (changes []string, writes []stamp, err error) {
+	want := make(map[string]bool, len(res.Files)+len(res.Dirs))
+	for _, d := range res.Dirs {
+		if pathglob.Check(d) != nil {
+			return nil, nil, fmt.Errorf("bad stored path %q", d)
+		}
+		want[d] = true
+		if _, err := os.Stat(e.abs(d)); err != nil {
+			changes = append(changes, "+"+d+"/")
+			if apply {
+				if err := os.MkdirAll(e.abs(d), 0o777); err != nil {
+					return nil, nil, err
+				}
+			}
+		}
+	}
+	for _, f := range res.Files {
+		if pathglob.Check(f.Path) != nil {
+			return nil, nil, fmt.Errorf("bad stored path %q", f.Path)
+		}
+		want[f.Path] = true
+		abs := e.abs(f.Path)
+		info, err := os.Stat(abs)
+		if err == nil && info.Mode().IsRegular() {
+			if sum, _, err := e.stat.SumInfo(abs, info); err == nil && sum == f.Object {
+				continue
+			}
+		}
+		changes = append(changes, "+"+f.Path)
+		if !apply {
+			continue
+		}
+		if err == nil && info.IsDir() {
+			if err := os.RemoveAll(abs); err != nil {
+				return nil, nil, err
+			}
+		}
+		if err := e.cache.CopyObject(f.Object, abs, os.FileMode(f.Mode).Perm()); err != nil {
+			return nil, nil, err
+		}
+		e.stat.Remember(abs, f.Object)
+	}
+	// What the stored tree lacks goes, inside the roots only.
+	for _, root := range res.Roots {
+		var extra []string
+		err := filepath.WalkDir(e.abs(root), func(p string, d fs.DirEntry, err error) error {
+			if err != nil {
+				if errors.Is(err, fs.ErrNotExist) {
+					return nil
+				}
+				return err
+			}
+			rel, _ := filepath.Rel(e.plan.Root, p)
+			rel = filepath.ToSlash(rel)
+			if want[rel] {
+				return nil
+			}
+			extra = append(extra, rel)
+			if d.IsDir() {
+				return fs.SkipDir
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, nil, err
+		}
+		for _, x := range extra {
+			changes = append(changes, "-"+x)
+			if apply {
+				if err := os.RemoveAll(e.abs(x)); err != nil {
+					return nil, nil, err
+				}
+			}
+		}
+	}
+	if !apply {
+		return changes, nil, nil
+	}
+	// Stamps last: restoring a file changes its directory's.
+	for _, f := range res.Files {
+		if info, err := os.Stat(e.abs(f.Path)); err == nil {
+			writes = append(writes, stampOf(f.Path, info))
+		}
+	}
+	for _, d := range res.Dirs {
+		if info, err := os.Stat(e.abs(d)); err == nil {
+			writes = append(writes, stampOf(d, info))
+		}
+	}
+	return changes, writes, nil
+}
+
+// describeChanges says in a few words what a restore changed.
+func describeChanges(changes []string) string {
+	if len(changes) == 0 {
+		return ""
+	}
+	var put, removed, dirs []string
+	for _, c := range changes {
+		switch {
+		case c[0] == '-':
+			removed = append(removed, c[1:])
+		case strings.HasSuffix(c, "/"):
+			dirs = append(dirs, c[1:])
+		default:
+			put = append(put, c[1:])
+		}
+	}
+	if len(put) == 0 {
+		put = dirs // an empty folder put back
+	}
+	var parts []string
+	list := func(verb string, paths []string) {
+		if len(paths) == 0 {
+			return
+		}
+		s := verb + " " + paths[0]
+		if len(paths) > 1 {
+			s += " and " + strconv.Itoa(len(paths)-1) + " more"
+		}
+		parts = append(parts, s)
+	}
+	list("restored", put)
+	list("removed", removed)
+	return strings.Join(parts, ", ")
+}
+
+// moveAside moves what a failed or interrupted element left in its
+// declared outputs to .lifeos/failed/<run>/<element>/, keeping the
+// workspace-relative paths, so nothing is lost and nothing half-made is
+// mistaken for a result. Files in keep (finished elements of a step that
+// failed part-way) stay where they are. It returns the workspace-relative
+// folder the work went to, or "" when there was nothing to move.
+func (e *engine) moveAside(el *element, keep map[string]bool) (string, error) {
+	if len(el.deps.Writes) == 0 {
+		return "", nil
+	}
+	name := el.n.s.ID
+	if el.foreach {
+		name += "." + strconv.Itoa(el.index)
+	}
+	dest := filepath.Join(FailedDir(e.plan.Root), e.rec.ID, name)
+	var moves []string
+	for _, w := range el.deps.Writes {
+		if pathglob.Check(w) != nil {
+			continue
+		}
+		if !hasGlobMeta(w) && len(keep) == 0 {
+			if _, err := os.Lstat(e.abs(w)); err == nil {
+				moves = append(moves, path.Clean(filepath.ToSlash(w)))
+			}
+			continue
+		}
+		files, _ := pathglob.Files(e.plan.Root, []string{w})
+		for _, f := range files {
+			if !keep[f] {
+				moves = append(moves, f)
+			}
+		}
+	}
+	if len(moves) == 0 {
+		return "", nil
+	}
+	sort.Strings(moves)
+	var errs []error
+	for _, m := range moves {
+		to := filepath.Join(dest, filepath.FromSlash(m))
+		if err := os.MkdirAll(filepath.Dir(to), 0o777); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if err := os.Rename(e.abs(m), to); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	rel := e.relPath(dest) + "/"
+	if err := errors.Join(errs...); err != nil {
+		return rel, fmt.Errorf("move failed work aside: %w", err)
+	}
+	return rel, nil
+}
+
+// FailedDir is where the work of failed steps is kept in a workspace.
+func FailedDir(root string) string { return filepath.Join(root, ".lifeos", "failed") }
