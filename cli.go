@@ -115,7 +115,7 @@ func (a *app) load(file string, f *planFlags) (*runner.Plan, error) {
 func (a *app) runCmd() *cobra.Command {
 	var f planFlags
 	var jobs int
-	var noCache, dryRun, asJSON bool
+	var noCache, dryRun, asJSON, noWait bool
 	cmd := &cobra.Command{
 		Use:   "run PIPELINE",
 		Short: "Run a pipeline",
@@ -135,7 +135,7 @@ gate blocked, 2 the pipeline, policy or command line is invalid.`,
 			if asJSON {
 				progress = a.stderr
 			}
-			o := runner.RunOptions{Jobs: jobs, NoCache: noCache, Stdout: progress, Stderr: a.stderr}
+			o := runner.RunOptions{Jobs: jobs, NoCache: noCache, NoWait: noWait, Stdout: progress, Stderr: a.stderr}
 			if dryRun {
 				decisions, err := plan.Explain(a.ctx, o)
 				if err == nil && asJSON {
@@ -157,6 +157,7 @@ gate blocked, 2 the pipeline, policy or command line is invalid.`,
 	cmd.Flags().BoolVar(&noCache, "no-cache", false, "run every step even if a cached result exists (results are still stored)")
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "say what would run and why, like plan, without running")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the run record as JSON on stdout (progress goes to stderr)")
+	cmd.Flags().BoolVar(&noWait, "no-wait", false, "fail at once (exit 1) when another run holds the workspace, instead of waiting")
 	return cmd
 }
 

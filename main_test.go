@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -202,19 +203,24 @@ func fakeScorer(args []string, in io.Reader, out io.Writer, calls string) int {
 	return 0
 }
 
-// cmdWaitFile waits until a file exists: how a scenario knows a background
-// step has started before interrupting it. It gives up after 30 s so a
-// broken scenario fails instead of hanging.
+// cmdWaitFile waits until a file exists, and with a regexp until it
+// matches the file's content: how a scenario knows a background step has
+// started (or a background run is waiting) before going on. It gives up
+// after 30 s so a broken scenario fails instead of hanging.
 func cmdWaitFile(ts *testscript.TestScript, neg bool, args []string) {
-	if neg || len(args) != 1 {
-		ts.Fatalf("usage: waitfile path")
+	if neg || len(args) < 1 || len(args) > 2 {
+		ts.Fatalf("usage: waitfile path [regexp]")
+	}
+	var re *regexp.Regexp
+	if len(args) == 2 {
+		re = regexp.MustCompile(args[1])
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	tick := time.NewTicker(10 * time.Millisecond)
 	defer tick.Stop()
 	for {
-		if _, err := os.Stat(ts.MkAbs(args[0])); err == nil {
+		if b, err := os.ReadFile(ts.MkAbs(args[0])); err == nil && (re == nil || re.Match(b)) {
 			return
 		}
 		select {

@@ -27,6 +27,12 @@ type RunOptions struct {
 	// Stdout receives one progress line per step; Stderr the tails of failed
 	// steps' logs and debug output.
 	Stdout, Stderr io.Writer
+	// NoWait fails at once, with ErrBusy, when another run holds the
+	// workspace, instead of waiting for it.
+	NoWait bool
+	// nested marks the run of a pipeline step, which holds the lock of the
+	// run that started it.
+	nested bool
 }
 
 // engine is one execution (or, with explain set, one dry run) of a plan.
@@ -148,6 +154,17 @@ func (plan *Plan) Run(ctx context.Context, o RunOptions) (*Record, error) {
 	e, err := plan.newEngine(o, false)
 	if err != nil {
 		return nil, err
+	}
+	if !o.nested {
+		unlock, err := lockWorkspace(ctx, plan.Root, lockHolder{Run: e.rec.ID, PID: os.Getpid(), Pipeline: plan.Pipeline.File, Started: e.rec.Started},
+			o.NoWait, e.o.Stderr)
+		if err != nil {
+			return nil, err
+		}
+		defer unlock()
+		// The run starts when it has the workspace: the wait is not its time.
+		e.rec.Started = time.Now()
+		e.runEnv["started"] = e.rec.Started.UTC().Format(time.RFC3339)
 	}
 	e.dir = filepath.Join(RunsDir(plan.Root), e.rec.ID)
 	if err := os.MkdirAll(e.dir, 0o777); err != nil {

@@ -32,7 +32,7 @@ func (e *engine) runSub(ctx context.Context, file string, params map[string]any)
 		return nil, err
 	}
 	out := &prefixWriter{w: e.o.Stdout, prefix: "  | "}
-	rec, err := plan.Run(ctx, RunOptions{Jobs: e.o.Jobs, NoCache: e.o.NoCache, Stdout: out, Stderr: e.o.Stderr})
+	rec, err := plan.Run(ctx, RunOptions{Jobs: e.o.Jobs, NoCache: e.o.NoCache, Stdout: out, Stderr: e.o.Stderr, nested: true})
 	out.flush()
 	if rec == nil {
 		return nil, err
