@@ -140,6 +140,9 @@ func (a *app) runsCmd() *cobra.Command {
 				if s.Log != "" {
 					parts = append(parts, "log: "+s.Log)
 				}
+				if s.Failed != "" {
+					parts = append(parts, "outputs moved to "+s.Failed)
+				}
 				detail := strings.Join(parts, "; ")
 				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", s.ID, s.Status, time.Duration(s.DurationMS*float64(time.Millisecond)).Round(time.Millisecond), detail)
 			}

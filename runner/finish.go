@@ -56,6 +56,9 @@ func (e *engine) finish(n *node) error {
 				er.Log = e.relPath(el.log)
 			}
 			er.Failed = el.failedDir
+			if el.failedDir != "" && rec.Failed == "" {
+				rec.Failed = e.relPath(filepath.Join(FailedDir(e.plan.Root), e.rec.ID)) + "/"
+			}
 			rec.Elements = append(rec.Elements, er)
 		}
 		n.outputs = list
