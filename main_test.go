@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -44,6 +45,12 @@ func TestScript(t *testing.T) {
 		RequireExplicitExec: true,
 		RequireUniqueNames:  true,
 		UpdateScripts:       os.Getenv("LIFEOS_UPDATE") != "",
+		Condition: func(cond string) (bool, error) {
+			if cond == "mount" { // tmpfs can be mounted: root on Linux with the capability
+				return canMount(), nil
+			}
+			return false, fmt.Errorf("unknown condition %q", cond)
+		},
 		Setup: func(env *testscript.Env) error {
 			// Scenarios use the workspace's own .lifeos/cache, never one
 			// from the developer's environment.
@@ -57,6 +64,7 @@ func TestScript(t *testing.T) {
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
 			"waitfile":   cmdWaitFile,
+			"fulldisk":   cmdFullDisk,
 			"fakehealth": cmdFakeHealth,
 			"fakecomfy":  cmdFakeComfy,
 			"fakescorehttp": func(ts *testscript.TestScript, neg bool, args []string) {
@@ -227,6 +235,44 @@ func cmdWaitFile(ts *testscript.TestScript, neg bool, args []string) {
 		case <-ctx.Done():
 			ts.Fatalf("%s did not appear: %v", args[0], fmt.Errorf("waited 30s"))
 		case <-tick.C:
+		}
+	}
+}
+
+// canMount reports whether this process may mount a tmpfs (root with
+// CAP_SYS_ADMIN, as on CI), for the disk-full scenarios.
+var canMount = sync.OnceValue(func() bool {
+	dir, err := os.MkdirTemp("", "lifeos-mount")
+	if err != nil {
+		return false
+	}
+	defer os.Remove(dir)
+	if exec.Command("mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", dir).Run() != nil {
+		return false
+	}
+	exec.Command("umount", dir).Run()
+	return true
+})
+
+// cmdFullDisk mounts a small tmpfs at DIR and fills it, so that the next
+// write there fails with "no space left on device", as on a full disk.
+func cmdFullDisk(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: fulldisk DIR")
+	}
+	dir := ts.MkAbs(args[0])
+	ts.Check(os.MkdirAll(dir, 0o777))
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", dir).CombinedOutput(); err != nil {
+		ts.Fatalf("mount tmpfs: %v: %s", err, out)
+	}
+	ts.Defer(func() { exec.Command("umount", "-l", dir).Run() })
+	f, err := os.Create(filepath.Join(dir, "filler"))
+	ts.Check(err)
+	defer f.Close()
+	buf := make([]byte, 4096)
+	for {
+		if _, err := f.Write(buf); err != nil {
+			return // full
 		}
 	}
 }

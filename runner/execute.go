@@ -66,6 +66,7 @@ func (e *engine) prepare(el *element) error {
 		}
 	}
 	el.deps = el.params.Deps(upstreamOutputs(el.n))
+	e.sweepOutputs(el.deps.Writes)
 	switch {
 	case e.cache == nil:
 		el.why = "cache off"

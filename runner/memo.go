@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -230,6 +231,9 @@ func (e *engine) memoHit(el *element) bool {
 			return false
 		}
 		e.seen.put(w, gen)
+		// A declared file's folder is not stamped (other files live there):
+		// a temporary file a killed run left beside it must be swept here.
+		e.sweep(path.Dir(w.path), false)
 	}
 	outputs, err := decodeOutputs([]byte(m.outputs))
 	if err != nil {

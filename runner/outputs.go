@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/lifeos/lifeos/internal/atomicfile"
 	"github.com/lifeos/lifeos/internal/pathglob"
 	"github.com/lifeos/lifeos/runner/cache"
 )
@@ -247,3 +248,37 @@ func (e *engine) moveAside(el *element, keep map[string]bool) (string, error) {
 
 // FailedDir is where the work of failed steps is kept in a workspace.
 func FailedDir(root string) string { return filepath.Join(root, ".lifeos", "failed") }
+
+// sweep removes, once per directory and run, the temporary files that
+// killed processes left in dir (see atomicfile.Sweep). Runs call it for
+// the folders their outputs live in, and for .lifeos/ itself.
+func (e *engine) sweep(dir string, recursive bool) {
+	if e.explain {
+		return
+	}
+	if _, done := e.swept.LoadOrStore(dir, true); done {
+		return
+	}
+	removed, err := atomicfile.Sweep(e.abs(dir), recursive)
+	if err != nil {
+		fmt.Fprintf(e.o.Stderr, "lifeos: warning: remove leftover temporary files: %v\n", err)
+	}
+	for _, r := range removed {
+		fmt.Fprintf(e.o.Stderr, "lifeos: removed %s, left by a killed run\n", e.relPath(r))
+	}
+}
+
+// sweepOutputs sweeps around an element's declared outputs: in each
+// folder, and beside each file.
+func (e *engine) sweepOutputs(writes []string) {
+	for _, w := range writes {
+		if pathglob.Check(w) != nil || hasGlobMeta(w) {
+			continue
+		}
+		w = path.Clean(filepath.ToSlash(w))
+		e.sweep(path.Dir(w), false)
+		if st, err := os.Stat(e.abs(w)); err == nil && st.IsDir() {
+			e.sweep(w, true)
+		}
+	}
+}

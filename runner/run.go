@@ -52,6 +52,9 @@ type engine struct {
 	runEnv  map[string]any
 	idWidth int // for aligned progress lines
 	seen    seenStamps
+	swept   sync.Map // directories swept of temporary files this run
+	// noRecord says the run record could not be written.
+	noRecord bool
 	meter   *meter
 }
 
@@ -166,6 +169,10 @@ func (plan *Plan) Run(ctx context.Context, o RunOptions) (*Record, error) {
 		e.rec.Started = time.Now()
 		e.runEnv["started"] = e.rec.Started.UTC().Format(time.RFC3339)
 	}
+	// Under the lock, what an earlier run left half-written is garbage.
+	e.sweep(".lifeos", false)
+	e.sweep(".lifeos/runs", true)
+	e.sweep(".lifeos/state", false)
 	e.dir = filepath.Join(RunsDir(plan.Root), e.rec.ID)
 	if err := os.MkdirAll(e.dir, 0o777); err != nil {
 		return nil, fmt.Errorf("create run directory: %w", err)
@@ -190,8 +197,17 @@ func (plan *Plan) Run(ctx context.Context, o RunOptions) (*Record, error) {
 	if runErr != nil {
 		rec.Error = runErr.Error()
 	}
-	if err := rec.write(e.dir); err != nil && runErr == nil {
-		runErr = err
+	// The record is written before the verdict is printed: a run whose
+	// record is lost has failed, and says so once.
+	if err := rec.write(e.dir); err != nil {
+		e.noRecord = true
+		err = fmt.Errorf("write run record: %w", err)
+		rec.Status, rec.Error = StatusFailed, err.Error()
+		if runErr == nil {
+			runErr = err
+		} else {
+			runErr = errors.Join(runErr, err)
+		}
 	}
 	if err := e.stat.Save(); err != nil {
 		fmt.Fprintf(e.o.Stderr, "lifeos: %v\n", err)
@@ -240,7 +256,11 @@ func (e *engine) summary() {
 	if e.rec.Cost > 0 {
 		parts = append(parts, fmt.Sprintf("cost %.2f", e.rec.Cost))
 	}
-	fmt.Fprintf(e.o.Stdout, "%s in %s: %s (record: %s)\n", e.rec.Status, fmtDuration(time.Duration(e.rec.DurationMS*float64(time.Millisecond))), strings.Join(parts, ", "), filepath.ToSlash(rel))
+	record := "record: " + filepath.ToSlash(rel)
+	if e.noRecord {
+		record = "no record written"
+	}
+	fmt.Fprintf(e.o.Stdout, "%s in %s: %s (%s)\n", e.rec.Status, fmtDuration(time.Duration(e.rec.DurationMS*float64(time.Millisecond))), strings.Join(parts, ", "), record)
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

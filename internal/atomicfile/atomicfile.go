@@ -4,10 +4,14 @@
 package atomicfile
 
 import (
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 )
 
 // WriteFile atomically replaces name with data. Parent directories are
@@ -25,7 +29,7 @@ func Write(name string, perm os.FileMode, fill func(w io.Writer) error) (err err
 	if err := os.MkdirAll(dir, 0o777); err != nil {
 		return err
 	}
-	f, err := os.CreateTemp(dir, "."+filepath.Base(name)+".tmp-*")
+	f, err := os.CreateTemp(dir, TempPattern(filepath.Base(name)))
 	if err != nil {
 		return err
 	}
@@ -34,6 +38,11 @@ func Write(name string, perm os.FileMode, fill func(w io.Writer) error) (err err
 		if err != nil {
 			f.Close()
 			os.Remove(tmp)
+			// Name the file being written, not its temporary stand-in.
+			var pe *fs.PathError
+			if errors.As(err, &pe) && pe.Path == tmp {
+				pe.Path = name
+			}
 		}
 	}()
 	if err := fill(f); err != nil {
@@ -49,4 +58,60 @@ func Write(name string, perm os.FileMode, fill func(w io.Writer) error) (err err
 		return err
 	}
 	return os.Rename(tmp, name)
+}
+
+// Temporary files have one recognisable name, .<name>.tmp-<pid>-<random>,
+// so that what a killed process left behind can be found and removed,
+// and what a live one is writing cannot be mistaken for it.
+
+// TempPattern is the os.CreateTemp pattern of a temporary file for base.
+func TempPattern(base string) string {
+	return "." + base + ".tmp-" + strconv.Itoa(os.Getpid()) + "-*"
+}
+
+// TempOwner returns the process id in a temporary file's name, and false
+// when name is not a temporary file.
+func TempOwner(name string) (int, bool) {
+	i := strings.LastIndex(name, ".tmp-")
+	if !strings.HasPrefix(name, ".") || i < 1 {
+		return 0, false
+	}
+	rest := name[i+len(".tmp-"):]
+	j := strings.IndexByte(rest, '-')
+	if j < 1 {
+		return 0, false
+	}
+	pid, err := strconv.Atoi(rest[:j])
+	return pid, err == nil && pid > 0
+}
+
+// Sweep removes the temporary files in dir (and below it when recursive)
+// whose process is gone, and returns their paths. A missing dir is not an
+// error.
+func Sweep(dir string, recursive bool) ([]string, error) {
+	var removed []string
+	var errs []error
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil
+			}
+			return err
+		}
+		if d.IsDir() {
+			if p != dir && !recursive {
+				return fs.SkipDir
+			}
+			return nil
+		}
+		if pid, ok := TempOwner(d.Name()); ok && !processAlive(pid) {
+			if err := os.Remove(p); err != nil {
+				errs = append(errs, err)
+			} else {
+				removed = append(removed, p)
+			}
+		}
+		return nil
+	})
+	return removed, errors.Join(err, errors.Join(errs...))
 }

@@ -288,7 +288,7 @@ func (c *Cache) PutObject(r io.Reader) (OutputID, error) {
 	if err := os.MkdirAll(tmpDir, 0o777); err != nil {
 		return OutputID{}, err
 	}
-	f, err := os.CreateTemp(tmpDir, "obj-*")
+	f, err := os.CreateTemp(tmpDir, atomicfile.TempPattern("obj"))
 	if err != nil {
 		return OutputID{}, err
 	}

@@ -215,6 +215,9 @@ func (c *Cache) MaybeTrim() bool {
 	if _, err := c.Trim(DefaultMaxAge); err != nil {
 		return false
 	}
+	// What killed processes were writing: the cache may be shared by
+	// live runs of other workspaces, whose files the sweep keeps.
+	atomicfile.Sweep(c.dir, true)
 	atomicfile.WriteFile(name, []byte(strconv.FormatInt(now.Unix(), 10)+"\n"), 0o666)
 	return true
 }
