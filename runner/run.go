@@ -55,7 +55,7 @@ type engine struct {
 	swept   sync.Map // directories swept of temporary files this run
 	// noRecord says the run record could not be written.
 	noRecord bool
-	meter   *meter
+	meter    *meter
 }
 
 func (plan *Plan) newEngine(o RunOptions, explain bool) (*engine, error) {
