@@ -127,8 +127,15 @@ func Compile(root string, p *Pipeline, o Options) (*Plan, error) {
 		sc := scopeStep
 		if s.Foreach != nil {
 			sc = scopeItem
-			if s.Foreach.Expr != nil {
-				c.compile(s.Foreach.Expr, s, scopeStep, false)
+			if x := s.Foreach.Expr; x != nil {
+				c.compile(x, s, scopeStep, false)
+				if x.prog != nil {
+					// A constant or a typed value that cannot be a list is
+					// known now; a map's value is known only at run time.
+					if t := x.prog.Node().Type(); t != nil && t.Kind() != reflect.Interface && t.Kind() != reflect.Slice && t.Kind() != reflect.Array {
+						c.errAt(x, 0, "%s: expected a list (or {glob: pattern}), got %s", x.what, t)
+					}
+				}
 			} else if err := pathglob.Check(s.Foreach.Glob); err != nil {
 				add(l.errAt(s.Foreach.Pos, fmt.Errorf("step %s: foreach.glob: %w", s.ID, err)))
 			}

@@ -228,6 +228,14 @@ func (c *compiler) checkPolicyPath(e *Expr, props []*ast.StringNode) {
 		c.errAt(e, bad.Location().From, "%s: unknown policy key %s%s", e.what, path, suggest(bad.Value, n.keys))
 		return
 	}
+	if depth < len(segs) && depth > 0 {
+		// A value is not a mapping: policy.gate.min_lines.value with
+		// min_lines: 3 would be nil at run time.
+		bad := props[depth]
+		c.errAt(e, bad.Location().From, "%s: policy.%s is %s, not a mapping: it has no key %s", e.what,
+			strings.Join(segs[:depth], "."), nodeKind(n), bad.Value)
+		return
+	}
 	e.policy = append(e.policy, strings.Join(segs, "."))
 }
 

@@ -1,6 +1,7 @@
 package runner
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -11,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"gopkg.in/yaml.v3"
 
@@ -56,19 +58,112 @@ func (l *loader) errAt(p Pos, err error) *PipelineError {
 }
 
 // yamlSyntaxError turns a yaml.v3 parse error into a positioned error.
+// yaml.v3 reports the line where the enclosing block starts ("while
+// parsing a block mapping"), not the bad token: the bad line is found as
+// the first line at which a prefix of the file stops parsing, and the
+// block's line is added as a note. Errors yaml.v3 gives no line for
+// (invalid UTF-8, control characters, an undefined alias) get the line of
+// the offending byte or alias.
 func yamlSyntaxError(file string, src []byte, err error) *PipelineError {
 	msg := strings.TrimPrefix(err.Error(), "yaml: ")
-	if m := yamlErrRe.FindStringSubmatch(msg); m != nil {
-		line, _ := strconv.Atoi(m[1])
-		col := 1
-		if m[2] != "" {
-			col, _ = strconv.Atoi(m[2])
-		} else if s := sourceLine(src, line); s != "" {
-			col = len(s) - len(strings.TrimLeft(s, " \t")) + 1
-		}
-		return &PipelineError{Pos: Pos{file, line, col}, Err: fmt.Errorf("invalid YAML: %s", m[3]), Source: sourceLine(src, line)}
+	at := func(line, col int, format string, args ...any) *PipelineError {
+		return &PipelineError{Pos: Pos{file, line, col}, Err: fmt.Errorf(format, args...), Source: sourceLine(src, line)}
 	}
-	return &PipelineError{Pos: Pos{File: file}, Err: fmt.Errorf("invalid YAML: %s", msg)}
+	m := yamlErrRe.FindStringSubmatch(msg)
+	if m == nil {
+		if line, col := badByte(src); line > 0 {
+			return at(line, col, "invalid YAML: %s", msg)
+		}
+		if a := undefinedAliasRe.FindStringSubmatch(msg); a != nil {
+			if i := bytes.Index(src, []byte("*"+a[1])); i >= 0 {
+				line, col := lineCol(src, i)
+				return at(line, col, "invalid YAML: %s", msg)
+			}
+		}
+		return &PipelineError{Pos: Pos{File: file}, Err: fmt.Errorf("invalid YAML: %s", msg)}
+	}
+	line, _ := strconv.Atoi(m[1])
+	indentCol := func(line int) int {
+		s := sourceLine(src, line)
+		return len(s) - len(strings.TrimLeft(s, " \t")) + 1
+	}
+	if m[2] != "" { // the scanner knows the column: it is the token's
+		col, _ := strconv.Atoi(m[2])
+		return at(line, col, "invalid YAML: %s", m[3])
+	}
+	if bad := firstUnparsableLine(src, line); bad > line {
+		return at(bad, indentCol(bad), "invalid YAML: %s (in the block that starts at line %d: %s)",
+			m[3], line, strings.TrimSpace(sourceLine(src, line)))
+	}
+	return at(line, indentCol(line), "invalid YAML: %s", m[3])
+}
+
+var undefinedAliasRe = regexp.MustCompile(`unknown anchor '([^']*)' referenced`)
+
+// firstUnparsableLine returns the first line after from at which the file,
+// cut after that line, no longer parses; 0 when there is none.
+func firstUnparsableLine(src []byte, from int) int {
+	lines := bytes.SplitAfter(src, []byte("\n"))
+	end := 0
+	for i, l := range lines {
+		end += len(l)
+		if i+1 <= from {
+			continue
+		}
+		var n yaml.Node
+		if yaml.Unmarshal(src[:end], &n) != nil {
+			return i + 1
+		}
+	}
+	return 0
+}
+
+// badByte returns the position of the first byte YAML cannot hold: an
+// invalid UTF-8 sequence or a control character other than tab and line
+// ends.
+func badByte(src []byte) (line, col int) {
+	for i := 0; i < len(src); {
+		r, size := utf8.DecodeRune(src[i:])
+		if (r == utf8.RuneError && size == 1) || (r < 0x20 && r != '\t' && r != '\n' && r != '\r') || r == 0x7f {
+			return lineCol(src, i)
+		}
+		i += size
+	}
+	return 0, 0
+}
+
+// lineCol converts a byte offset to a 1-based line and column (in bytes).
+func lineCol(src []byte, off int) (line, col int) {
+	line = 1 + bytes.Count(src[:off], []byte("\n"))
+	return line, off - bytes.LastIndexByte(src[:off], '\n')
+}
+
+// readSource reads a pipeline or policy file, refusing what is not a
+// regular file: a FIFO would block the read forever, before any signal
+// handling could stop it.
+func readSource(name string) ([]byte, error) {
+	st, err := os.Stat(name)
+	if err != nil {
+		return nil, err
+	}
+	if !st.Mode().IsRegular() {
+		return nil, &fs.PathError{Op: "read", Path: name, Err: fmt.Errorf("not a regular file (%s)", modeName(st.Mode()))}
+	}
+	return os.ReadFile(name)
+}
+
+func modeName(m fs.FileMode) string {
+	switch {
+	case m.IsDir():
+		return "a directory"
+	case m&fs.ModeNamedPipe != 0:
+		return "a named pipe"
+	case m&fs.ModeDevice != 0:
+		return "a device"
+	case m&fs.ModeSocket != 0:
+		return "a socket"
+	}
+	return m.Type().String()
 }
 
 func resolveAlias(n *yaml.Node) *yaml.Node {
@@ -188,10 +283,11 @@ func (l *loader) retries(n *yaml.Node, what string) (count int, backoff time.Dur
 // be read, the pipeline is returned with the errors, so that Load can report
 // every problem at once.
 func ReadPipeline(root, file string) (*Pipeline, error) {
-	src, err := os.ReadFile(filepath.Join(root, file))
+	name := filepath.Join(root, file)
 	if filepath.IsAbs(file) {
-		src, err = os.ReadFile(file)
+		name = file
 	}
+	src, err := readSource(name)
 	if err != nil {
 		var pe *fs.PathError
 		if errors.As(err, &pe) {
@@ -447,6 +543,8 @@ func (l *loader) step(n *yaml.Node) *Step {
 	switch {
 	case usesNode == nil:
 		l.errorf(n, "%s: missing uses: (one of %s)", what, strings.Join(steps.Names(), ", "))
+	case s.Uses == "" && usesNode.Kind == yaml.ScalarNode && usesNode.ShortTag() == "!!str":
+		l.errorf(usesNode, "%s: uses: expected a step type (one of %s), got an empty string", what, strings.Join(steps.Names(), ", "))
 	case s.Uses != "":
 		t, ok := steps.Lookup(s.Uses)
 		if !ok {

@@ -7,7 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
+	"math"
 	"path/filepath"
 	"strings"
 
@@ -53,7 +53,7 @@ func LoadPolicy(root, file string, required bool, sets []string) (*Policy, error
 		panic("bad built-in policy: " + err.Error())
 	}
 	if file != "" {
-		src, err := os.ReadFile(filepath.Join(root, file))
+		src, err := readSource(filepath.Join(root, file))
 		switch {
 		case errors.Is(err, fs.ErrNotExist) && !required:
 		case err != nil:
@@ -100,9 +100,16 @@ func (f *fileCtx) errorf(n *yaml.Node, format string, args ...any) *PipelineErro
 
 // merge overlays the YAML mapping n onto dst.
 func (p *Policy) merge(dst *pnode, n *yaml.Node, prefix, origin string, f *fileCtx) error {
+	// yaml.v3's Node API keeps duplicate keys; a second section of the same
+	// name would silently win over the first.
+	seen := map[string]int{}
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, v := n.Content[i], n.Content[i+1]
 		key := prefix + k.Value
+		if first, dup := seen[k.Value]; dup {
+			return f.errorf(k, "duplicate policy key %s (first at line %d)", key, first)
+		}
+		seen[k.Value] = k.Line
 		o := origin
 		if f != nil {
 			o = fmt.Sprintf("%s:%d", f.name, v.Line)
@@ -133,6 +140,9 @@ func (p *Policy) merge(dst *pnode, n *yaml.Node, prefix, origin string, f *fileC
 			}
 			if exists && !sameKind(child, val) {
 				return f.errorf(v, "policy key %s: expected %s, got %s", key, nodeKind(child), kindName(val))
+			}
+			if err := finite(val); err != nil {
+				return f.errorf(v, "policy key %s: %v", key, err)
 			}
 			child.val = normalize(val)
 			child.origin = o
@@ -169,6 +179,9 @@ func (p *Policy) set(s string) error {
 	}
 	if !sameKind(n, val) {
 		return &UsageError{fmt.Errorf("--set %s=%s: expected %s, got %s", path, raw, nodeKind(n), kindName(val))}
+	}
+	if err := finite(val); err != nil {
+		return &UsageError{fmt.Errorf("--set %s=%s: %v", path, raw, err)}
 	}
 	n.val = normalize(val)
 	n.origin = "--set"
@@ -317,4 +330,28 @@ func (n *pnode) node(origins bool) *yaml.Node {
 		m.Content = append(m.Content, &yaml.Node{Kind: yaml.ScalarNode, Value: k}, n.kids[k].node(origins))
 	}
 	return m
+}
+
+// finite rejects NaN and infinities, anywhere in a value: a threshold of
+// .nan makes every comparison false, and .inf makes it meaningless.
+func finite(v any) error {
+	switch x := v.(type) {
+	case float64:
+		if math.IsNaN(x) || math.IsInf(x, 0) {
+			return fmt.Errorf("expected a finite number, got %v", x)
+		}
+	case []any:
+		for _, e := range x {
+			if err := finite(e); err != nil {
+				return err
+			}
+		}
+	case map[string]any:
+		for _, e := range x {
+			if err := finite(e); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
