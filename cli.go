@@ -145,7 +145,7 @@ gate blocked, 2 the pipeline, policy or command line is invalid.`,
 			}
 			rec, err := plan.Run(a.ctx, o)
 			if rec != nil && asJSON {
-				if jerr := writeJSON(a.stdout, rec); jerr != nil {
+				if jerr := rec.WriteJSON(a.stdout); jerr != nil {
 					return jerr
 				}
 			}

@@ -41,6 +41,9 @@ type Plan struct {
 	// independent steps), restricted by Options.Only.
 	Order []*Step
 	byID  map[string]*Step
+	// redact hides secret param values (and URL passwords) in what is
+	// recorded, logged or hashed.
+	redact *redactor
 }
 
 // Load reads, checks and compiles the pipeline file (relative to root).
@@ -94,6 +97,7 @@ func Compile(root string, p *Pipeline, o Options) (*Plan, error) {
 		return nil, err
 	}
 	plan := &Plan{Root: root, Pipeline: p, Policy: pol, Params: params, byID: map[string]*Step{}}
+	plan.redact = newRedactor(p.Params, params)
 	for _, s := range p.Steps {
 		plan.byID[s.ID] = s
 	}

@@ -101,7 +101,8 @@ func (e *engine) prepare(el *element) error {
 		if err != nil {
 			ferr = fmt.Errorf("%s: with: %s: %w", s.withPos, path, err)
 		}
-		h.Add("param", path, string(b))
+		// Secrets stay out of keys: a new token makes the same image.
+		h.Add("param", path, e.plan.redact.String(string(b)))
 	})
 	if ferr != nil {
 		return ferr
@@ -311,7 +312,7 @@ func (e *engine) run(ctx context.Context, el *element) {
 			el.cost = &ce
 		}()
 	}
-	env := &steps.Env{Root: e.plan.Root, Log: logf, StepID: s.ID,
+	env := &steps.Env{Root: e.plan.Root, Log: redactWriter{e.plan.redact, logf}, StepID: s.ID,
 		Progress: func(unit string, done, total int) { e.meter.report(s.ID, unit, done, total) },
 		Hash: func(abs string) (string, error) {
 			sum, _, err := e.stat.Sum(abs)
@@ -350,7 +351,7 @@ func (e *engine) run(ctx context.Context, el *element) {
 			break
 		}
 		delay := min(s.Backoff<<(attempt-1), maxBackoff)
-		fmt.Fprintf(logf, "lifeos: attempt %d of %d failed: %v; retrying in %s\n", attempt, s.Retries+1, err, delay)
+		fmt.Fprintf(env.Log, "lifeos: attempt %d of %d failed: %v; retrying in %s\n", attempt, s.Retries+1, err, delay)
 		select {
 		case <-time.After(delay):
 			continue
@@ -368,7 +369,7 @@ func (e *engine) run(ctx context.Context, el *element) {
 			el.status, el.err = StatusFailed, err
 		}
 		e.keepFailedWork(el, err)
-		fmt.Fprintf(logf, "lifeos: %v\n", el.err)
+		fmt.Fprintf(env.Log, "lifeos: %v\n", el.err)
 		return
 	}
 	el.status = StatusOK

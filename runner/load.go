@@ -340,12 +340,14 @@ func parsePipeline(file string, src []byte) (*Pipeline, error) {
 					// overrides the default, --param overrides both.
 					spec := v
 					v = &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!null", Value: "null"}
-					l.fields(spec, "param "+name, []string{"default", "env", "description"}, func(key string, _, fv *yaml.Node) {
+					l.fields(spec, "param "+name, paramSpecKeys, func(key string, _, fv *yaml.Node) {
 						switch key {
 						case "default":
 							v = fv
 						case "env":
 							pr.Env, _ = l.str(fv, "param "+name+": env")
+						case "secret":
+							pr.Secret = l.boolean(fv, "param "+name+": secret")
 						}
 					})
 				}
@@ -555,15 +557,17 @@ func (l *loader) step(n *yaml.Node) *Step {
 	return s
 }
 
-// isParamSpec reports whether a param's value is the {default, env} form
-// rather than a mapping-valued default: a mapping with an env key and no
-// keys but default, env and description.
+var paramSpecKeys = []string{"default", "env", "secret", "description"}
+
+// isParamSpec reports whether a param's value is the {default, env,
+// secret} form rather than a mapping-valued default: a mapping with an env
+// or secret key and no keys but those of paramSpecKeys.
 func isParamSpec(v *yaml.Node) bool {
-	if v.Kind != yaml.MappingNode || !hasKey(v, "env") {
+	if v.Kind != yaml.MappingNode || !hasKey(v, "env") && !hasKey(v, "secret") {
 		return false
 	}
 	for i := 0; i < len(v.Content); i += 2 {
-		if !contains([]string{"default", "env", "description"}, v.Content[i].Value) {
+		if !contains(paramSpecKeys, v.Content[i].Value) {
 			return false
 		}
 	}

@@ -164,7 +164,7 @@ func (e *engine) stepFingerprint(n *node) ([16]byte, bool) {
 	if s.When != nil {
 		fmt.Fprintf(h, "when %q\n", s.When.Src)
 	}
-	params, _ := json.Marshal(e.plan.Params)
+	params, _ := json.Marshal(e.plan.redact.Params(e.plan.Params))
 	fmt.Fprintf(h, "params %s\npolicy %s\n", params, e.rec.PolicyDigest)
 	if s.readsItems {
 		fmt.Fprintf(h, "items %s\n", n.inDigest)

@@ -30,6 +30,9 @@ type Param struct {
 	Default any
 	// Env names an environment variable that overrides the default.
 	Env string
+	// Secret keeps the value out of run records, logs, --json and cache
+	// keys (a changed token does not change an image).
+	Secret bool
 	Pos Pos
 }
 

@@ -183,7 +183,7 @@ func (e *engine) predicateKeys(s *Step, h *Hash) {
 			h.Add("upstream", id, strings.Join(outs, ","))
 		}
 		if len(e.plan.Params) > 0 && strings.Contains(p.expr.Src, "params") {
-			b, _ := json.Marshal(e.plan.Params)
+			b, _ := json.Marshal(e.plan.redact.Params(e.plan.Params))
 			h.Add("params", name, string(b))
 		}
 	}

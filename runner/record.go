@@ -45,6 +45,21 @@ type Record struct {
 	Error          string         `json:"error,omitempty"`
 	Cost           float64        `json:"cost,omitempty"` // sum of the steps' costs
 	Steps          []*StepRecord  `json:"steps"`
+
+	redact *redactor // what may not be recorded (secrets)
+}
+
+// WriteJSON writes the record as indented JSON, secrets redacted.
+func (r *Record) WriteJSON(w io.Writer) error {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(r); err != nil {
+		return err
+	}
+	_, err := io.WriteString(w, r.redact.String(b.String()))
+	return err
 }
 
 // StepRecord is one step of a run record.
@@ -141,7 +156,7 @@ func (r *Record) write(dir string) error {
 			out = bytes.TrimSuffix(out, []byte("\n"))
 		}
 		out = append(out, "\n  ]\n}\n"...)
-		_, err := w.Write(out)
+		_, err := io.WriteString(w, r.redact.String(string(out)))
 		return err
 	})
 }

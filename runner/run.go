@@ -70,7 +70,9 @@ func (plan *Plan) newEngine(o RunOptions, explain bool) (*engine, error) {
 	}
 	tty := isTerminal(o.Stdout)
 	// Workers write debug lines while the scheduler prints progress.
-	o.Stdout, o.Stderr = &syncWriter{w: o.Stdout}, &syncWriter{w: o.Stderr}
+	// Secrets never reach the console, whatever prints them.
+	o.Stdout = &syncWriter{w: redactWriter{plan.redact, o.Stdout}}
+	o.Stderr = &syncWriter{w: redactWriter{plan.redact, o.Stderr}}
 	e := &engine{plan: plan, o: o, debug: debugFlags(), explain: explain, byStep: map[*Step]*node{}, meter: newMeter(o.Stdout, tty)}
 	dir, err := cache.DefaultDir(plan.Root)
 	if err != nil {
@@ -94,7 +96,8 @@ func (plan *Plan) newEngine(o RunOptions, explain bool) (*engine, error) {
 		PipelineDigest: p.Digest.String(),
 		Policy:         plan.Policy.File,
 		PolicyDigest:   plan.Policy.Digest().String(),
-		Params:         plan.Params,
+		Params:         plan.redact.Params(plan.Params),
+		redact:         plan.redact,
 		Started:        now,
 	}
 	e.policy = plan.Policy.Map()
