@@ -33,7 +33,7 @@ type Param struct {
 	// Secret keeps the value out of run records, logs, --json and cache
 	// keys (a changed token does not change an image).
 	Secret bool
-	Pos Pos
+	Pos    Pos
 }
 
 // Step is one step of a pipeline.
