@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/lifeos/lifeos/internal/atomicfile"
 	"github.com/lifeos/lifeos/runner/cache"
 	"github.com/lifeos/lifeos/steps"
 )
@@ -176,6 +177,10 @@ func (plan *Plan) Run(ctx context.Context, o RunOptions) (*Record, error) {
 	e.sweep(".lifeos", false)
 	e.sweep(".lifeos/runs", true)
 	e.sweep(".lifeos/state", false)
+	if e.cache != nil {
+		// Objects are written in the cache's tmp/ before their rename.
+		atomicfile.Sweep(filepath.Join(e.cache.Dir(), "tmp"), false)
+	}
 	e.dir = filepath.Join(RunsDir(plan.Root), e.rec.ID)
 	if err := os.MkdirAll(e.dir, 0o777); err != nil {
 		return nil, fmt.Errorf("create run directory: %w", err)
