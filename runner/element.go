@@ -111,6 +111,7 @@ func (e *engine) start(ctx context.Context, n *node) []*element {
 		return nil
 	}
 	n.inItems = e.inputItems(n)
+	n.up = upstreamOutputs(n)
 	if n.s.readsItems {
 		n.inDigest = itemsDigest(n.inItems)
 	}

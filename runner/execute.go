@@ -65,7 +65,7 @@ func (e *engine) prepare(el *element) error {
 			return err
 		}
 	}
-	el.deps = el.params.Deps(upstreamOutputs(el.n))
+	el.deps = el.params.Deps(el.n.up)
 	e.sweepOutputs(el.deps.Writes)
 	switch {
 	case e.cache == nil:
@@ -323,7 +323,7 @@ func (e *engine) run(ctx context.Context, el *element) {
 	}
 	env.Predicates = predicatesFor(s, el.env)
 	if el.deps.Upstream {
-		env.Upstream = upstreamOutputs(el.n)
+		env.Upstream = el.n.up
 	}
 	if len(el.deps.Policy) > 0 {
 		env.Policy = map[string]any{}

@@ -146,10 +146,11 @@ type node struct {
 	outputs    any
 	elems      []*element
 	remaining  int
-	fp         [16]byte     // memo fingerprint, when the step may use memos
-	inItems    []steps.Item // merged items of the needs
-	inDigest   string       // their digest, for steps that read them
-	items      []steps.Item // what the step passes on
+	fp         [16]byte                 // memo fingerprint, when the step may use memos
+	inItems    []steps.Item             // merged items of the needs
+	up         map[string]steps.Outputs // the needs' outputs, by step id
+	inDigest   string                   // their digest, for steps that read them
+	items      []steps.Item             // what the step passes on
 	started    time.Time
 }
 
