@@ -234,17 +234,12 @@ func (e *engine) restore(el *element) bool {
 		return false
 	}
 	el.outputs, el.output = outputs, cache.Sum(data)
-	if len(changes) > 0 {
-		if e.explain {
-			el.reason = "output changed on disk: " + strings.TrimPrefix(strings.TrimPrefix(changes[0], "+"), "-")
-			if len(changes) > 1 {
-				el.reason += fmt.Sprintf(" and %d more; the run restores it", len(changes)-1)
-			} else {
-				el.reason += "; the run restores it"
-			}
-		} else {
-			el.reason = describeChanges(changes)
-		}
+	switch {
+	case changes.count() == 0:
+	case e.explain:
+		el.reason = changes.pending()
+	default:
+		el.reason = changes.done()
 	}
 	if !e.explain {
 		e.recordMemo(el, res.Outputs, writes)

@@ -58,53 +58,66 @@ func hasGlobMeta(p string) bool { return strings.ContainsAny(p, "*?[{\\") }
 
 func (e *engine) abs(rel string) string { return filepath.Join(e.plan.Root, filepath.FromSlash(rel)) }
 
+// outputChanges are the differences a restore found between the stored
+// tree and the disk.
+type outputChanges struct {
+	put     []string // files missing or different, put back
+	dirs    []string // folders missing, made
+	removed []string // files and folders the stored tree lacks
+}
+
+func (c *outputChanges) count() int { return len(c.put) + len(c.dirs) + len(c.removed) }
+
 // syncOutputs makes the declared outputs identical to a stored result. With
-// apply false (a plan) it changes nothing and only lists the differences.
-// It returns the differences ("+file" put back or replaced, "-file"
-// removed) and the stamps of every file and directory of the tree after
-// syncing, for the memo. An error means the result cannot be restored: a
-// miss.
-func (e *engine) syncOutputs(res *cache.Result, apply bool) (changes []string, writes []stamp, err error) {
+// apply false (a plan) it changes nothing and only finds the differences.
+// It returns them and, when applying, the stamps of every file and
+// directory of the tree afterwards, for the memo. An error means the result
+// cannot be restored: a miss.
+func (e *engine) syncOutputs(res *cache.Result, apply bool) (ch outputChanges, writes []stamp, err error) {
 	want := make(map[string]bool, len(res.Files)+len(res.Dirs))
 	for _, d := range res.Dirs {
 		if pathglob.Check(d) != nil {
-			return nil, nil, fmt.Errorf("bad stored path %q", d)
+			return ch, nil, fmt.Errorf("bad stored path %q", d)
 		}
 		want[d] = true
 		if _, err := os.Stat(e.abs(d)); err != nil {
-			changes = append(changes, "+"+d+"/")
+			ch.dirs = append(ch.dirs, d+"/")
 			if apply {
 				if err := os.MkdirAll(e.abs(d), 0o777); err != nil {
-					return nil, nil, err
+					return ch, nil, err
 				}
 			}
 		}
 	}
 	for _, f := range res.Files {
 		if pathglob.Check(f.Path) != nil {
-			return nil, nil, fmt.Errorf("bad stored path %q", f.Path)
+			return ch, nil, fmt.Errorf("bad stored path %q", f.Path)
 		}
 		want[f.Path] = true
 		abs := e.abs(f.Path)
 		info, err := os.Stat(abs)
 		if err == nil && info.Mode().IsRegular() {
 			if sum, _, err := e.stat.SumInfo(abs, info); err == nil && sum == f.Object {
+				writes = append(writes, stampOf(f.Path, info))
 				continue
 			}
 		}
-		changes = append(changes, "+"+f.Path)
+		ch.put = append(ch.put, f.Path)
 		if !apply {
 			continue
 		}
 		if err == nil && info.IsDir() {
 			if err := os.RemoveAll(abs); err != nil {
-				return nil, nil, err
+				return ch, nil, err
 			}
 		}
 		if err := e.cache.CopyObject(f.Object, abs, os.FileMode(f.Mode).Perm()); err != nil {
-			return nil, nil, err
+			return ch, nil, err
 		}
 		e.stat.Remember(abs, f.Object)
+		if info, err := os.Stat(abs); err == nil {
+			writes = append(writes, stampOf(f.Path, info))
+		}
 	}
 	// What the stored tree lacks goes, inside the roots only.
 	for _, root := range res.Roots {
@@ -128,67 +141,59 @@ func (e *engine) syncOutputs(res *cache.Result, apply bool) (changes []string, w
 			return nil
 		})
 		if err != nil {
-			return nil, nil, err
+			return ch, nil, err
 		}
 		for _, x := range extra {
-			changes = append(changes, "-"+x)
+			ch.removed = append(ch.removed, x)
 			if apply {
 				if err := os.RemoveAll(e.abs(x)); err != nil {
-					return nil, nil, err
+					return ch, nil, err
 				}
 			}
 		}
 	}
 	if !apply {
-		return changes, nil, nil
+		return ch, nil, nil
 	}
-	// Stamps last: restoring a file changes its directory's.
-	for _, f := range res.Files {
-		if info, err := os.Stat(e.abs(f.Path)); err == nil {
-			writes = append(writes, stampOf(f.Path, info))
-		}
-	}
+	// Folders last: putting a file back or removing one changes its
+	// folder's stamp.
 	for _, d := range res.Dirs {
 		if info, err := os.Stat(e.abs(d)); err == nil {
 			writes = append(writes, stampOf(d, info))
 		}
 	}
-	return changes, writes, nil
+	return ch, writes, nil
 }
 
-// describeChanges says in a few words what a restore changed.
-func describeChanges(changes []string) string {
-	if len(changes) == 0 {
-		return ""
-	}
-	var put, removed, dirs []string
-	for _, c := range changes {
-		switch {
-		case c[0] == '-':
-			removed = append(removed, c[1:])
-		case strings.HasSuffix(c, "/"):
-			dirs = append(dirs, c[1:])
-		default:
-			put = append(put, c[1:])
-		}
-	}
+// done says in a few words what a restore changed: "restored a.png and 1
+// more, removed b.png". An empty folder put back counts as restored only
+// when no file was.
+func (c *outputChanges) done() string {
+	put := c.put
 	if len(put) == 0 {
-		put = dirs // an empty folder put back
+		put = c.dirs
 	}
 	var parts []string
-	list := func(verb string, paths []string) {
-		if len(paths) == 0 {
-			return
-		}
-		s := verb + " " + paths[0]
-		if len(paths) > 1 {
-			s += " and " + strconv.Itoa(len(paths)-1) + " more"
-		}
-		parts = append(parts, s)
+	if len(put) > 0 {
+		parts = append(parts, "restored "+andMore(put[0], len(put)-1))
 	}
-	list("restored", put)
-	list("removed", removed)
+	if len(c.removed) > 0 {
+		parts = append(parts, "removed "+andMore(c.removed[0], len(c.removed)-1))
+	}
 	return strings.Join(parts, ", ")
+}
+
+// pending says what a plan found changed: the run will restore it.
+func (c *outputChanges) pending() string {
+	first := append(append(append([]string{}, c.put...), c.dirs...), c.removed...)[0]
+	return "output changed on disk: " + andMore(first, c.count()-1) + "; the run restores it"
+}
+
+func andMore(first string, more int) string {
+	if more == 0 {
+		return first
+	}
+	return first + " and " + strconv.Itoa(more) + " more"
 }
 
 // moveAside moves what a failed or interrupted element left in its
@@ -250,8 +255,9 @@ func (e *engine) moveAside(el *element, keep map[string]bool) (string, error) {
 func FailedDir(root string) string { return filepath.Join(root, ".lifeos", "failed") }
 
 // sweep removes, once per directory and run, the temporary files that
-// killed processes left in dir (see atomicfile.Sweep). Runs call it for
-// the folders their outputs live in, and for .lifeos/ itself.
+// killed processes left in dir (workspace-relative, or absolute for the
+// cache; see atomicfile.Sweep). Runs call it for the folders their outputs
+// live in, for .lifeos/ and for the cache's tmp/.
 func (e *engine) sweep(dir string, recursive bool) {
 	if e.explain {
 		return
@@ -259,7 +265,11 @@ func (e *engine) sweep(dir string, recursive bool) {
 	if _, done := e.swept.LoadOrStore(dir, true); done {
 		return
 	}
-	removed, err := atomicfile.Sweep(e.abs(dir), recursive)
+	abs := dir
+	if !filepath.IsAbs(dir) {
+		abs = e.abs(dir)
+	}
+	removed, err := atomicfile.Sweep(abs, recursive)
 	if err != nil {
 		fmt.Fprintf(e.o.Stderr, "lifeos: warning: remove leftover temporary files: %v\n", err)
 	}

@@ -12,7 +12,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/lifeos/lifeos/internal/atomicfile"
 	"github.com/lifeos/lifeos/runner/cache"
 	"github.com/lifeos/lifeos/steps"
 )
@@ -180,7 +179,7 @@ func (plan *Plan) Run(ctx context.Context, o RunOptions) (*Record, error) {
 	e.sweep(".lifeos/state", false)
 	if e.cache != nil {
 		// Objects are written in the cache's tmp/ before their rename.
-		atomicfile.Sweep(filepath.Join(e.cache.Dir(), "tmp"), false)
+		e.sweep(filepath.Join(e.cache.Dir(), "tmp"), false)
 	}
 	e.dir = filepath.Join(RunsDir(plan.Root), e.rec.ID)
 	if err := os.MkdirAll(e.dir, 0o777); err != nil {
