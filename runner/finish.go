@@ -57,7 +57,7 @@ func (e *engine) finish(n *node) error {
 			}
 			er.Failed = el.failedDir
 			if el.failedDir != "" && rec.Failed == "" {
-				rec.Failed = e.relPath(filepath.Join(FailedDir(e.plan.Root), e.rec.ID)) + "/"
+				rec.Failed = e.relPath(e.failedDir()) + "/"
 			}
 			rec.Elements = append(rec.Elements, er)
 		}

@@ -210,7 +210,7 @@ func (e *engine) moveAside(el *element, keep map[string]bool) (string, error) {
 	if el.foreach {
 		name += "." + strconv.Itoa(el.index)
 	}
-	dest := filepath.Join(FailedDir(e.plan.Root), e.rec.ID, name)
+	dest := e.failedDir(name)
 	var moves []string
 	for _, w := range el.deps.Writes {
 		if pathglob.Check(w) != nil {
@@ -253,6 +253,11 @@ func (e *engine) moveAside(el *element, keep map[string]bool) (string, error) {
 
 // FailedDir is where the work of failed steps is kept in a workspace.
 func FailedDir(root string) string { return filepath.Join(root, ".lifeos", "failed") }
+
+// failedDir is this run's folder of failed work, or an element's in it.
+func (e *engine) failedDir(elem ...string) string {
+	return filepath.Join(append([]string{FailedDir(e.plan.Root), e.rec.ID}, elem...)...)
+}
 
 // sweep removes, once per directory and run, the temporary files that
 // killed processes left in dir (workspace-relative, or absolute for the
