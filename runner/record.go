@@ -58,7 +58,7 @@ func (r *Record) WriteJSON(w io.Writer) error {
 	if err := enc.Encode(r); err != nil {
 		return err
 	}
-	_, err := io.WriteString(w, r.redact.String(b.String()))
+	_, err := w.Write(r.redact.JSON(b.Bytes()))
 	return err
 }
 
@@ -156,7 +156,7 @@ func (r *Record) write(dir string) error {
 			out = bytes.TrimSuffix(out, []byte("\n"))
 		}
 		out = append(out, "\n  ]\n}\n"...)
-		_, err := io.WriteString(w, r.redact.String(string(out)))
+		_, err := w.Write(r.redact.JSON(out))
 		return err
 	})
 }

@@ -1,6 +1,9 @@
 package runner
 
 import (
+	"bytes"
+	"encoding/json"
+	"fmt"
 	"io"
 	"regexp"
 	"sort"
@@ -21,28 +24,36 @@ type redactor struct {
 	replacer *strings.Replacer
 }
 
+// minSecretLen is the shortest secret value replaced in free text: a
+// shorter one ("1", "true") would mangle every line that contains it, and
+// is no secret. Its param is still recorded as a placeholder.
+const minSecretLen = 4
+
 // urlPassword matches the password of a URL's userinfo.
 var urlPassword = regexp.MustCompile(`(://[^/@:\s"]*):[^/@\s"]*@`)
 
 func newRedactor(decl []*Param, values map[string]any) *redactor {
 	r := &redactor{names: map[string]bool{}}
-	var secrets []*Param
+	type secret struct{ name, value string }
+	var secrets []secret
 	for _, p := range decl {
 		if !p.Secret {
 			continue
 		}
 		r.names[p.Name] = true
-		if s, ok := values[p.Name].(string); ok && s != "" {
-			secrets = append(secrets, p)
+		// A token of digits arrives typed as a number; it is text all
+		// the same wherever it is printed.
+		if v := values[p.Name]; v != nil {
+			if s := fmt.Sprint(v); len(s) >= minSecretLen {
+				secrets = append(secrets, secret{p.Name, s})
+			}
 		}
 	}
 	// Longest first, so a secret that contains another is replaced whole.
-	sort.SliceStable(secrets, func(i, j int) bool {
-		return len(values[secrets[i].Name].(string)) > len(values[secrets[j].Name].(string))
-	})
+	sort.SliceStable(secrets, func(i, j int) bool { return len(secrets[i].value) > len(secrets[j].value) })
 	var pairs []string
-	for _, p := range secrets {
-		pairs = append(pairs, values[p.Name].(string), "<secret "+p.Name+">")
+	for _, s := range secrets {
+		pairs = append(pairs, s.value, "<secret "+s.name+">")
 	}
 	if len(pairs) > 0 {
 		r.replacer = strings.NewReplacer(pairs...)
@@ -94,6 +105,48 @@ func (r *redactor) Value(v any) any {
 		return out
 	}
 	return v
+}
+
+// JSON redacts the string literals of a JSON text, and nothing else: a
+// secret of digits must not rewrite a duration, nor a replacement break
+// the syntax.
+func (r *redactor) JSON(b []byte) []byte {
+	if r.String(string(b)) == string(b) {
+		return b // nothing to hide: the common case
+	}
+	var out []byte
+	last := 0
+	for i := 0; i < len(b); i++ {
+		if b[i] != '"' {
+			continue
+		}
+		j := i + 1
+		for j < len(b) && b[j] != '"' {
+			if b[j] == '\\' {
+				j++
+			}
+			j++
+		}
+		if j >= len(b) {
+			break
+		}
+		var s string
+		if json.Unmarshal(b[i:j+1], &s) == nil {
+			if red := r.String(s); red != s {
+				var q bytes.Buffer
+				enc := json.NewEncoder(&q)
+				enc.SetEscapeHTML(false)
+				enc.Encode(red)
+				out = append(append(out, b[last:i]...), bytes.TrimSuffix(q.Bytes(), []byte("\n"))...)
+				last = j + 1
+			}
+		}
+		i = j
+	}
+	if out == nil {
+		return b
+	}
+	return append(out, b[last:]...)
 }
 
 // redactWriter redacts what goes through it, write by write: a command
