@@ -494,8 +494,8 @@ func (l *loader) step(n *yaml.Node) *Step {
 					}
 					s.Foreach = nil
 				}
-			} else {
-				s.Foreach.Expr = l.exprNode(v, what+": foreach")
+			} else if s.Foreach.Expr = l.exprNode(v, what+": foreach"); s.Foreach.Expr == nil {
+				s.Foreach = nil // reported; not a glob either
 			}
 		case "with":
 			if v.Kind == yaml.ScalarNode && v.ShortTag() == "!!null" {
