@@ -115,6 +115,7 @@ func (e *engine) start(ctx context.Context, n *node) []*element {
 	if n.s.readsItems {
 		n.inDigest = itemsDigest(n.inItems)
 	}
+	n.key = e.newStepKey(n)
 	env := e.nodeEnv(n)
 	s := n.s
 	fail := func(err error) []*element {
@@ -135,7 +136,7 @@ func (e *engine) start(ctx context.Context, n *node) []*element {
 			}
 		}
 		el := &element{n: n, env: env}
-		n.fp, el.memoOK = e.stepFingerprint(n)
+		n.fp, el.memoOK = e.memoFingerprint(n)
 		n.elems, n.remaining = []*element{el}, 1
 		return n.elems
 	}
@@ -145,7 +146,7 @@ func (e *engine) start(ctx context.Context, n *node) []*element {
 	}
 	n.elems = make([]*element, len(items))
 	var memoOK bool
-	n.fp, memoOK = e.stepFingerprint(n)
+	n.fp, memoOK = e.memoFingerprint(n)
 	for i, it := range items {
 		elEnv := env
 		elEnv.Item, elEnv.ItemIndex = it, i

@@ -5,16 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"reflect"
-	"strconv"
-	"strings"
 	"sync"
 	"time"
 
-	"github.com/lifeos/lifeos/internal/pathglob"
 	"github.com/lifeos/lifeos/runner/cache"
 	"github.com/lifeos/lifeos/steps"
 )
@@ -84,71 +80,9 @@ func (e *engine) prepare(el *element) error {
 		el.memoOK = false
 		return nil // no key: nothing will be looked up or stored
 	}
-	var debug = e.o.Stderr
-	if !e.debug["cachehash"] {
-		debug = nil
-	}
-	name := s.ID
-	if el.foreach {
-		name += "[" + strconv.Itoa(el.index) + "]"
-	}
-	h := NewHash(name, debug)
-	h.Add("kind", s.Uses)
-	h.Add("stepversion", strconv.Itoa(s.Type.Version))
-	var ferr error
-	flatten("with", resolved, func(path string, v any) {
-		b, err := jsonText(v)
-		if err != nil {
-			ferr = fmt.Errorf("%s: with: %s: %w", s.withPos, path, err)
-		}
-		// Secrets stay out of keys: a new token makes the same image.
-		h.Add("param", path, e.plan.redact.String(string(b)))
-	})
-	if ferr != nil {
-		return ferr
-	}
-	if el.foreach {
-		b, err := jsonText(el.item)
-		if err != nil {
-			return fmt.Errorf("foreach item %d: %w", el.index, err)
-		}
-		h.Add("item", string(b))
-	}
-	if s.readsItems {
-		h.Add("items", el.n.inDigest)
-	}
-	for _, sec := range el.deps.Policy {
-		v, _ := e.plan.Policy.Get(sec)
-		b, _ := jsonText(v)
-		h.Add("policy", sec, string(b))
-	}
-	e.predicateKeys(s, h)
-	if el.deps.Upstream {
-		for _, d := range el.n.deps {
-			var outs []string
-			for _, x := range d.elems {
-				outs = append(outs, x.output.String())
-			}
-			h.Add("upstream", d.s.ID, strings.Join(outs, ","))
-		}
-	}
-	if len(el.deps.Reads) > 0 {
-		err := pathglob.Walk(e.plan.Root, el.deps.Reads, func(rel string, d fs.DirEntry) error {
-			info, err := d.Info()
-			if err != nil {
-				return fmt.Errorf("hash input: %w", err)
-			}
-			el.inputs = append(el.inputs, stampOf(rel, info))
-			sum, _, err := e.stat.SumInfo(filepath.Join(e.plan.Root, filepath.FromSlash(rel)), info)
-			if err != nil {
-				return fmt.Errorf("hash input: %w", err)
-			}
-			h.Add("file", rel, sum.String())
-			return nil
-		})
-		if err != nil {
-			return err
-		}
+	h, err := e.actionKey(el, resolved)
+	if err != nil {
+		return err
 	}
 	el.hash, el.action = h, h.Sum()
 	return nil

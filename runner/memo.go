@@ -1,9 +1,7 @@
 package runner
 
 import (
-	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"io/fs"
 	"os"
@@ -119,7 +117,7 @@ func (m *memo) equal(o *memo) bool {
 }
 
 // memoable reports whether a step's elements may use memos: its results
-// must be a function of what stepFingerprint covers. Expressions that read
+// must be a function of what memoFingerprint covers. Expressions that read
 // run (a new id every run) or the clock make every run different.
 func (s *Step) memoable() bool {
 	for _, x := range s.exprs() {
@@ -147,55 +145,6 @@ func (s *Step) exprs() []*Expr {
 		}
 	}
 	return out
-}
-
-// stepFingerprint digests everything an element's key derives from apart
-// from its item and files: the step's definition, the params, the policy
-// and the results of the upstream steps it reads. It returns false when
-// the step cannot use memos.
-func (e *engine) stepFingerprint(n *node) ([16]byte, bool) {
-	var fp [16]byte
-	s := n.s
-	if e.cache == nil || !s.Cache || !s.memoable() {
-		return fp, false
-	}
-	h := sha256.New()
-	fmt.Fprintf(h, "memo-v1\nkind %s %d\nwith %s\n", s.Uses, s.Type.Version, s.withSource())
-	if s.When != nil {
-		fmt.Fprintf(h, "when %q\n", s.When.Src)
-	}
-	params, _ := json.Marshal(e.plan.redact.Params(e.plan.Params))
-	fmt.Fprintf(h, "params %s\npolicy %s\n", params, e.rec.PolicyDigest)
-	if s.readsItems {
-		fmt.Fprintf(h, "items %s\n", n.inDigest)
-	}
-	// The results it reads through expressions, and those of its needs
-	// (items, and upstream outputs for steps that read them).
-	ids := append([]string{}, s.refs...)
-	for _, d := range n.deps {
-		ids = append(ids, d.s.ID)
-	}
-	for _, id := range ids {
-		d := e.byStep[e.plan.byID[id]]
-		fmt.Fprintf(h, "step %s %s", id, d.status)
-		for _, el := range d.elems {
-			fmt.Fprintf(h, " %s:%s", el.status, el.output)
-		}
-		h.Write([]byte("\n"))
-	}
-	copy(fp[:], h.Sum(nil))
-	return fp, true
-}
-
-// memoKey is the element's memo key: the step's fingerprint and its item.
-func memoKey(fp [16]byte, el *element) [16]byte {
-	h := sha256.New()
-	h.Write(fp[:])
-	item, _ := json.Marshal(el.item)
-	fmt.Fprintf(h, "%d %s", el.index, item)
-	var k [16]byte
-	copy(k[:], h.Sum(nil))
-	return k
 }
 
 // memoHit serves an element from its memo when every file still has the

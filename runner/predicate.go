@@ -5,7 +5,6 @@ import (
 
 	"encoding/json"
 	"reflect"
-	"strings"
 
 	"github.com/expr-lang/expr"
 
@@ -163,31 +162,6 @@ func evalNode(n ast.Node, env Env) (any, error) {
 }
 
 var errNotConstant = errors.New("depends on the item")
-
-// predicateKeys writes the key lines a step's predicates add: the policy
-// values and upstream results they read, so that editing a threshold
-// re-runs exactly the steps whose predicates read it.
-func (e *engine) predicateKeys(s *Step, h *Hash) {
-	for name, p := range s.predicates {
-		for _, path := range p.expr.policy {
-			v, _ := e.plan.Policy.Get(path)
-			b, _ := jsonText(v)
-			h.Add("policy", path, string(b))
-		}
-		for _, id := range p.expr.refs {
-			d := e.byStep[e.plan.byID[id]]
-			var outs []string
-			for _, el := range d.elems {
-				outs = append(outs, el.output.String())
-			}
-			h.Add("upstream", id, strings.Join(outs, ","))
-		}
-		if len(e.plan.Params) > 0 && strings.Contains(p.expr.Src, "params") {
-			b, _ := json.Marshal(e.plan.redact.Params(e.plan.Params))
-			h.Add("params", name, string(b))
-		}
-	}
-}
 
 // predicatesFor binds a step's predicates to its environment.
 func predicatesFor(s *Step, env Env) map[string]steps.Predicate {

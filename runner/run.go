@@ -148,6 +148,7 @@ type node struct {
 	fp         [16]byte                 // memo fingerprint, when the step may use memos
 	inItems    []steps.Item             // merged items of the needs
 	up         map[string]steps.Outputs // the needs' outputs, by step id
+	key        *stepKey                 // the key lines its elements share
 	inDigest   string                   // their digest, for steps that read them
 	items      []steps.Item             // what the step passes on
 	started    time.Time

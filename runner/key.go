@@ -1,0 +1,204 @@
+package runner
+
+import (
+	"crypto/sha256"
+	"encoding/json"
+	"fmt"
+	"io/fs"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/lifeos/lifeos/internal/pathglob"
+)
+
+// The cache key of an element is made here and nowhere else, after
+// cmd/go's buildActionID: one labelled line per input, in this order.
+//
+//	kind <uses>                        the step type
+//	stepversion <n>                    bumped when the same params give another result
+//	param <with.path> <json>           every resolved parameter (secrets as placeholders)
+//	item <json>                        the foreach element
+//	items <digest>                     the needs' items, for steps that take them
+//	policy <path> <json>               policy values the step reads (Deps.Policy)
+//	policy <path> <json>               policy values its per-item expressions read
+//	upstream <step> <outputs>          needs' results its expressions or Deps.Upstream read
+//	params <name> <json>               params its per-item expressions read
+//	file <path> <sha256>               every file of Deps.Reads
+//
+// Not in the key: descriptions, retries, timeouts, gates and `when` (they
+// decide whether a result is used, not what it is), and secrets.
+//
+// Some lines are the same for every element of a step: those are made once
+// per step (stepKey), and the memo fingerprint, which lets a no-op run skip
+// making keys at all, is derived from them.
+
+// stepKey holds the key lines every element of a step shares.
+type stepKey struct {
+	head       [][]string // kind, stepversion
+	items      [][]string // items, for steps that take them
+	predicates [][]string // what the step's per-item expressions read
+}
+
+// newStepKey makes the shared lines of n's key, once its needs are done.
+func (e *engine) newStepKey(n *node) *stepKey {
+	s := n.s
+	k := &stepKey{head: [][]string{{"kind", s.Uses}, {"stepversion", strconv.Itoa(s.Type.Version)}}}
+	if s.readsItems {
+		k.items = [][]string{{"items", n.inDigest}}
+	}
+	names := make([]string, 0, len(s.predicates))
+	for name := range s.predicates {
+		names = append(names, name)
+	}
+	sort.Strings(names) // a map's order would make keys differ run to run
+	for _, name := range names {
+		p := s.predicates[name]
+		for _, path := range p.expr.policy {
+			v, _ := e.plan.Policy.Get(path)
+			b, _ := jsonText(v)
+			k.predicates = append(k.predicates, []string{"policy", path, string(b)})
+		}
+		for _, id := range p.expr.refs {
+			k.predicates = append(k.predicates, []string{"upstream", id, e.outputIDs(e.byStep[e.plan.byID[id]])})
+		}
+		if len(e.plan.Params) > 0 && strings.Contains(p.expr.Src, "params") {
+			b, _ := json.Marshal(e.plan.redact.Params(e.plan.Params))
+			k.predicates = append(k.predicates, []string{"params", name, string(b)})
+		}
+	}
+	return k
+}
+
+// outputIDs lists the output ids of a step's elements, comma-separated.
+func (e *engine) outputIDs(d *node) string {
+	outs := make([]string, len(d.elems))
+	for i, x := range d.elems {
+		outs[i] = x.output.String()
+	}
+	return strings.Join(outs, ",")
+}
+
+// actionKey writes every line of el's key (its params resolved into
+// resolved, its Deps known) and records the stats of the files it read,
+// for the memo.
+func (e *engine) actionKey(el *element, resolved any) (*Hash, error) {
+	s, sk := el.n.s, el.n.key
+	var debug = e.o.Stderr
+	if !e.debug["cachehash"] {
+		debug = nil
+	}
+	name := s.ID
+	if el.foreach {
+		name += "[" + strconv.Itoa(el.index) + "]"
+	}
+	h := NewHash(name, debug)
+	addAll := func(lines [][]string) {
+		for _, l := range lines {
+			h.Add(l...)
+		}
+	}
+	addAll(sk.head)
+	var ferr error
+	flatten("with", resolved, func(path string, v any) {
+		b, err := jsonText(v)
+		if err != nil {
+			ferr = fmt.Errorf("%s: with: %s: %w", s.withPos, path, err)
+		}
+		// Secrets stay out of keys: a new token makes the same image.
+		h.Add("param", path, e.plan.redact.String(string(b)))
+	})
+	if ferr != nil {
+		return nil, ferr
+	}
+	if el.foreach {
+		b, err := jsonText(el.item)
+		if err != nil {
+			return nil, fmt.Errorf("foreach item %d: %w", el.index, err)
+		}
+		h.Add("item", string(b))
+	}
+	addAll(sk.items)
+	for _, sec := range el.deps.Policy {
+		v, _ := e.plan.Policy.Get(sec)
+		b, _ := jsonText(v)
+		h.Add("policy", sec, string(b))
+	}
+	addAll(sk.predicates)
+	if el.deps.Upstream {
+		for _, d := range el.n.deps {
+			h.Add("upstream", d.s.ID, e.outputIDs(d))
+		}
+	}
+	if len(el.deps.Reads) > 0 {
+		err := pathglob.Walk(e.plan.Root, el.deps.Reads, func(rel string, d fs.DirEntry) error {
+			info, err := d.Info()
+			if err != nil {
+				return fmt.Errorf("hash input: %w", err)
+			}
+			el.inputs = append(el.inputs, stampOf(rel, info))
+			sum, _, err := e.stat.SumInfo(filepath.Join(e.plan.Root, filepath.FromSlash(rel)), info)
+			if err != nil {
+				return fmt.Errorf("hash input: %w", err)
+			}
+			h.Add("file", rel, sum.String())
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	return h, nil
+}
+
+// memoFingerprint digests everything an element's key derives from apart
+// from its params, item and files: the step's shared key lines, and what
+// its templates and when may read to resolve its params (the params, the
+// policy, and the results of the steps it refers to or needs). It returns
+// false when the step cannot use memos.
+func (e *engine) memoFingerprint(n *node) ([16]byte, bool) {
+	var fp [16]byte
+	s := n.s
+	if e.cache == nil || !s.Cache || !s.memoable() {
+		return fp, false
+	}
+	h := sha256.New()
+	h.Write([]byte("memo-v2\n"))
+	for _, part := range [][][]string{n.key.head, n.key.items, n.key.predicates} {
+		for _, l := range part {
+			fmt.Fprintln(h, strings.Join(l, " "))
+		}
+	}
+	fmt.Fprintf(h, "with %s\n", s.withSource())
+	if s.When != nil {
+		fmt.Fprintf(h, "when %q\n", s.When.Src)
+	}
+	params, _ := json.Marshal(e.plan.redact.Params(e.plan.Params))
+	fmt.Fprintf(h, "params %s\npolicy %s\n", params, e.rec.PolicyDigest)
+	ids := append([]string{}, s.refs...)
+	for _, d := range n.deps {
+		ids = append(ids, d.s.ID)
+	}
+	for _, id := range ids {
+		d := e.byStep[e.plan.byID[id]]
+		fmt.Fprintf(h, "step %s %s", id, d.status)
+		for _, el := range d.elems {
+			fmt.Fprintf(h, " %s:%s", el.status, el.output)
+		}
+		h.Write([]byte("\n"))
+	}
+	copy(fp[:], h.Sum(nil))
+	return fp, true
+}
+
+// memoKey is the element's memo key: the step's fingerprint and its item.
+func memoKey(fp [16]byte, el *element) [16]byte {
+	h := sha256.New()
+	h.Write(fp[:])
+	item, _ := json.Marshal(el.item)
+	fmt.Fprintf(h, "%d %s", el.index, item)
+	var k [16]byte
+	copy(k[:], h.Sum(nil))
+	return k
+}
