@@ -12,7 +12,9 @@ import (
 )
 
 // element is one execution of a step: the step itself, or one element of a
-// foreach. Workers own an element while executing it.
+// foreach. Workers own an element while executing it. Its fields are in
+// two parts: what probing decided (elemPlan) and what happened
+// (elemResult), which finish and the run record read.
 type element struct {
 	n       *node
 	index   int
@@ -21,18 +23,28 @@ type element struct {
 	label   string // identifies the element across runs ("" or the item)
 	env     Env
 
+	elemPlan
+	elemResult
+}
+
+// elemPlan is what probing an element decided: its resolved params, what
+// they depend on, and its key.
+type elemPlan struct {
 	params steps.Step
+	deps   steps.Deps // what the step reads and writes, once prepared
 	// memoOK says the element may use a memo; memoKey, deps.Reads and
 	// inputs are what its memo is checked against.
 	memoOK    bool
 	memoKey   [16]byte
-	deps      steps.Deps // what the step reads and writes, once prepared
 	inputs    []stamp
 	hash      *Hash
 	action    cache.ActionID
 	cacheable bool
 	why       string // why it is not cacheable
+}
 
+// elemResult is what came of an element: served, run, skipped or failed.
+type elemResult struct {
 	status   string
 	reason   string
 	when     *Evaluation
@@ -150,7 +162,7 @@ func (e *engine) start(ctx context.Context, n *node) []*element {
 	for i, it := range items {
 		elEnv := env
 		elEnv.Item, elEnv.ItemIndex = it, i
-		n.elems[i] = &element{n: n, index: i, item: it, foreach: true, label: stringify(it), env: elEnv, memoOK: memoOK}
+		n.elems[i] = &element{n: n, index: i, item: it, foreach: true, label: stringify(it), env: elEnv, elemPlan: elemPlan{memoOK: memoOK}}
 	}
 	n.remaining = len(n.elems)
 	return n.elems
