@@ -166,13 +166,9 @@ func (e *engine) syncOutputs(res *cache.Result, apply bool) (ch outputChanges, w
 }
 
 // done says in a few words what a restore changed: "restored a.png and 1
-// more, removed b.png". An empty folder put back counts as restored only
-// when no file was.
+// more, removed b.png".
 func (c *outputChanges) done() string {
-	put := c.put
-	if len(put) == 0 {
-		put = c.dirs
-	}
+	put := c.restored()
 	var parts []string
 	if len(put) > 0 {
 		parts = append(parts, "restored "+andMore(put[0], len(put)-1))
@@ -183,10 +179,20 @@ func (c *outputChanges) done() string {
 	return strings.Join(parts, ", ")
 }
 
-// pending says what a plan found changed: the run will restore it.
+// pending says what a plan found changed, counted as done counts it: the
+// run will restore it.
 func (c *outputChanges) pending() string {
-	first := append(append(append([]string{}, c.put...), c.dirs...), c.removed...)[0]
-	return "output changed on disk: " + andMore(first, c.count()-1) + "; the run restores it"
+	all := append(append([]string{}, c.restored()...), c.removed...)
+	return "output changed on disk: " + andMore(all[0], len(all)-1) + "; the run restores it"
+}
+
+// restored lists what a restore puts back: the files, or when no file is
+// missing, the empty folders.
+func (c *outputChanges) restored() []string {
+	if len(c.put) > 0 {
+		return c.put
+	}
+	return c.dirs
 }
 
 func andMore(first string, more int) string {
