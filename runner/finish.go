@@ -37,6 +37,7 @@ func (e *engine) finish(n *node) error {
 	} else {
 		list := make([]any, len(n.elems))
 		var firstFail *element
+		var failed []string // the failed elements, named for the message
 		for i, el := range n.elems {
 			list[i] = el.outputs
 			if el.status == StatusCached {
@@ -48,8 +49,11 @@ func (e *engine) finish(n *node) error {
 			}
 			if el.err != nil {
 				er.Error = el.err.Error()
-				if firstFail == nil && el.status == StatusFailed {
-					firstFail = el
+				if el.status == StatusFailed {
+					if firstFail == nil {
+						firstFail = el
+					}
+					failed = append(failed, fmt.Sprintf("[%d] %s", el.index, el.label))
 				}
 			}
 			if el.log != "" {
@@ -66,7 +70,10 @@ func (e *engine) finish(n *node) error {
 		switch {
 		case counts[StatusFailed] > 0:
 			n.status = StatusFailed
-			rec.Error = fmt.Sprintf("%d of %d elements failed; first: [%d] %v", counts[StatusFailed], len(n.elems), firstFail.index, firstFail.err)
+			if len(failed) > 5 {
+				failed = append(failed[:5], fmt.Sprintf("%d more", len(failed)-5))
+			}
+			rec.Error = fmt.Sprintf("%d of %d elements failed (%s); first: [%d] %v", counts[StatusFailed], len(n.elems), strings.Join(failed, ", "), firstFail.index, firstFail.err)
 		case counts[StatusCancelled] > 0:
 			n.status = StatusCancelled
 		case counts[StatusRun] > 0:
