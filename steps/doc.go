@@ -3,17 +3,20 @@
 // # The contract
 //
 // A step type is a params struct: the runner decodes a pipeline step's
-// `with:` block into a fresh value of it (strictly, by its `yaml` tags), and
-// then calls its Run method. A step is a pure function of its params and of
-// the files it declares: everything that can change its result must be in
-// its params or in the files Reads returns, because the runner's cache key
-// is made of exactly those (plus the type's name and Version).
+// `with:` block into a fresh value of it (strictly, by its `yaml` tags),
+// asks its Deps what it reads and writes, and then calls its Run method. A
+// step is a pure function of its params and of what its Deps declare:
+// everything that can change its result must be in its params or named by
+// Deps (files in Reads, items, upstream outputs, policy paths), because the
+// runner's cache key is made of exactly those (plus the type's name and
+// Version; see runner/key.go).
 //
 // # What a step may do
 //
 // Run receives an *Env with the workspace root, a log writer and a cancellable
 // context. It must stop promptly when the context is cancelled and must not
-// write outside the workspace except to the paths Writes declares. It
+// write in the workspace except to the paths Deps.Writes declares, which the
+// runner owns: stores, restores exactly, and moves aside on failure. It
 // returns outputs (any JSON-encodable map), which become
 // `steps.<id>.outputs` for later expressions.
 //

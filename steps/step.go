@@ -67,7 +67,7 @@ type Env struct {
 	// StepID is the running step's id: scorers file their metrics under it.
 	StepID string
 	// Items are the items of the step's needs, merged by content digest,
-	// for steps that implement ItemReader.
+	// for steps whose Deps say Items.
 	Items []Item
 	// Cache keeps per-item results across runs (one score per image and
 	// scorer settings). It is nil when caching is off.
@@ -75,11 +75,11 @@ type Env struct {
 	// Predicates are the step's per-item expressions (params tagged
 	// `lifeos:"item-expr"`), compiled by the engine, by param name.
 	Predicates map[string]Predicate
-	// Policy holds the policy values the step declared with PolicyReader,
+	// Policy holds the policy values the step declared in Deps.Policy,
 	// by dotted path (and only those: they are its key material).
 	Policy map[string]any
 	// Upstream holds the outputs of the step's needs, by step id, for
-	// steps that implement UpstreamReader.
+	// steps whose Deps say Upstream.
 	Upstream map[string]Outputs
 	// Hash returns a file's SHA-256 (hex) through the engine's stat cache,
 	// so unchanged files are not read again. Safe for concurrent use.
