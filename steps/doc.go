@@ -16,7 +16,8 @@
 // Run receives an *Env with the workspace root, a log writer and a cancellable
 // context. It must stop promptly when the context is cancelled and must not
 // write in the workspace except to the paths Deps.Writes declares, which the
-// runner owns: stores, restores exactly, and moves aside on failure. It
+// runner owns (stores, restores exactly, moves aside on failure), and to
+// append-only logs such as the scorecard's eval history. It
 // returns outputs (any JSON-encodable map), which become
 // `steps.<id>.outputs` for later expressions.
 //
