@@ -40,6 +40,14 @@ type Face struct {
 	// positive when the top of the head leans right on screen: the angle
 	// of the search pass that found it best (0, or ±RollStep).
 	Roll float64
+	// Pass is the angle of the search pass that found the face (0, or a
+	// multiple of RollStep).
+	Pass float64
+	// Eyes says both pupils were located where a face's eyes are; Roll
+	// then comes from the line between them, and EyesAt holds them (x, y
+	// in image pixels; the one on the image's left first).
+	Eyes   bool
+	EyesAt [2][2]float64
 }
 
 // Box is the face's square, as pigo reports it (upright, around the
@@ -73,15 +81,17 @@ const RollStep = 12
 // in the pass that suits its tilt scores well above this.
 const turnedMinScore = 10
 
-// strongScore is the detection score above which a face found upright is
-// taken as it is; below it (a weak, perhaps tilted face) or without a
-// face, the image is searched again turned by ±RollStep, then by
-// ±2 RollStep.
-const strongScore = 25
+// turnedMinSide is the smallest face, as a fraction of the image's
+// shorter side, that the turned passes look for. Most of a pass's work is
+// in its smallest windows, so the four turned passes together cost about
+// half of the upright one; a small tilted face is found only if the
+// upright pass finds it.
+const turnedMinSide = 0.1
 
-// Detect returns the faces in img, largest first. Overlapping detections
+// Detect returns the faces in img, largest first. The image is searched
+// upright and turned by ±RollStep and ±2 RollStep; overlapping detections
 // of one face (from one pass or several, or a mouth or chin box inside
-// the face) are merged into the best-scoring one.
+// the face) are merged into the best-ranked one.
 func Detect(img image.Image) ([]Face, error) {
 	once.Do(func() { classifier, unpackErr = pigo.NewPigo().Unpack(facefinder) })
 	if unpackErr != nil {
@@ -94,29 +104,45 @@ func Detect(img image.Image) ([]Face, error) {
 	if k > 1 {
 		pixels, rows, cols = shrink(pixels, rows, cols, k)
 	}
-	found := search(pixels, rows, cols, 0)
-	best := float32(0)
-	for _, f := range found {
-		best = max(best, f.Score)
+	found := search(pixels, rows, cols, 0, minSize, runtime.NumCPU())
+	// The turned passes look for larger faces only, so they search a
+	// half-size copy, all four at once.
+	tp, trows, tcols, h := pixels, rows, cols, 1
+	if min(rows, cols) >= 400 {
+		tp, trows, tcols = shrink(pixels, rows, cols, 2)
+		h = 2
 	}
-	for _, a := range []float64{RollStep, 2 * RollStep} {
-		if best >= strongScore {
-			break
-		}
-		for _, a := range []float64{-a, a} {
-			for _, f := range search(rotate(pixels, rows, cols, a), rows, cols, a) {
+	turnedMin := max(minSize, int(turnedMinSide*float64(min(trows, tcols))))
+	angles := []float64{-2 * RollStep, -RollStep, RollStep, 2 * RollStep}
+	turned := make([][]Face, len(angles))
+	var wg sync.WaitGroup
+	for i, a := range angles {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for _, f := range search(rotate(tp, trows, tcols, a), trows, tcols, a, turnedMin, 1) {
 				if f.Score >= turnedMinScore {
-					found = append(found, f)
-					best = max(best, f.Score)
+					f.Row, f.Col, f.Scale = f.Row*h+h/2, f.Col*h+h/2, f.Scale*h
+					turned[i] = append(turned[i], f)
 				}
 			}
-		}
+		}()
+	}
+	wg.Wait()
+	for _, t := range turned {
+		found = append(found, t...)
 	}
 	faces := merge(found)
+	if err := findEyes(faces, pixels, rows, cols); err != nil {
+		return nil, err
+	}
 	for i := range faces {
 		// Back to the image's pixels: the centre of a k x k block.
 		f := &faces[i]
 		f.Row, f.Col, f.Scale = f.Row*k+k/2, f.Col*k+k/2, f.Scale*k
+		for e := range f.EyesAt {
+			f.EyesAt[e] = [2]float64{f.EyesAt[e][0]*float64(k) + float64(k)/2, f.EyesAt[e][1]*float64(k) + float64(k)/2}
+		}
 	}
 	sort.SliceStable(faces, func(i, j int) bool {
 		if faces[i].Scale != faces[j].Scale {
@@ -127,23 +153,24 @@ func Detect(img image.Image) ([]Face, error) {
 	return faces, nil
 }
 
-// search runs the cascade over a grey image that is the original turned
-// by angle degrees, and maps what it finds back to the original's pixels.
-func search(pixels []uint8, rows, cols int, angle float64) []Face {
+// search runs the cascade (in parts goroutines), for faces of at least
+// least pixels, over a grey image that is the original turned by angle
+// degrees, and maps what it finds back to the original's pixels.
+func search(pixels []uint8, rows, cols int, angle float64, least, parts int) []Face {
 	params := pigo.CascadeParams{
-		MinSize:     minSize,
-		MaxSize:     max(min(rows, cols), minSize),
+		MinSize:     least,
+		MaxSize:     max(min(rows, cols), least),
 		ShiftFactor: shiftFactor,
 		ScaleFactor: scaleFactor,
 		ImageParams: pigo.ImageParams{Pixels: pixels, Rows: rows, Cols: cols, Dim: cols},
 	}
 	var faces []Face
-	for _, d := range classifier.ClusterDetections(runCascade(params, runtime.NumCPU()), iouThreshold) {
+	for _, d := range classifier.ClusterDetections(runCascade(params, parts), iouThreshold) {
 		if d.Q <= minScore {
 			continue
 		}
 		x, y := turn(float64(d.Col), float64(d.Row), rows, cols, angle)
-		faces = append(faces, Face{Row: int(math.Round(y)), Col: int(math.Round(x)), Scale: d.Scale, Score: d.Q, Roll: angle})
+		faces = append(faces, Face{Row: int(math.Round(y)), Col: int(math.Round(x)), Scale: d.Scale, Score: d.Q, Roll: angle, Pass: angle})
 	}
 	return faces
 }
@@ -165,19 +192,23 @@ func turn(x, y float64, rows, cols int, angle float64) (float64, float64) {
 // upright in the result.
 func rotate(pix []uint8, rows, cols int, angle float64) []uint8 {
 	out := make([]uint8, len(pix))
+	sin, cos := math.Sincos(angle * math.Pi / 180)
+	cx, cy := float64(cols-1)/2, float64(rows-1)/2
 	for y := range rows {
+		v := float64(y) - cy
 		for x := range cols {
-			sx, sy := turn(float64(x), float64(y), rows, cols, angle)
-			fx, fy := math.Floor(sx), math.Floor(sy)
-			ix, iy := int(fx), int(fy)
+			u := float64(x) - cx
+			sx, sy := cx+cos*u-sin*v, cy+sin*u+cos*v
+			ix, iy := int(math.Floor(sx)), int(math.Floor(sy))
 			if ix < 0 || iy < 0 || ix+1 >= cols || iy+1 >= rows {
 				out[y*cols+x] = 128
 				continue
 			}
-			tx, ty := sx-fx, sy-fy
-			p := func(x, y int) float64 { return float64(pix[y*cols+x]) }
-			v := (p(ix, iy)*(1-tx)+p(ix+1, iy)*tx)*(1-ty) + (p(ix, iy+1)*(1-tx)+p(ix+1, iy+1)*tx)*ty
-			out[y*cols+x] = uint8(math.Round(v))
+			tx, ty := sx-float64(ix), sy-float64(iy)
+			i := iy*cols + ix
+			top := float64(pix[i])*(1-tx) + float64(pix[i+1])*tx
+			bottom := float64(pix[i+cols])*(1-tx) + float64(pix[i+cols+1])*tx
+			out[y*cols+x] = uint8(top*(1-ty) + bottom*ty + 0.5)
 		}
 	}
 	return out
@@ -191,21 +222,22 @@ const (
 	mergeInside = 0.5
 )
 
-// turnedHandicap divides the score of a face found in a turned pass when
-// it competes with an upright detection of the same face: pigo's scores
-// vary by a factor of 1.5 between passes on an upright face (16.8 upright,
-// 22.4 turned 12 degrees, on the Hopper portrait), and the upright box is
-// the one the reference crops were cut by. A tilted face scores several
-// times higher in the pass that suits it.
-const turnedHandicap = 2
+// uprightFirst is the score above which an upright detection wins over
+// turned detections of the same face, whatever their scores: pigo's scores
+// vary by a factor of two and more between passes and resolutions on one
+// upright face (Hopper's portrait: 16.8 upright, 34.7 in the half-size
+// pass turned 12 degrees, with a box a seventh larger), and the upright
+// box is the one the reference crops were cut by. The eyes then give the
+// roll (findEyes).
+const uprightFirst = turnedMinScore
 
 // merge keeps, of each group of detections of one face, the best-ranked
-// one (see turnedHandicap). Greedy in rank order, as non-maximum
-// suppression is.
+// one: upright detections scoring uprightFirst or more, then the rest, by
+// score. Greedy in rank order, as non-maximum suppression is.
 func merge(found []Face) []Face {
 	rank := func(f Face) float32 {
-		if f.Roll != 0 {
-			return f.Score / turnedHandicap
+		if f.Pass == 0 && f.Score >= uprightFirst {
+			return 1e6 + f.Score
 		}
 		return f.Score
 	}
@@ -337,30 +369,68 @@ func grey(img image.Image) []uint8 {
 // CropSize is the side of a face crop.
 const CropSize = 150
 
-// Crop cuts the face's square (see the package comment) out of img,
-// turned by the face's roll so that the face is upright, resampled to
-// CropSize x CropSize.
+// CropMode is a rule for cutting a face out of an image.
+type CropMode int
+
+const (
+	// CropBox is the reference rule on pigo's box (see the package
+	// comment), turned by the angle of the pass that found the face.
+	CropBox CropMode = iota
+	// CropBoxRoll is the same box turned by the roll the eyes give.
+	CropBoxRoll
+	// CropEyes levels the eyes and scales by their distance: a square of
+	// side eyeSide x the distance, centred eyeDrop x the distance below
+	// the midpoint between the eyes, along the face's axis. Without eyes,
+	// CropBox.
+	CropEyes
+)
+
+// eyeSide and eyeDrop place CropEyes's square where CropBox puts it on an
+// upright face: measured on the sample portraits' eyes and boxes (2.56 and
+// 0.585 on the astronaut's, 2.64 and 0.615 on Hopper's).
+const (
+	eyeSide = 2.6
+	eyeDrop = 0.6
+)
+
+// Crop cuts the face out of img by the default rule (DefaultCrop),
+// resampled to CropSize x CropSize.
 func Crop(img image.Image, f Face) *image.RGBA {
-	cx, cy, side := f.square()
-	return cropSquare(img, cx, cy, side, f.Roll)
+	return CropWith(img, f, DefaultCrop)
 }
 
-// Square is the region Crop cuts, in whole image pixels (it may extend past
-// the image's bounds): from the brows to the chin. For a turned face it is
-// the upright square of the same centre and side.
+// CropWith cuts the face by the given rule.
+func CropWith(img image.Image, f Face, mode CropMode) *image.RGBA {
+	cx, cy, side, roll := f.crop(mode)
+	return cropSquare(img, cx, cy, side, roll)
+}
+
+// Square is the region the box rule cuts, upright, in whole image pixels
+// (it may extend past the image's bounds): from the brows to the chin.
 func (f Face) Square() image.Rectangle {
-	cx, cy, side := f.square()
+	cx, cy, side, _ := f.crop(CropBox)
+	cx, cy = float64(f.Col), float64(f.Row)+0.15*side
 	x0, y0 := int(math.Round(cx-side/2)), int(math.Round(cy-side/2))
 	return image.Rect(x0, y0, x0+f.Scale, y0+f.Scale)
 }
 
-// square is the crop rule: side 1.0 x scale, centred 0.15 x scale below
-// pigo's centre, "below" along the face's own axis.
-func (f Face) square() (cx, cy, side float64) {
-	side = float64(f.Scale)
-	sin, cos := math.Sincos(f.Roll * math.Pi / 180)
+// crop is a rule's square: centre, side and angle.
+func (f Face) crop(mode CropMode) (cx, cy, side, roll float64) {
+	side, roll = float64(f.Scale), f.Pass
+	switch {
+	case mode == CropBoxRoll && f.Eyes:
+		roll = f.Roll
+	case mode == CropEyes && f.Eyes:
+		l, r := f.EyesAt[0], f.EyesAt[1]
+		d := math.Hypot(r[0]-l[0], r[1]-l[1])
+		sin, cos := math.Sincos(f.Roll * math.Pi / 180)
+		mx, my := (l[0]+r[0])/2, (l[1]+r[1])/2
+		return mx - sin*eyeDrop*d, my + cos*eyeDrop*d, eyeSide * d, f.Roll
+	}
+	// 0.15 x side below pigo's centre, "below" along the face's axis.
+	sin, cos := math.Sincos(roll * math.Pi / 180)
 	d := 0.15 * side
-	return float64(f.Col) - sin*d, float64(f.Row) + cos*d, side
+	return float64(f.Col) - sin*d, float64(f.Row) + cos*d, side, roll
 }
 
 // cropSquare resamples the square of the given side centred at (cx, cy)
@@ -419,3 +489,6 @@ func bilinear(img image.Image, x, y float64) (r, g, b float64) {
 func clamp8(v float64) uint8 {
 	return uint8(min(max(math.Round(v), 0), 255))
 }
+
+// DefaultCrop is the rule Crop uses.
+var DefaultCrop = CropBox
