@@ -10,7 +10,7 @@ import (
 	"bytes"
 	"fmt"
 	"image"
-		"image/draw"
+	"image/draw"
 	"image/jpeg"
 	"math"
 	"math/rand/v2"
@@ -250,6 +250,18 @@ func Affine(img image.Image, deg, zoom, dx, dy float64) *image.NRGBA {
 	return out.Image()
 }
 
+// AffinePoint is where Affine(deg, zoom, dx, dy) moves the point (x, y)
+// of a w x h image.
+func AffinePoint(x, y float64, w, h int, deg, zoom, dx, dy float64) (float64, float64) {
+	sin, cos := math.Sincos(deg * math.Pi / 180)
+	cx, cy := float64(w-1)/2, float64(h-1)/2
+	// Affine samples the source at R(u, v) + c for u, v = (out - c - d) / zoom;
+	// the inverse of R is its transpose.
+	u := cos*(x-cx) + sin*(y-cy)
+	v := -sin*(x-cx) + cos*(y-cy)
+	return u*zoom + cx + dx, v*zoom + cy + dy
+}
+
 func sample(pl []float64, w, h int, x, y float64) float64 {
 	fx, fy := math.Floor(x), math.Floor(y)
 	tx, ty := x-fx, y-fy
@@ -349,6 +361,9 @@ func FlipH(img image.Image) *image.NRGBA {
 type Variant struct {
 	Family, Name string
 	Make         func(image.Image) *image.NRGBA
+	// Map takes a point of the original (w x h) to where the variant shows
+	// it; nil for the variants that move nothing.
+	Map func(x, y float64, w, h int) (float64, float64)
 }
 
 // Variants are the alterations the evaluations are measured against: the
@@ -358,23 +373,38 @@ type Variant struct {
 func Variants() []Variant {
 	var v []Variant
 	add := func(family, name string, f func(image.Image) *image.NRGBA) {
-		v = append(v, Variant{family, name, f})
+		v = append(v, Variant{Family: family, Name: name, Make: f})
+	}
+	// geo adds a geometric variant with its point map.
+	geo := func(family, name string, f func(image.Image) *image.NRGBA, m func(x, y float64, w, h int) (float64, float64)) {
+		v = append(v, Variant{Family: family, Name: name, Make: f, Map: m})
+	}
+	affine := func(family, name string, deg, zoom, dx, dy float64) {
+		geo(family, name, func(m image.Image) *image.NRGBA { return Affine(m, deg, zoom, dx, dy) },
+			func(x, y float64, w, h int) (float64, float64) { return AffinePoint(x, y, w, h, deg, zoom, dx, dy) })
 	}
 	// Mild: what a real photo of the person goes through without losing
 	// its texture (framing, light, mirroring, a good JPEG, a smaller
 	// camera resolution).
-	add("mild", "shift 6px", func(m image.Image) *image.NRGBA { return Affine(m, 0, 1, 6, 4) })
-	add("mild", "crop 90%", func(m image.Image) *image.NRGBA { return Crop(m, 0.9) })
+	affine("mild", "shift 6px", 0, 1, 6, 4)
+	geo("mild", "crop 90%", func(m image.Image) *image.NRGBA { return Crop(m, 0.9) },
+		func(x, y float64, w, h int) (float64, float64) {
+			return x - float64((w-int(float64(w)*0.9))/2), y - float64((h-int(float64(h)*0.9))/2)
+		})
 	add("mild", "brightness x0.9", func(m image.Image) *image.NRGBA { return Brightness(m, 0.9) })
 	add("mild", "brightness x1.1", func(m image.Image) *image.NRGBA { return Brightness(m, 1.1) })
-	add("mild", "mirror", FlipH)
+	geo("mild", "mirror", FlipH, func(x, y float64, w, h int) (float64, float64) { return float64(w) - 1 - x, y })
 	add("mild", "jpeg q90", func(m image.Image) *image.NRGBA { return JPEG(m, 90) })
-	add("mild", "downscale x0.8", func(m image.Image) *image.NRGBA { return Shrink(m, 0.8) })
+	geo("mild", "downscale x0.8", func(m image.Image) *image.NRGBA { return Shrink(m, 0.8) },
+		func(x, y float64, w, h int) (float64, float64) {
+			fx, fy := float64(int(float64(w)*0.8))/float64(w), float64(int(float64(h)*0.8))/float64(h)
+			return (x+0.5)*fx - 0.5, (y+0.5)*fy - 0.5
+		})
 	// Pose: small geometric changes, resampled (which smooths a little):
 	// the same person for identity, not a texture defect.
-	add("pose", "zoom 1.05", func(m image.Image) *image.NRGBA { return Affine(m, 0, 1.05, 0, 0) })
-	add("pose", "zoom 0.95", func(m image.Image) *image.NRGBA { return Affine(m, 0, 0.95, 0, 0) })
-	add("pose", "rotate 3", func(m image.Image) *image.NRGBA { return Rotate(m, 3) })
+	affine("pose", "zoom 1.05", 0, 1.05, 0, 0)
+	affine("pose", "zoom 0.95", 0, 0.95, 0, 0)
+	affine("pose", "rotate 3", 3, 1, 0, 0)
 	for _, s := range []float64{0.5, 1, 1.5, 2, 3, 4} {
 		add("blur", fmt.Sprintf("blur sigma %g", s), func(m image.Image) *image.NRGBA { return Blur(m, s) })
 	}
@@ -397,7 +427,7 @@ func Variants() []Variant {
 		add("over", fmt.Sprintf("+%g stops", ev), func(m image.Image) *image.NRGBA { return Stops(m, ev) })
 	}
 	for _, d := range []float64{5, 10, 15, 20, 25, -10, -25} {
-		add("rotate", fmt.Sprintf("rotate %g", d), func(m image.Image) *image.NRGBA { return Rotate(m, d) })
+		affine("rotate", fmt.Sprintf("rotate %g", d), d, 1, 0, 0)
 	}
 	for _, f := range []float64{0.5, 0.33, 0.25} {
 		add("rescale", fmt.Sprintf("down-up x%g", f), func(m image.Image) *image.NRGBA { return Rescale(m, f) })

@@ -47,9 +47,9 @@ type Stats struct {
 // neighbourhoods of skin) whose statistics are trusted.
 const MinPixels = 300
 
-// Measure measures the skin inside r (a face's square, or the whole
-// image), clipped to the image.
-func Measure(img image.Image, r image.Rectangle) Stats {
+// Measure measures the skin inside r, clipped to the image: a face's
+// square (face true), or the whole image.
+func Measure(img image.Image, r image.Rectangle, face bool) Stats {
 	r = r.Intersect(img.Bounds())
 	w, h := r.Dx(), r.Dy()
 	if w < 8 || h < 8 {
@@ -70,7 +70,7 @@ func Measure(img image.Image, r image.Rectangle) Stats {
 		}
 	}
 	st := Stats{Fraction: round4(float64(nskin) / float64(w*h))}
-	if float64(nskin) < 0.05*float64(w*h) {
+	if face && float64(nskin) < 0.05*float64(w*h) {
 		// A grey photo or an odd colour cast: the middle of the face,
 		// where the cheeks and nose are, stands in for skin.
 		for y := range h {
