@@ -65,6 +65,21 @@ func itemsDigest(items []steps.Item) string {
 	return fmt.Sprintf("%x", h.Sum(nil))
 }
 
+// ItemCache is the per-item cache of the workspace at root, as runs use
+// it (scores, embeddings), for commands that score outside a run; nil
+// when caching is off (LIFEOS_CACHE=off).
+func ItemCache(root string) (steps.ItemCache, error) {
+	dir, err := cache.DefaultDir(root)
+	if err != nil || dir == "" {
+		return nil, err
+	}
+	c, err := cache.Open(dir)
+	if err != nil {
+		return nil, err
+	}
+	return itemCache{c}, nil
+}
+
 // itemCache is the steps.ItemCache of a run: per-item results stored in the
 // content-addressed cache under a salted digest of the step's key.
 type itemCache struct{ c *cache.Cache }

@@ -22,7 +22,7 @@ func TestPolicyPrecedence(t *testing.T) {
 	}{
 		{"face.min_similarity", 0.7},             // file over default
 		{"face.max_distance", 0.4},               // --set over file
-		{"skin.min_texture", 0.5},                // default
+		{"skin.min_realism", 0.5},                // default
 		{"extra.n", 1},                           // user section
 		{"scorecard.promote_grades", []any{"A"}}, // typed list from --set
 		{"scorecard.grades.A", 0.85},             // nested default
@@ -36,7 +36,7 @@ func TestPolicyPrecedence(t *testing.T) {
 	for _, want := range []string{
 		"min_similarity: 0.7 # policies/thresholds.yaml:2",
 		"max_distance: 0.4 # --set",
-		"min_texture: 0.5 # default",
+		"min_realism: 0.5 # default",
 	} {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("policy show --origin lacks %q:\n%s", want, out)
@@ -71,7 +71,7 @@ func TestPolicyErrors(t *testing.T) {
 		{"face: {\n", nil, "invalid YAML"},
 		{"", []string{"face.min_similarity=true"}, "expected a number, got a boolean"},
 		{"", []string{"face.nope=1"}, "unknown policy key face.nope"},
-		{"", []string{"skin.min_texture.deeper=1"}, "skin.min_texture is a number, not a section"},
+		{"", []string{"skin.min_realism.deeper=1"}, "skin.min_realism is a number, not a section"},
 	} {
 		write(tc.file)
 		_, err := LoadPolicy(root, DefaultPolicyFile, false, tc.sets)

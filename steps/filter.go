@@ -51,6 +51,78 @@ func (f *Filter) Deps(map[string]Outputs) Deps {
 		path.Join(f.Output, "approved"), path.Join(f.Output, "rejected"), path.Join(f.Output, "filter.json")}}
 }
 
+// Verdict is a filter's decision on one item. The filter files it on the
+// item under its step id, so that expressions read
+// `item.<filter id>.approved` and `.reason`, and the scorecard and report
+// read it with verdictOf.
+type Verdict struct {
+	Approved bool
+	Reason   string
+}
+
+func (v Verdict) fields() map[string]any {
+	m := map[string]any{"approved": v.Approved}
+	if !v.Approved {
+		m["reason"] = v.Reason
+	}
+	return m
+}
+
+// verdictOf returns the filter verdict on an item and the filter's id,
+// if a filter judged it. Fields come back from JSON (a cached step's
+// outputs) as maps, so the verdict is read from its fields.
+func verdictOf(it Item) (Verdict, string, bool) {
+	for _, id := range sortedKeys(it.Fields) {
+		m, ok := it.Fields[id].(map[string]any)
+		if !ok {
+			continue
+		}
+		if a, ok := m["approved"].(bool); ok {
+			r, _ := m["reason"].(string)
+			return Verdict{Approved: a, Reason: r}, id, true
+		}
+	}
+	return Verdict{}, "", false
+}
+
+// filterSummary is what a filter tells the steps after it about itself.
+type filterSummary struct {
+	Output, Approve string
+	Thresholds      map[string]float64
+}
+
+func (f filterSummary) outputs() Outputs {
+	th := map[string]any{}
+	for k, v := range f.Thresholds {
+		th[k] = v
+	}
+	return Outputs{"output": f.Output, "approve": f.Approve, "thresholds": th}
+}
+
+// filterOf finds a filter among a step's needs by its outputs (the last
+// in id order when there are several), as they come back from the cache.
+func filterOf(up map[string]Outputs) (filterSummary, bool) {
+	var f filterSummary
+	found := false
+	for _, id := range sortedKeys(up) {
+		o := up[id]
+		approve, isFilter := o["approve"].(string)
+		out, hasOut := o["output"].(string)
+		if !isFilter || !hasOut {
+			continue
+		}
+		f, found = filterSummary{Output: out, Approve: approve, Thresholds: map[string]float64{}}, true
+		if th, ok := o["thresholds"].(map[string]any); ok {
+			for k, v := range th {
+				if x, ok := number(v); ok {
+					f.Thresholds[k] = x
+				}
+			}
+		}
+	}
+	return f, found
+}
+
 type rejection struct {
 	Path   string `json:"path"`
 	Reason string `json:"reason"`
@@ -97,30 +169,24 @@ func (f *Filter) Run(ctx context.Context, env *Env) (Outputs, error) {
 		if err := linkOrCopy(filepath.Join(env.Root, filepath.FromSlash(it.Path)), filepath.Join(out, sub, name)); err != nil {
 			return nil, err
 		}
-		verdict := map[string]any{"approved": ok}
 		if ok {
 			approved = append(approved, it.Path)
 		} else {
-			verdict["reason"] = reason
 			rejected = append(rejected, rejection{it.Path, reason})
 			fmt.Fprintf(env.Log, "rejected %s: %s\n", it.Path, reason)
 		}
-		items[i] = it.With(env.StepID, verdict)
+		items[i] = it.With(env.StepID, Verdict{Approved: ok, Reason: reason}.fields())
 	}
 	rate := 0.0
 	if len(items) > 0 {
 		rate = float64(len(approved)) / float64(len(items))
 	}
-	outputs := Outputs{
-		"approved":      approved,
-		"rejected":      rejected,
-		"approved_rate": rate,
-		"items":         items,
-		"output":        f.Output,
-		"approve":       f.Approve,
-		"thresholds":    pred.Thresholds(),
-		"summary":       fmt.Sprintf("%d approved, %d rejected", len(approved), len(rejected)),
-	}
+	outputs := filterSummary{Output: f.Output, Approve: f.Approve, Thresholds: pred.Thresholds()}.outputs()
+	outputs["approved"] = approved
+	outputs["rejected"] = rejected
+	outputs["approved_rate"] = rate
+	outputs["items"] = items
+	outputs["summary"] = fmt.Sprintf("%d approved, %d rejected", len(approved), len(rejected))
 	err := atomicfile.Write(filepath.Join(out, "filter.json"), 0o666, func(w io.Writer) error {
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")

@@ -13,7 +13,6 @@ import (
 	"io"
 	"os"
 	"path"
-	"path/filepath"
 	"strings"
 
 	"github.com/lifeos/lifeos/internal/pathglob"
@@ -38,6 +37,10 @@ type Images struct {
 
 // imageExts are the formats Go decodes without cgo.
 var imageExts = map[string]bool{".png": true, ".jpg": true, ".jpeg": true, ".gif": true}
+
+// IsImageFile says whether a file's name is one of the image formats the
+// steps read.
+func IsImageFile(name string) bool { return imageExts[strings.ToLower(path.Ext(name))] }
 
 // Validate checks the pattern.
 func (s *Images) Validate() error {
@@ -65,7 +68,7 @@ func (s *Images) Run(ctx context.Context, env *Env) (Outputs, error) {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		it, err := describeImage(env.Root, f)
+		it, err := DescribeImage(env.Root, f)
 		if err != nil {
 			return nil, err
 		}
@@ -78,9 +81,10 @@ func (s *Images) Run(ctx context.Context, env *Env) (Outputs, error) {
 	return Outputs{"items": items, "count": len(items), "summary": plural(len(items), "image")}, nil
 }
 
-// describeImage hashes an image and reads its size from its header.
-func describeImage(root, rel string) (Item, error) {
-	f, err := os.Open(filepath.Join(root, filepath.FromSlash(rel)))
+// DescribeImage hashes an image and reads its size from its header: the
+// item of an image file (rel is under root, or absolute).
+func DescribeImage(root, rel string) (Item, error) {
+	f, err := os.Open(itemFile(root, Item{Path: rel}))
 	if err != nil {
 		return Item{}, err
 	}

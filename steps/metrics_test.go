@@ -48,14 +48,14 @@ func boxBlur(img image.Image, r int) *image.NRGBA {
 func TestSharpnessSeparatesBlur(t *testing.T) {
 	for _, name := range []string{"portrait-astronaut-eileen-collins.png", "texture-brick.png"} {
 		img := loadPNG(t, name)
-		sharp := scoreSharpness(img)["sharpness"]
-		soft := scoreSharpness(boxBlur(img, 3))["sharpness"]
+		sharp := scoreSharpness(img)
+		soft := scoreSharpness(boxBlur(img, 3))
 		if !(sharp > 0.4 && soft < sharp/2) {
 			t.Errorf("%s: sharpness %.3f, blurred %.3f; want the original above 0.4 and the blur under half of it", name, sharp, soft)
 		}
 	}
 	flat := image.NewGray(image.Rect(0, 0, 64, 64))
-	if s := scoreSharpness(flat)["sharpness"]; s != 0 {
+	if s := scoreSharpness(flat); s != 0 {
 		t.Errorf("flat image sharpness %v, want 0", s)
 	}
 }
@@ -73,8 +73,8 @@ func TestExposure(t *testing.T) {
 		for i := range img.Pix {
 			img.Pix[i] = tc.grey
 		}
-		m := scoreExposure(img)
-		if m["mean_luminance"] < tc.mean-0.001 || m["mean_luminance"] > tc.mean+0.001 || m["clipped_fraction"] != tc.clipped {
+		m := exposureStats(img)
+		if m.mean < tc.mean-0.001 || m.mean > tc.mean+0.001 || m.shadow+m.highlight != tc.clipped {
 			t.Errorf("grey %d: %v, want mean %.3f clipped %v", tc.grey, m, tc.mean, tc.clipped)
 		}
 	}
@@ -86,8 +86,8 @@ func TestExposure(t *testing.T) {
 			rgba.Set(x, y, img.At(x, y))
 		}
 	}
-	a, b := scoreExposure(img), scoreExposure(rgba)
-	if a["mean_luminance"] != b["mean_luminance"] {
+	a, b := exposureStats(img), exposureStats(rgba)
+	if a != b {
 		t.Errorf("fast path %v differs from generic %v", a, b)
 	}
 }
@@ -107,41 +107,7 @@ func BenchmarkExposure(b *testing.B) {
 	mp := float64(img.Bounds().Dx()*img.Bounds().Dy()) / 1e6
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		scoreExposure(img)
-	}
-	b.ReportMetric(mp*float64(b.N)/b.Elapsed().Seconds(), "MP/s")
-}
-
-func TestSkinTexture(t *testing.T) {
-	for _, tc := range []struct {
-		name     string
-		maxRatio float64 // smoothed texture / original texture, at most
-	}{
-		{"portrait-astronaut-eileen-collins.png", 0.6},
-		{"portrait-grace-hopper.png", 0.9}, // deep wrinkles survive a blur
-	} {
-		img := loadPNG(t, tc.name)
-		orig := scoreSkin(img)
-		smooth := scoreSkin(boxBlur(img, 2))
-		if orig["skin_fraction"] < 0.1 {
-			t.Errorf("%s: skin_fraction %v, want a portrait's", tc.name, orig["skin_fraction"])
-		}
-		if r := smooth["texture"] / orig["texture"]; r > tc.maxRatio {
-			t.Errorf("%s: texture %.3f, smoothed %.3f (ratio %.2f); want at most %.2f", tc.name, orig["texture"], smooth["texture"], r, tc.maxRatio)
-		}
-	}
-	// No skin, no texture to judge.
-	if m := scoreSkin(loadPNG(t, "texture-brick.png")); m["skin_fraction"] != 0 || m["texture"] != 0 {
-		t.Errorf("brick: %v, want no skin", m)
-	}
-}
-
-func BenchmarkSkin(b *testing.B) {
-	img := loadPNG(b, "portrait-astronaut-eileen-collins.png")
-	mp := float64(img.Bounds().Dx()*img.Bounds().Dy()) / 1e6
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		scoreSkin(img)
+		exposureStats(img)
 	}
 	b.ReportMetric(mp*float64(b.N)/b.Elapsed().Seconds(), "MP/s")
 }

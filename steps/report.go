@@ -53,7 +53,7 @@ func (r *Report) Validate() error {
 // weights, and writes its three files in its output directory.
 func (r *Report) Deps(up map[string]Outputs) Deps {
 	d := Deps{Items: true, Upstream: true, Policy: []string{"scorecard.weights"}}
-	if out, _ := r.output(up); out != "" {
+	if out, _, _ := r.output(up); out != "" {
 		for _, ext := range reportExts {
 			d.Writes = append(d.Writes, path.Join(out, "batch_report"+ext))
 		}
@@ -62,17 +62,13 @@ func (r *Report) Deps(up map[string]Outputs) Deps {
 }
 
 // output is the report's directory: its own, or its filter's.
-func (r *Report) output(up map[string]Outputs) (dir string, filter Outputs) {
+func (r *Report) output(up map[string]Outputs) (dir string, filter filterSummary, hasFilter bool) {
+	filter, hasFilter = filterOf(up)
 	dir = r.Output
-	for _, id := range sortedKeys(up) {
-		if o, ok := up[id]["output"].(string); ok && up[id]["approve"] != nil {
-			if dir == "" {
-				dir = o
-			}
-			filter = up[id]
-		}
+	if dir == "" && hasFilter {
+		dir = filter.Output
 	}
-	return dir, filter
+	return dir, filter, hasFilter
 }
 
 // reportExts are the report's files: batch_report plus each.
@@ -134,36 +130,28 @@ func (r *Report) Run(ctx context.Context, env *Env) (Outputs, error) {
 	if d.Title == "" {
 		d.Title = "Batch report"
 	}
-	out, filter := r.output(env.Upstream)
-	if filter != nil {
-		d.Approve, _ = filter["approve"].(string)
-		if th, ok := filter["thresholds"].(map[string]any); ok {
-			d.Thresholds = map[string]float64{}
-			for k, v := range th {
-				if f, ok := v.(float64); ok {
-					d.Thresholds[k] = f
-				}
-			}
-		}
+	out, filter, hasFilter := r.output(env.Upstream)
+	if hasFilter {
+		d.Approve = filter.Approve
+		d.Thresholds = filter.Thresholds
 	}
 	if out == "" {
 		return nil, errors.New("report needs output: a directory (or a filter among its needs, whose output it uses)")
 	}
-	weights, _ := env.Policy["scorecard.weights"].(map[string]any)
 	metricSet := map[string]bool{}
 	for _, it := range env.Items {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
 		ri := reportItem{Path: it.Path, SHA256: it.SHA256, Width: it.Width, Height: it.Height, Metrics: map[string]float64{}}
+		verdict, filterID, judged := verdictOf(it)
+		if judged {
+			ri.Verdict = map[bool]string{true: "approved", false: "rejected"}[verdict.Approved]
+			ri.Reason = verdict.Reason
+		}
 		for step, v := range it.Fields {
 			m, ok := v.(map[string]any)
-			if !ok {
-				continue
-			}
-			if a, ok := m["approved"].(bool); ok {
-				ri.Verdict = map[bool]string{true: "approved", false: "rejected"}[a]
-				ri.Reason, _ = m["reason"].(string)
+			if !ok || judged && step == filterID {
 				continue
 			}
 			for name, x := range m {
@@ -173,15 +161,12 @@ func (r *Report) Run(ctx context.Context, env *Env) (Outputs, error) {
 				}
 			}
 		}
-		var sum, total float64
-		for name, w := range weights {
-			wf, _ := number(w)
-			if v, ok := ri.Metrics[name]; ok && wf > 0 {
-				sum, total = sum+wf*v, total+wf
-			}
+		c, _, _, ok, err := composite(ri.Metrics, env.Policy["scorecard.weights"])
+		if err != nil {
+			return nil, err
 		}
-		if total > 0 {
-			c := round4(sum / total)
+		if ok {
+			c = round4(c)
 			ri.Composite = &c
 		}
 		thumb, err := thumbnail(env.Root, it)
@@ -263,18 +248,14 @@ func means(items []reportItem, metrics []string, verdict string) map[string]floa
 	return out
 }
 
-// bestWorst ranks items by composite (the scorecard weights), or by the
-// mean of their metrics when no weight applies.
+// bestWorst ranks items by composite (the scorecard's weighting rule);
+// items without one rank last.
 func bestWorst(items []reportItem, n int) (best, worst []reportItem) {
 	score := func(it reportItem) float64 {
 		if it.Composite != nil {
 			return *it.Composite
 		}
-		var sum float64
-		for _, v := range it.Metrics {
-			sum += v
-		}
-		return sum / math.Max(1, float64(len(it.Metrics)))
+		return math.Inf(-1)
 	}
 	ranked := append([]reportItem{}, items...)
 	sort.SliceStable(ranked, func(i, j int) bool { return score(ranked[i]) > score(ranked[j]) })

@@ -12,7 +12,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -34,117 +33,101 @@ func init() {
 // settings) is scored once: results are kept in the per-item cache, so a
 // batch that grows by ten images scores ten.
 //
-// Built-in scorers (sharpness, exposure, skin) run in process. External
-// ones speak a JSON protocol (see external.go): `command` runs a program
-// once per batch of images, `http` posts to a service, and `face` compares
-// embeddings from either with those of a reference set.
+// Scorers are registered by name, one file each (score_*.go). The built-in
+// ones (sharpness, exposure, skin, face) run in process; external ones
+// speak a JSON protocol (see score_external.go): `command` runs a program
+// once per batch of images, `http` posts to a service, and `face` may take
+// its embeddings from either.
 type Score struct {
 	Scorer    string         `yaml:"scorer" doc:"sharpness, exposure, skin, face, command or http"`
 	Command   []string       `yaml:"command" doc:"command scorer, or face embedder: the program and its arguments"`
 	URL       string         `yaml:"url" doc:"http scorer, or face embedder: the endpoint to POST to"`
 	Params    map[string]any `yaml:"params" doc:"passed to an external scorer with every request"`
 	Inputs    []string       `yaml:"inputs" doc:"files the external scorer depends on (its code, its model): part of every score's key"`
-	Reference string         `yaml:"reference" doc:"face: a directory of reference photos of the person"`
+	Reference string         `yaml:"reference" doc:"photos of the person: required by face; skin scores realism against them"`
 	Face      string         `yaml:"face" doc:"face: largest (default) compares an image's largest face; all compares its best-matching face"`
 	Batch     int            `yaml:"batch" doc:"images per external request (default 16)"`
 	Items     any            `yaml:"items" doc:"the items to score, e.g. ${{ steps.gen.outputs.items }} (default: the needs' items)"`
 }
 
-// imageScorer is one built-in scorer. score gets the decoded image and its
-// SHA-256, which identifies it for per-image memos.
-type imageScorer struct {
-	version int
+// A scorer computes metrics for images. Each lives in a file of its own
+// (score_<name>.go) and registers itself.
+type scorer interface {
+	// check validates the step's settings for this scorer.
+	check(s *Score) error
+	// identity is what, besides the image, decides the metrics: the
+	// scorer's version, its settings, the content of the files and the
+	// policy values it reads. It is part of every per-image cache key.
+	identity(s *Score, env *Env) (string, error)
+	// score computes the metrics of items, one map per item.
+	score(ctx context.Context, s *Score, env *Env, items []Item) ([]map[string]any, error)
+}
+
+// scorerInfo is a registered scorer.
+type scorerInfo struct {
+	impl scorer
+	// builtin scorers need no command, url or service.
+	builtin bool
+	// metrics are the names the scorer files (some only when it can: a
+	// face's metrics only when there is a face).
 	metrics []string
-	score   func(img image.Image, digest string) map[string]float64
+	// policy are the dotted policy paths the scorer reads (Env.Policy).
+	policy []string
 }
 
-var scorers = map[string]imageScorer{
-	"sharpness": {1, []string{"sharpness"}, pixelsOnly(scoreSharpness)},
-	"exposure":  {1, []string{"mean_luminance", "clipped_fraction"}, pixelsOnly(scoreExposure)},
-	"skin":      {2, []string{"texture", "skin_fraction", "face"}, scoreSkinOnFace},
-}
+var scorerRegistry = map[string]scorerInfo{}
 
-// pixelsOnly adapts a scorer that needs nothing but the pixels.
-func pixelsOnly(f func(image.Image) map[string]float64) func(image.Image, string) map[string]float64 {
-	return func(img image.Image, _ string) map[string]float64 { return f(img) }
-}
-
-func scorerNames() []string {
-	names := []string{"command", "face", "http"}
-	for n := range scorers {
-		names = append(names, n)
+func registerScorer(name string, info scorerInfo) {
+	if _, dup := scorerRegistry[name]; dup {
+		panic("steps: scorer " + name + " registered twice")
 	}
-	sort.Strings(names)
-	return names
+	scorerRegistry[name] = info
+}
+
+func scorerNames() []string { return sortedKeys(scorerRegistry) }
+
+// BuiltinScorers lists the scorers that run in process, with the metrics
+// each files, for `lifeos score`.
+func BuiltinScorers() map[string][]string {
+	out := map[string][]string{}
+	for name, info := range scorerRegistry {
+		if info.builtin {
+			out[name] = info.metrics
+		}
+	}
+	return out
 }
 
 // Validate checks the scorer and its params.
 func (s *Score) Validate() error {
-	external := s.Command != nil || s.URL != ""
-	switch s.Scorer {
-	case "command":
-		if len(s.Command) == 0 {
-			return errors.New("scorer command needs command: [program, args...]")
-		}
-	case "http":
-		if s.URL == "" {
-			return errors.New("scorer http needs url: the endpoint to POST to")
-		}
-	case "face":
-		if s.Reference == "" {
-			return errors.New("scorer face needs reference: a directory of photos of the person")
-		}
-		if s.Face != "" && s.Face != "largest" && s.Face != "all" {
-			return fmt.Errorf("face: %q: want largest or all", s.Face)
-		}
-		if err := pathglob.Check(s.Reference); err != nil {
-			return err
-		}
-	default:
-		if _, ok := scorers[s.Scorer]; !ok {
-			return fmt.Errorf("unknown scorer %q (scorers: %s)", s.Scorer, strings.Join(scorerNames(), ", "))
-		}
-		if external || s.Reference != "" || len(s.Params) > 0 || s.Face != "" {
-			return fmt.Errorf("scorer %s takes no command, url, params, reference or face", s.Scorer)
-		}
+	info, ok := scorerRegistry[s.Scorer]
+	if !ok {
+		return fmt.Errorf("unknown scorer %q (scorers: %s)", s.Scorer, strings.Join(scorerNames(), ", "))
 	}
 	if len(s.Command) > 0 && len(s.URL) > 0 {
 		return errors.New("give command or url, not both")
+	}
+	if s.Reference != "" {
+		if err := pathglob.Check(s.Reference); err != nil {
+			return err
+		}
 	}
 	for _, in := range s.Inputs {
 		if err := pathglob.Check(in); err != nil {
 			return fmt.Errorf("inputs: %w", err)
 		}
 	}
-	return nil
+	return info.impl.check(s)
 }
 
-// Deps: the step scores its needs' items and reads the evaluator's files
-// and the reference photos.
+// Deps: the step scores its needs' items and reads the evaluator's files,
+// the reference photos and the policy values its scorer uses.
 func (s *Score) Deps(map[string]Outputs) Deps {
 	r := append([]string{}, s.Inputs...)
 	if s.Reference != "" {
 		r = append(r, s.Reference)
 	}
-	return Deps{Items: true, Reads: r}
-}
-
-// identity is what, besides the image, decides a score: the scorer, its
-// version or settings, and the content of the files it depends on.
-func (s *Score) identity(root string) (string, error) {
-	if sc, ok := scorers[s.Scorer]; ok {
-		return fmt.Sprintf("%s v%d", s.Scorer, sc.version), nil
-	}
-	files, err := digestFiles(root, s.Inputs)
-	if err != nil {
-		return "", err
-	}
-	ident := map[string]any{"scorer": s.Scorer, "command": s.Command, "url": s.URL, "params": s.Params, "inputs": files}
-	if s.builtinEmbedder() {
-		ident["embedder"] = builtinEmbedderID
-	}
-	b, _ := json.Marshal(ident)
-	return string(b), nil
+	return Deps{Items: true, Reads: r, Policy: scorerRegistry[s.Scorer].policy}
 }
 
 // Run scores every item, from the cache where possible.
@@ -159,53 +142,15 @@ func (s *Score) Run(ctx context.Context, env *Env) (Outputs, error) {
 	if len(env.Items) == 0 {
 		return nil, errors.New("no items to score: score needs a step that produces items (images, comfyui.generate)")
 	}
-	id, err := s.identity(env.Root)
+	metrics, scored, err := s.Metrics(ctx, env, env.Items)
 	if err != nil {
 		return nil, err
-	}
-	if s.Scorer == "face" {
-		ref, err := s.referenceDigest(env.Root)
-		if err != nil {
-			return nil, err
-		}
-		id += " reference " + ref
-	}
-	results := make([]map[string]any, len(env.Items))
-	var todo []int
-	for i, it := range env.Items {
-		if env.Cache != nil {
-			if data, ok := env.Cache.Get("score " + id + " " + it.SHA256); ok && json.Unmarshal(data, &results[i]) == nil {
-				continue
-			}
-		}
-		todo = append(todo, i)
-	}
-	var computed []map[string]any
-	switch s.Scorer {
-	case "command", "http":
-		computed, err = s.external(ctx, env, pick(env.Items, todo))
-	case "face":
-		computed, err = s.faces(ctx, env, pick(env.Items, todo))
-	default:
-		computed, err = s.builtin(ctx, env, pick(env.Items, todo))
-	}
-	if err != nil {
-		return nil, err
-	}
-	for k, i := range todo {
-		results[i] = computed[k]
-		if env.Cache != nil {
-			data, _ := json.Marshal(computed[k])
-			if err := env.Cache.Put("score "+id+" "+env.Items[i].SHA256, data); err != nil {
-				fmt.Fprintf(env.Log, "warning: %s: score not cached: %v\n", env.Items[i].Path, err)
-			}
-		}
 	}
 	out := make([]Item, len(env.Items))
 	for i, it := range env.Items {
-		out[i] = it.With(env.StepID, results[i])
+		out[i] = it.With(env.StepID, metrics[i])
 	}
-	fmt.Fprintf(env.Log, "%d items: %d scored, %d from cache\n", len(out), len(todo), len(out)-len(todo))
+	fmt.Fprintf(env.Log, "%d items: %d scored, %d from cache\n", len(out), scored, len(out)-scored)
 	mean := meanMetrics(out, env.StepID)
 	var parts []string
 	for _, m := range sortedKeys(mean) {
@@ -214,27 +159,79 @@ func (s *Score) Run(ctx context.Context, env *Env) (Outputs, error) {
 	return Outputs{"items": out, "count": len(out), "mean": mean, "summary": "mean " + strings.Join(parts, ", ")}, nil
 }
 
+// Metrics returns the metrics of each item, from env.Cache where it has
+// them, and how many were computed: what Run files on the items and what
+// `lifeos score` prints.
+func (s *Score) Metrics(ctx context.Context, env *Env, items []Item) ([]map[string]any, int, error) {
+	sc := scorerRegistry[s.Scorer].impl
+	id, err := sc.identity(s, env)
+	if err != nil {
+		return nil, 0, err
+	}
+	results := make([]map[string]any, len(items))
+	var todo []int
+	for i, it := range items {
+		if env.Cache != nil {
+			if data, ok := env.Cache.Get("score " + id + " " + it.SHA256); ok && json.Unmarshal(data, &results[i]) == nil {
+				continue
+			}
+		}
+		todo = append(todo, i)
+	}
+	if len(todo) == 0 {
+		return results, 0, nil
+	}
+	computed, err := sc.score(ctx, s, env, pick(items, todo))
+	if err != nil {
+		return nil, 0, err
+	}
+	for k, i := range todo {
+		results[i] = computed[k]
+		if env.Cache != nil {
+			data, _ := json.Marshal(computed[k])
+			if err := env.Cache.Put("score "+id+" "+items[i].SHA256, data); err != nil {
+				fmt.Fprintf(env.Log, "warning: %s: score not cached: %v\n", items[i].Path, err)
+			}
+		}
+	}
+	return results, len(todo), nil
+}
+
+// pixelScorer is a built-in scorer that needs only the image's pixels and
+// its digest (which identifies it for the shared face search).
+type pixelScorer struct {
+	version int
+	measure func(img image.Image, digest string, env *Env) (map[string]any, error)
+}
+
+func (p pixelScorer) check(s *Score) error {
+	if len(s.Command) > 0 || s.URL != "" || len(s.Params) > 0 || s.Face != "" {
+		return fmt.Errorf("scorer %s takes no command, url, params or face", s.Scorer)
+	}
+	return nil
+}
+
+func (p pixelScorer) identity(s *Score, env *Env) (string, error) {
+	return fmt.Sprintf("%s v%d", s.Scorer, p.version), nil
+}
+
+// score measures items in parallel.
+func (p pixelScorer) score(ctx context.Context, s *Score, env *Env, items []Item) ([]map[string]any, error) {
+	out := make([]map[string]any, len(items))
+	err := eachImage(ctx, env, items, "images", func(i int, img image.Image) error {
+		m, err := p.measure(img, items[i].SHA256, env)
+		out[i] = m
+		return err
+	})
+	return out, err
+}
+
 func pick(items []Item, idx []int) []Item {
 	out := make([]Item, len(idx))
 	for k, i := range idx {
 		out[k] = items[i]
 	}
 	return out
-}
-
-// builtin scores items in parallel with an in-process scorer.
-func (s *Score) builtin(ctx context.Context, env *Env, items []Item) ([]map[string]any, error) {
-	sc := scorers[s.Scorer]
-	out := make([]map[string]any, len(items))
-	err := eachImage(ctx, env, items, "images", func(i int, img image.Image) error {
-		m := map[string]any{}
-		for k, v := range sc.score(img, items[i].SHA256) {
-			m[k] = v
-		}
-		out[i] = m
-		return nil
-	})
-	return out, err
 }
 
 // eachImage decodes every item's image (checking its digest) and calls fn
@@ -293,7 +290,7 @@ func meanMetrics(items []Item, id string) map[string]float64 {
 // the one the item describes: a score must never be filed under another
 // image's digest.
 func loadItemImage(root string, it Item) (image.Image, error) {
-	f, err := os.Open(filepath.Join(root, filepath.FromSlash(it.Path)))
+	f, err := os.Open(itemFile(root, it))
 	if err != nil {
 		return nil, err
 	}
@@ -310,4 +307,14 @@ func loadItemImage(root string, it Item) (image.Image, error) {
 		return nil, fmt.Errorf("%s changed since it was listed (sha256 differs)", it.Path)
 	}
 	return img, nil
+}
+
+// itemFile is the file of an item: its path under root, or the path itself
+// when it is absolute (images given to `lifeos score` from anywhere).
+func itemFile(root string, it Item) string {
+	p := filepath.FromSlash(it.Path)
+	if filepath.IsAbs(p) {
+		return p
+	}
+	return filepath.Join(root, p)
 }

@@ -220,4 +220,3 @@ func digestFiles(root string, patterns []string) ([]string, error) {
 	}
 	return out, nil
 }
-

@@ -305,7 +305,7 @@ func referenceImages(root, reference string) ([]Item, error) {
 		if !imageExts[strings.ToLower(path.Ext(f))] {
 			continue
 		}
-		it, err := describeImage(root, f)
+		it, err := DescribeImage(root, f)
 		if err != nil {
 			return nil, err
 		}

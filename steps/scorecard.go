@@ -67,17 +67,26 @@ func (s *Scorecard) Run(ctx context.Context, env *Env) (Outputs, error) {
 	if len(metrics) == 0 {
 		return nil, errors.New("the items carry no scores: put a score step before the scorecard")
 	}
-	sc := map[string]any{"grades": env.Policy["scorecard.grades"], "weights": env.Policy["scorecard.weights"]}
-	composite, used, err := weighted(metrics, sc)
+	means := make(map[string]float64, len(metrics))
+	for name, a := range metrics {
+		means[name] = a.Mean
+	}
+	composite, used, equal, ok, err := composite(means, env.Policy["scorecard.weights"])
 	if err != nil {
 		return nil, err
 	}
-	grade, err := letter(composite, sc)
+	if !ok {
+		return nil, fmt.Errorf("no metric of the batch (%s) has a weight in policy scorecard.weights, and none is a 0..1 score (similarity, realism, sharpness) to weigh equally", strings.Join(sortedKeys(metrics), ", "))
+	}
+	if equal {
+		fmt.Fprintf(env.Log, "note: no metric of the batch has a weight in policy scorecard.weights; weighing %s equally\n", weightNames(used))
+	}
+	grade, err := letter(composite, env.Policy["scorecard.grades"])
 	if err != nil {
 		return nil, err
 	}
 	out := Outputs{"metrics": metrics, "composite": round4(composite), "grade": grade, "count": len(env.Items), "weights": used,
-		"summary": fmt.Sprintf("grade %s (composite %.3f)", grade, composite)}
+		"equal_weights": equal, "summary": fmt.Sprintf("grade %s (composite %.3f)", grade, composite)}
 	if rate, ok := approvedRate(env.Items); ok {
 		out["approved_rate"] = round4(rate)
 	}
@@ -152,38 +161,10 @@ func percentile(sorted []float64, p float64) float64 {
 	return sorted[i] + (r-float64(i))*(sorted[i+1]-sorted[i])
 }
 
-// weighted is the weighted mean of the metrics' means, over the weights of
-// policy.scorecard.weights whose metrics are present (renormalised).
-func weighted(metrics map[string]Aggregate, sc map[string]any) (float64, map[string]float64, error) {
-	weights, _ := sc["weights"].(map[string]any)
-	used := map[string]float64{}
-	var sum, total float64
-	for name, w := range weights {
-		wf, ok := number(w)
-		if !ok || wf < 0 {
-			return 0, nil, fmt.Errorf("policy scorecard.weights.%s: want a non-negative number, got %v", name, w)
-		}
-		if a, present := metrics[name]; present && wf > 0 {
-			sum += wf * a.Mean
-			total += wf
-			used[name] = wf
-		}
-	}
-	if total == 0 {
-		names := make([]string, 0, len(metrics))
-		for n := range metrics {
-			names = append(names, n)
-		}
-		sort.Strings(names)
-		return 0, nil, fmt.Errorf("no metric of the batch (%s) has a weight in policy scorecard.weights", strings.Join(names, ", "))
-	}
-	return sum / total, used, nil
-}
-
 // letter grades a composite with policy.scorecard.grades: the best grade
 // whose lower bound it reaches, F below them all.
-func letter(composite float64, sc map[string]any) (string, error) {
-	grades, _ := sc["grades"].(map[string]any)
+func letter(composite float64, policyGrades any) (string, error) {
+	grades, _ := policyGrades.(map[string]any)
 	best, bestBound := "F", math.Inf(-1)
 	for g, b := range grades {
 		bound, ok := number(b)
@@ -212,15 +193,10 @@ func number(v any) (float64, bool) {
 func approvedRate(items []Item) (float64, bool) {
 	seen, approved := 0, 0
 	for _, it := range items {
-		for _, v := range it.Fields {
-			if m, ok := v.(map[string]any); ok {
-				if a, ok := m["approved"].(bool); ok {
-					seen++
-					if a {
-						approved++
-					}
-					break
-				}
+		if v, _, ok := verdictOf(it); ok {
+			seen++
+			if v.Approved {
+				approved++
 			}
 		}
 	}

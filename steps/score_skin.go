@@ -1,0 +1,135 @@
+package steps
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"image"
+
+	"github.com/lifeos/lifeos/internal/skin"
+)
+
+func init() {
+	registerScorer("skin", scorerInfo{
+		impl:    skinScorer{},
+		builtin: true,
+		metrics: []string{"realism", "texture", "texture_coarse", "noise", "skin_fraction", "face", "references_used"},
+		policy:  []string{"face.min_detection_score"},
+	})
+}
+
+// skinScorer is scorer skin: skin texture on the face (internal/skin) and
+// its realism against the person's reference photos, or against built-in
+// bands without them.
+type skinScorer struct{}
+
+// skinVersion is part of every skin score's key.
+const skinVersion = 4
+
+func (skinScorer) check(s *Score) error {
+	if len(s.Command) > 0 || s.URL != "" || len(s.Params) > 0 || s.Face != "" {
+		return fmt.Errorf("scorer skin takes no command, url, params or face")
+	}
+	return nil
+}
+
+func (skinScorer) identity(s *Score, env *Env) (string, error) {
+	id := fmt.Sprintf("skin v%d min_detection_score=%v", skinVersion, minDetectionScore(env))
+	if s.Reference != "" {
+		ref, err := referenceDigest(env.Root, s.Reference)
+		if err != nil {
+			return "", err
+		}
+		id += " reference=" + ref
+	}
+	return id, nil
+}
+
+// score measures each image's skin and scores its realism against the
+// profile of the reference photos.
+func (skinScorer) score(ctx context.Context, s *Score, env *Env, items []Item) ([]map[string]any, error) {
+	profile := skin.Default
+	if s.Reference != "" {
+		refs, err := referenceImages(env.Root, s.Reference)
+		if err != nil {
+			return nil, err
+		}
+		stats, err := skinStats(ctx, env, refs)
+		if err != nil {
+			return nil, fmt.Errorf("reference: %w", err)
+		}
+		list := make([]skin.Stats, len(stats))
+		for i, st := range stats {
+			list[i] = st.Stats
+		}
+		profile = skin.NewProfile(list)
+		if profile.N == 0 {
+			fmt.Fprintf(env.Log, "warning: no reference photo in %s shows enough skin; realism uses the built-in bands\n", s.Reference)
+		}
+	}
+	stats, err := skinStats(ctx, env, items)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]map[string]any, len(items))
+	for i, st := range stats {
+		out[i] = map[string]any{
+			"realism":         profile.Realism(st.Stats),
+			"texture":         st.Fine,
+			"texture_coarse":  st.Coarse,
+			"noise":           st.Noise,
+			"skin_fraction":   st.Fraction,
+			"face":            map[bool]float64{true: 1, false: 0}[st.OnFace],
+			"references_used": float64(profile.N),
+		}
+	}
+	return out, nil
+}
+
+// faceSkin is one image's skin statistics and whether they were measured
+// on a face.
+type faceSkin struct {
+	skin.Stats
+	OnFace bool `json:"on_face"`
+}
+
+// skinStats measures each image (on its largest face, or the whole image),
+// through the per-item cache: reference photos are measured once.
+func skinStats(ctx context.Context, env *Env, items []Item) ([]faceSkin, error) {
+	key := fmt.Sprintf("skinstats v%d min_detection_score=%v ", skinVersion, minDetectionScore(env))
+	out := make([]faceSkin, len(items))
+	var todo []int
+	for i, it := range items {
+		if env.Cache != nil {
+			if data, ok := env.Cache.Get(key + it.SHA256); ok && json.Unmarshal(data, &out[i]) == nil {
+				continue
+			}
+		}
+		todo = append(todo, i)
+	}
+	err := eachImage(ctx, env, pick(items, todo), "images", func(k int, img image.Image) error {
+		i := todo[k]
+		f, onFace, err := mainFace(img, items[i].SHA256, env)
+		if err != nil {
+			return err
+		}
+		r := img.Bounds()
+		if onFace {
+			r = f.Square()
+		}
+		out[i] = faceSkin{skin.Measure(img, r, onFace), onFace}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if env.Cache != nil {
+		for _, i := range todo {
+			data, _ := json.Marshal(out[i])
+			if err := env.Cache.Put(key+items[i].SHA256, data); err != nil {
+				fmt.Fprintf(env.Log, "warning: %s: skin not cached: %v\n", items[i].Path, err)
+			}
+		}
+	}
+	return out, nil
+}
