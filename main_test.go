@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"image"
+	"image/png"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -20,6 +22,7 @@ import (
 
 	"github.com/rogpeppe/go-internal/testscript"
 
+	"github.com/lifeos/lifeos/internal/alter"
 	"github.com/lifeos/lifeos/internal/comfytest"
 )
 
@@ -67,6 +70,7 @@ func TestScript(t *testing.T) {
 			"fulldisk":   cmdFullDisk,
 			"fakehealth": cmdFakeHealth,
 			"fakecomfy":  cmdFakeComfy,
+			"alter":      cmdAlter,
 			"fakescorehttp": func(ts *testscript.TestScript, neg bool, args []string) {
 				// The fakescorer protocol over HTTP, at $SCORER_URL; the
 				// first request fails with 503 to exercise retries.
@@ -275,4 +279,32 @@ func cmdFullDisk(ts *testscript.TestScript, neg bool, args []string) {
 			return // full
 		}
 	}
+}
+
+// cmdAlter writes altered copies of an image, as internal/alter makes
+// them for the evaluation benchmarks:
+//
+//	alter IN.png OUT.png VARIANT
+//
+// VARIANT is one of alter.Variants' names ("noise sigma 8", "bilateral
+// 4/40", "jpeg q90", "-1.5 stops", ...).
+func cmdAlter(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 3 {
+		ts.Fatalf("usage: alter IN.png OUT.png VARIANT")
+	}
+	f, err := os.Open(ts.MkAbs(args[0]))
+	ts.Check(err)
+	img, _, err := image.Decode(f)
+	f.Close()
+	ts.Check(err)
+	for _, v := range alter.Variants() {
+		if v.Name == args[2] {
+			out, err := os.Create(ts.MkAbs(args[1]))
+			ts.Check(err)
+			ts.Check(png.Encode(out, v.Make(img)))
+			ts.Check(out.Close())
+			return
+		}
+	}
+	ts.Fatalf("alter: no variant %q", args[2])
 }
