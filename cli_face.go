@@ -7,6 +7,7 @@ import (
 	_ "image/gif" // decoders for the images given
 	_ "image/jpeg"
 	_ "image/png"
+	"math"
 	"os"
 	"strings"
 
@@ -24,9 +25,11 @@ type faceResult struct {
 }
 
 type faceFound struct {
-	Box       [4]int    `json:"box"`             // x, y, w, h
-	Score     *float32  `json:"score,omitempty"` // none with --aligned
-	Embedding []float32 `json:"embedding,omitempty"`
+	Box       [4]int     `json:"box"`             // x, y, w, h
+	Score     *float32   `json:"score,omitempty"` // none with --aligned
+	Roll      float64    `json:"roll"`            // degrees, + when the head leans right on screen
+	Eyes      *[2][2]int `json:"eyes,omitempty"`  // the pupils, x, y, when found
+	Embedding []float32  `json:"embedding,omitempty"`
 }
 
 func (a *app) faceCmd() *cobra.Command {
@@ -34,8 +37,8 @@ func (a *app) faceCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "face IMAGE...",
 		Short: "Show the faces the built-in face scorer finds, and their descriptors",
-		Long: `Show, per image, the faces the built-in face scorer finds (box x,y,w,h and
-detector score, largest first) and, with --embedding, each face's 128-d
+		Long: `Show, per image, the faces the built-in face scorer finds (box x,y,w,h,
+detector score, roll in degrees and the pupils when found, largest first) and, with --embedding, each face's 128-d
 descriptor. With --aligned, each image is taken as an already-cropped
 150x150 face and embedded as it is: how to check a reference set or a crop.`,
 		Args: args(cobra.MinimumNArgs(1)),
@@ -81,7 +84,10 @@ descriptor. With --aligned, each image is taken as an already-cropped
 				for _, f := range r.Faces {
 					line := fmt.Sprintf("  box %d,%d %dx%d", f.Box[0], f.Box[1], f.Box[2], f.Box[3])
 					if f.Score != nil {
-						line += fmt.Sprintf("  score %.1f", *f.Score)
+						line += fmt.Sprintf("  score %.1f  roll %.1f", *f.Score, f.Roll)
+					}
+					if f.Eyes != nil {
+						line += fmt.Sprintf("  eyes %d,%d %d,%d", f.Eyes[0][0], f.Eyes[0][1], f.Eyes[1][0], f.Eyes[1][1])
 					}
 					fmt.Fprintln(a.stdout, line)
 					if f.Embedding != nil {
@@ -126,7 +132,11 @@ func describeFaces(name string, net *facenet.Net, aligned bool) (faceResult, err
 	}
 	for _, fc := range faces {
 		box := fc.Box()
-		found := faceFound{Box: [4]int{box.Min.X, box.Min.Y, box.Dx(), box.Dy()}, Score: &fc.Score}
+		found := faceFound{Box: [4]int{box.Min.X, box.Min.Y, box.Dx(), box.Dy()}, Score: &fc.Score, Roll: fc.Roll}
+		if fc.Eyes {
+			e := fc.EyesAt
+			found.Eyes = &[2][2]int{{int(math.Round(e[0][0])), int(math.Round(e[0][1]))}, {int(math.Round(e[1][0])), int(math.Round(e[1][1]))}}
+		}
 		if net != nil {
 			d := net.Embed(facedetect.Crop(img, fc))
 			found.Embedding = d[:]
