@@ -129,6 +129,13 @@ func (c *pupilCascade) pupil(r, col, s float32, pix []uint8, rows, cols int) (fl
 	return float32(rs[len(rs)/2]), float32(cs[len(cs)/2])
 }
 
+// maxEyeTurn is how far the line between the pupils may turn from the
+// search pass that found the face: an upright pass finds faces tilted up
+// to about 20 degrees (the upright box of a face wins unless a turned one
+// scores far better, see merge), and pupils found beyond that are taken
+// for a miss.
+const maxEyeTurn = 25
+
 // findEyes locates the pupils of each face on the grey image the faces
 // were found in, in a copy turned so that the face is upright, and when
 // both are where a face's eyes are, takes the face's roll from them.
@@ -138,30 +145,49 @@ func findEyes(faces []Face, pix []uint8, rows, cols int) error {
 		return err
 	}
 	turned := map[float64][]uint8{0: pix}
+	view := func(angle float64) []uint8 {
+		img, ok := turned[angle]
+		if !ok {
+			img = rotate(pix, rows, cols, angle)
+			turned[angle] = img
+		}
+		return img
+	}
 	for i := range faces {
 		f := &faces[i]
-		img, ok := turned[f.Roll]
-		if !ok {
-			img = rotate(pix, rows, cols, f.Roll)
-			turned[f.Roll] = img
+		eyes, roll, ok := c.eyes(f, f.Pass, view(f.Pass), rows, cols)
+		if ok && math.Abs(roll-f.Pass) > RollStep/2 {
+			// Far from the pass's angle: the pupils were found on a turned
+			// face. Look again with the face upright.
+			a := math.Round(roll)
+			if e2, r2, ok2 := c.eyes(f, a, view(a), rows, cols); ok2 {
+				eyes, roll = e2, r2
+			}
 		}
-		// The face's centre in the turned copy, then pigo's eye guesses.
-		x, y := turn(float64(f.Col), float64(f.Row), rows, cols, -f.Roll)
-		s := float32(f.Scale)
-		r := float32(y) - 0.075*s
-		lr, lc := c.pupil(r, float32(x)-0.175*s, 0.25*s, img, rows, cols)
-		rr, rc := c.pupil(r, float32(x)+0.185*s, 0.25*s, img, rows, cols)
-		lx, ly := turn(float64(lc), float64(lr), rows, cols, f.Roll)
-		rx, ry := turn(float64(rc), float64(rr), rows, cols, f.Roll)
-		d := math.Hypot(rx-lx, ry-ly)
-		roll := math.Atan2(ry-ly, rx-lx) * 180 / math.Pi
-		// Plausible eyes: 0.2 to 0.6 of the face apart, level within
-		// RollStep of the pass that found the face.
-		if d >= 0.2*float64(f.Scale) && d <= 0.6*float64(f.Scale) && math.Abs(roll-f.Roll) <= RollStep {
+		if ok {
 			f.Eyes = true
 			f.Roll = math.Round(roll*10) / 10
-			f.EyesAt = [2][2]float64{{lx, ly}, {rx, ry}}
+			f.EyesAt = eyes
 		}
 	}
 	return nil
+}
+
+// eyes locates a face's pupils on img, the grey image turned by angle
+// degrees, and returns them in the original's pixels with the roll of the
+// line between them, and whether they are where a face's eyes are: 0.2 to
+// 0.6 of the face apart, the line within maxEyeTurn of the face's pass.
+func (c *pupilCascade) eyes(f *Face, angle float64, img []uint8, rows, cols int) ([2][2]float64, float64, bool) {
+	// The face's centre in the turned copy, then pigo's eye guesses.
+	x, y := turn(float64(f.Col), float64(f.Row), rows, cols, -angle)
+	s := float32(f.Scale)
+	r := float32(y) - 0.075*s
+	lr, lc := c.pupil(r, float32(x)-0.175*s, 0.25*s, img, rows, cols)
+	rr, rc := c.pupil(r, float32(x)+0.185*s, 0.25*s, img, rows, cols)
+	lx, ly := turn(float64(lc), float64(lr), rows, cols, angle)
+	rx, ry := turn(float64(rc), float64(rr), rows, cols, angle)
+	d := math.Hypot(rx-lx, ry-ly)
+	roll := math.Atan2(ry-ly, rx-lx) * 180 / math.Pi
+	ok := d >= 0.2*float64(f.Scale) && d <= 0.6*float64(f.Scale) && math.Abs(roll-f.Pass) <= maxEyeTurn
+	return [2][2]float64{{lx, ly}, {rx, ry}}, roll, ok
 }
