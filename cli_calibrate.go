@@ -3,6 +3,8 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 
@@ -120,7 +122,7 @@ they keep, and the --set line for the 5% threshold.
 func calibrate(good, bad []imageScores, want []string) ([]calibration, error) {
 	names := want
 	if len(names) == 0 {
-		names = sortedNames(good[0].Metrics)
+		names = slices.Sorted(maps.Keys(good[0].Metrics))
 	}
 	var out []calibration
 	for _, name := range names {
@@ -128,7 +130,7 @@ func calibrate(good, bad []imageScores, want []string) ([]calibration, error) {
 		b, okB := values(bad, name)
 		if !okG || !okB {
 			if len(want) > 0 {
-				return nil, &usageError{fmt.Errorf("--metric %s: not every image has it (metrics: %s)", name, strings.Join(sortedNames(good[0].Metrics), ", "))}
+				return nil, &usageError{fmt.Errorf("--metric %s: not every image has it (metrics: %s)", name, strings.Join(slices.Sorted(maps.Keys(good[0].Metrics)), ", "))}
 			}
 			continue // a face metric of an image without a face
 		}

@@ -4,8 +4,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
@@ -67,7 +69,7 @@ again). A directory stands for the images below it.
 			}
 			for _, r := range results {
 				fmt.Fprintln(a.stdout, r.Path)
-				for _, name := range sortedNames(r.Metrics) {
+				for _, name := range slices.Sorted(maps.Keys(r.Metrics)) {
 					fmt.Fprintf(a.stdout, "  %-28s %g\n", name, r.Metrics[name])
 				}
 			}
@@ -103,7 +105,7 @@ func (a *app) scoreImages(root string, f *scoreFlags, args []string) ([]imageSco
 	}
 	for _, n := range names {
 		if _, ok := builtin[n]; !ok {
-			return nil, &usageError{fmt.Errorf("--scorer %s: want one of %s", n, strings.Join(sortedNames(builtin), ", "))}
+			return nil, &usageError{fmt.Errorf("--scorer %s: want one of %s", n, strings.Join(slices.Sorted(maps.Keys(builtin)), ", "))}
 		}
 		if n == "face" && reference == "" {
 			return nil, &usageError{fmt.Errorf("--scorer face needs --reference DIR: photos of the person")}
@@ -218,13 +220,4 @@ func workspacePath(root, p string) (string, error) {
 		return "", fmt.Errorf("%s is outside the workspace %s (give -C to score in another)", p, root)
 	}
 	return rel, nil
-}
-
-func sortedNames[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }

@@ -11,9 +11,11 @@ import (
 	"image"
 	"image/jpeg"
 	"io"
+	"maps"
 	"math"
 	"path"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
@@ -220,14 +222,7 @@ func (r *Report) Run(ctx context.Context, env *Env) (Outputs, error) {
 		"approved": d.Approved, "rejected": d.Rejected, "summary": "open " + out + "/batch_report.html"}, nil
 }
 
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
-}
+func sortedKeys[V any](m map[string]V) []string { return slices.Sorted(maps.Keys(m)) }
 
 // means averages each metric over the items with the verdict ("" for all).
 func means(items []reportItem, metrics []string, verdict string) map[string]float64 {
