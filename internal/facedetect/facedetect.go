@@ -84,9 +84,10 @@ const turnedMinScore = 10
 // turnedMinSide is the smallest face, as a fraction of the image's
 // shorter side, that the turned passes look for. Most of a pass's work is
 // in its smallest windows, so the four turned passes together cost about
-// half of the upright one; a small tilted face is found only if the
-// upright pass finds it.
-const turnedMinSide = 0.1
+// a third of the upright one (a 1024 px portrait's faces take 16% longer
+// to score than with the upright pass alone); a small tilted face is
+// found only if the upright pass finds it.
+const turnedMinSide = 0.125
 
 // Detect returns the faces in img, largest first. The image is searched
 // upright and turned by ±RollStep and ±2 RollStep; overlapping detections

@@ -95,3 +95,24 @@ func TestNoSkinNoRealism(t *testing.T) {
 		t.Errorf("brick wall: %+v, realism %v; want no skin pixels and 0", st, skin.Default.Realism(st))
 	}
 }
+
+// BenchmarkMeasureFace1024 measures the skin of the face in a 1024x1024
+// portrait (the astronaut, doubled), as the skin scorer does per image
+// once the face is found.
+func BenchmarkMeasureFace1024(b *testing.B) {
+	src := alter.Affine(load(&testing.T{}, "portrait-astronaut-eileen-collins.png"), 0, 1, 0, 0)
+	img := image.NewNRGBA(image.Rect(0, 0, 1024, 1024))
+	for y := range 1024 {
+		for x := range 1024 {
+			img.Set(x, y, src.At(x/2, y/2))
+		}
+	}
+	faces, err := facedetect.Detect(img)
+	if err != nil || len(faces) == 0 {
+		b.Fatal("no face")
+	}
+	r := faces[0].Square()
+	for b.Loop() {
+		skin.Measure(img, r, true)
+	}
+}
