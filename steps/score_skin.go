@@ -58,9 +58,15 @@ func (skinScorer) score(ctx context.Context, s *Score, env *Env, items []Item) (
 		if err != nil {
 			return nil, fmt.Errorf("reference: %w", err)
 		}
-		list := make([]skin.Stats, len(stats))
+		// A reference photo whose face was not found would describe
+		// whatever skin the picture has, not the face's: left out.
+		var list []skin.Stats
 		for i, st := range stats {
-			list[i] = st.Stats
+			if st.OnFace {
+				list = append(list, st.Stats)
+			} else {
+				fmt.Fprintf(env.Log, "warning: no face in reference %s; its skin is not part of the profile\n", refs[i].Path)
+			}
 		}
 		profile = skin.NewProfile(list)
 		if profile.N == 0 {

@@ -255,15 +255,21 @@ func l2(a, b []float64) float64 {
 	return math.Sqrt(s)
 }
 
-// family groups the variants for the tables; rotations split by size.
-func family(v alter.Variant) string {
+// family groups the variants for the tables. Rotations are binned by the
+// head's tilt in the result: the variant's angle plus the roll the face
+// already had (alter's d turns the head by -d on screen).
+func family(v alter.Variant, roll float64) string {
 	if v.Family == "rotate" {
 		var d float64
 		fmt.Sscanf(v.Name, "rotate %g", &d)
-		if math.Abs(d) <= 15 {
-			return "tilt 5-15"
+		switch t := math.Abs(roll - d); {
+		case t <= 15:
+			return "tilt up to 15"
+		case t <= 25:
+			return "tilt 15-25"
+		default:
+			return "tilt over 25"
 		}
-		return "tilt 20-25"
 	}
 	return v.Family
 }
@@ -296,7 +302,7 @@ func (m *measure) subject(s subject) error {
 	b := s.img.Bounds()
 	for vi, v := range variants {
 		img := v.Make(s.img)
-		fam := family(v)
+		fam := family(v, s.face.Roll)
 		name := fmt.Sprintf("v/%02d.png", vi)
 		if err := writePNG(filepath.Join(dir, name), img); err != nil {
 			return err
@@ -420,8 +426,12 @@ func (m *measure) scores(dir string, items []steps.Item, fams, names []string) e
 			}
 			realism = one[0]["realism"].(float64)
 		}
-		m.realism[fam] = append(m.realism[fam], realism)
-		m.realismNoRef[fam] = append(m.realismNoRef[fam], noref[i]["realism"].(float64))
+		// Skin realism is judged on a face; an image whose face was not
+		// found is rejected for that before its skin matters.
+		if all[i]["face"].(float64) == 1 {
+			m.realism[fam] = append(m.realism[fam], realism)
+			m.realismNoRef[fam] = append(m.realismNoRef[fam], noref[i]["realism"].(float64))
+		}
 		m.faceLum[fam] = append(m.faceLum[fam], expo[i]["face_luminance"].(float64))
 		if *verbose {
 			fmt.Fprintf(os.Stderr, "  %-10s %s realism %.3f (no ref %.3f) skin %v face_luminance %.3f\n", fam, items[i].Path,
@@ -535,7 +545,7 @@ func (m *measure) report(subs []subject) {
 	}
 
 	fmt.Println()
-	fmt.Println("Skin realism, real (mild copies, each scored against the others) against each family:")
+	fmt.Println("Skin realism on the face (images whose face was found), real (mild copies, each scored against the others) against each family:")
 	fmt.Println()
 	fmt.Println("| family | images | AUC with reference photos | AUC without (built-in bands) | median realism |")
 	fmt.Println("|---|--:|--:|--:|--:|")
