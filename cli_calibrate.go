@@ -101,6 +101,9 @@ they keep, and the --set line for the 5% threshold.
 					op = "<="
 				}
 				at := func(t roc.Threshold) string {
+					if t.TAR == 0 {
+						return "none keeps any"
+					}
 					return fmt.Sprintf("%s %-8.4g keeps %3.0f%%", op, t.Value, 100*t.TAR)
 				}
 				fmt.Fprintf(a.stdout, "%-28s %6.3f  %s %-8.4g (%4.1f%%)  %-26s %-26s %s\n", c.Metric, c.AUC, op, c.EERAt.Value, 100*c.EER, at(c.AtFAR1), at(c.AtFAR5), c.Set)
