@@ -410,8 +410,8 @@ func CropWith(img image.Image, f Face, mode CropMode) *image.RGBA {
 // Square is the region the box rule cuts, upright, in whole image pixels
 // (it may extend past the image's bounds): from the brows to the chin.
 func (f Face) Square() image.Rectangle {
-	cx, cy, side, _ := f.crop(CropBox)
-	cx, cy = float64(f.Col), float64(f.Row)+0.15*side
+	side := float64(f.Scale)
+	cx, cy := float64(f.Col), float64(f.Row)+0.15*side
 	x0, y0 := int(math.Round(cx-side/2)), int(math.Round(cy-side/2))
 	return image.Rect(x0, y0, x0+f.Scale, y0+f.Scale)
 }
