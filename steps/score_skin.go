@@ -24,7 +24,7 @@ func init() {
 type skinScorer struct{}
 
 // skinVersion is part of every skin score's key.
-const skinVersion = 5
+const skinVersion = 6
 
 func (skinScorer) check(s *Score) error {
 	if len(s.Command) > 0 || s.URL != "" || len(s.Params) > 0 || s.Face != "" {

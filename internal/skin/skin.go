@@ -276,8 +276,13 @@ type Profile struct {
 
 // minSD is the least spread a profile assumes, in natural log units (about
 // ±16%): a handful of photos from one shoot vary less than a person's
-// photos do.
-const minSD = 0.15
+// photos do. Below fewRefs photos the spread cannot be estimated and the
+// floor widens by sqrt(fewRefs/n): one reference photo allows ±30%
+// (a portrait and its own JPEG copy differ by 70% in noise).
+const (
+	minSD   = 0.15
+	fewRefs = 4
+)
 
 // slack is how many standard deviations from the references' mean still
 // count as fully real. With minSD, the loosest pair that kept every real
@@ -316,7 +321,7 @@ func NewProfile(refs []Stats) Profile {
 		if len(xs) > 1 {
 			v /= float64(len(xs) - 1)
 		}
-		p.SD[j] = max(math.Sqrt(v), minSD)
+		p.SD[j] = max(math.Sqrt(v), minSD*math.Sqrt(max(1, float64(fewRefs)/float64(len(xs)))))
 	}
 	return p
 }
