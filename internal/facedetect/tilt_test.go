@@ -14,6 +14,9 @@ import (
 // (alter's d turns the head the other way on screen) have a roll of the
 // upright one's minus d, within 3 degrees.
 func TestTiltedFacesFoundOnceWithTheirRoll(t *testing.T) {
+	if testing.Short() {
+		t.Skip("thirteen searches; run without -short")
+	}
 	for _, file := range []string{"portrait-astronaut-eileen-collins.png", "portrait-grace-hopper.png"} {
 		img := readImage(t, filepath.Join(images, file))
 		upright, err := Detect(img)
