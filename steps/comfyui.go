@@ -217,7 +217,7 @@ func (g *Generate) jobs(prompts []string) []genJob {
 func (g *Generate) patch(wf workflow, r roles, j genJob) workflow {
 	p := wf.clone()
 	p[r.positive].Inputs["text"] = j.prompt
-	if g.Negative != "" {
+	if g.Negative != "" && p[r.negative].ClassType != noNegative {
 		p[r.negative].Inputs["text"] = g.Negative
 	}
 	s := p[r.sampler]
@@ -293,6 +293,9 @@ func (g *Generate) Run(ctx context.Context, env *Env) (Outputs, error) {
 	r, err := wf.findRoles(g.Nodes, len(g.loras()))
 	if err != nil {
 		return nil, fmt.Errorf("workflow %s: %w", g.Workflow, err)
+	}
+	if g.Negative != "" && wf[r.negative].ClassType == noNegative {
+		fmt.Fprintf(env.Log, "note: negative is not used: the workflow's negative is %s (no negative prompt)\n", wf.describe(r.negative))
 	}
 	jobs := g.jobs(prompts)
 	out := filepath.Join(env.Root, filepath.FromSlash(g.Output))

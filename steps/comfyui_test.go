@@ -65,8 +65,46 @@ func TestWorkflowErrors(t *testing.T) {
 	if _, err := wf.findRoles(map[string]string{"sampler": "3"}, 0); err != nil {
 		t.Errorf("explicit sampler: %v", err)
 	}
-	if _, err := wf.findRoles(map[string]string{"sampler": "3"}, 2); err == nil || !strings.Contains(err.Error(), "2 LoRA(s) to set but 1 LoraLoader") {
+	if _, err := wf.findRoles(map[string]string{"sampler": "3"}, 2); err == nil || !strings.Contains(err.Error(), "2 LoRA(s) to set (lora: sets one, loras: a list) but 1 LoraLoader") {
 		t.Errorf("two loras, one loader: err = %v", err)
+	}
+}
+
+// Every id in nodes: names a node of a class its role can use; a wrong
+// one is an error at validation, never a nil node at patch time.
+func TestExplicitNodesChecked(t *testing.T) {
+	wf := loadTestWorkflow(t)
+	for _, tc := range []struct {
+		nodes map[string]string
+		want  string
+	}{
+		{map[string]string{"lora": "99"}, `nodes.lora: the workflow has no node "99"`},
+		{map[string]string{"lora": ""}, `nodes.lora: "": want LoraLoader node ids separated by commas`},
+		{map[string]string{"lora": "4"}, "nodes.lora: node 4 is a CheckpointLoaderSimple, want LoraLoader or LoraLoaderModelOnly"},
+		{map[string]string{"positive": "5"}, "nodes.positive: node 5 is a EmptyLatentImage, which has no text input"},
+		{map[string]string{"negative": "42"}, `nodes.negative: the workflow has no node "42"`},
+		{map[string]string{"latent": "6"}, "nodes.latent: node 6 is a CLIPTextEncode, which has no width and height inputs"},
+	} {
+		if _, err := wf.findRoles(tc.nodes, 1); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("nodes %v: err = %v, want %q", tc.nodes, err, tc.want)
+		}
+	}
+}
+
+// A sampler whose negative comes from ConditioningZeroOut (Flux) has no
+// negative prompt: the workflow is accepted and the node left as it is.
+func TestZeroOutNegative(t *testing.T) {
+	wf := loadTestWorkflow(t)
+	wf["20"] = &wfNode{ClassType: "ConditioningZeroOut", Inputs: map[string]any{"conditioning": []any{"6", 0.0}}}
+	wf["3"].Inputs["negative"] = []any{"20", 0.0}
+	r, err := wf.findRoles(nil, 1)
+	if err != nil || r.negative != "20" {
+		t.Fatalf("roles %+v, err %v; want the ZeroOut node as the negative", r, err)
+	}
+	g := &Generate{Negative: "blurry", Lora: &LoraSpec{Name: "a.safetensors"}}
+	p := g.patch(wf, r, genJob{prompt: "portrait", seed: 1})
+	if _, has := p["20"].Inputs["text"]; has {
+		t.Errorf("patch wrote a text into ConditioningZeroOut: %v", p["20"].Inputs)
 	}
 }
 

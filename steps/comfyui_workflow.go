@@ -142,20 +142,18 @@ func (wf workflow) findRoles(nodes map[string]string, wantLoras int) (roles, err
 	}
 	s := wf[r.sampler]
 	for _, side := range []string{"positive", "negative"} {
-		if id, ok := nodes[side]; ok {
-			if _, exists := wf[id]; !exists {
-				return r, fmt.Errorf("nodes.%s: the workflow has no node %q", side, id)
+		id, explicit := nodes[side]
+		if !explicit {
+			var ok bool
+			if id, ok = link(s.Inputs[side]); !ok || wf[id] == nil {
+				return r, fmt.Errorf("the %s input of %s is not linked to a node: say which node holds the %s prompt with nodes: {%s: <id>}", side, wf.describe(r.sampler), side, side)
 			}
-			if side == "positive" {
-				r.positive = id
-			} else {
-				r.negative = id
-			}
-			continue
 		}
-		id, ok := link(s.Inputs[side])
-		if !ok || wf[id] == nil || wf[id].ClassType != "CLIPTextEncode" {
-			return r, fmt.Errorf("the %s input of %s is not a CLIPTextEncode: say which node holds the %s prompt with nodes: {%s: <id>}", side, wf.describe(r.sampler), side, side)
+		if err := wf.checkEncoder(side, id, explicit); err != nil {
+			if !explicit {
+				err = fmt.Errorf("%w: say which node holds the %s prompt with nodes: {%s: <id>}", err, side, side)
+			}
+			return r, err
 		}
 		if side == "positive" {
 			r.positive = id
@@ -167,6 +165,15 @@ func (wf workflow) findRoles(nodes map[string]string, wantLoras int) (roles, err
 		r.latent = id
 	}
 	if id, ok := nodes["latent"]; ok {
+		n := wf[id]
+		if n == nil {
+			return r, fmt.Errorf("nodes.latent: the workflow has no node %q", id)
+		}
+		_, w := n.Inputs["width"]
+		_, h := n.Inputs["height"]
+		if !w || !h {
+			return r, fmt.Errorf("nodes.latent: node %s is a %s, which has no width and height inputs; want an empty latent image such as EmptyLatentImage", id, n.ClassType)
+		}
 		r.latent = id
 	}
 	if len(wf.ids("SaveImage")) == 0 {
@@ -186,15 +193,58 @@ func (wf workflow) findRoles(nodes map[string]string, wantLoras int) (roles, err
 	}
 	if ids, ok := nodes["lora"]; ok {
 		chain = strings.Split(ids, ",")
+		seen := map[string]bool{}
+		for _, id := range chain {
+			id = strings.TrimSpace(id)
+			n := wf[id]
+			switch {
+			case id == "":
+				return r, fmt.Errorf("nodes.lora: %q: want LoraLoader node ids separated by commas", ids)
+			case n == nil:
+				return r, fmt.Errorf("nodes.lora: the workflow has no node %q", id)
+			case n.ClassType != "LoraLoader" && n.ClassType != "LoraLoaderModelOnly":
+				return r, fmt.Errorf("nodes.lora: node %s is a %s, want LoraLoader or LoraLoaderModelOnly", id, n.ClassType)
+			case seen[id]:
+				return r, fmt.Errorf("nodes.lora: node %s is listed twice", id)
+			}
+			seen[id] = true
+		}
+		for i := range chain {
+			chain[i] = strings.TrimSpace(chain[i])
+		}
 	}
 	if len(chain) != wantLoras {
 		var cands []string
 		for _, id := range wf.ids("LoraLoader", "LoraLoaderModelOnly") {
 			cands = append(cands, wf.describe(id))
 		}
-		return r, fmt.Errorf("%d LoRA(s) to set but %d LoraLoader node(s) chained into the sampler's model (all loaders: %s); "+
-			"chain them, or list their ids with nodes: {lora: \"id1,id2\"}", wantLoras, len(chain), strings.Join(cands, ", "))
+		return r, fmt.Errorf("%d LoRA(s) to set (lora: sets one, loras: a list) but %d LoraLoader node(s) chained into the sampler's model (all loaders: %s); "+
+			"give one LoRA per loader, or list the loaders' ids with nodes: {lora: \"id1,id2\"}", wantLoras, len(chain), strings.Join(cands, ", "))
 	}
 	r.loras = chain
 	return r, nil
+}
+
+// noNegative is the class that stands for "no negative prompt" (Flux
+// workflows feed the sampler's negative input from it): there is no text
+// to patch, and the workflow is left as it is.
+const noNegative = "ConditioningZeroOut"
+
+// checkEncoder checks that node id can hold the side's prompt: a text
+// encoder with a text input (or, for the negative, a ConditioningZeroOut).
+func (wf workflow) checkEncoder(side, id string, explicit bool) error {
+	n := wf[id]
+	if n == nil {
+		return fmt.Errorf("nodes.%s: the workflow has no node %q", side, id)
+	}
+	if side == "negative" && n.ClassType == noNegative {
+		return nil
+	}
+	if _, ok := n.Inputs["text"]; ok {
+		return nil
+	}
+	if explicit {
+		return fmt.Errorf("nodes.%s: node %s is a %s, which has no text input; want a text encoder such as CLIPTextEncode", side, id, n.ClassType)
+	}
+	return fmt.Errorf("the %s input of the sampler comes from %s, which has no text input", side, wf.describe(id))
 }
