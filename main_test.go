@@ -190,6 +190,10 @@ func fakeScorer(args []string, in io.Reader, out io.Writer, calls string) int {
 			results = append(results, map[string]any{"error": "cannot read " + it.Path})
 			continue
 		}
+		if strings.Contains(filepath.Base(it.Path), "unreadable") {
+			results = append(results, map[string]any{"error": "unreadable"})
+			continue
+		}
 		b, _ := hex.DecodeString(it.SHA256)
 		if !embed {
 			scale, _ := req.Params["scale"].(float64)

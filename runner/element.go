@@ -40,7 +40,10 @@ type elemPlan struct {
 	hash      *Hash
 	action    cache.ActionID
 	cacheable bool
-	why       string // why it is not cacheable
+	// incomplete: the step's result holds items it could not finish
+	// (steps.Env.Incomplete); it is used but not stored.
+	incomplete bool
+	why        string // why it is not cacheable
 }
 
 // elemResult is what came of an element: served, run, skipped or failed.

@@ -289,6 +289,7 @@ func (e *engine) run(ctx context.Context, el *element) {
 		break
 	}
 	if err == nil {
+		el.incomplete = env.Incomplete
 		err = e.store(el, outs)
 	}
 	if err != nil {
@@ -375,7 +376,7 @@ func (e *engine) store(el *element, outs steps.Outputs) error {
 	}
 	el.outputs = norm
 	res := cache.Result{Outputs: outJSON}
-	store := el.cacheable && e.cache != nil
+	store := el.cacheable && e.cache != nil && !el.incomplete
 	var files []string
 	if store && len(el.deps.Writes) > 0 {
 		if files, res.Dirs, res.Roots, err = e.outputTree(el.deps.Writes); err != nil {

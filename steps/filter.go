@@ -85,6 +85,19 @@ func verdictOf(it Item) (Verdict, string, bool) {
 	return Verdict{}, "", false
 }
 
+// scoreFailure returns the first score step (by id) that could not score
+// the item, and why.
+func scoreFailure(it Item) (step, reason string, failed bool) {
+	for _, id := range sortedKeys(it.Fields) {
+		if m, ok := it.Fields[id].(map[string]any); ok {
+			if r, ok := m[ScoreError].(string); ok {
+				return id, r, true
+			}
+		}
+	}
+	return "", "", false
+}
+
 // filterSummary is what a filter tells the steps after it about itself.
 type filterSummary struct {
 	Output, Approve string
@@ -153,8 +166,12 @@ func (f *Filter) Run(ctx context.Context, env *Env) (Outputs, error) {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		ok, reason, err := pred.Eval(it)
-		if err != nil {
+		ok, reason, err := false, "", error(nil)
+		if step, why, failed := scoreFailure(it); failed {
+			// Not scored: rejected with the scorer's reason, whatever
+			// the expression would make of the missing metrics.
+			reason = fmt.Sprintf("not scored by %s: %s", step, why)
+		} else if ok, reason, err = pred.Eval(it); err != nil {
 			return nil, fmt.Errorf("%s: approve: %w", it.Path, err)
 		}
 		sub := "rejected"

@@ -48,7 +48,13 @@ type Score struct {
 	Face      string         `yaml:"face" doc:"face: largest (default) compares an image's largest face; all compares its best-matching face"`
 	Batch     int            `yaml:"batch" doc:"images per external request (default 16)"`
 	Items     any            `yaml:"items" doc:"the items to score, e.g. ${{ steps.gen.outputs.items }} (default: the needs' items)"`
+	OnError   string         `yaml:"on_error" doc:"an external scorer's error for one image: reject (default) files it on the image, which a filter then rejects with the reason; fail stops the step"`
 }
+
+// ScoreError is the field a scorer files, under its step id, for an image
+// it could not score (with on_error: reject): a filter rejects the image
+// with it as the reason, before its expression.
+const ScoreError = "error"
 
 // A scorer computes metrics for images. Each lives in a file of its own
 // (score_<name>.go) and registers itself.
@@ -107,6 +113,9 @@ func (s *Score) Validate() error {
 	if len(s.Command) > 0 && len(s.URL) > 0 {
 		return errors.New("give command or url, not both")
 	}
+	if s.OnError != "" && s.OnError != "reject" && s.OnError != "fail" {
+		return fmt.Errorf("on_error: %q: want reject or fail", s.OnError)
+	}
 	if s.Reference != "" {
 		if err := pathglob.Check(s.Reference); err != nil {
 			return err
@@ -151,12 +160,24 @@ func (s *Score) Run(ctx context.Context, env *Env) (Outputs, error) {
 		out[i] = it.With(env.StepID, metrics[i])
 	}
 	fmt.Fprintf(env.Log, "%d items: %d scored, %d from cache\n", len(out), scored, len(out)-scored)
+	failed := 0
+	for i, m := range metrics {
+		if reason, ok := m[ScoreError].(string); ok {
+			failed++
+			fmt.Fprintf(env.Log, "not scored: %s: %s (a filter rejects it)\n", env.Items[i].Path, reason)
+		}
+	}
 	mean := meanMetrics(out, env.StepID)
 	var parts []string
 	for _, m := range sortedKeys(mean) {
 		parts = append(parts, fmt.Sprintf("%s %.3f", m, mean[m]))
 	}
-	return Outputs{"items": out, "count": len(out), "mean": mean, "summary": "mean " + strings.Join(parts, ", ")}, nil
+	summary := "mean " + strings.Join(parts, ", ")
+	if failed > 0 {
+		summary += fmt.Sprintf("; %d not scored", failed)
+		env.Incomplete = true
+	}
+	return Outputs{"items": out, "count": len(out), "mean": mean, "failed": failed, "summary": summary}, nil
 }
 
 // Metrics returns the metrics of each item, from env.Cache where it has
@@ -187,6 +208,10 @@ func (s *Score) Metrics(ctx context.Context, env *Env, items []Item) ([]map[stri
 	}
 	for k, i := range todo {
 		results[i] = computed[k]
+		if _, failed := computed[k][ScoreError]; failed {
+			// An error may pass (a service restarting): never cached.
+			continue
+		}
 		if env.Cache != nil {
 			data, _ := json.Marshal(computed[k])
 			if err := env.Cache.Put("score "+id+" "+items[i].SHA256, data); err != nil {

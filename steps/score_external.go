@@ -186,7 +186,10 @@ func (externalScorer) score(ctx context.Context, s *Score, env *Env, items []Ite
 	var errs []error
 	for i, r := range results {
 		if r.Error != "" {
-			errs = append(errs, fmt.Errorf("%s: %s", items[i].Path, r.Error))
+			if s.OnError == "fail" {
+				errs = append(errs, fmt.Errorf("%s: %s", items[i].Path, r.Error))
+			}
+			out[i] = map[string]any{ScoreError: r.Error}
 			continue
 		}
 		m := map[string]any{}

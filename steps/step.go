@@ -90,6 +90,12 @@ type Env struct {
 	// RunPipeline runs another pipeline file with params, in the same
 	// workspace and cache, and returns its outputs (for the pipeline step).
 	RunPipeline func(ctx context.Context, file string, params map[string]any) (Outputs, error)
+	// Incomplete is set by a step whose result holds items it could not
+	// finish (an image a scorer could not read, filed for the filter to
+	// reject): the run uses the result, the cache does not keep it, so the
+	// next run tries those items again (the rest come from the per-item
+	// cache).
+	Incomplete bool
 	// Run describes the run, for records a step appends (eval history).
 	// It is not part of the cache key: a step must not put it in outputs.
 	Run RunInfo
