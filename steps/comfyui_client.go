@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"image"
 	"io"
@@ -27,6 +29,19 @@ type comfyClient struct {
 	log      io.Writer
 }
 
+// A server's answers are read up to these sizes and refused beyond:
+// JSON (prompt, history) and an image. An image cap of 64 MiB is far above
+// a 2048x2048 PNG (about 12 MiB) and far below what would hurt.
+const (
+	maxAnswerBytes = 16 << 20
+	maxImageBytes  = 64 << 20
+	// maxImagePixels is the most pixels an image may declare before it is
+	// decoded: a 20000x20000 "decompression bomb" would take 1.6 GB.
+	maxImagePixels = 64 << 20
+)
+
+var errForeignRedirect = errors.New("redirect to another host refused")
+
 // pollMin and pollMax bound the wait between history polls: quick for a
 // fast pod, gentle for a long queue.
 const (
@@ -38,12 +53,35 @@ func newComfyClient(base string, log io.Writer) *comfyClient {
 	base = strings.TrimRight(base, "/")
 	shown := redactURL(base)
 	c := newHTTPClient(log, 5, 250*time.Millisecond, 2*time.Minute)
+	// A redirect to another host would let the server hand over an image
+	// from anywhere: followed only on the same host.
+	c.HTTPClient.CheckRedirect = func(req *http.Request, via []*http.Request) error {
+		if len(via) >= 5 {
+			return errors.New("too many redirects")
+		}
+		if req.URL.Host != via[0].URL.Host {
+			return fmt.Errorf("%w (%s)", errForeignRedirect, req.URL.Host)
+		}
+		return nil
+	}
+	c.CheckRetry = func(ctx context.Context, resp *http.Response, err error) (bool, error) {
+		if errors.Is(err, errForeignRedirect) {
+			return false, err // the same answer every time
+		}
+		return retryablehttp.DefaultRetryPolicy(ctx, resp, err)
+	}
 	var id [16]byte
 	rand.Read(id[:])
 	return &comfyClient{base: base, shown: shown, http: c, clientID: hex.EncodeToString(id[:]), log: log}
 }
 
 func (c *comfyClient) do(ctx context.Context, method, path string, body any) (*http.Response, []byte, error) {
+	return c.doLimit(ctx, method, path, body, maxAnswerBytes)
+}
+
+// doLimit is do with a cap on the answer's size: a longer body is refused
+// after limit bytes, never held whole.
+func (c *comfyClient) doLimit(ctx context.Context, method, path string, body any, limit int64) (*http.Response, []byte, error) {
 	var raw any
 	if body != nil {
 		b, err := json.Marshal(body)
@@ -67,9 +105,12 @@ func (c *comfyClient) do(ctx context.Context, method, path string, body any) (*h
 		return nil, nil, fmt.Errorf("%s %s: %w", method, c.shown+path, err)
 	}
 	defer resp.Body.Close()
-	data, err := io.ReadAll(resp.Body)
+	data, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s %s: %w", method, c.shown+path, err)
+	}
+	if int64(len(data)) > limit {
+		return nil, nil, fmt.Errorf("%s %s: answer larger than %d MiB: refused", method, c.shown+path, limit>>20)
 	}
 	return resp, data, nil
 }
@@ -198,6 +239,11 @@ func (c *comfyClient) wait(ctx context.Context, id string) ([]outputImage, error
 		if err := json.Unmarshal(data, &hist); err != nil {
 			return nil, fmt.Errorf("GET %s/history/%s: %w", c.shown, id, err)
 		}
+		for other := range hist {
+			if other != id {
+				return nil, fmt.Errorf("GET %s/history/%s answered for another prompt (%s): refused", c.shown, id, other)
+			}
+		}
 		if entry, done := hist[id]; done {
 			if entry.Status.StatusStr != "success" {
 				return nil, fmt.Errorf("prompt %s failed on %s: %s", id, c.shown, executionError(entry.Status.Messages))
@@ -255,7 +301,7 @@ func executionError(msgs [][]json.RawMessage) string {
 // local path.
 func (c *comfyClient) view(ctx context.Context, im outputImage) ([]byte, error) {
 	q := url.Values{"filename": {im.Filename}, "subfolder": {im.Subfolder}, "type": {im.Type}}
-	resp, data, err := c.do(ctx, http.MethodGet, "/view?"+q.Encode(), nil)
+	resp, data, err := c.doLimit(ctx, http.MethodGet, "/view?"+q.Encode(), nil, maxImageBytes)
 	if err != nil {
 		return nil, err
 	}
@@ -265,16 +311,46 @@ func (c *comfyClient) view(ctx context.Context, im outputImage) ([]byte, error) 
 	return data, nil
 }
 
+// decodeSize checks that data is one whole image of a sane size and
+// returns its size: the header first (at most maxImagePixels, so a
+// decompression bomb is refused before it is decoded), then the full
+// decode, and for a PNG nothing after its end (data smuggled behind a
+// valid image would be cached and approved with it).
 func decodeSize(data []byte) (int, int, error) {
-	cfg, _, err := image.DecodeConfig(bytes.NewReader(data))
+	cfg, format, err := image.DecodeConfig(bytes.NewReader(data))
 	if err != nil {
 		return 0, 0, err
+	}
+	if int64(cfg.Width)*int64(cfg.Height) > maxImagePixels {
+		return 0, 0, fmt.Errorf("%dx%d is more than %d megapixels: refused", cfg.Width, cfg.Height, maxImagePixels>>20)
 	}
 	// A header is not an image: make sure the whole file decodes.
 	if _, _, err := image.Decode(bytes.NewReader(data)); err != nil {
 		return 0, 0, err
 	}
+	if format == "png" {
+		if end := pngEnd(data); end < len(data) {
+			return 0, 0, fmt.Errorf("%d bytes after the end of the PNG: refused", len(data)-end)
+		}
+	}
 	return cfg.Width, cfg.Height, nil
+}
+
+// pngEnd is the offset just past a PNG's IEND chunk (len(data) when the
+// chunks do not add up: the decoder has judged the file already).
+func pngEnd(data []byte) int {
+	for off := 8; off+12 <= len(data); {
+		n := int(binary.BigEndian.Uint32(data[off:]))
+		next := off + 12 + n
+		if n < 0 || next > len(data) {
+			break
+		}
+		if string(data[off+4:off+8]) == "IEND" {
+			return next
+		}
+		off = next
+	}
+	return len(data)
 }
 
 func excerpt(b []byte) string {

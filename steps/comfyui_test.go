@@ -1,6 +1,15 @@
 package steps
 
 import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"hash/crc32"
+	"image"
+	"image/png"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"strings"
 	"testing"
@@ -120,4 +129,62 @@ func TestJobs(t *testing.T) {
 	if len(jobs) != 6 || jobs[5].prompt != "c" || jobs[5].seed != 2 {
 		t.Errorf("prompts x seeds: %+v", jobs)
 	}
+}
+
+// A server is not trusted with what it sends back: a body past the cap, a
+// redirect to another host, a history entry for another prompt, data
+// behind a valid PNG and a decompression bomb are each refused with a
+// reason, never read whole or decoded.
+func TestHostileComfyAnswers(t *testing.T) {
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Write(pngBytes(t, 2, 2))
+	}))
+	defer other.Close()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/big":
+			w.Write(bytes.Repeat([]byte("x"), 4096))
+		case "/view":
+			http.Redirect(w, r, other.URL+"/view", http.StatusFound)
+		case "/history/mine":
+			w.Write([]byte(`{"theirs": {"outputs": {}, "status": {"status_str": "success"}}}`))
+		}
+	}))
+	defer srv.Close()
+	c := newComfyClient(srv.URL, io.Discard)
+	ctx := context.Background()
+	if _, _, err := c.doLimit(ctx, http.MethodGet, "/big", nil, 1024); err == nil || !strings.Contains(err.Error(), "answer larger than") {
+		t.Errorf("oversized body: err = %v", err)
+	}
+	if _, err := c.view(ctx, outputImage{Filename: "a.png", Type: "output"}); err == nil || !strings.Contains(err.Error(), "redirect to another host") {
+		t.Errorf("redirect to another host: err = %v", err)
+	}
+	if _, err := c.wait(ctx, "mine"); err == nil || !strings.Contains(err.Error(), "answered for another prompt (theirs)") {
+		t.Errorf("history of another prompt: err = %v", err)
+	}
+
+	good := pngBytes(t, 4, 3)
+	if w, h, err := decodeSize(good); err != nil || w != 4 || h != 3 {
+		t.Fatalf("a plain PNG: %dx%d, %v", w, h, err)
+	}
+	if _, _, err := decodeSize(append(good, make([]byte, 1000)...)); err == nil || !strings.Contains(err.Error(), "1000 bytes after the end of the PNG") {
+		t.Errorf("junk behind a PNG: err = %v", err)
+	}
+	bomb := append([]byte{}, good...)
+	// IHDR starts at byte 8: length, "IHDR", width, height, ..., CRC.
+	binary.BigEndian.PutUint32(bomb[16:], 20000)
+	binary.BigEndian.PutUint32(bomb[20:], 20000)
+	binary.BigEndian.PutUint32(bomb[29:], crc32.ChecksumIEEE(bomb[12:29]))
+	if _, _, err := decodeSize(bomb); err == nil || !strings.Contains(err.Error(), "20000x20000 is more than 64 megapixels") {
+		t.Errorf("decompression bomb: err = %v", err)
+	}
+}
+
+func pngBytes(t *testing.T, w, h int) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	if err := png.Encode(&buf, image.NewGray(image.Rect(0, 0, w, h))); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
 }
