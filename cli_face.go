@@ -7,6 +7,7 @@ import (
 	_ "image/gif" // decoders for the images given
 	_ "image/jpeg"
 	_ "image/png"
+	"io"
 	"math"
 	"os"
 	"strings"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/lifeos/lifeos/internal/facedetect"
 	"github.com/lifeos/lifeos/internal/facenet"
+	"github.com/lifeos/lifeos/steps"
 )
 
 // faceResult is one image in `lifeos face --json`.
@@ -111,8 +113,18 @@ func describeFaces(name string, net *facenet.Net, aligned bool) (faceResult, err
 	if err != nil {
 		return faceResult{}, err
 	}
+	defer f.Close()
+	cfg, _, err := image.DecodeConfig(f)
+	if err != nil {
+		return faceResult{}, fmt.Errorf("not a readable image: %w", err)
+	}
+	if err := steps.CheckPixels(cfg); err != nil {
+		return faceResult{}, err
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return faceResult{}, err
+	}
 	img, _, err := image.Decode(f)
-	f.Close()
 	if err != nil {
 		return faceResult{}, fmt.Errorf("not a readable image: %w", err)
 	}

@@ -145,12 +145,13 @@ func cmdFakeComfy(ts *testscript.TestScript, neg bool, args []string) {
 	status := fs.Int("status", 500, "")
 	pending := fs.Int("pending", 1, "")
 	hostile := fs.Bool("hostile", false, "")
+	jpegs := fs.Bool("jpeg", false, "")
 	if neg || fs.Parse(args) != nil {
-		ts.Fatalf("usage: fakecomfy [-env NAME] [-loras a,b] [-fail N -status S] [-pending K] [-hostile]")
+		ts.Fatalf("usage: fakecomfy [-env NAME] [-loras a,b] [-fail N -status S] [-pending K] [-hostile] [-jpeg]")
 	}
 	log := ts.MkAbs(*env + ".requests")
 	var mu sync.Mutex
-	srv := comfytest.New(comfytest.Options{Loras: strings.Split(*loras, ","), Fail: *fail, FailStatus: *status, Pending: *pending, Hostile: *hostile,
+	srv := comfytest.New(comfytest.Options{Loras: strings.Split(*loras, ","), Fail: *fail, FailStatus: *status, Pending: *pending, Hostile: *hostile, JPEG: *jpegs,
 		Log: func(line string) {
 			mu.Lock()
 			defer mu.Unlock()

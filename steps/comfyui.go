@@ -278,6 +278,7 @@ type genMeta struct {
 	Height   int    `json:"height"`
 	PromptID string `json:"prompt_id"`
 	Server   string `json:"server"`
+	Format   string `json:"format,omitempty"` // png when empty (older entries)
 }
 
 // Run generates what the cache does not have.
@@ -432,12 +433,17 @@ func (g *Generate) item(j genJob, path string, m genMeta) Item {
 }
 
 // imageName is where job j's k-th image goes: named by index and seed, never
-// by the server's file name.
-func (g *Generate) imageName(j genJob, k int) string {
-	if k == 0 {
-		return fmt.Sprintf("%04d_seed%d.png", j.index, j.seed)
+// by the server's file name, with the extension of the image's real format
+// (a JPEG body is no PNG because the server called it one).
+func (g *Generate) imageName(j genJob, k int, format string) string {
+	ext := map[string]string{"jpeg": ".jpg", "gif": ".gif", "webp": ".webp"}[format]
+	if ext == "" {
+		ext = ".png"
 	}
-	return fmt.Sprintf("%04d_seed%d_%d.png", j.index, j.seed, k)
+	if k == 0 {
+		return fmt.Sprintf("%04d_seed%d%s", j.index, j.seed, ext)
+	}
+	return fmt.Sprintf("%04d_seed%d_%d%s", j.index, j.seed, k, ext)
 }
 
 // fromCache restores a job's image from the per-image cache.
@@ -461,7 +467,7 @@ func (g *Generate) fromCache(env *Env, out string, j genJob) (Item, bool) {
 	if hex.EncodeToString(sum[:]) != m.SHA256 {
 		return Item{}, false
 	}
-	name := g.imageName(j, 0)
+	name := g.imageName(j, 0, m.Format)
 	if err := atomicfile.WriteFile(filepath.Join(out, name), img, 0o666); err != nil {
 		return Item{}, false
 	}
@@ -493,13 +499,13 @@ func (g *Generate) generate(ctx context.Context, env *Env, c *comfyClient, out s
 	if err != nil {
 		return Item{}, err
 	}
-	w, h, err := decodeSize(data)
+	w, h, format, err := decodeSize(data)
 	if err != nil {
-		return Item{}, fmt.Errorf("image %s from %s does not decode: %w", images[0].Filename, c.base, err)
+		return Item{}, fmt.Errorf("image %s from %s does not decode: %w", images[0].Filename, c.shown, err)
 	}
 	sum := sha256.Sum256(data)
-	m := genMeta{SHA256: hex.EncodeToString(sum[:]), Width: w, Height: h, PromptID: id, Server: c.shown}
-	name := g.imageName(j, 0)
+	m := genMeta{SHA256: hex.EncodeToString(sum[:]), Width: w, Height: h, PromptID: id, Server: c.shown, Format: format}
+	name := g.imageName(j, 0, format)
 	if err := atomicfile.WriteFile(filepath.Join(out, name), data, 0o666); err != nil {
 		return Item{}, err
 	}

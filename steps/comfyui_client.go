@@ -35,9 +35,6 @@ type comfyClient struct {
 const (
 	maxAnswerBytes = 16 << 20
 	maxImageBytes  = 64 << 20
-	// maxImagePixels is the most pixels an image may declare before it is
-	// decoded: a 20000x20000 "decompression bomb" would take 1.6 GB.
-	maxImagePixels = 64 << 20
 )
 
 var errForeignRedirect = errors.New("redirect to another host refused")
@@ -312,28 +309,28 @@ func (c *comfyClient) view(ctx context.Context, im outputImage) ([]byte, error) 
 }
 
 // decodeSize checks that data is one whole image of a sane size and
-// returns its size: the header first (at most maxImagePixels, so a
+// returns its size and format: the header first (at most maxImagePixels, so a
 // decompression bomb is refused before it is decoded), then the full
 // decode, and for a PNG nothing after its end (data smuggled behind a
 // valid image would be cached and approved with it).
-func decodeSize(data []byte) (int, int, error) {
+func decodeSize(data []byte) (w, h int, format string, err error) {
 	cfg, format, err := image.DecodeConfig(bytes.NewReader(data))
 	if err != nil {
-		return 0, 0, err
+		return 0, 0, "", err
 	}
-	if int64(cfg.Width)*int64(cfg.Height) > maxImagePixels {
-		return 0, 0, fmt.Errorf("%dx%d is more than %d megapixels: refused", cfg.Width, cfg.Height, maxImagePixels>>20)
+	if err := CheckPixels(cfg); err != nil {
+		return 0, 0, "", err
 	}
 	// A header is not an image: make sure the whole file decodes.
 	if _, _, err := image.Decode(bytes.NewReader(data)); err != nil {
-		return 0, 0, err
+		return 0, 0, "", err
 	}
 	if format == "png" {
 		if end := pngEnd(data); end < len(data) {
-			return 0, 0, fmt.Errorf("%d bytes after the end of the PNG: refused", len(data)-end)
+			return 0, 0, "", fmt.Errorf("%d bytes after the end of the PNG: refused", len(data)-end)
 		}
 	}
-	return cfg.Width, cfg.Height, nil
+	return cfg.Width, cfg.Height, format, nil
 }
 
 // pngEnd is the offset just past a PNG's IEND chunk (len(data) when the

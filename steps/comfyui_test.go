@@ -164,10 +164,10 @@ func TestHostileComfyAnswers(t *testing.T) {
 	}
 
 	good := pngBytes(t, 4, 3)
-	if w, h, err := decodeSize(good); err != nil || w != 4 || h != 3 {
+	if w, h, format, err := decodeSize(good); err != nil || w != 4 || h != 3 || format != "png" {
 		t.Fatalf("a plain PNG: %dx%d, %v", w, h, err)
 	}
-	if _, _, err := decodeSize(append(good, make([]byte, 1000)...)); err == nil || !strings.Contains(err.Error(), "1000 bytes after the end of the PNG") {
+	if _, _, _, err := decodeSize(append(good, make([]byte, 1000)...)); err == nil || !strings.Contains(err.Error(), "1000 bytes after the end of the PNG") {
 		t.Errorf("junk behind a PNG: err = %v", err)
 	}
 	bomb := append([]byte{}, good...)
@@ -175,8 +175,19 @@ func TestHostileComfyAnswers(t *testing.T) {
 	binary.BigEndian.PutUint32(bomb[16:], 20000)
 	binary.BigEndian.PutUint32(bomb[20:], 20000)
 	binary.BigEndian.PutUint32(bomb[29:], crc32.ChecksumIEEE(bomb[12:29]))
-	if _, _, err := decodeSize(bomb); err == nil || !strings.Contains(err.Error(), "20000x20000 is more than 64 megapixels") {
+	if _, _, _, err := decodeSize(bomb); err == nil || !strings.Contains(err.Error(), "20000x20000 is more than 64 megapixels") {
 		t.Errorf("decompression bomb: err = %v", err)
+	}
+	// The same header in a file: listing and scoring refuse it too.
+	dir := t.TempDir()
+	if err := os.WriteFile(dir+"/bomb.png", bomb, 0o666); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := DescribeImage(dir, "bomb.png"); err == nil || !strings.Contains(err.Error(), "more than 64 megapixels") {
+		t.Errorf("listing a bomb: err = %v", err)
+	}
+	if _, err := loadItemImage(dir, Item{Path: "bomb.png"}); err == nil || !strings.Contains(err.Error(), "more than 64 megapixels") {
+		t.Errorf("decoding a bomb: err = %v", err)
 	}
 }
 

@@ -38,6 +38,20 @@ type Images struct {
 // imageExts are the formats Go decodes without cgo.
 var imageExts = map[string]bool{".png": true, ".jpg": true, ".jpeg": true, ".gif": true}
 
+// maxImagePixels is the most pixels an image may declare in its header
+// for lifeos to decode it: a 20000x20000 "decompression bomb" would take
+// 1.6 GB. 64 MP is a 8192x8192 render.
+const maxImagePixels = 64 << 20
+
+// CheckPixels refuses an image whose header declares more than
+// maxImagePixels, before anything decodes it.
+func CheckPixels(cfg image.Config) error {
+	if int64(cfg.Width)*int64(cfg.Height) > maxImagePixels {
+		return fmt.Errorf("%dx%d is more than %d megapixels: refused", cfg.Width, cfg.Height, maxImagePixels>>20)
+	}
+	return nil
+}
+
 // IsImageFile says whether a file's name is one of the image formats the
 // steps read.
 func IsImageFile(name string) bool { return imageExts[strings.ToLower(path.Ext(name))] }
@@ -93,6 +107,9 @@ func DescribeImage(root, rel string) (Item, error) {
 	cfg, _, err := image.DecodeConfig(io.TeeReader(f, h))
 	if err != nil {
 		return Item{}, fmt.Errorf("%s: not a readable image: %w", rel, err)
+	}
+	if err := CheckPixels(cfg); err != nil {
+		return Item{}, fmt.Errorf("%s: %w", rel, err)
 	}
 	if _, err := io.Copy(h, f); err != nil {
 		return Item{}, fmt.Errorf("%s: %w", rel, err)

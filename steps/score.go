@@ -311,15 +311,27 @@ func meanMetrics(items []Item, id string) map[string]float64 {
 	return mean
 }
 
-// loadItemImage decodes an item's image, checking that the file is still
-// the one the item describes: a score must never be filed under another
-// image's digest.
+// loadItemImage decodes an item's image (scorers, report thumbnails),
+// checking that the file is still the one the item describes: a score
+// must never be filed under another image's digest.
 func loadItemImage(root string, it Item) (image.Image, error) {
 	f, err := os.Open(itemFile(root, it))
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
+	// The header first: a decompression bomb is refused before it is
+	// decoded.
+	cfg, _, err := image.DecodeConfig(f)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", it.Path, err)
+	}
+	if err := CheckPixels(cfg); err != nil {
+		return nil, fmt.Errorf("%s: %w", it.Path, err)
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return nil, err
+	}
 	h := sha256.New()
 	img, _, err := image.Decode(io.TeeReader(f, h))
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"image"
 	"image/color"
+	"image/jpeg"
 	"image/png"
 	"io"
 	"net/http"
@@ -34,6 +35,9 @@ type Options struct {
 	Hostile bool
 	// Size is the side of the generated square images (default 64).
 	Size int
+	// JPEG serves the images as JPEG, under their .png names, as a
+	// misconfigured or hostile server might.
+	JPEG bool
 	// Log, if set, is called with "METHOD /path" for every request.
 	Log func(line string)
 }
@@ -280,6 +284,10 @@ func (s *Server) view(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "image/png")
 	w.Header().Set("Content-Disposition", `filename="`+name+`"`)
+	if s.opts.JPEG {
+		jpeg.Encode(w, render(promptText(prompt), s.opts.Size), nil)
+		return
+	}
 	png.Encode(w, render(promptText(prompt), s.opts.Size))
 }
 
