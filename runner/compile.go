@@ -237,8 +237,34 @@ func (c *compiler) compileWith(l *loader, s *Step, sc scope) []error {
 			}
 		}
 		s.static = params
+	} else if len(errs) == 0 && c.staticTemplates(s) {
+		// Every ${{ }} reads only params and policy, known now: check the
+		// step with their values (a workflow whose path is a param), as
+		// a run would decode it.
+		env := &Env{Params: c.params, Policy: c.policy.Map()}
+		d := &withDecoder{file: l.file, src: l.src, templates: s.templates, eval: func(t *Template) (any, error) { return t.eval(env) }}
+		resolved := s.Type.New()
+		if err := d.decode(s.With, reflect.ValueOf(resolved), "with"); err != nil {
+			return append(errs, prefixStep(s, err))
+		}
+		if err := validateParams(resolved, c.root); err != nil {
+			return append(errs, l.errAt(s.withPos, fmt.Errorf("step %s: with: %w", s.ID, err)))
+		}
 	}
 	return errs
+}
+
+// staticTemplates says every ${{ }} of a step's with: reads only params
+// and policy.
+func (c *compiler) staticTemplates(s *Step) bool {
+	for _, t := range s.templates {
+		for _, p := range t.Parts {
+			if p.Expr != nil && (p.Expr.prog == nil || !p.Expr.static()) {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 func prefixStep(s *Step, err error) error {

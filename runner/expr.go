@@ -32,7 +32,14 @@ type Expr struct {
 	// impure is set when the value can differ between runs with the same
 	// inputs: it reads run or the clock.
 	impure bool
+	// local is set when it reads what exists only while a step runs:
+	// item, item_index or outputs.
+	local bool
 }
+
+// static says the expression's value is known before anything runs: it
+// reads only params and policy.
+func (e *Expr) static() bool { return len(e.refs) == 0 && !e.impure && !e.local }
 
 // Env is the environment expressions are evaluated in. Which names are
 // defined where is checked at compile time: item and item_index exist only
@@ -180,10 +187,12 @@ func (c *compiler) checkNames(e *Expr, root ast.Node, s *Step, sc scope) bool {
 			case "run", "now", "date":
 				e.impure = true
 			case "item", "item_index":
+				e.local = true
 				if sc != scopeItem {
 					c.errAt(e, id.Location().From, "%s: %s is only defined in a step with foreach", e.what, id.Value)
 				}
 			case "outputs":
+				e.local = true
 				if sc != scopeGate {
 					c.errAt(e, id.Location().From, "%s: outputs is only defined in gate: (use steps.<id>.outputs)", e.what)
 				}

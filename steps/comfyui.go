@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -134,7 +135,11 @@ func (g *Generate) Deps(map[string]Outputs) Deps {
 func (g *Generate) loadWorkflow(root string) (workflow, error) {
 	data, err := os.ReadFile(filepath.Join(root, filepath.FromSlash(g.Workflow)))
 	if err != nil {
-		return nil, fmt.Errorf("workflow: %w", err)
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err // the path is the workspace's, named below
+		}
+		return nil, fmt.Errorf("workflow %s: %w", g.Workflow, err)
 	}
 	return parseWorkflow(g.Workflow, data)
 }
