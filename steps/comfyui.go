@@ -333,6 +333,11 @@ func (g *Generate) Run(ctx context.Context, env *Env) (Outputs, error) {
 	var errs []error
 	done := len(jobs) - len(todo)
 	env.progress("images", done, len(jobs))
+	// A refused workflow stops the batch: the other images would be
+	// refused the same way, one POST and one message each.
+	gctx, stop := context.WithCancelCause(ctx)
+	defer stop(nil)
+	var refusal error
 	var wg sync.WaitGroup
 	for _, srv := range servers {
 		c := newComfyClient(srv, env.Log)
@@ -341,12 +346,21 @@ func (g *Generate) Run(ctx context.Context, env *Env) (Outputs, error) {
 			go func() {
 				defer wg.Done()
 				for i := range queue {
-					it, err := g.generate(ctx, env, c, out, jobs[i])
+					it, err := g.generate(gctx, env, c, out, jobs[i])
 					mu.Lock()
-					if err != nil {
-						errs = append(errs, fmt.Errorf("image %d (seed %d): %w", jobs[i].index, jobs[i].seed, err))
-					} else {
+					var refused *workflowRefused
+					switch {
+					case err == nil:
 						items[i] = it
+					case errors.As(err, &refused):
+						if refusal == nil {
+							refusal = err
+							stop(err)
+						}
+					case gctx.Err() != nil && ctx.Err() == nil:
+						// Stopped by the refusal.
+					default:
+						errs = append(errs, fmt.Errorf("image %d (seed %d): %w", jobs[i].index, jobs[i].seed, err))
 					}
 					done++
 					env.progress("images", done, len(jobs))
@@ -358,7 +372,7 @@ func (g *Generate) Run(ctx context.Context, env *Env) (Outputs, error) {
 	for _, i := range todo {
 		select {
 		case queue <- i:
-		case <-ctx.Done():
+		case <-gctx.Done():
 		}
 	}
 	close(queue)
@@ -373,6 +387,9 @@ func (g *Generate) Run(ctx context.Context, env *Env) (Outputs, error) {
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, &PartialError{Kept: kept, Err: context.Cause(ctx)}
+	}
+	if refusal != nil {
+		return nil, &PartialError{Kept: kept, Err: fmt.Errorf("%w; the batch stopped there, as every image would be refused", refusal)}
 	}
 	if len(errs) > 0 {
 		return nil, &PartialError{Kept: kept, Err: fmt.Errorf("%d of %d images failed: %w", len(errs), len(todo), errors.Join(errs...))}

@@ -172,7 +172,7 @@ func validationError(wf workflow, data []byte) error {
 		} `json:"node_errors"`
 	}
 	if err := json.Unmarshal(data, &body); err != nil {
-		return fmt.Errorf("ComfyUI refused the workflow: %s", excerpt(data))
+		return &workflowRefused{fmt.Errorf("ComfyUI refused the workflow: %s", excerpt(data))}
 	}
 	var lines []string
 	ids := make([]string, 0, len(body.NodeErrors))
@@ -199,10 +199,17 @@ func validationError(wf workflow, data []byte) error {
 		msg += ": " + body.Error.Details
 	}
 	if len(lines) == 0 {
-		return fmt.Errorf("ComfyUI refused the workflow (%s): %s", body.Error.Type, msg)
+		return &workflowRefused{fmt.Errorf("ComfyUI refused the workflow (%s): %s", body.Error.Type, msg)}
 	}
-	return fmt.Errorf("ComfyUI refused the workflow: %s", strings.Join(lines, "; "))
+	return &workflowRefused{fmt.Errorf("ComfyUI refused the workflow: %s", strings.Join(lines, "; "))}
 }
+
+// workflowRefused is a 400 from POST /prompt: the workflow itself is wrong
+// for this server (a node type it lacks, a LoRA it does not have), so every
+// other image of the batch would be refused the same way.
+type workflowRefused struct{ error }
+
+func (e *workflowRefused) Unwrap() error { return e.error }
 
 // outputImage is one image of a history entry, as /view wants it back.
 type outputImage struct {
