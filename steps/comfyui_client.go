@@ -131,34 +131,133 @@ type comfyError struct {
 	ExtraInfo map[string]any `json:"extra_info"`
 }
 
-// submit queues a patched workflow and returns its prompt id. A 400 is
-// ComfyUI refusing the workflow: it is reported node by node and not
-// retried.
+// submitTries is how many times a prompt is posted before the step gives
+// up on the server.
+const submitTries = 6
+
+// submit queues a patched workflow and returns its prompt id, never
+// queueing it twice. The prompt goes with our own prompt_id; when a POST
+// fails without a clear answer (a 5xx, a reset, a 200 cut short), the
+// prompt may be queued all the same, so before posting again the id is
+// looked up in /queue and /history, and only a server that has neither
+// gets the prompt again. A 400 is ComfyUI refusing the workflow: reported
+// node by node, not retried.
 func (c *comfyClient) submit(ctx context.Context, wf workflow) (string, error) {
-	// Our own canonical UUID as prompt_id: a retried POST whose first try
-	// did reach the queue is then the same prompt on servers that honour it
-	// (older ones ignore it and return theirs).
-	resp, data, err := c.do(ctx, http.MethodPost, "/prompt", map[string]any{"prompt": wf, "client_id": c.clientID, "prompt_id": uuid4()})
+	id := uuid4()
+	body := map[string]any{"prompt": wf, "client_id": c.clientID, "prompt_id": id}
+	delay := 250 * time.Millisecond
+	var last error
+	for try := 1; try <= submitTries; try++ {
+		if try > 1 {
+			select {
+			case <-time.After(delay):
+			case <-ctx.Done():
+				return "", context.Cause(ctx)
+			}
+			delay = min(delay*2, 8*time.Second)
+			queued, err := c.known(ctx, id)
+			if err != nil && ctx.Err() != nil {
+				return "", context.Cause(ctx)
+			}
+			if queued {
+				fmt.Fprintf(c.log, "%s: prompt %s was queued by the failed try: not posted again\n", c.shown, id)
+				return id, nil
+			}
+			fmt.Fprintf(c.log, "POST %s/prompt: try %d of %d: %v\n", c.shown, try, submitTries, last)
+		}
+		resp, data, err := c.once(ctx, http.MethodPost, "/prompt", body)
+		if err != nil {
+			if ctx.Err() != nil {
+				return "", context.Cause(ctx)
+			}
+			last = err
+			continue
+		}
+		switch {
+		case resp.StatusCode == http.StatusBadRequest:
+			return "", validationError(wf, data)
+		case resp.StatusCode != http.StatusOK:
+			last = fmt.Errorf("POST %s/prompt: %s: %s", c.shown, resp.Status, excerpt(data))
+			continue
+		}
+		var ok struct {
+			PromptID   string                     `json:"prompt_id"`
+			NodeErrors map[string]json.RawMessage `json:"node_errors"`
+		}
+		if err := json.Unmarshal(data, &ok); err != nil || ok.PromptID == "" {
+			last = fmt.Errorf("POST %s/prompt: unreadable answer: %s", c.shown, excerpt(data))
+			continue
+		}
+		if len(ok.NodeErrors) > 0 {
+			fmt.Fprintf(c.log, "%s: prompt %s queued, but some outputs failed validation and will not run: %s\n", c.shown, ok.PromptID, excerpt(data))
+		}
+		// An older server ignores our id and answers with its own.
+		return ok.PromptID, nil
+	}
+	return "", last
+}
+
+// known says whether the server has the prompt: queued, running or done.
+func (c *comfyClient) known(ctx context.Context, id string) (bool, error) {
+	resp, data, err := c.once(ctx, http.MethodGet, "/queue", nil)
+	if err == nil && resp.StatusCode == http.StatusOK {
+		var q struct {
+			Running []json.RawMessage `json:"queue_running"`
+			Pending []json.RawMessage `json:"queue_pending"`
+		}
+		if json.Unmarshal(data, &q) == nil {
+			for _, item := range append(q.Running, q.Pending...) {
+				var fields []json.RawMessage
+				var pid string
+				if json.Unmarshal(item, &fields) == nil && len(fields) > 1 && json.Unmarshal(fields[1], &pid) == nil && pid == id {
+					return true, nil
+				}
+			}
+		}
+	}
+	resp, data, err = c.once(ctx, http.MethodGet, "/history/"+url.PathEscape(id), nil)
 	if err != nil {
-		return "", err
+		return false, err
 	}
-	switch {
-	case resp.StatusCode == http.StatusBadRequest:
-		return "", validationError(wf, data)
-	case resp.StatusCode != http.StatusOK:
-		return "", fmt.Errorf("POST %s/prompt: %s: %s", c.shown, resp.Status, excerpt(data))
+	var hist map[string]json.RawMessage
+	if resp.StatusCode == http.StatusOK && json.Unmarshal(data, &hist) == nil {
+		_, done := hist[id]
+		return done, nil
 	}
-	var ok struct {
-		PromptID   string                     `json:"prompt_id"`
-		NodeErrors map[string]json.RawMessage `json:"node_errors"`
+	return false, nil
+}
+
+// once is one request without the retry layer: a POST /prompt must never
+// be repeated by it (see submit).
+func (c *comfyClient) once(ctx context.Context, method, path string, body any) (*http.Response, []byte, error) {
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return nil, nil, err
+		}
+		rd = bytes.NewReader(b)
 	}
-	if err := json.Unmarshal(data, &ok); err != nil || ok.PromptID == "" {
-		return "", fmt.Errorf("POST %s/prompt: unexpected answer: %s", c.shown, excerpt(data))
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
+	if err != nil {
+		return nil, nil, err
 	}
-	if len(ok.NodeErrors) > 0 {
-		fmt.Fprintf(c.log, "%s: prompt %s queued, but some outputs failed validation and will not run: %s\n", c.shown, ok.PromptID, excerpt(data))
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
 	}
-	return ok.PromptID, nil
+	resp, err := c.http.HTTPClient.Do(req)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s %s: %w", method, c.shown+path, redactErr(err, c.base, c.shown))
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswerBytes+1))
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s %s: %w", method, c.shown+path, err)
+	}
+	if len(data) > maxAnswerBytes {
+		return nil, nil, fmt.Errorf("%s %s: answer larger than %d MiB: refused", method, c.shown+path, maxAnswerBytes>>20)
+	}
+	return resp, data, nil
 }
 
 // validationError turns ComfyUI's 400 into one line per failing input:

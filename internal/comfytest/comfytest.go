@@ -29,6 +29,10 @@ type Options struct {
 	Loras []string
 	// Fail makes the first Fail POST /prompt answer FailStatus (500, 429...).
 	Fail, FailStatus int
+	// FailQueued makes the first FailQueued prompts that are queued answer
+	// 500 anyway, as a proxy or a crash after the queue put would; Truncate
+	// makes the next Truncate queued ones answer 200 with half a body.
+	FailQueued, Truncate int
 	// Pending is how many history polls answer {} before a prompt is done.
 	Pending int
 	// Hostile makes history name output files "../../escape.png".
@@ -64,6 +68,7 @@ func New(o Options) *Server {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /prompt", s.postPrompt)
 	mux.HandleFunc("GET /history/{id}", s.history)
+	mux.HandleFunc("GET /queue", s.queue)
 	mux.HandleFunc("GET /view", s.view)
 	mux.HandleFunc("GET /system_stats", func(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, `{"system": {"comfyui_version": "0.3.40"}, "devices": [{"name": "cuda:0", "vram_free": 24000000000}]}`)
@@ -179,12 +184,41 @@ func (s *Server) postPrompt(w http.ResponseWriter, r *http.Request) {
 		rand.Read(b[:])
 		id = fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
 	}
+	// A prompt_id seen before is queued again, as ComfyUI does: a second
+	// execution, logged as such.
 	s.mu.Lock()
 	s.prompts[id] = prompt
 	s.accepted++
 	number := s.accepted
 	s.mu.Unlock()
+	if s.opts.Log != nil {
+		s.opts.Log("QUEUED")
+	}
+	switch {
+	case number <= s.opts.FailQueued:
+		internalError(w)
+		return
+	case number <= s.opts.FailQueued+s.opts.Truncate:
+		b, _ := json.Marshal(map[string]any{"prompt_id": id, "number": number, "node_errors": map[string]any{}})
+		w.Header().Set("Content-Type", "application/json")
+		w.Write(b[:len(b)/2])
+		return
+	}
 	writeJSON(w, 200, map[string]any{"prompt_id": id, "number": number, "node_errors": map[string]any{}})
+}
+
+// queue lists the prompts not done yet, all as pending, in ComfyUI's item
+// shape [number, prompt_id, prompt, extra_data, outputs_to_execute].
+func (s *Server) queue(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	pending := []any{}
+	for id, p := range s.prompts {
+		if s.polls[id] <= s.opts.Pending {
+			pending = append(pending, []any{0, id, p, map[string]any{}, []string{"9"}})
+		}
+	}
+	s.mu.Unlock()
+	writeJSON(w, 200, map[string]any{"queue_running": []any{}, "queue_pending": pending})
 }
 
 func pyList(l []string) string {
