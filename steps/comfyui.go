@@ -221,9 +221,13 @@ func (g *Generate) jobs(prompts []string) []genJob {
 // patch sets a job's inputs on a copy of the workflow.
 func (g *Generate) patch(wf workflow, r roles, j genJob) workflow {
 	p := wf.clone()
-	p[r.positive].Inputs["text"] = j.prompt
-	if g.Negative != "" && p[r.negative].ClassType != noNegative {
-		p[r.negative].Inputs["text"] = g.Negative
+	for _, id := range r.positive {
+		p[id].Inputs["text"] = j.prompt
+	}
+	for _, id := range r.negative {
+		if g.Negative != "" && p[id].ClassType != noNegative {
+			p[id].Inputs["text"] = g.Negative
+		}
 	}
 	s := p[r.sampler]
 	if s.ClassType == "KSamplerAdvanced" {
@@ -300,8 +304,10 @@ func (g *Generate) Run(ctx context.Context, env *Env) (Outputs, error) {
 	if err != nil {
 		return nil, fmt.Errorf("workflow %s: %w", g.Workflow, err)
 	}
-	if g.Negative != "" && wf[r.negative].ClassType == noNegative {
-		fmt.Fprintf(env.Log, "note: negative is not used: the workflow's negative is %s (no negative prompt)\n", wf.describe(r.negative))
+	for _, id := range r.negative {
+		if g.Negative != "" && wf[id].ClassType == noNegative {
+			fmt.Fprintf(env.Log, "note: negative is not used on %s (no negative prompt)\n", wf.describe(id))
+		}
 	}
 	jobs := g.jobs(prompts)
 	out := filepath.Join(env.Root, filepath.FromSlash(g.Output))

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -38,7 +39,7 @@ func TestPatchWorkflow(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r.sampler != "3" || r.positive != "6" || r.negative != "7" || r.latent != "5" || len(r.loras) != 1 || r.loras[0] != "10" {
+	if r.sampler != "3" || !slices.Equal(r.positive, []string{"6"}) || !slices.Equal(r.negative, []string{"7"}) || r.latent != "5" || len(r.loras) != 1 || r.loras[0] != "10" {
 		t.Fatalf("roles = %+v", r)
 	}
 	p := g.patch(wf, r, genJob{prompt: "portrait", seed: 42})
@@ -93,9 +94,30 @@ func TestExplicitNodesChecked(t *testing.T) {
 		{map[string]string{"positive": "5"}, "nodes.positive: node 5 is a EmptyLatentImage, which has no text input"},
 		{map[string]string{"negative": "42"}, `nodes.negative: the workflow has no node "42"`},
 		{map[string]string{"latent": "6"}, "nodes.latent: node 6 is a CLIPTextEncode, which has no width and height inputs"},
+		{map[string]string{"positive": "6,6"}, "nodes.positive: node 6 is listed twice"},
+		{map[string]string{"positive": "6,5"}, "nodes.positive: node 5 is a EmptyLatentImage, which has no text input"},
 	} {
 		if _, err := wf.findRoles(tc.nodes, 1); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("nodes %v: err = %v, want %q", tc.nodes, err, tc.want)
+		}
+	}
+}
+
+// Several encoders take one prompt (an SDXL base and refiner's): each
+// listed one gets the text.
+func TestSeveralEncoders(t *testing.T) {
+	wf := loadTestWorkflow(t)
+	wf["17"] = &wfNode{ClassType: "CLIPTextEncode", Inputs: map[string]any{"text": "a photo of a cat"}}
+	wf["18"] = &wfNode{ClassType: "CLIPTextEncode", Inputs: map[string]any{"text": "old negative"}}
+	r, err := wf.findRoles(map[string]string{"positive": "6, 17", "negative": "7,18"}, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := &Generate{Negative: "blurry", Lora: &LoraSpec{Name: "a.safetensors"}}
+	p := g.patch(wf, r, genJob{prompt: "portrait", seed: 1})
+	for id, want := range map[string]string{"6": "portrait", "17": "portrait", "7": "blurry", "18": "blurry"} {
+		if got := p[id].Inputs["text"]; got != want {
+			t.Errorf("node %s text = %v, want %q", id, got, want)
 		}
 	}
 }
@@ -107,7 +129,7 @@ func TestZeroOutNegative(t *testing.T) {
 	wf["20"] = &wfNode{ClassType: "ConditioningZeroOut", Inputs: map[string]any{"conditioning": []any{"6", 0.0}}}
 	wf["3"].Inputs["negative"] = []any{"20", 0.0}
 	r, err := wf.findRoles(nil, 1)
-	if err != nil || r.negative != "20" {
+	if err != nil || !slices.Equal(r.negative, []string{"20"}) {
 		t.Fatalf("roles %+v, err %v; want the ZeroOut node as the negative", r, err)
 	}
 	g := &Generate{Negative: "blurry", Lora: &LoraSpec{Name: "a.safetensors"}}

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -102,8 +103,9 @@ func (wf workflow) describe(id string) string {
 
 // roles are the nodes a generation patches.
 type roles struct {
-	sampler, positive, negative, latent string
-	loras                               []string // in chain order, checkpoint first
+	sampler, latent    string
+	positive, negative []string // the text encoders of each side
+	loras              []string // in chain order, checkpoint first
 }
 
 // findRoles locates the nodes to patch by class and links; explicit ids in
@@ -142,23 +144,34 @@ func (wf workflow) findRoles(nodes map[string]string, wantLoras int) (roles, err
 	}
 	s := wf[r.sampler]
 	for _, side := range []string{"positive", "negative"} {
-		id, explicit := nodes[side]
+		list, explicit := nodes[side]
 		if !explicit {
-			var ok bool
-			if id, ok = link(s.Inputs[side]); !ok || wf[id] == nil {
+			id, ok := link(s.Inputs[side])
+			if !ok || wf[id] == nil {
 				return r, fmt.Errorf("the %s input of %s is not linked to a node: say which node holds the %s prompt with nodes: {%s: <id>}", side, wf.describe(r.sampler), side, side)
 			}
+			list = id
 		}
-		if err := wf.checkEncoder(side, id, explicit); err != nil {
-			if !explicit {
-				err = fmt.Errorf("%w: say which node holds the %s prompt with nodes: {%s: <id>}", err, side, side)
+		// Several encoders (a base and a refiner's) take the same text:
+		// nodes: {positive: "6,17"}.
+		var ids []string
+		for _, id := range strings.Split(list, ",") {
+			id = strings.TrimSpace(id)
+			if err := wf.checkEncoder(side, id, explicit); err != nil {
+				if !explicit {
+					err = fmt.Errorf("%w: say which node holds the %s prompt with nodes: {%s: <id>}", err, side, side)
+				}
+				return r, err
 			}
-			return r, err
+			if slices.Contains(ids, id) {
+				return r, fmt.Errorf("nodes.%s: node %s is listed twice", side, id)
+			}
+			ids = append(ids, id)
 		}
 		if side == "positive" {
-			r.positive = id
+			r.positive = ids
 		} else {
-			r.negative = id
+			r.negative = ids
 		}
 	}
 	if id, ok := link(s.Inputs["latent_image"]); ok && wf[id] != nil && wf[id].ClassType == "EmptyLatentImage" {
