@@ -79,27 +79,47 @@ func (c *comfyClient) do(ctx context.Context, method, path string, body any) (*h
 // doLimit is do with a cap on the answer's size: a longer body is refused
 // after limit bytes, never held whole.
 func (c *comfyClient) doLimit(ctx context.Context, method, path string, body any, limit int64) (*http.Response, []byte, error) {
-	var raw any
+	return c.send(ctx, method, path, body, limit, true)
+}
+
+// once is one request without the retry layer: a POST /prompt must never
+// be repeated by it (see submit).
+func (c *comfyClient) once(ctx context.Context, method, path string, body any) (*http.Response, []byte, error) {
+	return c.send(ctx, method, path, body, maxAnswerBytes, false)
+}
+
+// send makes a request, through the retry layer or not, and reads at most
+// limit bytes of the answer.
+func (c *comfyClient) send(ctx context.Context, method, path string, body any, limit int64, retry bool) (*http.Response, []byte, error) {
+	var rd io.Reader
 	if body != nil {
 		b, err := json.Marshal(body)
 		if err != nil {
 			return nil, nil, err
 		}
-		raw = b
+		rd = bytes.NewReader(b)
 	}
-	req, err := retryablehttp.NewRequestWithContext(ctx, method, c.base+path, raw)
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
 	if err != nil {
 		return nil, nil, err
 	}
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	resp, err := c.http.Do(req)
+	var resp *http.Response
+	if retry {
+		var rreq *retryablehttp.Request
+		if rreq, err = retryablehttp.FromRequest(req); err == nil {
+			resp, err = c.http.Do(rreq)
+		}
+	} else {
+		resp, err = c.http.HTTPClient.Do(req)
+	}
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, nil, context.Cause(ctx)
 		}
-		return nil, nil, fmt.Errorf("%s %s: %w", method, c.shown+path, err)
+		return nil, nil, fmt.Errorf("%s %s: %w", method, c.shown+path, redactErr(err, c.base, c.shown))
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
@@ -225,39 +245,6 @@ func (c *comfyClient) known(ctx context.Context, id string) (bool, error) {
 		return done, nil
 	}
 	return false, nil
-}
-
-// once is one request without the retry layer: a POST /prompt must never
-// be repeated by it (see submit).
-func (c *comfyClient) once(ctx context.Context, method, path string, body any) (*http.Response, []byte, error) {
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			return nil, nil, err
-		}
-		rd = bytes.NewReader(b)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
-	if err != nil {
-		return nil, nil, err
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := c.http.HTTPClient.Do(req)
-	if err != nil {
-		return nil, nil, fmt.Errorf("%s %s: %w", method, c.shown+path, redactErr(err, c.base, c.shown))
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswerBytes+1))
-	if err != nil {
-		return nil, nil, fmt.Errorf("%s %s: %w", method, c.shown+path, err)
-	}
-	if len(data) > maxAnswerBytes {
-		return nil, nil, fmt.Errorf("%s %s: answer larger than %d MiB: refused", method, c.shown+path, maxAnswerBytes>>20)
-	}
-	return resp, data, nil
 }
 
 // validationError turns ComfyUI's 400 into one line per failing input:
