@@ -189,37 +189,48 @@ func (s *Score) Metrics(ctx context.Context, env *Env, items []Item) ([]map[stri
 	if err != nil {
 		return nil, 0, err
 	}
-	results := make([]map[string]any, len(items))
+	return perItem(env, "score "+id+" ", "score", items,
+		func(todo []Item) ([]map[string]any, error) { return sc.score(ctx, s, env, todo) },
+		func(m map[string]any) bool {
+			_, failed := m[ScoreError] // an error may pass (a service restarting): never cached
+			return !failed
+		})
+}
+
+// perItem is the per-item cache around a computation: each item's result
+// comes from env.Cache under key+its digest where it is there, the rest
+// from one call of compute with the missing items, stored back (those keep
+// accepts; nil keeps all). It returns the results in item order and how
+// many were computed. what names the result in warnings.
+func perItem[T any](env *Env, key, what string, items []Item, compute func([]Item) ([]T, error), keep func(T) bool) ([]T, int, error) {
+	out := make([]T, len(items))
 	var todo []int
 	for i, it := range items {
 		if env.Cache != nil {
-			if data, ok := env.Cache.Get("score " + id + " " + it.SHA256); ok && json.Unmarshal(data, &results[i]) == nil {
+			if data, ok := env.Cache.Get(key + it.SHA256); ok && json.Unmarshal(data, &out[i]) == nil {
 				continue
 			}
 		}
 		todo = append(todo, i)
 	}
 	if len(todo) == 0 {
-		return results, 0, nil
+		return out, 0, nil
 	}
-	computed, err := sc.score(ctx, s, env, pick(items, todo))
+	computed, err := compute(pick(items, todo))
 	if err != nil {
 		return nil, 0, err
 	}
 	for k, i := range todo {
-		results[i] = computed[k]
-		if _, failed := computed[k][ScoreError]; failed {
-			// An error may pass (a service restarting): never cached.
+		out[i] = computed[k]
+		if env.Cache == nil || keep != nil && !keep(computed[k]) {
 			continue
 		}
-		if env.Cache != nil {
-			data, _ := json.Marshal(computed[k])
-			if err := env.Cache.Put("score "+id+" "+items[i].SHA256, data); err != nil {
-				fmt.Fprintf(env.Log, "warning: %s: score not cached: %v\n", items[i].Path, err)
-			}
+		data, _ := json.Marshal(computed[k])
+		if err := env.Cache.Put(key+items[i].SHA256, data); err != nil {
+			fmt.Fprintf(env.Log, "warning: %s: %s not cached: %v\n", items[i].Path, what, err)
 		}
 	}
-	return results, len(todo), nil
+	return out, len(todo), nil
 }
 
 // pixelScorer is a built-in scorer that needs only the image's pixels and

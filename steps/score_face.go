@@ -212,38 +212,12 @@ func (s *Score) embed(ctx context.Context, env *Env, items []Item) ([][]foundFac
 	if err != nil {
 		return nil, 0, err
 	}
-	out := make([][]foundFace, len(items))
-	var todo []int
-	for i, it := range items {
-		if env.Cache != nil {
-			if data, ok := env.Cache.Get("embed " + id + " " + it.SHA256); ok && json.Unmarshal(data, &out[i]) == nil {
-				continue
-			}
+	return perItem(env, "embed "+id+" ", "embedding", items, func(todo []Item) ([][]foundFace, error) {
+		if s.builtinEmbedder() {
+			return embedBuiltin(ctx, env, todo)
 		}
-		todo = append(todo, i)
-	}
-	if len(todo) == 0 {
-		return out, 0, nil
-	}
-	var found [][]foundFace
-	if s.builtinEmbedder() {
-		found, err = embedBuiltin(ctx, env, pick(items, todo))
-	} else {
-		found, err = s.embedExternal(ctx, env, pick(items, todo))
-	}
-	if err != nil {
-		return nil, 0, err
-	}
-	for k, i := range todo {
-		out[i] = found[k]
-		if env.Cache != nil {
-			data, _ := json.Marshal(out[i])
-			if err := env.Cache.Put("embed "+id+" "+items[i].SHA256, data); err != nil {
-				fmt.Fprintf(env.Log, "warning: %s: embedding not cached: %v\n", items[i].Path, err)
-			}
-		}
-	}
-	return out, len(todo), nil
+		return s.embedExternal(ctx, env, todo)
+	}, nil)
 }
 
 // embedExternal asks a command or service for the embeddings.

@@ -2,7 +2,6 @@ package steps
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"image"
 
@@ -103,39 +102,21 @@ type faceSkin struct {
 // through the per-item cache: reference photos are measured once.
 func skinStats(ctx context.Context, env *Env, items []Item) ([]faceSkin, error) {
 	key := fmt.Sprintf("skinstats v%d min_detection_score=%v ", skinVersion, minDetectionScore(env))
-	out := make([]faceSkin, len(items))
-	var todo []int
-	for i, it := range items {
-		if env.Cache != nil {
-			if data, ok := env.Cache.Get(key + it.SHA256); ok && json.Unmarshal(data, &out[i]) == nil {
-				continue
+	out, _, err := perItem(env, key, "skin", items, func(todo []Item) ([]faceSkin, error) {
+		stats := make([]faceSkin, len(todo))
+		err := eachImage(ctx, env, todo, "images", func(i int, img image.Image) error {
+			f, onFace, err := mainFace(img, todo[i].SHA256, env)
+			if err != nil {
+				return err
 			}
-		}
-		todo = append(todo, i)
-	}
-	err := eachImage(ctx, env, pick(items, todo), "images", func(k int, img image.Image) error {
-		i := todo[k]
-		f, onFace, err := mainFace(img, items[i].SHA256, env)
-		if err != nil {
-			return err
-		}
-		r := img.Bounds()
-		if onFace {
-			r = f.Square()
-		}
-		out[i] = faceSkin{skin.Measure(img, r, onFace), onFace}
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	if env.Cache != nil {
-		for _, i := range todo {
-			data, _ := json.Marshal(out[i])
-			if err := env.Cache.Put(key+items[i].SHA256, data); err != nil {
-				fmt.Fprintf(env.Log, "warning: %s: skin not cached: %v\n", items[i].Path, err)
+			r := img.Bounds()
+			if onFace {
+				r = f.Square()
 			}
-		}
-	}
-	return out, nil
+			stats[i] = faceSkin{skin.Measure(img, r, onFace), onFace}
+			return nil
+		})
+		return stats, err
+	}, nil)
+	return out, err
 }
