@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"sort"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -88,12 +87,11 @@ func (a *app) scoreImages(root string, f *scoreFlags, args []string) ([]imageSco
 	builtin := steps.BuiltinScorers()
 	names := f.scorers
 	if len(names) == 0 {
-		for n := range builtin {
+		for _, n := range builtin {
 			if n != "face" || f.reference != "" {
 				names = append(names, n)
 			}
 		}
-		sort.Strings(names)
 	}
 	reference := ""
 	if f.reference != "" {
@@ -104,8 +102,8 @@ func (a *app) scoreImages(root string, f *scoreFlags, args []string) ([]imageSco
 		reference = rel
 	}
 	for _, n := range names {
-		if _, ok := builtin[n]; !ok {
-			return nil, &usageError{fmt.Errorf("--scorer %s: want one of %s", n, strings.Join(slices.Sorted(maps.Keys(builtin)), ", "))}
+		if !slices.Contains(builtin, n) {
+			return nil, &usageError{fmt.Errorf("--scorer %s: want one of %s", n, strings.Join(builtin, ", "))}
 		}
 		if n == "face" && reference == "" {
 			return nil, &usageError{fmt.Errorf("--scorer face needs --reference DIR: photos of the person")}

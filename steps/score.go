@@ -74,9 +74,6 @@ type scorerInfo struct {
 	impl scorer
 	// builtin scorers need no command, url or service.
 	builtin bool
-	// metrics are the names the scorer files (some only when it can: a
-	// face's metrics only when there is a face).
-	metrics []string
 	// policy are the dotted policy paths the scorer reads (Env.Policy).
 	policy []string
 }
@@ -92,13 +89,13 @@ func registerScorer(name string, info scorerInfo) {
 
 func scorerNames() []string { return sortedKeys(scorerRegistry) }
 
-// BuiltinScorers lists the scorers that run in process, with the metrics
-// each files, for `lifeos score`.
-func BuiltinScorers() map[string][]string {
-	out := map[string][]string{}
-	for name, info := range scorerRegistry {
-		if info.builtin {
-			out[name] = info.metrics
+// BuiltinScorers lists the scorers that run in process, sorted, for
+// `lifeos score`.
+func BuiltinScorers() []string {
+	var out []string
+	for _, name := range scorerNames() {
+		if scorerRegistry[name].builtin {
+			out = append(out, name)
 		}
 	}
 	return out

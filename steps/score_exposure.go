@@ -6,7 +6,6 @@ func init() {
 	registerScorer("exposure", scorerInfo{
 		impl:    pixelScorer{version: 2, measure: measureExposure},
 		builtin: true,
-		metrics: []string{"face_luminance", "shadow_clipped", "highlight_clipped", "face", "mean_luminance", "clipped_fraction"},
 		policy:  []string{"face.min_detection_score"},
 	})
 }

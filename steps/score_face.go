@@ -23,9 +23,7 @@ func init() {
 	registerScorer("face", scorerInfo{
 		impl:    faceScorer{},
 		builtin: true,
-		metrics: []string{"faces", "distance", "distance_mean", "distance_centroid", "similarity", "references_used",
-			"face_px", "detection_score", "roll", "eyes_found"},
-		policy: []string{"face.min_detection_score"},
+		policy:  []string{"face.min_detection_score"},
 	})
 }
 

@@ -8,7 +8,6 @@ func init() {
 			return map[string]any{"sharpness": scoreSharpness(img)}, nil
 		}},
 		builtin: true,
-		metrics: []string{"sharpness"},
 	})
 }
 

@@ -12,7 +12,6 @@ func init() {
 	registerScorer("skin", scorerInfo{
 		impl:    skinScorer{},
 		builtin: true,
-		metrics: []string{"realism", "texture", "texture_coarse", "noise", "skin_fraction", "face", "references_used"},
 		policy:  []string{"face.min_detection_score"},
 	})
 }
