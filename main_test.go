@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -136,7 +137,10 @@ func cmdFakeHealth(ts *testscript.TestScript, neg bool, args []string) {
 
 // cmdFakeComfy starts a ComfyUI stand-in (internal/comfytest) and sets
 // $COMFY_URL (or the variable named by -env) to it. Every request appends
-// "METHOD /path" to <env>.requests, so scenarios count submissions.
+// "METHOD /path" to <env>.requests, so scenarios count submissions, and
+// every queued prompt appends one line per literal input to <env>.prompts,
+// "<prompt number> <node id> <class> <input>=<JSON value>", so scenarios
+// check what was patched.
 func cmdFakeComfy(ts *testscript.TestScript, neg bool, args []string) {
 	fs := flag.NewFlagSet("fakecomfy", flag.ContinueOnError)
 	env := fs.String("env", "COMFY_URL", "")
@@ -152,6 +156,7 @@ func cmdFakeComfy(ts *testscript.TestScript, neg bool, args []string) {
 		ts.Fatalf("usage: fakecomfy [-env NAME] [-loras a,b] [-fail N -status S] [-failqueued N] [-truncate N] [-pending K] [-hostile] [-jpeg]")
 	}
 	log := ts.MkAbs(*env + ".requests")
+	prompts := ts.MkAbs(*env + ".prompts")
 	var mu sync.Mutex
 	srv := comfytest.New(comfytest.Options{Loras: strings.Split(*loras, ","), Fail: *fail, FailStatus: *status, Pending: *pending, Hostile: *hostile, JPEG: *jpegs, FailQueued: *failQueued, Truncate: *truncate,
 		Log: func(line string) {
@@ -160,6 +165,27 @@ func cmdFakeComfy(ts *testscript.TestScript, neg bool, args []string) {
 			f, err := os.OpenFile(log, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o666)
 			if err == nil {
 				fmt.Fprintln(f, line)
+				f.Close()
+			}
+		},
+		Queued: func(n int, prompt map[string]any) {
+			var lines []string
+			for id, v := range prompt {
+				node, _ := v.(map[string]any)
+				inputs, _ := node["inputs"].(map[string]any)
+				for k, in := range inputs {
+					if _, linked := in.([]any); !linked {
+						b, _ := json.Marshal(in)
+						lines = append(lines, fmt.Sprintf("%d %s %s %s=%s", n, id, node["class_type"], k, b))
+					}
+				}
+			}
+			slices.Sort(lines)
+			mu.Lock()
+			defer mu.Unlock()
+			f, err := os.OpenFile(prompts, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o666)
+			if err == nil {
+				fmt.Fprintln(f, strings.Join(lines, "\n"))
 				f.Close()
 			}
 		}})

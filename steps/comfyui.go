@@ -44,7 +44,8 @@ type Generate struct {
 	Loras       []LoraSpec        `yaml:"loras" doc:"several LoRAs, in the workflow's chain order"`
 	Sampler     *SamplerSpec      `yaml:"sampler" doc:"{steps, cfg, sampler_name, scheduler, denoise}"`
 	Size        *SizeSpec         `yaml:"size" doc:"{width, height} of the empty latent"`
-	Nodes       map[string]string `yaml:"nodes" doc:"explicit node ids by role: sampler, positive, negative, latent, lora (comma-separated)"`
+	Checkpoint  string            `yaml:"checkpoint" doc:"checkpoint (or UNET) file for the base model's loader"`
+	Nodes       map[string]string `yaml:"nodes" doc:"explicit node ids by role: sampler, positive, negative, latent, lora, checkpoint (comma-separated)"`
 	Output      string            `yaml:"output" doc:"directory for the images"`
 	Concurrency int               `yaml:"concurrency" doc:"prompts in flight per server (default 1)"`
 	Timeout     time.Duration     `yaml:"timeout" doc:"per image, from submission to download (default 10m)"`
@@ -53,6 +54,7 @@ type Generate struct {
 // LoraSpec is one LoRA to load.
 type LoraSpec struct {
 	Name          string   `yaml:"name" json:"name"`
+	Node          string   `yaml:"node" json:"node,omitempty"` // the loader's id, title or current lora_name; else by chain position
 	Strength      *float64 `yaml:"strength" json:"strength,omitempty"`
 	StrengthModel *float64 `yaml:"strength_model" json:"strength_model,omitempty"`
 	StrengthClip  *float64 `yaml:"strength_clip" json:"strength_clip,omitempty"`
@@ -115,11 +117,8 @@ func (g *Generate) ValidateWorkspace(root string) error {
 	if _, err := g.prompts(root); err != nil {
 		return err
 	}
-	_, err = wf.findRoles(g.Nodes, len(g.loras()))
-	if err != nil {
-		return fmt.Errorf("workflow %s: %w", g.Workflow, err)
-	}
-	return nil
+	_, err = g.plan(wf)
+	return err
 }
 
 // Deps reads the workflow and the prompts file and writes the output
@@ -218,68 +217,6 @@ func (g *Generate) jobs(prompts []string) []genJob {
 	return jobs
 }
 
-// patch sets a job's inputs on a copy of the workflow.
-func (g *Generate) patch(wf workflow, r roles, j genJob) workflow {
-	p := wf.clone()
-	for _, id := range r.positive {
-		p[id].Inputs["text"] = j.prompt
-	}
-	for _, id := range r.negative {
-		if g.Negative != "" && p[id].ClassType != noNegative {
-			p[id].Inputs["text"] = g.Negative
-		}
-	}
-	s := p[r.sampler]
-	if s.ClassType == "KSamplerAdvanced" {
-		s.Inputs["noise_seed"] = j.seed
-	} else {
-		s.Inputs["seed"] = j.seed
-	}
-	if sp := g.Sampler; sp != nil {
-		if sp.Steps > 0 {
-			s.Inputs["steps"] = sp.Steps
-		}
-		if sp.CFG != nil {
-			s.Inputs["cfg"] = *sp.CFG
-		}
-		if sp.SamplerName != "" {
-			s.Inputs["sampler_name"] = sp.SamplerName
-		}
-		if sp.Scheduler != "" {
-			s.Inputs["scheduler"] = sp.Scheduler
-		}
-		if sp.Denoise != nil && s.ClassType == "KSampler" {
-			s.Inputs["denoise"] = *sp.Denoise
-		}
-	}
-	if g.Size != nil && r.latent != "" {
-		if g.Size.Width > 0 {
-			p[r.latent].Inputs["width"] = g.Size.Width
-		}
-		if g.Size.Height > 0 {
-			p[r.latent].Inputs["height"] = g.Size.Height
-		}
-	}
-	for i, l := range g.loras() {
-		n := p[r.loras[i]]
-		n.Inputs["lora_name"] = l.Name
-		sm, sc := l.Strength, l.Strength
-		if l.StrengthModel != nil {
-			sm = l.StrengthModel
-		}
-		if l.StrengthClip != nil {
-			sc = l.StrengthClip
-		}
-		if sm != nil {
-			n.Inputs["strength_model"] = *sm
-		}
-		if sc != nil && n.ClassType == "LoraLoader" {
-			n.Inputs["strength_clip"] = *sc
-		}
-	}
-	return p
-}
-
 // genMeta is what the per-image cache keeps besides the image bytes.
 type genMeta struct {
 	SHA256   string `json:"sha256"`
@@ -300,14 +237,12 @@ func (g *Generate) Run(ctx context.Context, env *Env) (Outputs, error) {
 	if err != nil {
 		return nil, err
 	}
-	r, err := wf.findRoles(g.Nodes, len(g.loras()))
+	pl, err := g.plan(wf)
 	if err != nil {
-		return nil, fmt.Errorf("workflow %s: %w", g.Workflow, err)
+		return nil, err
 	}
-	for _, id := range r.negative {
-		if g.Negative != "" && wf[id].ClassType == noNegative {
-			fmt.Fprintf(env.Log, "note: negative is not used on %s (no negative prompt)\n", wf.describe(id))
-		}
+	for _, n := range pl.notes {
+		fmt.Fprintf(env.Log, "note: %s\n", n)
 	}
 	jobs := g.jobs(prompts)
 	out := filepath.Join(env.Root, filepath.FromSlash(g.Output))
@@ -318,7 +253,7 @@ func (g *Generate) Run(ctx context.Context, env *Env) (Outputs, error) {
 	var todo []int
 	for i := range jobs {
 		j := &jobs[i]
-		j.wf = g.patch(wf, r, *j)
+		j.wf = g.patch(wf, pl, *j)
 		b, _ := json.Marshal(j.wf) // maps marshal sorted: a canonical form
 		sum := sha256.Sum256(b)
 		j.key = hex.EncodeToString(sum[:])

@@ -178,7 +178,8 @@ func letter(composite float64, policyGrades any) (string, error) {
 	return best, nil
 }
 
-// number reads a policy number, which YAML may have given as an integer.
+// number reads a number that YAML may have given as an integer, or a
+// workflow input (float64 from its file, int once patched).
 func number(v any) (float64, bool) {
 	switch x := v.(type) {
 	case float64:

@@ -44,6 +44,8 @@ type Options struct {
 	JPEG bool
 	// Log, if set, is called with "METHOD /path" for every request.
 	Log func(line string)
+	// Queued, if set, is called with every prompt queued, numbered from 1.
+	Queued func(n int, prompt map[string]any)
 }
 
 // Server is a running stand-in.
@@ -104,7 +106,12 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 
 var uuidRe = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`)
 
-var known = []string{"CheckpointLoaderSimple", "LoraLoader", "LoraLoaderModelOnly", "CLIPTextEncode", "KSampler", "KSamplerAdvanced", "EmptyLatentImage", "VAEDecode", "SaveImage", "PreviewImage"}
+// known are the node types the stand-in has: those of the SD1.5, SDXL
+// (base and refiner) and Flux examples; any other is a missing_node_type.
+var known = []string{"CheckpointLoaderSimple", "LoraLoader", "LoraLoaderModelOnly", "CLIPTextEncode", "CLIPTextEncodeSDXL", "CLIPTextEncodeSDXLRefiner",
+	"KSampler", "KSamplerAdvanced", "EmptyLatentImage", "VAEDecode", "SaveImage", "PreviewImage",
+	"UNETLoader", "DualCLIPLoader", "VAELoader", "SamplerCustomAdvanced", "KSamplerSelect", "BasicScheduler", "BasicGuider", "CFGGuider",
+	"RandomNoise", "FluxGuidance", "EmptySD3LatentImage", "ModelSamplingFlux", "ConditioningZeroOut"}
 
 func (s *Server) postPrompt(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
@@ -194,6 +201,9 @@ func (s *Server) postPrompt(w http.ResponseWriter, r *http.Request) {
 	if s.opts.Log != nil {
 		s.opts.Log("QUEUED")
 	}
+	if s.opts.Queued != nil {
+		s.opts.Queued(number, prompt)
+	}
 	switch {
 	case number <= s.opts.FailQueued:
 		internalError(w)
@@ -266,20 +276,19 @@ func (s *Server) history(w http.ResponseWriter, r *http.Request) {
 		"outputs": outputs, "status": status, "meta": map[string]any{}}})
 }
 
-// promptText concatenates the CLIPTextEncode texts and the seed: what the
-// generated image depends on.
+// promptText concatenates the texts, seeds and LoRAs of every node: what
+// the generated image depends on.
 func promptText(prompt map[string]any) string {
 	var parts []string
 	for _, v := range prompt {
 		n := v.(map[string]any)
 		in, _ := n["inputs"].(map[string]any)
-		if n["class_type"] == "CLIPTextEncode" {
-			parts = append(parts, fmt.Sprint(in["text"]))
+		for _, k := range []string{"text", "text_g", "t5xxl", "seed", "noise_seed"} {
+			if v, ok := in[k]; ok {
+				parts = append(parts, fmt.Sprint(v))
+			}
 		}
-		if strings.HasPrefix(fmt.Sprint(n["class_type"]), "KSampler") {
-			parts = append(parts, fmt.Sprint(in["seed"], in["noise_seed"]))
-		}
-		if strings.HasPrefix(fmt.Sprint(n["class_type"]), "LoraLoader") {
+		if _, ok := in["lora_name"]; ok {
 			parts = append(parts, fmt.Sprint(in["lora_name"], in["strength_model"]))
 		}
 	}
