@@ -279,15 +279,31 @@ func (g *Generate) Run(ctx context.Context, env *Env) (Outputs, error) {
 	gctx, stop := context.WithCancelCause(ctx)
 	defer stop(nil)
 	var refusal error
+	// Prompts still queued from an earlier run are found by their ids
+	// (derived from the request) on whichever server holds them.
+	clients := make([]*comfyClient, len(servers))
+	earlier := map[string]*comfyClient{}
+	for k, srv := range servers {
+		clients[k] = newComfyClient(srv, env.Log)
+		if len(todo) == 0 {
+			continue
+		}
+		ids, err := clients[k].queued(ctx)
+		if err != nil && ctx.Err() != nil {
+			return nil, context.Cause(ctx)
+		}
+		for id := range ids {
+			earlier[id] = clients[k]
+		}
+	}
 	var wg sync.WaitGroup
-	for _, srv := range servers {
-		c := newComfyClient(srv, env.Log)
+	for _, c := range clients {
 		for w := 0; w < per; w++ {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
 				for i := range queue {
-					it, err := g.generate(gctx, env, c, out, jobs[i])
+					it, err := g.generate(gctx, env, c, earlier, out, jobs[i])
 					mu.Lock()
 					var refused *workflowRefused
 					switch {
@@ -437,34 +453,46 @@ func (g *Generate) fromCache(env *Env, out string, j genJob) (Item, bool) {
 	return g.item(j, g.Output+"/"+name, m), true
 }
 
-// generate submits one job, waits for it, downloads its image and caches it.
-func (g *Generate) generate(ctx context.Context, env *Env, c *comfyClient, out string, j genJob) (Item, error) {
+// generate makes one job's image: it adopts the prompt when the server
+// already has it under the job's id (an earlier run queued it and did not
+// collect it), else submits it; then waits, downloads and caches it.
+func (g *Generate) generate(ctx context.Context, env *Env, c *comfyClient, earlier map[string]*comfyClient, out string, j genJob) (Item, error) {
 	timeout := g.Timeout
 	if timeout == 0 {
 		timeout = 10 * time.Minute
 	}
 	ctx, cancel := context.WithTimeoutCause(ctx, timeout, fmt.Errorf("no image after %s", timeout))
 	defer cancel()
-	id, err := c.submit(ctx, j.wf)
-	if err != nil {
+	id := promptID(j.key)
+	adopted := false
+	if on := earlier[id]; on != nil {
+		c, adopted = on, true
+	} else if e, err := c.history(ctx, id, false); err == nil && e != nil {
+		if e.Status.StatusStr == "success" {
+			adopted = true
+		} else {
+			id = uuid4() // the failed entry would answer for the new prompt
+		}
+	} else if ctx.Err() != nil {
+		return Item{}, context.Cause(ctx)
+	}
+	if adopted {
+		fmt.Fprintf(env.Log, "%s: prompt %s (seed %d) is already on the server from an earlier run: not submitted again\n", c.shown, id, j.seed)
+	} else if err := c.submitAs(ctx, j.wf, &id); err != nil {
 		return Item{}, err
 	}
-	images, err := c.wait(ctx, id)
+	data, format, w, h, err := c.collect(ctx, id)
+	if err != nil && adopted && ctx.Err() == nil {
+		// The earlier prompt failed or its image is gone: made anew.
+		fmt.Fprintf(env.Log, "%s: the earlier prompt %s gave no image (%v): submitting it anew\n", c.shown, id, err)
+		id = uuid4()
+		if err := c.submitAs(ctx, j.wf, &id); err != nil {
+			return Item{}, err
+		}
+		data, format, w, h, err = c.collect(ctx, id)
+	}
 	if err != nil {
 		return Item{}, err
-	}
-	if len(images) == 0 {
-		return Item{}, fmt.Errorf("prompt %s finished without an output image", id)
-	}
-	// One image per job: the first output image (a batch_size above 1 would
-	// make several; lifeos expects one image per prompt and seed).
-	data, err := c.view(ctx, images[0])
-	if err != nil {
-		return Item{}, err
-	}
-	w, h, format, err := decodeSize(data)
-	if err != nil {
-		return Item{}, fmt.Errorf("image %s from %s does not decode: %w", images[0].Filename, c.shown, err)
 	}
 	sum := sha256.Sum256(data)
 	m := genMeta{SHA256: hex.EncodeToString(sum[:]), Width: w, Height: h, PromptID: id, Server: c.shown, Format: format}

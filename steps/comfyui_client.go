@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
@@ -137,10 +138,24 @@ func (c *comfyClient) send(ctx context.Context, method, path string, body any, l
 func uuid4() string {
 	var b [16]byte
 	rand.Read(b[:])
+	return uuidString(b)
+}
+
+// uuidString formats 16 bytes as a version 4 UUID.
+func uuidString(b [16]byte) string {
 	b[6] = b[6]&0x0f | 0x40
 	b[8] = b[8]&0x3f | 0x80
 	h := hex.EncodeToString(b[:])
 	return h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
+}
+
+// promptID derives a prompt's id from its cache key, in the canonical
+// UUID form ComfyUI requires: the same request has the same id in every
+// run, so a prompt an earlier run queued (and did not collect) is found
+// on the server instead of being paid for again.
+func promptID(key string) string {
+	sum := sha256.Sum256([]byte("lifeos prompt_id v1 " + key))
+	return uuidString([16]byte(sum[:16]))
 }
 
 // comfyError is ComfyUI's error object.
@@ -155,15 +170,14 @@ type comfyError struct {
 // up on the server.
 const submitTries = 6
 
-// submit queues a patched workflow and returns its prompt id, never
-// queueing it twice. The prompt goes with our own prompt_id; when a POST
+// submit queues a patched workflow under prompt id and returns the id the
+// server took, never queueing it twice. When a POST
 // fails without a clear answer (a 5xx, a reset, a 200 cut short), the
 // prompt may be queued all the same, so before posting again the id is
 // looked up in /queue and /history, and only a server that has neither
 // gets the prompt again. A 400 is ComfyUI refusing the workflow: reported
 // node by node, not retried.
-func (c *comfyClient) submit(ctx context.Context, wf workflow) (string, error) {
-	id := uuid4()
+func (c *comfyClient) submit(ctx context.Context, wf workflow, id string) (string, error) {
 	body := map[string]any{"prompt": wf, "client_id": c.clientID, "prompt_id": id}
 	delay := 250 * time.Millisecond
 	var last error
@@ -217,34 +231,52 @@ func (c *comfyClient) submit(ctx context.Context, wf workflow) (string, error) {
 	return "", last
 }
 
+// promptState is what a server knows of a prompt id.
+type promptState int
+
+const (
+	promptUnknown promptState = iota
+	promptQueued              // pending or running
+	promptDone                // in the history, successful
+	promptFailed              // in the history, failed or interrupted
+)
+
 // known says whether the server has the prompt: queued, running or done.
 func (c *comfyClient) known(ctx context.Context, id string) (bool, error) {
+	ids, err := c.queued(ctx)
+	if err == nil && ids[id] {
+		return true, nil
+	}
+	e, err := c.history(ctx, id, false)
+	return e != nil, err
+}
+
+// queued returns the ids of the prompts the server has pending or
+// running, asked once (no retry layer: a caller that retries asks again).
+func (c *comfyClient) queued(ctx context.Context) (map[string]bool, error) {
 	resp, data, err := c.once(ctx, http.MethodGet, "/queue", nil)
-	if err == nil && resp.StatusCode == http.StatusOK {
-		var q struct {
-			Running []json.RawMessage `json:"queue_running"`
-			Pending []json.RawMessage `json:"queue_pending"`
-		}
-		if json.Unmarshal(data, &q) == nil {
-			for _, item := range append(q.Running, q.Pending...) {
-				var fields []json.RawMessage
-				var pid string
-				if json.Unmarshal(item, &fields) == nil && len(fields) > 1 && json.Unmarshal(fields[1], &pid) == nil && pid == id {
-					return true, nil
-				}
-			}
-		}
-	}
-	resp, data, err = c.once(ctx, http.MethodGet, "/history/"+url.PathEscape(id), nil)
 	if err != nil {
-		return false, err
+		return nil, err
 	}
-	var hist map[string]json.RawMessage
-	if resp.StatusCode == http.StatusOK && json.Unmarshal(data, &hist) == nil {
-		_, done := hist[id]
-		return done, nil
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("GET %s/queue: %s", c.shown, resp.Status)
 	}
-	return false, nil
+	var q struct {
+		Running []json.RawMessage `json:"queue_running"`
+		Pending []json.RawMessage `json:"queue_pending"`
+	}
+	if err := json.Unmarshal(data, &q); err != nil {
+		return nil, fmt.Errorf("GET %s/queue: %w", c.shown, err)
+	}
+	ids := map[string]bool{}
+	for _, item := range append(q.Running, q.Pending...) {
+		var fields []json.RawMessage
+		var pid string
+		if json.Unmarshal(item, &fields) == nil && len(fields) > 1 && json.Unmarshal(fields[1], &pid) == nil {
+			ids[pid] = true
+		}
+	}
+	return ids, nil
 }
 
 // validationError turns ComfyUI's 400 into one line per failing input:
@@ -304,37 +336,50 @@ type outputImage struct {
 	Type      string `json:"type"`
 }
 
+// histEntry is a prompt's /history entry.
+type histEntry struct {
+	Outputs map[string]struct {
+		Images []outputImage `json:"images"`
+	} `json:"outputs"`
+	Status struct {
+		StatusStr string              `json:"status_str"`
+		Messages  [][]json.RawMessage `json:"messages"`
+	} `json:"status"`
+}
+
+// history reads /history/{id}: nil while the prompt is not done (ComfyUI
+// answers {} for "not yet" and for ids it does not know).
+func (c *comfyClient) history(ctx context.Context, id string, retry bool) (*histEntry, error) {
+	resp, data, err := c.send(ctx, http.MethodGet, "/history/"+url.PathEscape(id), nil, maxAnswerBytes, retry)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("GET %s/history/%s: %s", c.shown, id, resp.Status)
+	}
+	var hist map[string]*histEntry
+	if err := json.Unmarshal(data, &hist); err != nil {
+		return nil, fmt.Errorf("GET %s/history/%s: %w", c.shown, id, err)
+	}
+	for other := range hist {
+		if other != id {
+			return nil, fmt.Errorf("GET %s/history/%s answered for another prompt (%s): refused", c.shown, id, other)
+		}
+	}
+	return hist[id], nil
+}
+
 // wait polls /history/{id} until the prompt is done (the entry is
 // non-empty) and returns its output images. A prompt that failed reports
 // ComfyUI's exception message.
 func (c *comfyClient) wait(ctx context.Context, id string) ([]outputImage, error) {
 	delay := pollMin
 	for {
-		resp, data, err := c.do(ctx, http.MethodGet, "/history/"+url.PathEscape(id), nil)
+		entry, err := c.history(ctx, id, true)
 		if err != nil {
 			return nil, err
 		}
-		if resp.StatusCode != http.StatusOK {
-			return nil, fmt.Errorf("GET %s/history/%s: %s", c.shown, id, resp.Status)
-		}
-		var hist map[string]struct {
-			Outputs map[string]struct {
-				Images []outputImage `json:"images"`
-			} `json:"outputs"`
-			Status struct {
-				StatusStr string              `json:"status_str"`
-				Messages  [][]json.RawMessage `json:"messages"`
-			} `json:"status"`
-		}
-		if err := json.Unmarshal(data, &hist); err != nil {
-			return nil, fmt.Errorf("GET %s/history/%s: %w", c.shown, id, err)
-		}
-		for other := range hist {
-			if other != id {
-				return nil, fmt.Errorf("GET %s/history/%s answered for another prompt (%s): refused", c.shown, id, other)
-			}
-		}
-		if entry, done := hist[id]; done {
+		if entry != nil {
 			if entry.Status.StatusStr != "success" {
 				return nil, fmt.Errorf("prompt %s failed on %s: %s", id, c.shown, executionError(entry.Status.Messages))
 			}
@@ -449,4 +494,36 @@ func excerpt(b []byte) string {
 		s = s[:300] + "..."
 	}
 	return s
+}
+
+// submitAs submits a prompt under *id and sets *id to the id the server
+// took (an older server ignores ours).
+func (c *comfyClient) submitAs(ctx context.Context, wf workflow, id *string) error {
+	got, err := c.submit(ctx, wf, *id)
+	if err != nil {
+		return err
+	}
+	*id = got
+	return nil
+}
+
+// collect waits for a prompt and downloads its image: one image per
+// prompt, the first output (a batch_size above 1 would make several;
+// lifeos expects one image per prompt and seed), checked to be one whole
+// image of a sane size.
+func (c *comfyClient) collect(ctx context.Context, id string) (data []byte, format string, w, h int, err error) {
+	images, err := c.wait(ctx, id)
+	if err != nil {
+		return nil, "", 0, 0, err
+	}
+	if len(images) == 0 {
+		return nil, "", 0, 0, fmt.Errorf("prompt %s finished without an output image", id)
+	}
+	if data, err = c.view(ctx, images[0]); err != nil {
+		return nil, "", 0, 0, err
+	}
+	if w, h, format, err = decodeSize(data); err != nil {
+		return nil, "", 0, 0, fmt.Errorf("image %s from %s does not decode: %w", images[0].Filename, c.shown, err)
+	}
+	return data, format, w, h, nil
 }

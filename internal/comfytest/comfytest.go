@@ -39,6 +39,9 @@ type Options struct {
 	Hostile bool
 	// Size is the side of the generated square images (default 64).
 	Size int
+	// FailView makes the first FailView GET /view answer 404, as for an
+	// image removed from the server's output folder.
+	FailView int
 	// JPEG serves the images as JPEG, under their .png names, as a
 	// misconfigured or hostile server might.
 	JPEG bool
@@ -314,6 +317,7 @@ func (s *Server) view(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mu.Lock()
 	s.views++
+	lost := s.views <= s.opts.FailView
 	var prompt map[string]any
 	for id, p := range s.prompts {
 		if name == "ComfyUI_"+id[:8]+"_.png" {
@@ -321,7 +325,7 @@ func (s *Server) view(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	s.mu.Unlock()
-	if prompt == nil {
+	if prompt == nil || lost {
 		w.WriteHeader(http.StatusNotFound)
 		return
 	}
