@@ -334,6 +334,15 @@ func (g *Generate) Run(ctx context.Context, env *Env) (Outputs, error) {
 	}
 	close(queue)
 	wg.Wait()
+	// What this run queued and will not collect is taken off the servers,
+	// even after a Ctrl-C (hence a context of its own, briefly).
+	cctx, cancelCleanup := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	for _, c := range clients {
+		if err := c.cancelInflight(cctx); err != nil {
+			fmt.Fprintf(env.Log, "warning: %v\n", err)
+		}
+	}
+	cancelCleanup()
 	// The images that were made stay in the output and in the cache: a
 	// re-run submits only the others.
 	var kept []string
@@ -481,7 +490,17 @@ func (g *Generate) generate(ctx context.Context, env *Env, c *comfyClient, earli
 	} else if err := c.submitAs(ctx, j.wf, &id); err != nil {
 		return Item{}, err
 	}
-	data, format, w, h, err := c.collect(ctx, id)
+	// A prompt stays tracked until its wait ends on its own: one left by
+	// a cancellation or a timeout is cancelled on the server (see Run).
+	collect := func() ([]byte, string, int, int, error) {
+		c.track(id, true)
+		data, format, w, h, err := c.collect(ctx, id)
+		if ctx.Err() == nil {
+			c.track(id, false)
+		}
+		return data, format, w, h, err
+	}
+	data, format, w, h, err := collect()
 	if err != nil && adopted && ctx.Err() == nil {
 		// The earlier prompt failed or its image is gone: made anew.
 		fmt.Fprintf(env.Log, "%s: the earlier prompt %s gave no image (%v): submitting it anew\n", c.shown, id, err)
@@ -489,7 +508,7 @@ func (g *Generate) generate(ctx context.Context, env *Env, c *comfyClient, earli
 		if err := c.submitAs(ctx, j.wf, &id); err != nil {
 			return Item{}, err
 		}
-		data, format, w, h, err = c.collect(ctx, id)
+		data, format, w, h, err = collect()
 	}
 	if err != nil {
 		return Item{}, err

@@ -14,7 +14,9 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/hashicorp/go-retryablehttp"
@@ -28,6 +30,9 @@ type comfyClient struct {
 	http     *retryablehttp.Client
 	clientID string
 	log      io.Writer
+
+	mu       sync.Mutex
+	inflight map[string]bool // prompts of this run not collected yet
 }
 
 // A server's answers are read up to these sizes and refused beyond:
@@ -70,7 +75,7 @@ func newComfyClient(base string, log io.Writer) *comfyClient {
 	}
 	var id [16]byte
 	rand.Read(id[:])
-	return &comfyClient{base: base, shown: shown, http: c, clientID: hex.EncodeToString(id[:]), log: log}
+	return &comfyClient{base: base, shown: shown, http: c, clientID: hex.EncodeToString(id[:]), log: log, inflight: map[string]bool{}}
 }
 
 func (c *comfyClient) do(ctx context.Context, method, path string, body any) (*http.Response, []byte, error) {
@@ -497,11 +502,20 @@ func excerpt(b []byte) string {
 }
 
 // submitAs submits a prompt under *id and sets *id to the id the server
-// took (an older server ignores ours).
+// took (an older server ignores ours). The prompt is tracked from before
+// the POST: a Ctrl-C during it may leave it queued.
 func (c *comfyClient) submitAs(ctx context.Context, wf workflow, id *string) error {
+	c.track(*id, true)
 	got, err := c.submit(ctx, wf, *id)
 	if err != nil {
+		if ctx.Err() == nil {
+			c.track(*id, false)
+		}
 		return err
+	}
+	if got != *id {
+		c.track(*id, false)
+		c.track(got, true)
 	}
 	*id = got
 	return nil
@@ -526,4 +540,54 @@ func (c *comfyClient) collect(ctx context.Context, id string) (data []byte, form
 		return nil, "", 0, 0, fmt.Errorf("image %s from %s does not decode: %w", images[0].Filename, c.shown, err)
 	}
 	return data, format, w, h, nil
+}
+
+// track records that prompt id is this run's and not collected yet (on),
+// or no longer (off).
+func (c *comfyClient) track(id string, on bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if on {
+		c.inflight[id] = true
+	} else {
+		delete(c.inflight, id)
+	}
+}
+
+// cancelInflight stops what this run left on the server: its pending
+// prompts are deleted from the queue and the running one interrupted
+// (ComfyUI interrupts with a prompt_id only when that prompt is the one
+// running, so nobody else's work is touched). It runs after a Ctrl-C, a
+// refused workflow or a timed-out image: nobody would collect those
+// images, and the GPU would make them anyway.
+func (c *comfyClient) cancelInflight(ctx context.Context) error {
+	c.mu.Lock()
+	ids := make([]string, 0, len(c.inflight))
+	for id := range c.inflight {
+		ids = append(ids, id)
+	}
+	c.inflight = map[string]bool{}
+	c.mu.Unlock()
+	if len(ids) == 0 {
+		return nil
+	}
+	sort.Strings(ids)
+	var errs []error
+	if resp, data, err := c.once(ctx, http.MethodPost, "/queue", map[string]any{"delete": ids}); err != nil {
+		errs = append(errs, err)
+	} else if resp.StatusCode != http.StatusOK {
+		errs = append(errs, fmt.Errorf("POST %s/queue: %s: %s", c.shown, resp.Status, excerpt(data)))
+	}
+	for _, id := range ids {
+		if resp, data, err := c.once(ctx, http.MethodPost, "/interrupt", map[string]any{"prompt_id": id}); err != nil {
+			errs = append(errs, err)
+		} else if resp.StatusCode != http.StatusOK {
+			errs = append(errs, fmt.Errorf("POST %s/interrupt: %s: %s", c.shown, resp.Status, excerpt(data)))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("cancelling %d prompt(s) of this run on %s: %w", len(ids), c.shown, err)
+	}
+	fmt.Fprintf(c.log, "%s: cancelled %d prompt(s) of this run not collected: deleted from the queue, or interrupted if running\n", c.shown, len(ids))
+	return nil
 }

@@ -58,6 +58,8 @@ type Server struct {
 
 	mu       sync.Mutex
 	prompts  map[string]map[string]any // id -> workflow
+	order    []string                  // ids in queue order
+	stopped  map[string]bool           // interrupted while running
 	polls    map[string]int
 	posts    int // every POST /prompt
 	accepted int // those that queued a prompt
@@ -69,11 +71,13 @@ func New(o Options) *Server {
 	if o.Size == 0 {
 		o.Size = 64
 	}
-	s := &Server{opts: o, prompts: map[string]map[string]any{}, polls: map[string]int{}}
+	s := &Server{opts: o, prompts: map[string]map[string]any{}, stopped: map[string]bool{}, polls: map[string]int{}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /prompt", s.postPrompt)
 	mux.HandleFunc("GET /history/{id}", s.history)
 	mux.HandleFunc("GET /queue", s.queue)
+	mux.HandleFunc("POST /queue", s.deleteQueued)
+	mux.HandleFunc("POST /interrupt", s.interrupt)
 	mux.HandleFunc("GET /view", s.view)
 	mux.HandleFunc("GET /system_stats", func(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, `{"system": {"comfyui_version": "0.3.40"}, "devices": [{"name": "cuda:0", "vram_free": 24000000000}]}`)
@@ -198,6 +202,7 @@ func (s *Server) postPrompt(w http.ResponseWriter, r *http.Request) {
 	// execution, logged as such.
 	s.mu.Lock()
 	s.prompts[id] = prompt
+	s.order = append(s.order, id)
 	s.accepted++
 	number := s.accepted
 	s.mu.Unlock()
@@ -220,18 +225,88 @@ func (s *Server) postPrompt(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, 200, map[string]any{"prompt_id": id, "number": number, "node_errors": map[string]any{}})
 }
 
-// queue lists the prompts not done yet, all as pending, in ComfyUI's item
-// shape [number, prompt_id, prompt, extra_data, outputs_to_execute].
+// done says whether a prompt has finished (been polled Pending times) or
+// was interrupted. Callers hold s.mu.
+func (s *Server) done(id string) bool {
+	return s.polls[id] > s.opts.Pending || s.stopped[id]
+}
+
+// running is the prompt the server works on: the first one queued that is
+// not done. Callers hold s.mu.
+func (s *Server) running() string {
+	for _, id := range s.order {
+		if s.prompts[id] != nil && !s.done(id) {
+			return id
+		}
+	}
+	return ""
+}
+
+// queue lists the prompts not done yet in ComfyUI's item shape [number,
+// prompt_id, prompt, extra_data, outputs_to_execute]: the first running,
+// the others pending.
 func (s *Server) queue(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
-	pending := []any{}
-	for id, p := range s.prompts {
-		if s.polls[id] <= s.opts.Pending {
-			pending = append(pending, []any{0, id, p, map[string]any{}, []string{"9"}})
+	running, pending := []any{}, []any{}
+	run := s.running()
+	for n, id := range s.order {
+		p := s.prompts[id]
+		if p == nil || s.done(id) {
+			continue
+		}
+		item := []any{n, id, p, map[string]any{}, []string{"9"}}
+		if id == run {
+			running = append(running, item)
+		} else {
+			pending = append(pending, item)
 		}
 	}
 	s.mu.Unlock()
-	writeJSON(w, 200, map[string]any{"queue_running": []any{}, "queue_pending": pending})
+	writeJSON(w, 200, map[string]any{"queue_running": running, "queue_pending": pending})
+}
+
+// deleteQueued is POST /queue {"delete": [ids]}: pending prompts only, as
+// ComfyUI does; each deletion is logged as "DELETED".
+func (s *Server) deleteQueued(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		Delete []string `json:"delete"`
+		Clear  bool     `json:"clear"`
+	}
+	json.NewDecoder(r.Body).Decode(&body)
+	s.mu.Lock()
+	run := s.running()
+	var deleted int
+	for _, id := range body.Delete {
+		if s.prompts[id] != nil && id != run && !s.done(id) {
+			delete(s.prompts, id)
+			deleted++
+		}
+	}
+	s.mu.Unlock()
+	for i := 0; i < deleted && s.opts.Log != nil; i++ {
+		s.opts.Log("DELETED")
+	}
+	w.WriteHeader(http.StatusOK)
+}
+
+// interrupt is POST /interrupt: with a prompt_id, only when that prompt is
+// the running one; logged as "INTERRUPTED".
+func (s *Server) interrupt(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		PromptID string `json:"prompt_id"`
+	}
+	json.NewDecoder(r.Body).Decode(&body)
+	s.mu.Lock()
+	run := s.running()
+	hit := run != "" && (body.PromptID == "" || body.PromptID == run)
+	if hit {
+		s.stopped[run] = true
+	}
+	s.mu.Unlock()
+	if hit && s.opts.Log != nil {
+		s.opts.Log("INTERRUPTED")
+	}
+	w.WriteHeader(http.StatusOK)
 }
 
 func pyList(l []string) string {
@@ -247,10 +322,12 @@ func (s *Server) history(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
 	s.mu.Lock()
 	prompt, ok := s.prompts[id]
-	s.polls[id]++
-	polls := s.polls[id]
+	if ok {
+		s.polls[id]++
+	}
+	polls, stopped := s.polls[id], s.stopped[id]
 	s.mu.Unlock()
-	if !ok || polls <= s.opts.Pending {
+	if !ok || (polls <= s.opts.Pending && !stopped) {
 		writeJSON(w, 200, map[string]any{})
 		return
 	}
@@ -259,7 +336,11 @@ func (s *Server) history(w http.ResponseWriter, r *http.Request) {
 		[]any{"execution_start", map[string]any{"prompt_id": id, "timestamp": 1}},
 		[]any{"execution_success", map[string]any{"prompt_id": id, "timestamp": 2}}}}
 	outputs := map[string]any{}
-	if strings.Contains(text, "EXPLODE") {
+	if stopped {
+		status = map[string]any{"status_str": "error", "completed": false, "messages": []any{
+			[]any{"execution_start", map[string]any{"prompt_id": id, "timestamp": 1}},
+			[]any{"execution_interrupted", map[string]any{"prompt_id": id, "node_id": "3", "node_type": "KSampler", "executed": []string{}, "timestamp": 2}}}}
+	} else if strings.Contains(text, "EXPLODE") {
 		status = map[string]any{"status_str": "error", "completed": false, "messages": []any{
 			[]any{"execution_start", map[string]any{"prompt_id": id, "timestamp": 1}},
 			[]any{"execution_error", map[string]any{"prompt_id": id, "node_id": "3", "node_type": "KSampler",
