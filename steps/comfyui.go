@@ -269,7 +269,6 @@ func (g *Generate) Run(ctx context.Context, env *Env) (Outputs, error) {
 		servers = []string{g.Server}
 	}
 	per := max(g.Concurrency, 1)
-	queue := make(chan int)
 	var mu sync.Mutex
 	var errs []error
 	done := len(jobs) - len(todo)
@@ -281,10 +280,14 @@ func (g *Generate) Run(ctx context.Context, env *Env) (Outputs, error) {
 	var refusal error
 	// Prompts still queued from an earlier run are found by their ids
 	// (derived from the request) on whichever server holds them.
+	pool := &serverPool{alive: len(servers), log: env.Log}
 	clients := make([]*comfyClient, len(servers))
 	earlier := map[string]*comfyClient{}
 	for k, srv := range servers {
 		clients[k] = newComfyClient(srv, env.Log)
+		if len(servers) > 1 {
+			clients[k].health.pool = pool
+		}
 		if len(todo) == 0 {
 			continue
 		}
@@ -296,43 +299,68 @@ func (g *Generate) Run(ctx context.Context, env *Env) (Outputs, error) {
 			earlier[id] = clients[k]
 		}
 	}
+	// The queue holds every image not made yet; an image whose server was
+	// taken out goes back into it for the others.
+	queue := make(chan int, len(todo))
+	for _, i := range todo {
+		queue <- i
+	}
+	remaining := len(todo)
+	finished := make(chan struct{})
+	if remaining == 0 {
+		close(finished)
+	}
+	settle := func() { // under mu
+		done++
+		env.progress("images", done, len(jobs))
+		if remaining--; remaining == 0 {
+			close(finished)
+		}
+	}
+	moved := make([]int, len(jobs))
 	var wg sync.WaitGroup
 	for _, c := range clients {
 		for w := 0; w < per; w++ {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				for i := range queue {
+				for !c.isOut() {
+					var i int
+					select {
+					case i = <-queue:
+					case <-finished:
+						return
+					case <-gctx.Done():
+						return
+					}
 					it, err := g.generate(gctx, env, c, earlier, out, jobs[i])
 					mu.Lock()
 					var refused *workflowRefused
 					switch {
 					case err == nil:
 						items[i] = it
+						settle()
+					case errors.Is(err, errServerOut) && gctx.Err() == nil && moved[i] < len(servers):
+						moved[i]++
+						queue <- i
 					case errors.As(err, &refused):
 						if refusal == nil {
 							refusal = err
 							stop(err)
 						}
+						settle()
 					case gctx.Err() != nil && ctx.Err() == nil:
 						// Stopped by the refusal.
+						settle()
 					default:
 						errs = append(errs, fmt.Errorf("image %d (seed %d): %w", jobs[i].index, jobs[i].seed, err))
+						settle()
 					}
-					done++
-					env.progress("images", done, len(jobs))
 					mu.Unlock()
 				}
 			}()
 		}
 	}
-	for _, i := range todo {
-		select {
-		case queue <- i:
-		case <-gctx.Done():
-		}
-	}
-	close(queue)
 	wg.Wait()
 	// What this run queued and will not collect is taken off the servers,
 	// even after a Ctrl-C (hence a context of its own, briefly).
@@ -358,7 +386,21 @@ func (g *Generate) Run(ctx context.Context, env *Env) (Outputs, error) {
 		return nil, &PartialError{Kept: kept, Err: fmt.Errorf("%w; the batch stopped there, as every image would be refused", refusal)}
 	}
 	if len(errs) > 0 {
-		return nil, &PartialError{Kept: kept, Err: fmt.Errorf("%d of %d images failed: %w", len(errs), len(todo), errors.Join(errs...))}
+		// The servers taken out are named with their last error, and a
+		// server that cannot be reached at all gets the hint of where its
+		// address comes from.
+		failed := len(errs)
+		for _, c := range clients {
+			if last := c.lastFailure(); last != nil {
+				errs = append(errs, fmt.Errorf("%s was taken out earlier: %w", c.shown, last))
+			}
+		}
+		err := fmt.Errorf("%d of %d images failed: %w", failed, len(todo), errors.Join(errs...))
+		var down *serverUnreachable
+		if errors.As(err, &down) {
+			err = fmt.Errorf("%w\n%s", err, unreachableHint(down.url))
+		}
+		return nil, &PartialError{Kept: kept, Err: err}
 	}
 	// The folder holds this batch and nothing else: images of an earlier,
 	// larger batch would otherwise sit beside it looking like part of it.
@@ -474,7 +516,7 @@ func (g *Generate) generate(ctx context.Context, env *Env, c *comfyClient, earli
 	defer cancel()
 	id := promptID(j.key)
 	adopted := false
-	if on := earlier[id]; on != nil {
+	if on := earlier[id]; on != nil && !on.isOut() {
 		c, adopted = on, true
 	} else if e, err := c.history(ctx, id, false); err == nil && e != nil {
 		if e.Status.StatusStr == "success" {

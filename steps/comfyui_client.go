@@ -33,6 +33,8 @@ type comfyClient struct {
 
 	mu       sync.Mutex
 	inflight map[string]bool // prompts of this run not collected yet
+
+	health health // in its batch's pool
 }
 
 // A server's answers are read up to these sizes and refused beyond:
@@ -67,15 +69,23 @@ func newComfyClient(base string, log io.Writer) *comfyClient {
 		}
 		return nil
 	}
+	var id [16]byte
+	rand.Read(id[:])
+	cc := &comfyClient{base: base, shown: shown, http: c, clientID: hex.EncodeToString(id[:]), log: log, inflight: map[string]bool{}}
 	c.CheckRetry = func(ctx context.Context, resp *http.Response, err error) (bool, error) {
 		if errors.Is(err, errForeignRedirect) {
 			return false, err // the same answer every time
 		}
+		status := 0
+		if resp != nil {
+			status = resp.StatusCode
+		}
+		if ctx.Err() == nil && cc.attempt(ctx, err, status) {
+			return false, errServerOut
+		}
 		return retryablehttp.DefaultRetryPolicy(ctx, resp, err)
 	}
-	var id [16]byte
-	rand.Read(id[:])
-	return &comfyClient{base: base, shown: shown, http: c, clientID: hex.EncodeToString(id[:]), log: log, inflight: map[string]bool{}}
+	return cc
 }
 
 func (c *comfyClient) do(ctx context.Context, method, path string, body any) (*http.Response, []byte, error) {
@@ -105,12 +115,18 @@ func (c *comfyClient) send(ctx context.Context, method, path string, body any, l
 		}
 		rd = bytes.NewReader(b)
 	}
+	if method == http.MethodPost || strings.HasPrefix(path, "/view") || (retry && strings.HasPrefix(path, "/history")) {
+		ctx = context.WithValue(ctx, workKey{}, true)
+	}
 	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
 	if err != nil {
 		return nil, nil, err
 	}
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
+	}
+	if c.isOut() {
+		return nil, nil, fmt.Errorf("%s: %w", c.shown, errServerOut)
 	}
 	var resp *http.Response
 	if retry {
@@ -120,10 +136,31 @@ func (c *comfyClient) send(ctx context.Context, method, path string, body any, l
 		}
 	} else {
 		resp, err = c.http.HTTPClient.Do(req)
+		if ctx.Err() == nil {
+			status := 0
+			if resp != nil {
+				status = resp.StatusCode
+			}
+			if c.attempt(ctx, err, status) {
+				if resp != nil {
+					resp.Body.Close()
+				}
+				return nil, nil, fmt.Errorf("%s: %w", c.shown, errServerOut)
+			}
+		}
 	}
 	if err != nil {
+		if resp != nil {
+			resp.Body.Close() // the retry layer hands the last answer over with its error
+		}
 		if ctx.Err() != nil {
 			return nil, nil, context.Cause(ctx)
+		}
+		if errors.Is(err, errServerOut) {
+			return nil, nil, fmt.Errorf("%s: %w", c.shown, errServerOut)
+		}
+		if unreachable(err) {
+			return nil, nil, &serverUnreachable{fmt.Errorf("%s %s: %w", method, c.shown+path, redactErr(err, c.base, c.shown)), c.shown}
 		}
 		return nil, nil, fmt.Errorf("%s %s: %w", method, c.shown+path, redactErr(err, c.base, c.shown))
 	}
@@ -137,6 +174,14 @@ func (c *comfyClient) send(ctx context.Context, method, path string, body any, l
 	}
 	return resp, data, nil
 }
+
+// serverUnreachable is a request the server did not answer at all.
+type serverUnreachable struct {
+	error
+	url string // shown form
+}
+
+func (e *serverUnreachable) Unwrap() error { return e.error }
 
 // uuid4 returns a random UUID in the canonical lowercase form ComfyUI
 // requires of a prompt_id.
@@ -198,6 +243,9 @@ func (c *comfyClient) submit(ctx context.Context, wf workflow, id string) (strin
 			if err != nil && ctx.Err() != nil {
 				return "", context.Cause(ctx)
 			}
+			if errors.Is(err, errServerOut) {
+				return "", err
+			}
 			if queued {
 				fmt.Fprintf(c.log, "%s: prompt %s was queued by the failed try: not posted again\n", c.shown, id)
 				return id, nil
@@ -208,6 +256,9 @@ func (c *comfyClient) submit(ctx context.Context, wf workflow, id string) (strin
 		if err != nil {
 			if ctx.Err() != nil {
 				return "", context.Cause(ctx)
+			}
+			if errors.Is(err, errServerOut) {
+				return "", err
 			}
 			last = err
 			continue

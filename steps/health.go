@@ -84,7 +84,11 @@ func (h *Health) Run(ctx context.Context, env *Env) (Outputs, error) {
 		if ctx.Err() != nil {
 			return nil, context.Cause(ctx)
 		}
-		return nil, fmt.Errorf("GET %s: %w", shown, redactErr(err, h.URL, shown))
+		err = fmt.Errorf("GET %s: %w", shown, redactErr(err, h.URL, shown))
+		if unreachable(err) || unreachable(errors.Unwrap(err)) {
+			err = fmt.Errorf("%w\n%s", err, unreachableHint(h.URL))
+		}
+		return nil, err
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, maxHealthBody))

@@ -39,6 +39,9 @@ type Options struct {
 	Hostile bool
 	// Size is the side of the generated square images (default 64).
 	Size int
+	// DieAfter makes the server drop every connection once it has queued
+	// DieAfter prompts, as a pod that crashed or was preempted.
+	DieAfter int
 	// FailView makes the first FailView GET /view answer 404, as for an
 	// image removed from the server's output folder.
 	FailView int
@@ -85,6 +88,15 @@ func New(o Options) *Server {
 	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if o.Log != nil {
 			o.Log(r.Method + " " + r.URL.Path)
+		}
+		s.mu.Lock()
+		dead := o.DieAfter > 0 && s.accepted >= o.DieAfter
+		s.mu.Unlock()
+		if dead {
+			if conn, _, err := w.(http.Hijacker).Hijack(); err == nil {
+				conn.Close()
+			}
+			return
 		}
 		mux.ServeHTTP(w, r)
 	}))
