@@ -5,6 +5,7 @@ go 1.26.0
 require (
 	github.com/agnivade/levenshtein v1.2.2
 	github.com/bmatcuk/doublestar/v4 v4.10.4
+	github.com/coder/websocket v1.8.15
 	github.com/esimov/pigo v1.4.6
 	github.com/expr-lang/expr v1.17.8
 	github.com/gofrs/flock v0.13.2

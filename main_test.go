@@ -154,13 +154,15 @@ func cmdFakeComfy(ts *testscript.TestScript, neg bool, args []string) {
 	truncate := fs.Int("truncate", 0, "")
 	failView := fs.Int("failview", 0, "")
 	dieAfter := fs.Int("dieafter", 0, "")
+	hold := fs.Bool("hold", false, "")
+	noWS := fs.Bool("nows", false, "")
 	if neg || fs.Parse(args) != nil {
-		ts.Fatalf("usage: fakecomfy [-env NAME] [-loras a,b] [-fail N -status S] [-failqueued N] [-truncate N] [-failview N] [-dieafter N] [-pending K] [-hostile] [-jpeg]")
+		ts.Fatalf("usage: fakecomfy [-env NAME] [-loras a,b] [-fail N -status S] [-failqueued N] [-truncate N] [-failview N] [-dieafter N] [-hold] [-nows] [-pending K] [-hostile] [-jpeg]")
 	}
 	log := ts.MkAbs(*env + ".requests")
 	prompts := ts.MkAbs(*env + ".prompts")
 	var mu sync.Mutex
-	srv := comfytest.New(comfytest.Options{Loras: strings.Split(*loras, ","), Fail: *fail, FailStatus: *status, Pending: *pending, Hostile: *hostile, JPEG: *jpegs, FailQueued: *failQueued, Truncate: *truncate, FailView: *failView, DieAfter: *dieAfter,
+	srv := comfytest.New(comfytest.Options{Loras: strings.Split(*loras, ","), Fail: *fail, FailStatus: *status, Pending: *pending, Hostile: *hostile, JPEG: *jpegs, FailQueued: *failQueued, Truncate: *truncate, FailView: *failView, DieAfter: *dieAfter, Hold: *hold, NoWS: *noWS,
 		Log: func(line string) {
 			mu.Lock()
 			defer mu.Unlock()

@@ -318,6 +318,17 @@ func (g *Generate) Run(ctx context.Context, env *Env) (Outputs, error) {
 		}
 	}
 	moved := make([]int, len(jobs))
+	// Each server's WebSocket says when a prompt is done, so its history
+	// is read once instead of polled.
+	lctx, stopListening := context.WithCancel(gctx)
+	defer stopListening()
+	if remaining > 0 {
+		var dials sync.WaitGroup
+		for _, c := range clients {
+			dials.Go(func() { c.listen(lctx) })
+		}
+		dials.Wait()
+	}
 	var wg sync.WaitGroup
 	for _, c := range clients {
 		for w := 0; w < per; w++ {
@@ -536,7 +547,7 @@ func (g *Generate) generate(ctx context.Context, env *Env, c *comfyClient, earli
 	// a cancellation or a timeout is cancelled on the server (see Run).
 	collect := func() ([]byte, string, int, int, error) {
 		c.track(id, true)
-		data, format, w, h, err := c.collect(ctx, id)
+		data, format, w, h, err := c.collect(ctx, id, adopted)
 		if ctx.Err() == nil {
 			c.track(id, false)
 		}

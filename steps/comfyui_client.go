@@ -33,6 +33,7 @@ type comfyClient struct {
 
 	mu       sync.Mutex
 	inflight map[string]bool // prompts of this run not collected yet
+	events   *comfyEvents    // the WebSocket's, when there is one
 
 	health health // in its batch's pool
 }
@@ -425,34 +426,36 @@ func (c *comfyClient) history(ctx context.Context, id string, retry bool) (*hist
 	return hist[id], nil
 }
 
-// wait polls /history/{id} until the prompt is done (the entry is
-// non-empty) and returns its output images. A prompt that failed reports
-// ComfyUI's exception message.
-func (c *comfyClient) wait(ctx context.Context, id string) ([]outputImage, error) {
+// wait waits for a prompt to be done (its history entry non-empty) and
+// returns its output images; a prompt that failed reports ComfyUI's
+// exception message. With the server's WebSocket, the history is read
+// when the socket says the prompt is done (and at least every
+// wsSafetyPoll); without it, polled with a growing delay. check says
+// whether to look at once (a prompt that may be done already).
+func (c *comfyClient) wait(ctx context.Context, id string, check bool) ([]outputImage, error) {
 	delay := pollMin
 	for {
-		entry, err := c.history(ctx, id, true)
-		if err != nil {
-			return nil, err
+		if check {
+			entry, err := c.history(ctx, id, true)
+			if err != nil {
+				return nil, err
+			}
+			if entry != nil {
+				return entry.images(id, c.shown)
+			}
 		}
-		if entry != nil {
-			if entry.Status.StatusStr != "success" {
-				return nil, fmt.Errorf("prompt %s failed on %s: %s", id, c.shown, executionError(entry.Status.Messages))
+		check = true
+		if ch := c.signal(id); ch != nil {
+			t := time.NewTimer(wsSafetyPoll)
+			select {
+			case <-ch:
+			case <-t.C:
+			case <-ctx.Done():
+				t.Stop()
+				return nil, context.Cause(ctx)
 			}
-			nodes := make([]string, 0, len(entry.Outputs))
-			for n := range entry.Outputs {
-				nodes = append(nodes, n)
-			}
-			sortIDs(nodes)
-			var images []outputImage
-			for _, n := range nodes {
-				for _, im := range entry.Outputs[n].Images {
-					if im.Type == "output" || im.Type == "" {
-						images = append(images, im)
-					}
-				}
-			}
-			return images, nil
+			t.Stop()
+			continue
 		}
 		select {
 		case <-time.After(delay):
@@ -461,6 +464,27 @@ func (c *comfyClient) wait(ctx context.Context, id string) ([]outputImage, error
 		}
 		delay = min(delay*3/2, pollMax)
 	}
+}
+
+// images returns a finished entry's output images, or its failure.
+func (e *histEntry) images(id, server string) ([]outputImage, error) {
+	if e.Status.StatusStr != "success" {
+		return nil, fmt.Errorf("prompt %s failed on %s: %s", id, server, executionError(e.Status.Messages))
+	}
+	nodes := make([]string, 0, len(e.Outputs))
+	for n := range e.Outputs {
+		nodes = append(nodes, n)
+	}
+	sortIDs(nodes)
+	var images []outputImage
+	for _, n := range nodes {
+		for _, im := range e.Outputs[n].Images {
+			if im.Type == "output" || im.Type == "" {
+				images = append(images, im)
+			}
+		}
+	}
+	return images, nil
 }
 
 // executionError finds the execution_error (or interruption) message.
@@ -576,8 +600,8 @@ func (c *comfyClient) submitAs(ctx context.Context, wf workflow, id *string) err
 // prompt, the first output (a batch_size above 1 would make several;
 // lifeos expects one image per prompt and seed), checked to be one whole
 // image of a sane size.
-func (c *comfyClient) collect(ctx context.Context, id string) (data []byte, format string, w, h int, err error) {
-	images, err := c.wait(ctx, id)
+func (c *comfyClient) collect(ctx context.Context, id string, check bool) (data []byte, format string, w, h int, err error) {
+	images, err := c.wait(ctx, id, check)
 	if err != nil {
 		return nil, "", 0, 0, err
 	}

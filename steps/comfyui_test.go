@@ -278,7 +278,7 @@ func TestHostileComfyAnswers(t *testing.T) {
 	if _, err := c.view(ctx, outputImage{Filename: "a.png", Type: "output"}); err == nil || !strings.Contains(err.Error(), "redirect to another host") {
 		t.Errorf("redirect to another host: err = %v", err)
 	}
-	if _, err := c.wait(ctx, "mine"); err == nil || !strings.Contains(err.Error(), "answered for another prompt (theirs)") {
+	if _, err := c.wait(ctx, "mine", true); err == nil || !strings.Contains(err.Error(), "answered for another prompt (theirs)") {
 		t.Errorf("history of another prompt: err = %v", err)
 	}
 

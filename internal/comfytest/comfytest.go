@@ -6,6 +6,7 @@
 package comfytest
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/json"
@@ -21,6 +22,9 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
+
+	"github.com/coder/websocket"
 )
 
 // Options shape the server's behaviour.
@@ -33,12 +37,20 @@ type Options struct {
 	// 500 anyway, as a proxy or a crash after the queue put would; Truncate
 	// makes the next Truncate queued ones answer 200 with half a body.
 	FailQueued, Truncate int
-	// Pending is how many history polls answer {} before a prompt is done.
+	// Pending is how many history polls answer {} before a prompt is done,
+	// for a client without a WebSocket; a prompt queued by a client with
+	// one runs at once and is announced on it.
 	Pending int
 	// Hostile makes history name output files "../../escape.png".
 	Hostile bool
 	// Size is the side of the generated square images (default 64).
 	Size int
+	// Hold keeps every prompt queued (the first one running) until it is
+	// interrupted or deleted, as a busy pod would.
+	Hold bool
+	// NoWS answers /ws with 404, as an old server or a proxy that does not
+	// pass WebSockets: clients must poll.
+	NoWS bool
 	// DieAfter makes the server drop every connection once it has queued
 	// DieAfter prompts, as a pod that crashed or was preempted.
 	DieAfter int
@@ -63,6 +75,9 @@ type Server struct {
 	prompts  map[string]map[string]any // id -> workflow
 	order    []string                  // ids in queue order
 	stopped  map[string]bool           // interrupted while running
+	ran      map[string]bool           // executed for a WebSocket client
+	owner    map[string]string         // prompt id -> client_id
+	sockets  map[string]*socket        // client_id -> its WebSocket
 	polls    map[string]int
 	posts    int // every POST /prompt
 	accepted int // those that queued a prompt
@@ -74,7 +89,8 @@ func New(o Options) *Server {
 	if o.Size == 0 {
 		o.Size = 64
 	}
-	s := &Server{opts: o, prompts: map[string]map[string]any{}, stopped: map[string]bool{}, polls: map[string]int{}}
+	s := &Server{opts: o, prompts: map[string]map[string]any{}, stopped: map[string]bool{}, ran: map[string]bool{},
+		owner: map[string]string{}, sockets: map[string]*socket{}, polls: map[string]int{}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /prompt", s.postPrompt)
 	mux.HandleFunc("GET /history/{id}", s.history)
@@ -82,6 +98,7 @@ func New(o Options) *Server {
 	mux.HandleFunc("POST /queue", s.deleteQueued)
 	mux.HandleFunc("POST /interrupt", s.interrupt)
 	mux.HandleFunc("GET /view", s.view)
+	mux.HandleFunc("GET /ws", s.ws)
 	mux.HandleFunc("GET /system_stats", func(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, `{"system": {"comfyui_version": "0.3.40"}, "devices": [{"name": "cuda:0", "vram_free": 24000000000}]}`)
 	})
@@ -91,6 +108,12 @@ func New(o Options) *Server {
 		}
 		s.mu.Lock()
 		dead := o.DieAfter > 0 && s.accepted >= o.DieAfter
+		if dead {
+			for id, so := range s.sockets {
+				so.conn.CloseNow()
+				delete(s.sockets, id)
+			}
+		}
 		s.mu.Unlock()
 		if dead {
 			if conn, _, err := w.(http.Hijacker).Hijack(); err == nil {
@@ -217,7 +240,14 @@ func (s *Server) postPrompt(w http.ResponseWriter, r *http.Request) {
 	s.order = append(s.order, id)
 	s.accepted++
 	number := s.accepted
+	var client string
+	json.Unmarshal(body["client_id"], &client)
+	s.owner[id] = client
+	so := s.sockets[client]
 	s.mu.Unlock()
+	if so != nil && !s.opts.Hold {
+		go s.execute(so, id)
+	}
 	if s.opts.Log != nil {
 		s.opts.Log("QUEUED")
 	}
@@ -240,7 +270,10 @@ func (s *Server) postPrompt(w http.ResponseWriter, r *http.Request) {
 // done says whether a prompt has finished (been polled Pending times) or
 // was interrupted. Callers hold s.mu.
 func (s *Server) done(id string) bool {
-	return s.polls[id] > s.opts.Pending || s.stopped[id]
+	if s.stopped[id] || s.ran[id] {
+		return true
+	}
+	return !s.opts.Hold && s.polls[id] > s.opts.Pending
 }
 
 // running is the prompt the server works on: the first one queued that is
@@ -311,10 +344,16 @@ func (s *Server) interrupt(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	run := s.running()
 	hit := run != "" && (body.PromptID == "" || body.PromptID == run)
+	var so *socket
 	if hit {
 		s.stopped[run] = true
+		so = s.sockets[s.owner[run]]
 	}
 	s.mu.Unlock()
+	if so != nil {
+		so.send("execution_interrupted", map[string]any{"prompt_id": run, "node_id": "3", "node_type": "KSampler", "executed": []string{}})
+		so.send("executing", map[string]any{"node": nil, "prompt_id": run})
+	}
 	if hit && s.opts.Log != nil {
 		s.opts.Log("INTERRUPTED")
 	}
@@ -337,9 +376,9 @@ func (s *Server) history(w http.ResponseWriter, r *http.Request) {
 	if ok {
 		s.polls[id]++
 	}
-	polls, stopped := s.polls[id], s.stopped[id]
+	finished, stopped := ok && s.done(id), s.stopped[id]
 	s.mu.Unlock()
-	if !ok || (polls <= s.opts.Pending && !stopped) {
+	if !finished {
 		writeJSON(w, 200, map[string]any{})
 		return
 	}
@@ -443,4 +482,69 @@ func render(text string, size int) image.Image {
 		}
 	}
 	return img
+}
+
+// socket is a client's WebSocket; writes are serialised.
+type socket struct {
+	mu   sync.Mutex
+	conn *websocket.Conn
+}
+
+func (so *socket) send(typ string, data map[string]any) {
+	b, _ := json.Marshal(map[string]any{"type": typ, "data": data})
+	so.mu.Lock()
+	defer so.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	so.conn.Write(ctx, websocket.MessageText, b)
+}
+
+// ws is GET /ws?clientId=: the messages of that client's prompts, as
+// ComfyUI sends them (status first; a binary preview frame, which
+// clients must skip; executing with node null once the history is
+// written).
+func (s *Server) ws(w http.ResponseWriter, r *http.Request) {
+	if s.opts.NoWS {
+		http.NotFound(w, r)
+		return
+	}
+	conn, err := websocket.Accept(w, r, nil)
+	if err != nil {
+		return
+	}
+	client := r.URL.Query().Get("clientId")
+	so := &socket{conn: conn}
+	s.mu.Lock()
+	s.sockets[client] = so
+	s.mu.Unlock()
+	so.send("status", map[string]any{"status": map[string]any{"exec_info": map[string]any{"queue_remaining": 0}}, "sid": client})
+	// Read until the client goes (ComfyUI ignores what clients send).
+	for {
+		if _, _, err := conn.Read(r.Context()); err != nil {
+			break
+		}
+	}
+	s.mu.Lock()
+	if s.sockets[client] == so {
+		delete(s.sockets, client)
+	}
+	s.mu.Unlock()
+}
+
+// execute runs a prompt for a WebSocket client: start, a preview frame,
+// sampler progress, the saved image, then done.
+func (s *Server) execute(so *socket, id string) {
+	so.send("execution_start", map[string]any{"prompt_id": id, "timestamp": 1})
+	so.mu.Lock()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	so.conn.Write(ctx, websocket.MessageBinary, []byte{0, 0, 0, 1, 0, 0, 0, 2, 0x89, 'P', 'N', 'G'})
+	cancel()
+	so.mu.Unlock()
+	for step := 1; step <= 3; step++ {
+		so.send("progress", map[string]any{"value": step, "max": 3, "prompt_id": id, "node": "3"})
+	}
+	s.mu.Lock()
+	s.ran[id] = true
+	s.mu.Unlock()
+	so.send("executing", map[string]any{"node": nil, "prompt_id": id})
 }
