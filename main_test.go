@@ -29,12 +29,7 @@ import (
 
 func TestMain(m *testing.M) {
 	testscript.Main(m, map[string]func(){
-		"lifeos": func() {
-			ctx, stop := signalContext()
-			code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
-			stop()
-			os.Exit(code)
-		},
+		"lifeos": func() { os.Exit(lifeos()) },
 		// fakescorer is an external scorer (or, with -embed, a face
 		// embedder) speaking lifeos's JSON protocol on stdin and stdout.
 		"fakescorer": func() { os.Exit(fakeScorer(os.Args[1:], os.Stdin, os.Stdout, "scorer.calls")) },
@@ -148,7 +143,7 @@ func cmdFakeComfy(ts *testscript.TestScript, neg bool, args []string) {
 	fail := fs.Int("fail", 0, "")
 	status := fs.Int("status", 500, "")
 	pending := fs.Int("pending", 1, "")
-	hostile := fs.Bool("hostile", false, "")
+	hostile := fs.String("hostile", "", "")
 	jpegs := fs.Bool("jpeg", false, "")
 	failQueued := fs.Int("failqueued", 0, "")
 	truncate := fs.Int("truncate", 0, "")
@@ -157,7 +152,7 @@ func cmdFakeComfy(ts *testscript.TestScript, neg bool, args []string) {
 	hold := fs.Bool("hold", false, "")
 	noWS := fs.Bool("nows", false, "")
 	if neg || fs.Parse(args) != nil {
-		ts.Fatalf("usage: fakecomfy [-env NAME] [-loras a,b] [-fail N -status S] [-failqueued N] [-truncate N] [-failview N] [-dieafter N] [-hold] [-nows] [-pending K] [-hostile] [-jpeg]")
+		ts.Fatalf("usage: fakecomfy [-env NAME] [-loras a,b] [-fail N -status S] [-failqueued N] [-truncate N] [-failview N] [-dieafter N] [-hold] [-nows] [-pending K] [-hostile path|junk|huge|bomb|redirect|other] [-jpeg]")
 	}
 	log := ts.MkAbs(*env + ".requests")
 	prompts := ts.MkAbs(*env + ".prompts")

@@ -81,6 +81,9 @@ func (h *Hash) Sum() cache.ActionID {
 // Lines returns the key lines written so far.
 func (h *Hash) Lines() []string { return h.lines }
 
+// DebugFlag reports whether LIFEOS_DEBUG sets name (name=1).
+func DebugFlag(name string) bool { return debugFlags()[name] }
+
 // debugFlags parses LIFEOS_DEBUG=name=1,name=1 (GODEBUG style).
 func debugFlags() map[string]bool {
 	flags := map[string]bool{}

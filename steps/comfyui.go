@@ -128,7 +128,7 @@ func (g *Generate) Deps(map[string]Outputs) Deps {
 	if s, ok := g.Prompts.(string); ok {
 		r = append(r, s)
 	}
-	return Deps{Reads: r, Writes: []string{g.Output}}
+	return Deps{Reads: r, Writes: []string{g.Output}, Policy: []string{"comfyui.max_image_bytes"}}
 }
 
 func (g *Generate) loadWorkflow(root string) (workflow, error) {
@@ -268,6 +268,14 @@ func (g *Generate) Run(ctx context.Context, env *Env) (Outputs, error) {
 	if g.Server != "" {
 		servers = []string{g.Server}
 	}
+	maxImage := int64(maxImageBytes)
+	if v, set := env.Policy["comfyui.max_image_bytes"]; set && v != nil {
+		n, ok := number(v)
+		if !ok || n < 1 {
+			return nil, fmt.Errorf("policy comfyui.max_image_bytes: %v: want a positive number of bytes", v)
+		}
+		maxImage = int64(n)
+	}
 	per := max(g.Concurrency, 1)
 	var mu sync.Mutex
 	var errs []error
@@ -285,6 +293,7 @@ func (g *Generate) Run(ctx context.Context, env *Env) (Outputs, error) {
 	earlier := map[string]*comfyClient{}
 	for k, srv := range servers {
 		clients[k] = newComfyClient(srv, env.Log)
+		clients[k].maxImage = maxImage
 		if len(servers) > 1 {
 			clients[k].health.pool = pool
 		}

@@ -14,6 +14,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"sort"
 	"strings"
 	"sync"
@@ -34,6 +35,7 @@ type comfyClient struct {
 	mu       sync.Mutex
 	inflight map[string]bool // prompts of this run not collected yet
 	events   *comfyEvents    // the WebSocket's, when there is one
+	maxImage int64           // policy.comfyui.max_image_bytes
 
 	health health // in its batch's pool
 }
@@ -94,9 +96,11 @@ func (c *comfyClient) do(ctx context.Context, method, path string, body any) (*h
 }
 
 // doLimit is do with a cap on the answer's size: a longer body is refused
-// after limit bytes, never held whole.
+// after limit bytes, never held whole: one that does not say its length
+// is spooled to a temporary file while it is counted, so that a hostile
+// stream costs disk up to the cap, not memory.
 func (c *comfyClient) doLimit(ctx context.Context, method, path string, body any, limit int64) (*http.Response, []byte, error) {
-	return c.send(ctx, method, path, body, limit, true)
+	return c.sendSpooled(ctx, method, path, body, limit, true, true)
 }
 
 // once is one request without the retry layer: a POST /prompt must never
@@ -105,9 +109,15 @@ func (c *comfyClient) once(ctx context.Context, method, path string, body any) (
 	return c.send(ctx, method, path, body, maxAnswerBytes, false)
 }
 
-// send makes a request, through the retry layer or not, and reads at most
-// limit bytes of the answer.
+// send is sendSpooled that reads small answers in memory.
 func (c *comfyClient) send(ctx context.Context, method, path string, body any, limit int64, retry bool) (*http.Response, []byte, error) {
+	return c.sendSpooled(ctx, method, path, body, limit, retry, false)
+}
+
+// sendSpooled makes a request, through the retry layer or not, and reads
+// at most limit bytes of the answer (through a temporary file when spool
+// is set and the answer's length is not known).
+func (c *comfyClient) sendSpooled(ctx context.Context, method, path string, body any, limit int64, retry, spool bool) (*http.Response, []byte, error) {
 	var rd io.Reader
 	if body != nil {
 		b, err := json.Marshal(body)
@@ -166,14 +176,70 @@ func (c *comfyClient) send(ctx context.Context, method, path string, body any, l
 		return nil, nil, fmt.Errorf("%s %s: %w", method, c.shown+path, redactErr(err, c.base, c.shown))
 	}
 	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
+	data, err := readCapped(resp, limit, spool)
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s %s: %w", method, c.shown+path, err)
 	}
-	if int64(len(data)) > limit {
-		return nil, nil, fmt.Errorf("%s %s: answer larger than %d MiB: refused", method, c.shown+path, limit>>20)
-	}
 	return resp, data, nil
+}
+
+// readCapped reads an answer of at most limit bytes: one that says it is
+// longer is refused unread, one that says its length is read into a
+// buffer of that size, and one that does not is read up to limit+1 bytes,
+// into a temporary file when spool is set.
+func readCapped(resp *http.Response, limit int64, spool bool) ([]byte, error) {
+	switch n := resp.ContentLength; {
+	case n > limit:
+		return nil, &tooLarge{limit}
+	case n >= 0:
+		data := make([]byte, n)
+		if _, err := io.ReadFull(resp.Body, data); err != nil {
+			return nil, err
+		}
+		return data, nil
+	case !spool:
+		data, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
+		if err != nil {
+			return nil, err
+		}
+		if int64(len(data)) > limit {
+			return nil, &tooLarge{limit}
+		}
+		return data, nil
+	}
+	f, err := os.CreateTemp("", "lifeos-answer-*")
+	if err != nil {
+		return nil, err
+	}
+	defer os.Remove(f.Name())
+	defer f.Close()
+	n, err := io.Copy(f, io.LimitReader(resp.Body, limit+1))
+	if err != nil {
+		return nil, err
+	}
+	if n > limit {
+		return nil, &tooLarge{limit}
+	}
+	data := make([]byte, n)
+	if _, err := f.ReadAt(data, 0); err != nil && err != io.EOF {
+		return nil, err
+	}
+	return data, nil
+}
+
+// tooLarge is an answer longer than its cap, refused after limit bytes.
+type tooLarge struct{ limit int64 }
+
+func (e *tooLarge) Error() string {
+	return fmt.Sprintf("answer larger than %s: refused", sizeString(e.limit))
+}
+
+// sizeString shows a byte count in MiB when it is whole ones.
+func sizeString(n int64) string {
+	if n >= 1<<20 && n%(1<<20) == 0 {
+		return fmt.Sprintf("%d MiB", n>>20)
+	}
+	return fmt.Sprintf("%d bytes", n)
 }
 
 // serverUnreachable is a request the server did not answer at all.
@@ -516,7 +582,15 @@ func executionError(msgs [][]json.RawMessage) string {
 // local path.
 func (c *comfyClient) view(ctx context.Context, im outputImage) ([]byte, error) {
 	q := url.Values{"filename": {im.Filename}, "subfolder": {im.Subfolder}, "type": {im.Type}}
-	resp, data, err := c.doLimit(ctx, http.MethodGet, "/view?"+q.Encode(), nil, maxImageBytes)
+	limit := c.maxImage
+	if limit <= 0 {
+		limit = maxImageBytes
+	}
+	resp, data, err := c.doLimit(ctx, http.MethodGet, "/view?"+q.Encode(), nil, limit)
+	var big *tooLarge
+	if errors.As(err, &big) {
+		return nil, fmt.Errorf("image %q from %s: larger than policy.comfyui.max_image_bytes (%s): refused", im.Filename, c.shown, sizeString(limit))
+	}
 	if err != nil {
 		return nil, err
 	}

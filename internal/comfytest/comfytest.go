@@ -6,11 +6,15 @@
 package comfytest
 
 import (
+	"bytes"
+	"compress/zlib"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"hash/crc32"
 	"image"
 	"image/color"
 	"image/jpeg"
@@ -41,8 +45,14 @@ type Options struct {
 	// for a client without a WebSocket; a prompt queued by a client with
 	// one runs at once and is announced on it.
 	Pending int
-	// Hostile makes history name output files "../../escape.png".
-	Hostile bool
+	// Hostile is an attack the server makes:
+	//   path      history names output files "../../escape.png"
+	//   junk      /view sends a valid image followed by 2 GiB of junk
+	//   huge      /view sends 2 GiB of junk
+	//   bomb      /view sends a PNG whose header says 20000x20000
+	//   redirect  /view redirects to another host
+	//   other     /history/{id} answers for another prompt
+	Hostile string
 	// Size is the side of the generated square images (default 64).
 	Size int
 	// Hold keeps every prompt queued (the first one running) until it is
@@ -398,7 +408,7 @@ func (s *Server) history(w http.ResponseWriter, r *http.Request) {
 				"exception_message": "CUDA out of memory. Tried to allocate 2.00 GiB", "exception_type": "torch.OutOfMemoryError"}}}}
 	} else {
 		name := "ComfyUI_" + id[:8] + "_.png"
-		if s.opts.Hostile {
+		if s.opts.Hostile == "path" {
 			name = "../../escape.png"
 		}
 		for nid, v := range prompt {
@@ -406,6 +416,9 @@ func (s *Server) history(w http.ResponseWriter, r *http.Request) {
 				outputs[nid] = map[string]any{"images": []any{map[string]any{"filename": name, "subfolder": "", "type": "output"}}}
 			}
 		}
+	}
+	if s.opts.Hostile == "other" {
+		id = "00000000-0000-4000-8000-000000000000"
 	}
 	writeJSON(w, 200, map[string]any{id: map[string]any{"prompt": []any{1, id, prompt, map[string]any{}, []string{"9"}},
 		"outputs": outputs, "status": status, "meta": map[string]any{}}})
@@ -463,6 +476,21 @@ func (s *Server) view(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "image/png")
 	w.Header().Set("Content-Disposition", `filename="`+name+`"`)
+	switch s.opts.Hostile {
+	case "junk":
+		png.Encode(w, render(promptText(prompt), s.opts.Size))
+		io.Copy(w, io.LimitReader(junk{}, 2<<30))
+		return
+	case "huge":
+		io.Copy(w, io.LimitReader(junk{}, 2<<30))
+		return
+	case "bomb":
+		w.Write(bombPNG())
+		return
+	case "redirect":
+		http.Redirect(w, r, "http://images.example.invalid/"+name, http.StatusFound)
+		return
+	}
 	if s.opts.JPEG {
 		jpeg.Encode(w, render(promptText(prompt), s.opts.Size), nil)
 		return
@@ -547,4 +575,43 @@ func (s *Server) execute(so *socket, id string) {
 	s.ran[id] = true
 	s.mu.Unlock()
 	so.send("executing", map[string]any{"node": nil, "prompt_id": id})
+}
+
+// junk is an endless stream of bytes, made as it is read.
+type junk struct{}
+
+func (junk) Read(p []byte) (int, error) {
+	for i := range p {
+		p[i] = byte(i*7 + 3)
+	}
+	return len(p), nil
+}
+
+// bombPNG is a PNG whose header claims 20000x20000 pixels (1.6 GB once
+// decoded) with one small, valid compressed row of data: what a client
+// must refuse from the header, before decoding.
+func bombPNG() []byte {
+	var b bytes.Buffer
+	b.WriteString("\x89PNG\r\n\x1a\n")
+	chunk := func(typ string, data []byte) {
+		binary.Write(&b, binary.BigEndian, uint32(len(data)))
+		b.WriteString(typ)
+		b.Write(data)
+		crc := crc32.NewIEEE()
+		crc.Write([]byte(typ))
+		crc.Write(data)
+		binary.Write(&b, binary.BigEndian, crc.Sum32())
+	}
+	ihdr := make([]byte, 13)
+	binary.BigEndian.PutUint32(ihdr[0:], 20000)
+	binary.BigEndian.PutUint32(ihdr[4:], 20000)
+	ihdr[8], ihdr[9] = 8, 6 // 8-bit RGBA
+	chunk("IHDR", ihdr)
+	var z bytes.Buffer
+	zw := zlib.NewWriter(&z)
+	zw.Write(make([]byte, 1+20000*4))
+	zw.Close()
+	chunk("IDAT", z.Bytes())
+	chunk("IEND", nil)
+	return b.Bytes()
 }
