@@ -91,10 +91,6 @@ func newComfyClient(base string, log io.Writer) *comfyClient {
 	return cc
 }
 
-func (c *comfyClient) do(ctx context.Context, method, path string, body any) (*http.Response, []byte, error) {
-	return c.doLimit(ctx, method, path, body, maxAnswerBytes)
-}
-
 // doLimit is do with a cap on the answer's size: a longer body is refused
 // after limit bytes, never held whole: one that does not say its length
 // is spooled to a temporary file while it is counted, so that a hostile
@@ -353,16 +349,6 @@ func (c *comfyClient) submit(ctx context.Context, wf workflow, id string) (strin
 	}
 	return "", last
 }
-
-// promptState is what a server knows of a prompt id.
-type promptState int
-
-const (
-	promptUnknown promptState = iota
-	promptQueued              // pending or running
-	promptDone                // in the history, successful
-	promptFailed              // in the history, failed or interrupted
-)
 
 // known says whether the server has the prompt: queued, running or done.
 func (c *comfyClient) known(ctx context.Context, id string) (bool, error) {

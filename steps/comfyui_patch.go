@@ -49,7 +49,7 @@ func (g *Generate) plan(wf workflow) (*genPlan, error) {
 		set := map[string]bool{"steps": sp.Steps > 0, "cfg": sp.CFG != nil, "sampler_name": sp.SamplerName != "", "scheduler": sp.Scheduler != "", "denoise": sp.Denoise != nil}
 		for _, in := range samplerSettings {
 			if set[in] && len(r.settings[in]) == 0 {
-				return fail(fmt.Errorf("sampler.%s: no sampling node of this workflow has a %s input (%s): remove it from sampler:", in, in, wf.describe(r.samplers[0])))
+				return fail(fmt.Errorf("sampler.%s: no sampling node of this workflow has a %s input (%s): remove sampler.%s", in, in, wf.describe(r.samplers[0]), in))
 			}
 		}
 	}

@@ -55,20 +55,8 @@ func (wf workflow) clone() workflow {
 	return c
 }
 
-// ids returns the node ids of a class, sorted numerically.
-func (wf workflow) ids(classes ...string) []string {
-	var out []string
-	for id, n := range wf {
-		for _, c := range classes {
-			if n.ClassType == c {
-				out = append(out, id)
-			}
-		}
-	}
-	sortIDs(out)
-	return out
-}
-
+// sortIDs sorts node ids numerically (ComfyUI ids are numbers as
+// strings), others after, as strings.
 func sortIDs(ids []string) {
 	sort.Slice(ids, func(i, j int) bool {
 		a, errA := strconv.Atoi(ids[i])
