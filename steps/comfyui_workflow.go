@@ -55,8 +55,8 @@ func (wf workflow) clone() workflow {
 	return c
 }
 
-// sortIDs sorts node ids numerically (ComfyUI ids are numbers as
-// strings), others after, as strings.
+// sortIDs sorts node ids numerically when both are numbers (ComfyUI's
+// are, as strings), else as strings.
 func sortIDs(ids []string) {
 	sort.Slice(ids, func(i, j int) bool {
 		a, errA := strconv.Atoi(ids[i])
