@@ -70,7 +70,9 @@ func lockWorkspace(ctx context.Context, root string, me lockHolder, noWait bool,
 	holder := filepath.Join(dir, "lock.holder")
 	if b, err := json.Marshal(me); err == nil {
 		// Only informative: a run that cannot say who it is still runs.
-		_ = atomicfile.WriteFile(holder, append(b, '\n'), 0o666)
+		// Only a message reads it, and a crash releases the lock anyway:
+		// not worth an fsync on every run.
+		_ = atomicfile.WriteFileUnsynced(holder, append(b, '\n'), 0o666)
 	}
 	return func() {
 		os.Remove(holder)

@@ -176,7 +176,7 @@ func (plan *Plan) Run(ctx context.Context, o RunOptions) (*Record, error) {
 	}
 	// Under the lock, what an earlier run left half-written is garbage.
 	e.sweep(".lifeos", false)
-	e.sweep(".lifeos/runs", true)
+	e.sweepRuns()
 	e.sweep(".lifeos/state", false)
 	if e.cache != nil {
 		// Objects are written in the cache's tmp/ before their rename.
@@ -296,6 +296,29 @@ type task struct {
 
 // probeBatches splits elements into batches for the probe phase: about four
 // per worker, so the workers stay busy while batches differ in cost.
+// sweepRecent is how many of the newest run records are swept for
+// temporary files. A killed run leaves them in its own record's folder (and
+// in those of the pipeline steps it ran), which are the newest: runs hold
+// the workspace lock one at a time, and each one sweeps before it creates
+// its own folder. Older records are finished; reading every one of up to
+// 200 folders on every run cost a millisecond.
+const sweepRecent = 32
+
+// sweepRuns sweeps the run records' folder and its newest records.
+func (e *engine) sweepRuns() {
+	dir := RunsDir(e.plan.Root)
+	e.sweep(dir, false)
+	ents, err := os.ReadDir(dir) // by name: by start time
+	if err != nil {
+		return
+	}
+	for i := len(ents) - 1; i >= 0 && i >= len(ents)-sweepRecent; i-- {
+		if ents[i].IsDir() {
+			e.sweep(filepath.Join(dir, ents[i].Name()), true)
+		}
+	}
+}
+
 func probeBatches(elems []*element, jobs int) []task {
 	size := max(1, len(elems)/(4*jobs))
 	var tasks []task

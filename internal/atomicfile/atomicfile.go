@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -23,8 +24,24 @@ func WriteFile(name string, data []byte, perm os.FileMode) error {
 	})
 }
 
+// WriteFileUnsynced atomically replaces name with data without syncing
+// it: a reader never sees a partial file, but a crash may lose the write.
+// For what is only informational (who holds a lock) or is verified on
+// every read (a damaged entry is a miss), where an fsync would cost more
+// than it saves.
+func WriteFileUnsynced(name string, data []byte, perm os.FileMode) error {
+	return write(name, perm, func(w io.Writer) error {
+		_, err := w.Write(data)
+		return err
+	}, false)
+}
+
 // Write atomically replaces name with what fill writes. fill must not retain w.
 func Write(name string, perm os.FileMode, fill func(w io.Writer) error) (err error) {
+	return write(name, perm, fill, true)
+}
+
+func write(name string, perm os.FileMode, fill func(w io.Writer) error, sync bool) (err error) {
 	dir := filepath.Dir(name)
 	if err := os.MkdirAll(dir, 0o777); err != nil {
 		return err
@@ -51,8 +68,10 @@ func Write(name string, perm os.FileMode, fill func(w io.Writer) error) (err err
 	if err := f.Chmod(perm); err != nil {
 		return err
 	}
-	if err := f.Sync(); err != nil {
-		return fmt.Errorf("sync %s: %w", name, err)
+	if sync {
+		if err := f.Sync(); err != nil {
+			return fmt.Errorf("sync %s: %w", name, err)
+		}
 	}
 	if err := f.Close(); err != nil {
 		return err
@@ -86,32 +105,47 @@ func TempOwner(name string) (int, bool) {
 }
 
 // Sweep removes the temporary files in dir (and below it when recursive)
-// whose process is gone, and returns their paths. A missing dir is not an
-// error.
+// whose process is gone, and returns their paths, sorted. A missing dir is
+// not an error. Directories are read in the order the system gives (a
+// folder of 10,000 images is not sorted to find no leftover in it).
 func Sweep(dir string, recursive bool) ([]string, error) {
 	var removed []string
 	var errs []error
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+	var sweep func(dir string) error
+	sweep = func(dir string) error {
+		f, err := os.Open(dir)
 		if err != nil {
 			if errors.Is(err, fs.ErrNotExist) {
 				return nil
 			}
 			return err
 		}
-		if d.IsDir() {
-			if p != dir && !recursive {
-				return fs.SkipDir
-			}
-			return nil
+		ents, err := f.ReadDir(-1)
+		f.Close()
+		if err != nil {
+			return err
 		}
-		if pid, ok := TempOwner(d.Name()); ok && !processAlive(pid) {
-			if err := os.Remove(p); err != nil {
-				errs = append(errs, err)
-			} else {
-				removed = append(removed, p)
+		for _, e := range ents {
+			p := filepath.Join(dir, e.Name())
+			if e.IsDir() {
+				if recursive {
+					if err := sweep(p); err != nil {
+						errs = append(errs, err)
+					}
+				}
+				continue
+			}
+			if pid, ok := TempOwner(e.Name()); ok && !processAlive(pid) {
+				if err := os.Remove(p); err != nil {
+					errs = append(errs, err)
+				} else {
+					removed = append(removed, p)
+				}
 			}
 		}
 		return nil
-	})
+	}
+	err := sweep(dir)
+	slices.Sort(removed)
 	return removed, errors.Join(err, errors.Join(errs...))
 }

@@ -3,12 +3,16 @@
 package pathglob
 
 import (
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"sort"
+	"strings"
+	"syscall"
 
 	"github.com/bmatcuk/doublestar/v4"
 )
@@ -66,6 +70,11 @@ func Walk(root string, patterns []string, fn func(rel string, d fs.DirEntry) err
 			return fn(pat, fs.FileInfoToDirEntry(st))
 		}
 	}
+	if len(patterns) == 1 {
+		if dir, base, ok := oneDirGlob(patterns[0]); ok {
+			return walkOneDir(root, dir, base, fn)
+		}
+	}
 	fsys := os.DirFS(root)
 	found := map[string]fs.DirEntry{}
 	var add func(p string, d fs.DirEntry) error
@@ -121,6 +130,67 @@ func Walk(root string, patterns []string, fn func(rel string, d fs.DirEntry) err
 	sort.Strings(names)
 	for _, p := range names {
 		if err := fn(p, found[p]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// oneDirGlob splits a pattern whose only glob characters are * and ? in
+// its last element ("images/*.png", the usual shape of a foreach or of a
+// step's inputs) into its directory and that element.
+func oneDirGlob(pat string) (dir, base string, ok bool) {
+	if Check(pat) != nil {
+		return "", "", false
+	}
+	pat = path.Clean(filepath.ToSlash(pat))
+	dir, base = path.Split(pat)
+	if hasMeta(dir) || strings.ContainsAny(base, "[{\\") || strings.Contains(base, "**") || !hasMeta(base) {
+		return "", "", false
+	}
+	return path.Clean(dir), base, true
+}
+
+// walkOneDir matches a oneDirGlob pattern with one read of its directory,
+// as doublestar with WithFilesOnly would: regular files, and links to
+// them, in name order.
+func walkOneDir(root, dir, base string, fn func(rel string, d fs.DirEntry) error) error {
+	f, err := os.Open(filepath.Join(root, filepath.FromSlash(dir)))
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
+			return nil // a pattern may match nothing
+		}
+		return fmt.Errorf("glob %s: %w", path.Join(dir, base), unwrap(err))
+	}
+	ents, err := f.ReadDir(-1)
+	f.Close()
+	if err != nil {
+		return fmt.Errorf("glob %s: %w", path.Join(dir, base), err)
+	}
+	matched := ents[:0]
+	for _, e := range ents {
+		if ok, _ := path.Match(base, e.Name()); !ok {
+			continue
+		}
+		if e.Type()&fs.ModeSymlink != 0 {
+			// Follow links: the content (and stat) that matters is the target's.
+			st, err := os.Stat(filepath.Join(root, filepath.FromSlash(dir), e.Name()))
+			if err != nil {
+				return fmt.Errorf("glob %s: %w", path.Join(dir, base), err)
+			}
+			e = fs.FileInfoToDirEntry(st)
+		}
+		if e.Type().IsRegular() {
+			matched = append(matched, e)
+		}
+	}
+	slices.SortFunc(matched, func(a, b fs.DirEntry) int { return strings.Compare(a.Name(), b.Name()) })
+	prefix := dir + "/"
+	if dir == "." {
+		prefix = ""
+	}
+	for _, e := range matched {
+		if err := fn(prefix+e.Name(), e); err != nil {
 			return err
 		}
 	}

@@ -42,3 +42,38 @@ func TestFiles(t *testing.T) {
 		}
 	}
 }
+
+// The one-directory fast path (a pattern like "images/*.png") finds what
+// the general doublestar walk finds: files and links to files, no
+// directories, dotfiles included, in name order.
+func TestOneDirGlobMatchesDoublestar(t *testing.T) {
+	root := t.TempDir()
+	for _, f := range []string{"a/1.png", "a/2.png", "a/b/3.png", "a/.hidden.png", "a/notes.txt", "a/x1.png", "c.png", "d/b.png/inner.png"} {
+		p := filepath.Join(root, f)
+		os.MkdirAll(filepath.Dir(p), 0o777)
+		os.WriteFile(p, []byte(f), 0o644)
+	}
+	os.Symlink("1.png", filepath.Join(root, "a/link.png"))
+	os.Symlink("b", filepath.Join(root, "a/dirlink.png"))
+	for _, pat := range []string{"a/*.png", "a/?.png", "a/*", "*.png", "*", "d/*.png", "none/*.png", "./a/*.txt", "a/*1*"} {
+		if _, _, ok := oneDirGlob(pat); !ok {
+			t.Fatalf("%s: not on the fast path", pat)
+		}
+		fast, err := Files(root, []string{pat})
+		if err != nil {
+			t.Fatalf("%s: %v", pat, err)
+		}
+		general, err := Files(root, []string{pat, pat}) // two patterns: the general walk
+		if err != nil {
+			t.Fatalf("%s (general): %v", pat, err)
+		}
+		if !reflect.DeepEqual(fast, general) {
+			t.Errorf("%s: fast path %v, doublestar %v", pat, fast, general)
+		}
+	}
+	for _, pat := range []string{"a/**/*.png", "a/[12].png", "a/{1,2}.png", "*/1.png", "a/1.png"} {
+		if _, _, ok := oneDirGlob(pat); ok {
+			t.Errorf("%s: on the fast path", pat)
+		}
+	}
+}
