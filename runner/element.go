@@ -160,6 +160,7 @@ func (e *engine) start(ctx context.Context, n *node) []*element {
 		return fail(err)
 	}
 	n.elems = make([]*element, len(items))
+	e.seen.reserve(len(items))
 	var memoOK bool
 	n.fp, memoOK = e.memoFingerprint(n)
 	for i, it := range items {

@@ -180,13 +180,16 @@ func (e *engine) memoFingerprint(n *node) ([16]byte, bool) {
 	for _, d := range n.deps {
 		ids = append(ids, d.s.ID)
 	}
+	// Written raw: a filter over 1,000 images hashes 1,000 results here.
+	var buf []byte
 	for _, id := range ids {
 		d := e.byStep[e.plan.byID[id]]
-		fmt.Fprintf(h, "step %s %s", id, d.status)
+		buf = append(append(append(append(buf[:0], "step "...), id...), ' '), d.status...)
 		for _, el := range d.elems {
-			fmt.Fprintf(h, " %s:%s", el.status, el.output)
+			buf = append(append(append(buf, ' '), el.status...), ':')
+			buf = append(buf, el.output[:]...)
 		}
-		h.Write([]byte("\n"))
+		h.Write(append(buf, '\n'))
 	}
 	copy(fp[:], h.Sum(nil))
 	return fp, true
@@ -194,11 +197,28 @@ func (e *engine) memoFingerprint(n *node) ([16]byte, bool) {
 
 // memoKey is the element's memo key: the step's fingerprint and its item.
 func memoKey(fp [16]byte, el *element) [16]byte {
-	h := sha256.New()
-	h.Write(fp[:])
-	item, _ := json.Marshal(el.item)
-	fmt.Fprintf(h, "%d %s", el.index, item)
-	var k [16]byte
-	copy(k[:], h.Sum(nil))
-	return k
+	var stack [256]byte
+	b := append(stack[:0], fp[:]...)
+	b = strconv.AppendInt(b, int64(el.index), 10)
+	b = append(b, ' ')
+	if s, ok := el.item.(string); ok && plainJSON(s) {
+		b = append(append(append(b, '"'), s...), '"') // what json.Marshal gives
+	} else {
+		item, _ := json.Marshal(el.item)
+		b = append(b, item...)
+	}
+	sum := sha256.Sum256(b)
+	return [16]byte(sum[:16])
+}
+
+// plainJSON reports whether json.Marshal would quote s as it is: printable
+// ASCII without the characters it escapes.
+func plainJSON(s string) bool {
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c < 0x20 || c >= 0x7f, c == '"', c == '\\', c == '<', c == '>', c == '&':
+			return false
+		}
+	}
+	return true
 }

@@ -64,10 +64,7 @@ func parseStamp(s string) (stamp, bool) {
 	if err1 != nil || err2 != nil || err3 != nil {
 		return stamp{}, false
 	}
-	if strings.IndexByte(s, '\\') >= 0 {
-		s = lineUnescaper.Replace(s)
-	}
-	return stamp{path: s, size: size, mtime: mtime, ino: ino}, true
+	return stamp{path: unescapeLine(s), size: size, mtime: mtime, ino: ino}, true
 }
 
 func parseHex16(dst []byte, s string) error {
@@ -155,28 +152,17 @@ func (e *engine) memoHit(el *element) bool {
 		return false
 	}
 	gen := e.seen.generation()
-	i := 0
-	err := pathglob.Walk(e.plan.Root, m.patterns, func(rel string, d fs.DirEntry) error {
-		st, ok := e.seen.get(rel)
-		if !ok {
-			info, err := d.Info()
-			if err != nil {
-				return err
-			}
-			st = stampOf(rel, info)
+	if len(m.patterns) == 1 && len(m.inputs) == 1 && m.patterns[0] == m.inputs[0].path {
+		// One file, the shape of a foreach element's input: its stat, and
+		// nothing of the glob machinery.
+		if !e.stampMatches(m.inputs[0]) {
+			return false
 		}
-		if i >= len(m.inputs) || st != m.inputs[i] {
-			return errMemoMiss
-		}
-		i++
-		return nil
-	})
-	if err != nil || i != len(m.inputs) {
+	} else if !e.inputsMatch(m) {
 		return false
 	}
 	for _, w := range m.writes {
-		info, err := os.Stat(filepath.Join(e.plan.Root, filepath.FromSlash(w.path)))
-		if err != nil || stampOf(w.path, info) != w {
+		if !e.stampMatches(w) {
 			return false
 		}
 		e.seen.put(w, gen)
@@ -195,6 +181,38 @@ func (e *engine) memoHit(el *element) bool {
 	return true
 }
 
+// stampMatches reports whether a file still has its stamp (a stamp just
+// confirmed in this run counts).
+func (e *engine) stampMatches(want stamp) bool {
+	if st, ok := e.seen.get(want.path); ok {
+		return st == want
+	}
+	info, err := os.Stat(filepath.Join(e.plan.Root, filepath.FromSlash(want.path)))
+	return err == nil && stampOf(want.path, info) == want
+}
+
+// inputsMatch reports whether a memo's input patterns still give the same
+// files with the same stamps.
+func (e *engine) inputsMatch(m *memo) bool {
+	i := 0
+	err := pathglob.Walk(e.plan.Root, m.patterns, func(rel string, d fs.DirEntry) error {
+		st, ok := e.seen.get(rel)
+		if !ok {
+			info, err := d.Info()
+			if err != nil {
+				return err
+			}
+			st = stampOf(rel, info)
+		}
+		if i >= len(m.inputs) || st != m.inputs[i] {
+			return errMemoMiss
+		}
+		i++
+		return nil
+	})
+	return err == nil && i == len(m.inputs)
+}
+
 var errMemoMiss = fmt.Errorf("memo miss")
 
 // seenStamps remembers the stamps of outputs that memos just confirmed, so a
@@ -205,6 +223,16 @@ type seenStamps struct {
 	mu  sync.RWMutex
 	m   map[string]stamp
 	gen uint64 // bumped by clear, so a stat taken before a clear is not kept
+	// hint is the size to make the map with: the largest foreach so far
+	// (growing a map of 10,000 stamps step by step cost more than filling it).
+	hint int
+}
+
+// reserve notes that up to n stamps may come.
+func (s *seenStamps) reserve(n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.hint = max(s.hint, n)
 }
 
 func (s *seenStamps) generation() uint64 {
@@ -227,7 +255,7 @@ func (s *seenStamps) put(st stamp, gen uint64) {
 		return
 	}
 	if s.m == nil {
-		s.m = map[string]stamp{}
+		s.m = make(map[string]stamp, s.hint)
 	}
 	s.m[st.path] = st
 }

@@ -3,6 +3,9 @@ package runner
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -192,5 +195,19 @@ func TestMemoInvalidation(t *testing.T) {
 				t.Errorf("out/a.txt = %q", got)
 			}
 		})
+	}
+}
+
+// memoKey's fast path for plain strings hashes what json.Marshal would
+// give, so keys do not depend on which path computed them.
+func TestMemoKeyFastPath(t *testing.T) {
+	fp := [16]byte{1, 2, 3}
+	for i, item := range []any{"images/img001.png", "a b/c-d_e.txt", "<x>&", "é.png", "tab\there", `quote"`, 3, map[string]any{"k": "v"}, nil} {
+		el := &element{index: i, item: item}
+		j, _ := json.Marshal(item)
+		want := sha256.Sum256(append(append([]byte{}, fp[:]...), fmt.Sprintf("%d %s", i, j)...))
+		if got := memoKey(fp, el); got != [16]byte(want[:16]) {
+			t.Errorf("%#v: memoKey differs from the JSON form", item)
+		}
 	}
 }

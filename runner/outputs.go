@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/lifeos/lifeos/internal/atomicfile"
 	"github.com/lifeos/lifeos/internal/pathglob"
@@ -270,6 +271,14 @@ func (e *engine) failedDir(elem ...string) string {
 // cache; see atomicfile.Sweep). Runs call it for the folders their outputs
 // live in, for .lifeos/ and for the cache's tmp/.
 func (e *engine) sweep(dir string, recursive bool) {
+	e.sweepDir(dir, recursive, true)
+}
+
+// sweepDir is sweep; with stamps, a folder unchanged since it was last
+// found clean is not read again. The folders under .lifeos change every
+// run, and are swept before the key state (which holds the stamps) is
+// read: they go without.
+func (e *engine) sweepDir(dir string, recursive, stamps bool) {
 	if e.explain {
 		return
 	}
@@ -280,7 +289,25 @@ func (e *engine) sweep(dir string, recursive bool) {
 	if !filepath.IsAbs(dir) {
 		abs = e.abs(dir)
 	}
-	removed, err := atomicfile.Sweep(abs, recursive)
+	// A folder found clean, whose stamp has not changed since, has had no
+	// file created in it: reading it again (10,000 images) would find
+	// nothing. The stamp is taken before the read, and trusted only when
+	// older than the racy window, so a file created meanwhile is never
+	// missed.
+	var before stamp
+	stamped := false
+	if stamps && !recursive {
+		if info, err := os.Stat(abs); err == nil {
+			before, stamped = stampOf(dir, info), true
+			if e.state.clean(before) {
+				return
+			}
+		}
+	}
+	removed, clean, err := atomicfile.SweepClean(abs, recursive)
+	if stamped && clean && !before.racy(time.Now()) {
+		e.state.setClean(before)
+	}
 	if err != nil {
 		fmt.Fprintf(e.o.Stderr, "lifeos: warning: remove leftover temporary files: %v\n", err)
 	}

@@ -175,12 +175,12 @@ func (plan *Plan) Run(ctx context.Context, o RunOptions) (*Record, error) {
 		e.runEnv["started"] = e.rec.Started.UTC().Format(time.RFC3339)
 	}
 	// Under the lock, what an earlier run left half-written is garbage.
-	e.sweep(".lifeos", false)
+	e.sweepDir(".lifeos", false, false)
 	e.sweepRuns()
-	e.sweep(".lifeos/state", false)
+	e.sweepDir(".lifeos/state", false, false)
 	if e.cache != nil {
 		// Objects are written in the cache's tmp/ before their rename.
-		e.sweep(filepath.Join(e.cache.Dir(), "tmp"), false)
+		e.sweepDir(filepath.Join(e.cache.Dir(), "tmp"), false, false)
 	}
 	e.dir = filepath.Join(RunsDir(plan.Root), e.rec.ID)
 	if err := os.MkdirAll(e.dir, 0o777); err != nil {
@@ -307,14 +307,14 @@ const sweepRecent = 32
 // sweepRuns sweeps the run records' folder and its newest records.
 func (e *engine) sweepRuns() {
 	dir := RunsDir(e.plan.Root)
-	e.sweep(dir, false)
+	e.sweepDir(dir, false, false)
 	ents, err := os.ReadDir(dir) // by name: by start time
 	if err != nil {
 		return
 	}
 	for i := len(ents) - 1; i >= 0 && i >= len(ents)-sweepRecent; i-- {
 		if ents[i].IsDir() {
-			e.sweep(filepath.Join(dir, ents[i].Name()), true)
+			e.sweepDir(filepath.Join(dir, ents[i].Name()), true, false)
 		}
 	}
 }

@@ -27,11 +27,16 @@ type keyState struct {
 	mu    sync.Mutex
 	elems map[string]*elemState // "<step>\x00<element label>"
 	dirty bool
+	// swept are the stamps of folders found free of temporary files, by
+	// path; touched are those this run looked at, the only ones saved.
+	swept   map[string]stamp
+	touched map[string]bool
 }
 
 type elemState struct {
 	action cache.ActionID
 	memo   *memo
+	m      memo // where a memo read from the file lives
 }
 
 const stateHeader = "lifeos keystate v2\n"
@@ -47,10 +52,19 @@ func stateFile(root, pipelineFile string) string {
 var lineEscaper = strings.NewReplacer("\\", `\\`, "\n", `\n`)
 var lineUnescaper = strings.NewReplacer(`\\`, "\\", `\n`, "\n")
 
+// unescapeLine undoes lineEscaper, allocating only when there is
+// something to undo.
+func unescapeLine(s string) string {
+	if strings.IndexByte(s, '\\') < 0 {
+		return s
+	}
+	return lineUnescaper.Replace(s)
+}
+
 // loadKeyStateAsync reads the state in the background: the scheduler has
 // the first step's elements to expand meanwhile. Every method waits for it.
 func loadKeyStateAsync(path string) *keyState {
-	ks := &keyState{path: path, elems: map[string]*elemState{}, ready: make(chan struct{})}
+	ks := &keyState{path: path, elems: map[string]*elemState{}, swept: map[string]stamp{}, touched: map[string]bool{}, ready: make(chan struct{})}
 	go ks.read()
 	return ks
 }
@@ -58,8 +72,10 @@ func loadKeyStateAsync(path string) *keyState {
 // read reads the state file. Anything malformed is dropped: the
 // state only makes explanations and no-op runs faster.
 //
-// Format, one record per element:
+// Format, the folders found free of temporary files, then one record per
+// element:
 //
+//	S <size> <mtime> <inode> <folder>  (folders found clean, then:)
 //	E <action> <step>\x00<label>
 //	M <memo key> <output id>        (the memo, if any:)
 //	P <input pattern>
@@ -86,6 +102,10 @@ func (ks *keyState) read() {
 		}
 		rest := line[2:]
 		switch line[0] {
+		case 'S':
+			if st, ok := parseStamp(rest); ok {
+				ks.swept[st.path] = st
+			}
 		case 'E':
 			cur = nil
 			id, key, ok := strings.Cut(rest, " ")
@@ -94,13 +114,13 @@ func (ks *keyState) read() {
 				continue
 			}
 			cur = &elemState{action: a}
-			ks.elems[lineUnescaper.Replace(key)] = cur
+			ks.elems[unescapeLine(key)] = cur
 		case 'M':
 			if cur == nil {
 				continue
 			}
 			k, out, _ := strings.Cut(rest, " ")
-			m := &memo{}
+			m := &cur.m // one allocation per element, not two
 			if parseHex16(m.key[:], k) != nil {
 				continue
 			}
@@ -110,7 +130,7 @@ func (ks *keyState) read() {
 			}
 		case 'P':
 			if cur != nil && cur.memo != nil {
-				cur.memo.patterns = append(cur.memo.patterns, lineUnescaper.Replace(rest))
+				cur.memo.patterns = append(cur.memo.patterns, unescapeLine(rest))
 			}
 		case 'I', 'W':
 			if cur == nil || cur.memo == nil {
@@ -131,6 +151,32 @@ func (ks *keyState) read() {
 				cur.memo.outputs = rest
 			}
 		}
+	}
+}
+
+// clean reports whether a folder has the stamp it had when it was last
+// found free of temporary files.
+func (ks *keyState) clean(st stamp) bool {
+	<-ks.ready
+	ks.mu.Lock()
+	defer ks.mu.Unlock()
+	old, ok := ks.swept[st.path]
+	if ok && old == st {
+		ks.touched[st.path] = true
+		return true
+	}
+	return false
+}
+
+// setClean records that a folder with this stamp held no temporary file.
+func (ks *keyState) setClean(st stamp) {
+	<-ks.ready
+	ks.mu.Lock()
+	defer ks.mu.Unlock()
+	ks.touched[st.path] = true
+	if ks.swept[st.path] != st {
+		ks.swept[st.path] = st
+		ks.dirty = true
 	}
 }
 
@@ -188,6 +234,12 @@ func (ks *keyState) save() error {
 	<-ks.ready
 	ks.mu.Lock()
 	defer ks.mu.Unlock()
+	for dir := range ks.swept {
+		if !ks.touched[dir] {
+			delete(ks.swept, dir) // a run record's folder, swept once
+			ks.dirty = true
+		}
+	}
 	if !ks.dirty {
 		return nil
 	}
@@ -199,6 +251,14 @@ func (ks *keyState) save() error {
 	return atomicfile.Write(ks.path, 0o666, func(w io.Writer) error {
 		bw := bufio.NewWriter(w)
 		bw.WriteString(stateHeader)
+		dirs := make([]string, 0, len(ks.swept))
+		for dir := range ks.swept {
+			dirs = append(dirs, dir)
+		}
+		sort.Strings(dirs)
+		for _, dir := range dirs {
+			fmt.Fprintf(bw, "S %s\n", ks.swept[dir])
+		}
 		for _, k := range keys {
 			es := ks.elems[k]
 			fmt.Fprintf(bw, "E %s %s\n", es.action, lineEscaper.Replace(k))

@@ -109,7 +109,14 @@ func TempOwner(name string) (int, bool) {
 // not an error. Directories are read in the order the system gives (a
 // folder of 10,000 images is not sorted to find no leftover in it).
 func Sweep(dir string, recursive bool) ([]string, error) {
-	var removed []string
+	removed, _, err := SweepClean(dir, recursive)
+	return removed, err
+}
+
+// SweepClean is Sweep that also reports whether dir held no temporary
+// file at all, of a dead process or a live one.
+func SweepClean(dir string, recursive bool) (removed []string, clean bool, err error) {
+	found := 0
 	var errs []error
 	var sweep func(dir string) error
 	sweep = func(dir string) error {
@@ -135,7 +142,11 @@ func Sweep(dir string, recursive bool) ([]string, error) {
 				}
 				continue
 			}
-			if pid, ok := TempOwner(e.Name()); ok && !processAlive(pid) {
+			pid, ok := TempOwner(e.Name())
+			if ok {
+				found++
+			}
+			if ok && !processAlive(pid) {
 				if err := os.Remove(p); err != nil {
 					errs = append(errs, err)
 				} else {
@@ -145,7 +156,7 @@ func Sweep(dir string, recursive bool) ([]string, error) {
 		}
 		return nil
 	}
-	err := sweep(dir)
+	err = errors.Join(sweep(dir), errors.Join(errs...))
 	slices.Sort(removed)
-	return removed, errors.Join(err, errors.Join(errs...))
+	return removed, found == 0 && err == nil, err
 }
