@@ -127,9 +127,12 @@ func RunsDir(root string) string { return filepath.Join(root, ".lifeos", "runs")
 
 // write stores the record atomically: the run's fields indented, then one
 // step per line. Indenting every field of 10,000 steps cost more than
-// scheduling them; a line per step stays readable and greppable.
+// scheduling them; a line per step stays readable and greppable. The
+// temporary file is written in the runs folder, beside the records'
+// folders, so that a killed run's leftover is found there by one read,
+// not by reading every record's folder.
 func (r *Record) write(dir string) error {
-	return atomicfile.Write(filepath.Join(dir, "run.json"), 0o666, func(w io.Writer) error {
+	return atomicfile.WriteVia(filepath.Dir(dir), filepath.Join(dir, "run.json"), 0o666, func(w io.Writer) error {
 		head := *r
 		head.Steps = nil
 		var b bytes.Buffer

@@ -176,7 +176,7 @@ func (plan *Plan) Run(ctx context.Context, o RunOptions) (*Record, error) {
 	}
 	// Under the lock, what an earlier run left half-written is garbage.
 	e.sweepDir(".lifeos", false, false)
-	e.sweepRuns()
+	e.sweepDir(".lifeos/runs", false, false) // run records are written through it (Record.write)
 	e.sweepDir(".lifeos/state", false, false)
 	if e.cache != nil {
 		// Objects are written in the cache's tmp/ before their rename.
@@ -296,29 +296,6 @@ type task struct {
 
 // probeBatches splits elements into batches for the probe phase: about four
 // per worker, so the workers stay busy while batches differ in cost.
-// sweepRecent is how many of the newest run records are swept for
-// temporary files. A killed run leaves them in its own record's folder (and
-// in those of the pipeline steps it ran), which are the newest: runs hold
-// the workspace lock one at a time, and each one sweeps before it creates
-// its own folder. Older records are finished; reading every one of up to
-// 200 folders on every run cost a millisecond.
-const sweepRecent = 32
-
-// sweepRuns sweeps the run records' folder and its newest records.
-func (e *engine) sweepRuns() {
-	dir := RunsDir(e.plan.Root)
-	e.sweepDir(dir, false, false)
-	ents, err := os.ReadDir(dir) // by name: by start time
-	if err != nil {
-		return
-	}
-	for i := len(ents) - 1; i >= 0 && i >= len(ents)-sweepRecent; i-- {
-		if ents[i].IsDir() {
-			e.sweepDir(filepath.Join(dir, ents[i].Name()), true, false)
-		}
-	}
-}
-
 func probeBatches(elems []*element, jobs int) []task {
 	size := max(1, len(elems)/(4*jobs))
 	var tasks []task

@@ -30,7 +30,7 @@ func WriteFile(name string, data []byte, perm os.FileMode) error {
 // every read (a damaged entry is a miss), where an fsync would cost more
 // than it saves.
 func WriteFileUnsynced(name string, data []byte, perm os.FileMode) error {
-	return write(name, perm, func(w io.Writer) error {
+	return write(name, "", perm, func(w io.Writer) error {
 		_, err := w.Write(data)
 		return err
 	}, false)
@@ -38,15 +38,25 @@ func WriteFileUnsynced(name string, data []byte, perm os.FileMode) error {
 
 // Write atomically replaces name with what fill writes. fill must not retain w.
 func Write(name string, perm os.FileMode, fill func(w io.Writer) error) (err error) {
-	return write(name, perm, fill, true)
+	return write(name, "", perm, fill, true)
 }
 
-func write(name string, perm os.FileMode, fill func(w io.Writer) error, sync bool) (err error) {
+// WriteVia is Write with the temporary file in tmpDir (on the same file
+// system) instead of beside name: where a killed writer's leftover is
+// looked for in one place rather than in every folder of its kind.
+func WriteVia(tmpDir, name string, perm os.FileMode, fill func(w io.Writer) error) error {
+	return write(name, tmpDir, perm, fill, true)
+}
+
+func write(name, tmpDir string, perm os.FileMode, fill func(w io.Writer) error, sync bool) (err error) {
 	dir := filepath.Dir(name)
 	if err := os.MkdirAll(dir, 0o777); err != nil {
 		return err
 	}
-	f, err := os.CreateTemp(dir, TempPattern(filepath.Base(name)))
+	if tmpDir == "" {
+		tmpDir = dir
+	}
+	f, err := os.CreateTemp(tmpDir, TempPattern(filepath.Base(name)))
 	if err != nil {
 		return err
 	}
