@@ -11,6 +11,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -125,14 +126,21 @@ func newRunID(t time.Time) string {
 // RunsDir is where run records live in a workspace.
 func RunsDir(root string) string { return filepath.Join(root, ".lifeos", "runs") }
 
+// tmpDir is where run records are written before their rename: inside
+// the runs folder, so on its file system, and small.
+func tmpDir(root string) string { return filepath.Join(RunsDir(root), ".tmp") }
+
 // write stores the record atomically: the run's fields indented, then one
 // step per line. Indenting every field of 10,000 steps cost more than
 // scheduling them; a line per step stays readable and greppable. The
-// temporary file is written in the runs folder, beside the records'
-// folders, so that a killed run's leftover is found there by one read,
-// not by reading every record's folder.
-func (r *Record) write(dir string) error {
-	return atomicfile.WriteVia(filepath.Dir(dir), filepath.Join(dir, "run.json"), 0o666, func(w io.Writer) error {
+// temporary file is written in tmp (.lifeos/runs/.tmp), so that a killed run's
+// leftover is found by reading that small folder, not the runs folder
+// (hundreds of records) or every record's folder.
+func (r *Record) write(dir, tmp string) error {
+	if err := os.MkdirAll(tmp, 0o777); err != nil {
+		return err
+	}
+	return atomicfile.WriteVia(tmp, filepath.Join(dir, "run.json"), 0o666, func(w io.Writer) error {
 		head := *r
 		head.Steps = nil
 		var b bytes.Buffer
@@ -187,7 +195,8 @@ func pruneRuns(root string, keep int, maxAge time.Duration, now time.Time) error
 		return err
 	}
 	cutoff := now.Add(-maxAge).UTC().Format("20060102-150405")
-	for i := 0; i < len(ents)-keep; i++ { // ReadDir sorts by name: oldest first
+	ents = slices.DeleteFunc(ents, func(e fs.DirEntry) bool { return strings.HasPrefix(e.Name(), ".") }) // .tmp
+	for i := 0; i < len(ents)-keep; i++ {                                                                // ReadDir sorts by name: oldest first
 		name := ents[i].Name()
 		if name < cutoff {
 			if err := os.RemoveAll(filepath.Join(RunsDir(root), name)); err != nil {

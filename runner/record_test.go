@@ -17,7 +17,7 @@ func TestRecordRoundTrip(t *testing.T) {
 	} {
 		r := &Record{ID: "20261128-010203-abcdef", Pipeline: "p.yaml", Status: StatusOK,
 			Started: time.Unix(1_800_000_000, 0).UTC(), Params: map[string]any{"n": 1.0}, Steps: steps}
-		if err := r.write(dir); err != nil {
+		if err := r.write(dir, filepath.Join(dir, "tmp")); err != nil {
 			t.Fatal(err)
 		}
 		got, err := readRecord(dir)

@@ -176,7 +176,7 @@ func (plan *Plan) Run(ctx context.Context, o RunOptions) (*Record, error) {
 	}
 	// Under the lock, what an earlier run left half-written is garbage.
 	e.sweepDir(".lifeos", false, false)
-	e.sweepDir(".lifeos/runs", false, false) // run records are written through it (Record.write)
+	e.sweepDir(".lifeos/runs/.tmp", false, false) // run records are written through it (Record.write)
 	e.sweepDir(".lifeos/state", false, false)
 	if e.cache != nil {
 		// Objects are written in the cache's tmp/ before their rename.
@@ -208,7 +208,7 @@ func (plan *Plan) Run(ctx context.Context, o RunOptions) (*Record, error) {
 	}
 	// The record is written before the verdict is printed: a run whose
 	// record is lost has failed, and says so once.
-	if err := rec.write(e.dir); err != nil {
+	if err := rec.write(e.dir, tmpDir(plan.Root)); err != nil {
 		e.noRecord = true
 		err = fmt.Errorf("write run record: %w", err)
 		rec.Status, rec.Error = StatusFailed, err.Error()
