@@ -211,7 +211,9 @@ func (e *engine) run(ctx context.Context, el *element) {
 	}
 	s := el.n.s
 	e.seen.clear()
+	e.stats.reset()
 	defer e.seen.clear()
+	defer e.stats.reset()
 	logf := &lazyFile{path: filepath.Join(e.dir, "logs", e.logName(el))}
 	defer func() {
 		if err := logf.Close(); err != nil && el.err == nil {

@@ -4,9 +4,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io/fs"
-	"os"
 	"path"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -187,8 +185,8 @@ func (e *engine) stampMatches(want stamp) bool {
 	if st, ok := e.seen.get(want.path); ok {
 		return st == want
 	}
-	info, err := os.Stat(filepath.Join(e.plan.Root, filepath.FromSlash(want.path)))
-	return err == nil && stampOf(want.path, info) == want
+	st, ok := e.stats.stamp(want.path)
+	return ok && st == want
 }
 
 // inputsMatch reports whether a memo's input patterns still give the same

@@ -282,7 +282,18 @@ func (e *engine) sweepDir(dir string, recursive, stamps bool) {
 	if e.explain {
 		return
 	}
-	if _, done := e.swept.LoadOrStore(dir, true); done {
+	// A map under a mutex, not a sync.Map: every foreach element asks for
+	// its folder, and boxing the key for a sync.Map allocated each time.
+	e.sweptMu.Lock()
+	done := e.swept[dir]
+	if !done {
+		if e.swept == nil {
+			e.swept = map[string]bool{}
+		}
+		e.swept[dir] = true
+	}
+	e.sweptMu.Unlock()
+	if done {
 		return
 	}
 	abs := dir

@@ -52,7 +52,9 @@ type engine struct {
 	runEnv  map[string]any
 	idWidth int // for aligned progress lines
 	seen    seenStamps
-	swept   sync.Map // directories swept of temporary files this run
+	stats   *dirStats // stats through open folders, for memos
+	sweptMu sync.Mutex
+	swept   map[string]bool // directories swept of temporary files this run
 	// noRecord says the run record could not be written.
 	noRecord bool
 	meter    *meter
@@ -73,7 +75,7 @@ func (plan *Plan) newEngine(o RunOptions, explain bool) (*engine, error) {
 	// Secrets never reach the console, whatever prints them.
 	o.Stdout = &syncWriter{w: redactWriter{plan.redact, o.Stdout}}
 	o.Stderr = &syncWriter{w: redactWriter{plan.redact, o.Stderr}}
-	e := &engine{plan: plan, o: o, debug: debugFlags(), explain: explain, byStep: map[*Step]*node{}, meter: newMeter(o.Stdout, tty)}
+	e := &engine{plan: plan, o: o, debug: debugFlags(), explain: explain, byStep: map[*Step]*node{}, meter: newMeter(o.Stdout, tty), stats: newDirStats(plan.Root)}
 	dir, err := cache.DefaultDir(plan.Root)
 	if err != nil {
 		return nil, &UsageError{err}
@@ -188,6 +190,7 @@ func (plan *Plan) Run(ctx context.Context, o RunOptions) (*Record, error) {
 	}
 	fmt.Fprintf(e.o.Stdout, "run %s: %s (%d steps, %d jobs)\n", e.rec.ID, plan.Pipeline.File, len(e.nodes), e.o.Jobs)
 	runErr := e.schedule(ctx)
+	e.stats.reset()
 	rec := e.rec
 	rec.Finished = time.Now()
 	rec.DurationMS = ms(rec.Finished.Sub(rec.Started))

@@ -236,7 +236,7 @@ func (ks *keyState) save() error {
 	defer ks.mu.Unlock()
 	for dir := range ks.swept {
 		if !ks.touched[dir] {
-			delete(ks.swept, dir) // a run record's folder, swept once
+			delete(ks.swept, dir) // not this pipeline's any more
 			ks.dirty = true
 		}
 	}
