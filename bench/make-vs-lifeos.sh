@@ -28,7 +28,7 @@ all: mout/approved.txt
 mout/%.txt.size: images/%.txt
 	@mkdir -p mout && wc -c < $< > $@
 mout/approved.txt: $(OUT)
-	@cat $(OUT) | awk -v min=$(MIN) '$$1 >= min' > $@
+	@cat mout/*.size | awk -v min=$(MIN) '$$1 >= min' > $@
 MK
 
 cp "$here/runner/testdata/bench.yaml" pipelines/bench.yaml
