@@ -155,36 +155,38 @@ func oneDirGlob(pat string) (dir, base string, ok bool) {
 // as doublestar with WithFilesOnly would: regular files, and links to
 // them, in name order.
 func walkOneDir(root, dir, base string, fn func(rel string, d fs.DirEntry) error) error {
-	f, err := os.Open(filepath.Join(root, filepath.FromSlash(dir)))
+	abs := filepath.Join(root, filepath.FromSlash(dir))
+	ents, err := readDir(abs)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
 			return nil // a pattern may match nothing
 		}
 		return fmt.Errorf("glob %s: %w", path.Join(dir, base), unwrap(err))
 	}
-	ents, err := f.ReadDir(-1)
-	f.Close()
-	if err != nil {
-		return fmt.Errorf("glob %s: %w", path.Join(dir, base), err)
+	match := func(name string) bool {
+		ok, _ := path.Match(base, name)
+		return ok
 	}
-	matched := ents[:0]
+	if ext := base[1:]; base[0] == '*' && !hasMeta(ext) {
+		match = func(name string) bool { return strings.HasSuffix(name, ext) } // "*.png"
+	}
+	ents = slices.DeleteFunc(ents, func(e dent) bool { return !match(e.name) })
+	slices.SortFunc(ents, func(a, b dent) int { return strings.Compare(a.name, b.name) })
+	var matched []fs.DirEntry
 	for _, e := range ents {
-		if ok, _ := path.Match(base, e.Name()); !ok {
-			continue
-		}
-		if e.Type()&fs.ModeSymlink != 0 {
+		var d fs.DirEntry = &entry{dir: abs, dent: e}
+		if e.typ == fs.ModeSymlink {
 			// Follow links: the content (and stat) that matters is the target's.
-			st, err := os.Stat(filepath.Join(root, filepath.FromSlash(dir), e.Name()))
+			st, err := os.Stat(filepath.Join(abs, e.name))
 			if err != nil {
 				return fmt.Errorf("glob %s: %w", path.Join(dir, base), err)
 			}
-			e = fs.FileInfoToDirEntry(st)
+			d = fs.FileInfoToDirEntry(st)
 		}
-		if e.Type().IsRegular() {
-			matched = append(matched, e)
+		if d.Type().IsRegular() {
+			matched = append(matched, d)
 		}
 	}
-	slices.SortFunc(matched, func(a, b fs.DirEntry) int { return strings.Compare(a.Name(), b.Name()) })
 	prefix := dir + "/"
 	if dir == "." {
 		prefix = ""
@@ -196,6 +198,17 @@ func walkOneDir(root, dir, base string, fn func(rel string, d fs.DirEntry) error
 	}
 	return nil
 }
+
+// entry is a listed file as an fs.DirEntry; Info stats it.
+type entry struct {
+	dir string
+	dent
+}
+
+func (e *entry) Name() string               { return e.name }
+func (e *entry) IsDir() bool                { return e.typ == fs.ModeDir }
+func (e *entry) Type() fs.FileMode          { return e.typ }
+func (e *entry) Info() (fs.FileInfo, error) { return os.Lstat(filepath.Join(e.dir, e.name)) }
 
 func hasMeta(p string) bool {
 	for i := 0; i < len(p); i++ {
