@@ -279,8 +279,7 @@ func (c *Cache) PutBytes(id ActionID, data []byte) (OutputID, error) {
 	return out, c.putEntry(id, out, int64(len(data)), nil)
 }
 
-// PutObject stores the content of r as an object and returns its id. An
-// object already present with the right size is not rewritten.
+// PutObject stores the content of r as an object and returns its id.
 func (c *Cache) PutObject(r io.Reader) (OutputID, error) {
 	// Hash into a temporary file in the cache itself, then rename it to its
 	// digest: one pass over the data, and no partial object is ever visible.
@@ -293,12 +292,17 @@ func (c *Cache) PutObject(r io.Reader) (OutputID, error) {
 		return OutputID{}, err
 	}
 	tmp := f.Name()
-	defer os.Remove(tmp) // no-op after a successful rename
+	stored := false
+	defer func() {
+		if !stored {
+			os.Remove(tmp)
+		}
+	}()
+	// Not synced: every read of an object checks its size and digest, so
+	// one a crash damaged is a miss; and it is renamed over whatever holds
+	// its name, so storing the same content again repairs it.
 	h := sha256.New()
-	n, err := io.Copy(io.MultiWriter(f, h), r)
-	if err == nil {
-		err = f.Sync()
-	}
+	_, err = io.Copy(io.MultiWriter(f, h), r)
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
@@ -308,9 +312,6 @@ func (c *Cache) PutObject(r io.Reader) (OutputID, error) {
 	var id OutputID
 	h.Sum(id[:0])
 	name := c.ObjectPath(id)
-	if st, err := os.Stat(name); err == nil && st.Size() == n {
-		return id, nil
-	}
 	if err := os.MkdirAll(filepath.Dir(name), 0o777); err != nil {
 		return id, err
 	}
@@ -321,6 +322,7 @@ func (c *Cache) PutObject(r io.Reader) (OutputID, error) {
 	if err := os.Rename(tmp, name); err != nil {
 		return id, fmt.Errorf("store object: %w", err)
 	}
+	stored = true
 	return id, nil
 }
 
@@ -351,7 +353,10 @@ func (c *Cache) putEntry(id ActionID, out OutputID, size int64, inline []byte) e
 	if len(line) != entrySize {
 		return errors.New("internal error: bad entry size")
 	}
-	if err := atomicfile.WriteFile(c.fileName(id, "a"), append([]byte(line), inline...), 0o666); err != nil {
+	// Not synced: an entry is checked when read (its form, its action, the
+	// digest of its result), so one a crash damaged is a miss, and an fsync
+	// per entry was a third of a cold run's time.
+	if err := atomicfile.WriteFileUnsynced(c.fileName(id, "a"), append([]byte(line), inline...), 0o666); err != nil {
 		return fmt.Errorf("store cache entry: %w", err)
 	}
 	return nil
@@ -381,7 +386,7 @@ func (c *Cache) CopyObject(id OutputID, dst string, perm os.FileMode) error {
 // plan can say which line changed. It is advisory: errors are returned but
 // a missing key file only makes explanations vaguer.
 func (c *Cache) PutKey(id ActionID, lines []string) error {
-	return atomicfile.WriteFile(c.fileName(id, "k"), []byte(strings.Join(lines, "\n")+"\n"), 0o666)
+	return atomicfile.WriteFileUnsynced(c.fileName(id, "k"), []byte(strings.Join(lines, "\n")+"\n"), 0o666)
 }
 
 // Key returns the key lines stored by PutKey.
