@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -175,7 +176,16 @@ func (e *engine) memoFingerprint(n *node) ([16]byte, bool) {
 		fmt.Fprintf(h, "when %q\n", s.When.Src)
 	}
 	params, _ := json.Marshal(e.plan.redact.Params(e.plan.Params))
-	fmt.Fprintf(h, "params %s\npolicy %s\n", params, e.rec.PolicyDigest)
+	fmt.Fprintf(h, "params %s\n", params)
+	// The policy values the step's expressions read, not the whole policy:
+	// a threshold edit must not send a thousand unrelated elements down the
+	// full path. What the step itself reads (Deps.Policy) is in the memo.
+	var paths []string
+	for _, x := range s.exprs() {
+		paths = append(paths, x.policy...)
+	}
+	slices.Sort(paths)
+	h.Write([]byte(e.policyLines(slices.Compact(paths))))
 	ids := append([]string{}, s.refs...)
 	for _, d := range n.deps {
 		ids = append(ids, d.s.ID)
@@ -193,6 +203,24 @@ func (e *engine) memoFingerprint(n *node) ([16]byte, bool) {
 	}
 	copy(fp[:], h.Sum(nil))
 	return fp, true
+}
+
+// policyLines are "<path>=<JSON value>" lines of the policy values at
+// paths ("" is the whole policy).
+func (e *engine) policyLines(paths []string) string {
+	var b strings.Builder
+	for _, p := range paths {
+		var v any = e.policy
+		if p != "" {
+			v, _ = e.plan.Policy.Get(p)
+		}
+		j, _ := jsonText(v)
+		b.WriteString(p)
+		b.WriteByte('=')
+		b.Write(j)
+		b.WriteByte('\n')
+	}
+	return b.String()
 }
 
 // memoKey is the element's memo key: the step's fingerprint and its item.

@@ -28,6 +28,7 @@ import (
 // clean" rule: a change within the timestamp granularity could go unseen.
 type memo struct {
 	key      [16]byte
+	policy   string // policyLines of the step's Deps.Policy when recorded
 	output   cache.OutputID
 	outputs  string // JSON
 	patterns []string
@@ -89,7 +90,7 @@ func (m *memo) equal(o *memo) bool {
 	if m == nil || o == nil {
 		return m == o
 	}
-	if m.key != o.key || m.output != o.output || m.outputs != o.outputs ||
+	if m.key != o.key || m.output != o.output || m.outputs != o.outputs || m.policy != o.policy ||
 		len(m.patterns) != len(o.patterns) || len(m.inputs) != len(o.inputs) || len(m.writes) != len(o.writes) {
 		return false
 	}
@@ -146,7 +147,7 @@ func (s *Step) exprs() []*Expr {
 // stat it had. Any doubt is a miss.
 func (e *engine) memoHit(el *element) bool {
 	m := e.state.memo(el.n.s.ID, el.label)
-	if m == nil || m.key != el.memoKey {
+	if m == nil || m.key != el.memoKey || !e.samePolicy(m.policy) {
 		return false
 	}
 	gen := e.seen.generation()
@@ -213,6 +214,21 @@ func (e *engine) inputsMatch(m *memo) bool {
 
 var errMemoMiss = fmt.Errorf("memo miss")
 
+// samePolicy reports whether the policy still has the values recorded in
+// lines (policyLines), the ones the step reads itself.
+func (e *engine) samePolicy(lines string) bool {
+	if lines == "" {
+		return true
+	}
+	var paths []string
+	for _, l := range strings.SplitAfter(lines, "\n") {
+		if p, _, ok := strings.Cut(l, "="); ok {
+			paths = append(paths, p)
+		}
+	}
+	return e.policyLines(paths) == lines
+}
+
 // seenStamps remembers the stamps of outputs that memos just confirmed, so a
 // downstream step whose inputs are those outputs (a filter over every
 // image) does not stat them again. Anything that runs for real may write
@@ -271,7 +287,8 @@ func (e *engine) recordMemo(el *element, outputsJSON []byte, writes []stamp) {
 	var m *memo
 	if el.memoOK {
 		now := time.Now()
-		m = &memo{key: el.memoKey, output: el.output, outputs: string(outputsJSON), patterns: el.deps.Reads, inputs: el.inputs, writes: writes}
+		m = &memo{key: el.memoKey, output: el.output, outputs: string(outputsJSON), patterns: el.deps.Reads, inputs: el.inputs, writes: writes,
+			policy: e.policyLines(el.deps.Policy)}
 		for _, st := range append(append([]stamp{}, el.inputs...), writes...) {
 			if st.racy(now) {
 				m = nil

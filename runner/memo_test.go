@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -142,35 +143,38 @@ func TestMemoInvalidation(t *testing.T) {
 		change func(t *testing.T, root string) Options
 		calls  string   // commands that must run
 		hashed []string // elements that must take the full path (at least)
+		memo   []string // elements that must be served from their memo
 	}{
 		{"input edited", func(t *testing.T, root string) Options {
 			writeFile(t, root, "in/b.txt", "BB")
 			return Options{}
-		}, "each all", []string{"each[1]", "all"}},
+		}, "each all", []string{"each[1]", "all"}, nil},
 		{"input added", func(t *testing.T, root string) Options {
 			writeFile(t, root, "in/d.txt", "dd")
 			return Options{}
-		}, "each all", []string{"each[3]", "all"}},
+		}, "each all", []string{"each[3]", "all"}, nil},
 		{"output deleted", func(t *testing.T, root string) Options {
 			os.Remove(filepath.Join(root, "out/a.txt"))
 			return Options{}
-		}, "", []string{"each[0]"}},
+		}, "", []string{"each[0]"}, nil},
 		{"output edited", func(t *testing.T, root string) Options {
 			writeFile(t, root, "all.txt", "tampered")
 			return Options{}
-		}, "", []string{"all"}},
+		}, "", []string{"all"}, nil},
 		{"param changed", func(t *testing.T, root string) Options {
 			return Options{Params: []string{"tag=v2"}}
-		}, "each each each", []string{"each[0]", "each[1]", "each[2]", "all"}},
+		}, "each each each", []string{"each[0]", "each[1]", "each[2]", "all"}, nil},
+		// Only the step that reads the threshold takes the full path: the
+		// elements that do not read it keep their memos.
 		{"threshold changed", func(t *testing.T, root string) Options {
 			return Options{Sets: []string{"sharpness.min=0.9"}}
-		}, "all", []string{"each[0]", "each[1]", "each[2]", "all"}},
+		}, "all", []string{"all"}, []string{"each[0]", "each[1]", "each[2]"}},
 		{"step edited", func(t *testing.T, root string) Options {
 			p := filepath.Join(root, "pipelines/p.yaml")
 			b, _ := os.ReadFile(p)
 			os.WriteFile(p, bytes.Replace(b, []byte("cat out/*.txt > all.txt"), []byte("cat out/*.txt > all.txt "), 1), 0o666)
 			return Options{}
-		}, "all", []string{"all"}},
+		}, "all", []string{"all"}, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			root := memoWorkspace(t)
@@ -189,6 +193,11 @@ func TestMemoInvalidation(t *testing.T) {
 				}
 				if !found {
 					t.Errorf("%s served from its memo; hashed only %v", h, r.hashed)
+				}
+			}
+			for _, m := range tc.memo {
+				if slices.Contains(r.hashed, m) {
+					t.Errorf("%s took the full path (hashed %v); want it served from its memo", m, r.hashed)
 				}
 			}
 			if got, _ := os.ReadFile(filepath.Join(root, "out/a.txt")); string(got) != "aa" {

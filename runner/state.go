@@ -82,6 +82,7 @@ func loadKeyStateAsync(path string) *keyState {
 //	I <size> <mtime> <inode> <path>
 //	W <size> <mtime> <inode> <path>
 //	O <outputs JSON>
+//	Q <policy values the step reads: path=JSON lines, escaped>
 func (ks *keyState) read() {
 	defer close(ks.ready)
 	data, err := os.ReadFile(ks.path)
@@ -149,6 +150,10 @@ func (ks *keyState) read() {
 		case 'O':
 			if cur != nil && cur.memo != nil {
 				cur.memo.outputs = rest
+			}
+		case 'Q':
+			if cur != nil && cur.memo != nil {
+				cur.memo.policy = unescapeLine(rest)
 			}
 		}
 	}
@@ -274,6 +279,9 @@ func (ks *keyState) save() error {
 					fmt.Fprintf(bw, "W %s\n", st)
 				}
 				fmt.Fprintf(bw, "O %s\n", m.outputs)
+				if m.policy != "" {
+					fmt.Fprintf(bw, "Q %s\n", lineEscaper.Replace(m.policy))
+				}
 			}
 		}
 		return bw.Flush()
