@@ -36,6 +36,11 @@ func WriteFileUnsynced(name string, data []byte, perm os.FileMode) error {
 	}, false)
 }
 
+// WriteUnsynced is Write without the sync (see WriteFileUnsynced).
+func WriteUnsynced(name string, perm os.FileMode, fill func(w io.Writer) error) error {
+	return write(name, "", perm, fill, false)
+}
+
 // Write atomically replaces name with what fill writes. fill must not retain w.
 func Write(name string, perm os.FileMode, fill func(w io.Writer) error) (err error) {
 	return write(name, "", perm, fill, true)

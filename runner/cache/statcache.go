@@ -149,7 +149,9 @@ func (sc *StatCache) Save() error {
 		paths = append(paths, p)
 	}
 	sort.Strings(paths)
-	err := atomicfile.Write(sc.path, 0o666, func(w io.Writer) error {
+	// Not synced: the stat cache only spares re-hashing, and a damaged
+	// one is dropped when read.
+	err := atomicfile.WriteUnsynced(sc.path, 0o666, func(w io.Writer) error {
 		bw := bufio.NewWriter(w)
 		bw.WriteString(statCacheHeader)
 		for _, p := range paths {
