@@ -59,8 +59,20 @@ make_us=$(ms make -r -s)
 lifeos_us=$(ms "$work/lifeos" run pipelines/bench.yaml)
 startup_us=$(ms "$work/lifeos" version)
 
-# A threshold edit: only the filter runs again.
+# A threshold edit: only the filter runs again. Alternate two values.
 edit=$("$work/lifeos" run --set sharpness.min=50 pipelines/bench.yaml | grep -E '^  (ok|cached) ' | awk '{print $2 "=" $1}' | tr '\n' ' ')
+t0=$(date +%s%N)
+for i in $(seq "$runs"); do "$work/lifeos" run --set sharpness.min=$((50 + i % 2)) pipelines/bench.yaml > /dev/null; done
+edit_us=$((($(date +%s%N) - t0) / runs / 1000))
+
+# Ten new images, five times: each tool builds them and the filter again.
+add_make=0 add_lifeos=0
+for k in 1 2 3 4 5; do
+	for j in $(seq 10); do echo "new $k $j" > "images/new$k-$j.txt"; done
+	t0=$(date +%s%N); make -r -s -j2 > /dev/null; t1=$(date +%s%N)
+	"$work/lifeos" run pipelines/bench.yaml > /dev/null; t2=$(date +%s%N)
+	add_make=$((add_make + (t1 - t0) / 1000)) add_lifeos=$((add_lifeos + (t2 - t1) / 1000))
+done
 
 awk -v n="$n" -v mc="$make_cold" -v lc="$lifeos_cold" 'BEGIN {
 	printf "cold build of %d files, 2 jobs:\n", n
@@ -73,4 +85,10 @@ awk -v n="$n" -v m="$make_us" -v l="$lifeos_us" -v s="$startup_us" -v e="$edit" 
 	printf "  lifeos run       %7.2f ms  (of which process start-up %.2f ms)\n", l / 1000, s / 1000
 	printf "  ratio lifeos/make %6.2fx\n", l / m
 	printf "threshold edit re-ran: %s\n", e
+}'
+awk -v e="$edit_us" -v l="$lifeos_us" -v am="$add_make" -v al="$add_lifeos" 'BEGIN {
+	printf "  lifeos edit       %7.2f ms  (%.2fx its no-op)\n", e / 1000, e / l
+	printf "+10 images, average of 5:\n"
+	printf "  make -r -j2       %7.2f ms\n", am / 5000
+	printf "  lifeos run        %7.2f ms  (%.2fx make)\n", al / 5000, al / am
 }'

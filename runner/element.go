@@ -163,10 +163,12 @@ func (e *engine) start(ctx context.Context, n *node) []*element {
 	e.seen.reserve(len(items))
 	var memoOK bool
 	n.fp, memoOK = e.memoFingerprint(n)
+	all := make([]element, len(items)) // one allocation, not one per image
 	for i, it := range items {
-		elEnv := env
-		elEnv.Item, elEnv.ItemIndex = it, i
-		n.elems[i] = &element{n: n, index: i, item: it, foreach: true, label: stringify(it), env: elEnv, elemPlan: elemPlan{memoOK: memoOK}}
+		el := &all[i]
+		*el = element{n: n, index: i, item: it, foreach: true, label: stringify(it), env: env, elemPlan: elemPlan{memoOK: memoOK}}
+		el.env.Item, el.env.ItemIndex = it, i
+		n.elems[i] = el
 	}
 	n.remaining = len(n.elems)
 	return n.elems
