@@ -173,3 +173,58 @@ func BenchmarkEmbedBatch(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(crops)), "ns/face")
 }
+
+// The convolution that computes four pixels at a time adds each pixel's
+// products in the order a one-pixel loop does: the same floats, borders
+// and strides included.
+func TestConvBlockedMatchesNaive(t *testing.T) {
+	rnd := func(n int, seed uint32) []float32 {
+		out := make([]float32, n)
+		for i := range out {
+			seed = seed*1664525 + 1013904223
+			out[i] = float32(int32(seed>>8)%2000-1000) / 997
+		}
+		return out
+	}
+	for _, tc := range []struct{ h, w, cin, cout, k, s, pad int }{
+		{11, 13, 5, 7, 3, 1, 1}, {12, 9, 8, 6, 3, 2, 0}, {6, 6, 3, 4, 7, 2, 0}, {5, 7, 4, 5, 3, 1, 1},
+	} {
+		c := &conv{k: tc.k, cin: tc.cin, cout: tc.cout, w: rnd(tc.k*tc.k*tc.cin*tc.cout, 1), b: rnd(tc.cout, 2)}
+		x := tensor{tc.h, tc.w, tc.cin, rnd(tc.h*tc.w*tc.cin, 3)}
+		got := c.apply(x, tc.s, tc.pad, true)
+		for oy := range got.h {
+			for ox := range got.w {
+				for co := range tc.cout {
+					acc := c.b[co]
+					for ky := range tc.k {
+						iy := oy*tc.s + ky - tc.pad
+						if iy < 0 || iy >= x.h {
+							continue
+						}
+						for kx := range tc.k {
+							ix := ox*tc.s + kx - tc.pad
+							var in []float32
+							if ix >= 0 && ix < x.w {
+								in = x.d[(iy*x.w+ix)*x.c : (iy*x.w+ix+1)*x.c]
+							} else {
+								in = make([]float32, x.c)
+							}
+							w := c.w[(ky*tc.k+kx)*tc.cin*tc.cout:]
+							ci := 0
+							for ; ci+4 <= tc.cin; ci += 4 {
+								acc += in[ci]*w[ci*tc.cout+co] + in[ci+1]*w[(ci+1)*tc.cout+co] + in[ci+2]*w[(ci+2)*tc.cout+co] + in[ci+3]*w[(ci+3)*tc.cout+co]
+							}
+							for ; ci < tc.cin; ci++ {
+								acc += in[ci] * w[ci*tc.cout+co]
+							}
+						}
+					}
+					want := max(acc, 0)
+					if g := got.d[(oy*got.w+ox)*tc.cout+co]; g != want {
+						t.Fatalf("%+v: pixel %d,%d channel %d = %v, want %v", tc, oy, ox, co, g, want)
+					}
+				}
+			}
+		}
+	}
+}
