@@ -63,11 +63,17 @@ func (c *comfyClient) listen(ctx context.Context) {
 	c.mu.Lock()
 	c.events = ev
 	c.mu.Unlock()
+	// ComfyUI registers a socket before it sends its first message
+	// (status): once that has come, a prompt queued now is announced here.
+	first := make(chan struct{})
+	var once sync.Once
 	go func() {
+		defer once.Do(func() { close(first) })
 		defer conn.CloseNow()
 		defer ev.lose()
 		for {
 			typ, r, err := conn.Reader(ctx)
+			once.Do(func() { close(first) })
 			if err != nil {
 				if ctx.Err() == nil {
 					fmt.Fprintf(c.log, "%s: WebSocket lost (%v): polling /history instead\n", c.shown, err)
@@ -98,7 +104,18 @@ func (c *comfyClient) listen(ctx context.Context) {
 			}
 		}
 	}()
+	t := time.NewTimer(wsFirstMessage)
+	defer t.Stop()
+	select {
+	case <-first:
+	case <-t.C:
+	case <-ctx.Done():
+	}
 }
+
+// wsFirstMessage bounds the wait for a server's first message; one that
+// sends none is still listened to.
+const wsFirstMessage = 2 * time.Second
 
 // finish records that a prompt is done and wakes its wait.
 func (ev *comfyEvents) finish(id string) {

@@ -246,6 +246,15 @@ func (s *Server) postPrompt(w http.ResponseWriter, r *http.Request) {
 	// A prompt_id seen before is queued again, as ComfyUI does: a second
 	// execution, logged as such.
 	s.mu.Lock()
+	if s.opts.DieAfter > 0 && s.accepted >= s.opts.DieAfter {
+		// Dead already: decided under the lock, so that two prompts posted
+		// at once cannot both slip in.
+		s.mu.Unlock()
+		if conn, _, err := w.(http.Hijacker).Hijack(); err == nil {
+			conn.Close()
+		}
+		return
+	}
 	s.prompts[id] = prompt
 	s.order = append(s.order, id)
 	s.accepted++
