@@ -100,13 +100,18 @@ func (sc *StatCache) SumInfo(path string, st fs.FileInfo) (OutputID, int64, erro
 	if st.IsDir() {
 		return OutputID{}, 0, fmt.Errorf("%s is a directory", path)
 	}
-	ino := Inode(st)
-	mtime := st.ModTime().UnixNano()
+	return sc.SumStamp(path, st.Size(), st.ModTime().UnixNano(), Inode(st))
+}
+
+// SumStamp is SumInfo for a file whose stat the caller knows (size, mtime
+// in Unix nanoseconds, inode): a file confirmed earlier in the same run
+// is not stat'ed again.
+func (sc *StatCache) SumStamp(path string, size, mtime int64, ino uint64) (OutputID, int64, error) {
 	sc.once.Do(sc.load)
 	sc.mu.Lock()
 	e, ok := sc.m[path]
 	sc.mu.Unlock()
-	if ok && e.size == st.Size() && e.mtime == mtime && e.ino == ino {
+	if ok && e.size == size && e.mtime == mtime && e.ino == ino {
 		return e.sum, e.size, nil
 	}
 	digest, n, err := filehash.Sum(path)
@@ -114,7 +119,7 @@ func (sc *StatCache) SumInfo(path string, st fs.FileInfo) (OutputID, int64, erro
 		return OutputID{}, 0, err
 	}
 	sum := OutputID(digest)
-	if sc.now().Sub(st.ModTime()) > racyWindow && n == st.Size() {
+	if sc.now().Sub(time.Unix(0, mtime)) > racyWindow && n == size {
 		sc.mu.Lock()
 		sc.m[path] = statEntry{size: n, mtime: mtime, ino: ino, sum: sum}
 		sc.dirty = true
