@@ -396,6 +396,15 @@ func (e *engine) store(el *element, outs steps.Outputs) error {
 		if err != nil {
 			return fmt.Errorf("collect outputs: %w", err)
 		}
+		if st.Size() <= cache.InlineFileMax {
+			// A small output goes inside the result (an exec's one-line
+			// .size file, a score's JSON), not into an object file of its own.
+			if data, err := os.ReadFile(abs); err == nil && int64(len(data)) == st.Size() {
+				res.Files = append(res.Files, cache.File{Path: f, Object: cache.Sum(data), Size: st.Size(), Mode: uint32(st.Mode().Perm()), Data: data})
+				writes = append(writes, stampOf(f, st))
+				continue
+			}
+		}
 		id, size, err := e.cache.PutFile(abs)
 		if err != nil {
 			warn(fmt.Errorf("store output %s: %w", f, err))

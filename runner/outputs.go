@@ -112,7 +112,14 @@ func (e *engine) syncOutputs(res *cache.Result, apply bool) (ch outputChanges, w
 				return ch, nil, err
 			}
 		}
-		if err := e.cache.CopyObject(f.Object, abs, os.FileMode(f.Mode).Perm()); err != nil {
+		if f.Data != nil {
+			if cache.Sum(f.Data) != f.Object || int64(len(f.Data)) != f.Size {
+				return ch, nil, fmt.Errorf("stored %s is corrupt (digest mismatch)", f.Path)
+			}
+			if err := atomicfile.WriteFile(abs, f.Data, os.FileMode(f.Mode).Perm()); err != nil {
+				return ch, nil, err
+			}
+		} else if err := e.cache.CopyObject(f.Object, abs, os.FileMode(f.Mode).Perm()); err != nil {
 			return ch, nil, err
 		}
 		e.stat.Remember(abs, f.Object)

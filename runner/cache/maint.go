@@ -34,7 +34,14 @@ type File struct {
 	Object OutputID `json:"sha256"`
 	Size   int64    `json:"size"`
 	Mode   uint32   `json:"mode"`
+	// Data is the content of a small file (InlineFileMax bytes at most),
+	// kept in the result itself instead of as an object: one file created
+	// per element, not two. Its digest is still Object.
+	Data []byte `json:"data,omitempty"`
 }
+
+// InlineFileMax is the largest output file kept inside its result.
+const InlineFileMax = 4 << 10
 
 // MarshalText encodes the id as hex, so JSON records stay readable.
 func (id OutputID) MarshalText() ([]byte, error) { return []byte(id.String()), nil }
