@@ -113,15 +113,10 @@ func InspectWorkflow(name string, data []byte, nodes map[string]string) (rows []
 			}
 		}
 	}
-	var others []string
-	for id := range wf {
-		if wf.isLoraLoader(id) && !slices.Contains(r.loras, id) {
-			others = append(others, id)
+	for _, id := range wf.loraLoaders() {
+		if !slices.Contains(r.loras, id) {
+			add(role(id, "lora off the chain"), id, "loras[].node", "lora_name")
 		}
-	}
-	sortIDs(others)
-	for _, id := range others {
-		add(role(id, "lora off the chain"), id, "loras[].node", "lora_name")
 	}
 	switch len(r.checkpoints) {
 	case 1:

@@ -82,13 +82,7 @@ func (g *Generate) bindLoras(wf workflow, r roles) ([]string, error) {
 		return fmt.Sprintf("loras[%d]", i)
 	}
 	taken := map[string]bool{}
-	var all []string
-	for id := range wf {
-		if wf.isLoraLoader(id) {
-			all = append(all, id)
-		}
-	}
-	sortIDs(all)
+	all := wf.loraLoaders()
 	positional := 0
 	for i, l := range specs {
 		if l.Node == "" {

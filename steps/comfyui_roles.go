@@ -490,8 +490,9 @@ func (wf workflow) isLoraLoader(id string) bool {
 	return wf.literal(id, "lora_name")
 }
 
-// loaders lists every LoRA loader of the workflow, for messages.
-func (wf workflow) loaders() []string {
+// loraLoaders returns the ids of every LoRA loader of the workflow, in id
+// order.
+func (wf workflow) loraLoaders() []string {
 	var out []string
 	for id := range wf {
 		if wf.isLoraLoader(id) {
@@ -499,11 +500,18 @@ func (wf workflow) loaders() []string {
 		}
 	}
 	sortIDs(out)
-	for i, id := range out {
-		out[i] = wf.describe(id)
+	return out
+}
+
+// loaders describes every LoRA loader of the workflow, for messages.
+func (wf workflow) loaders() []string {
+	var out []string
+	for _, id := range wf.loraLoaders() {
+		d := wf.describe(id)
 		if name, ok := wf[id].Inputs["lora_name"].(string); ok {
-			out[i] += " " + name
+			d += " " + name
 		}
+		out = append(out, d)
 	}
 	return out
 }
