@@ -57,15 +57,8 @@ func InspectWorkflow(name string, data []byte, nodes map[string]string) (rows []
 			sr = "refiner of #" + base
 		}
 		role(s, sr)
-		for i, m := range r.members[s] {
-			if i > 0 {
-				for _, in := range []string{"noise", "guider", "sampler", "sigmas"} {
-					if src, _, ok := wf.linked(s, in); ok && src == m {
-						role(m, in)
-						break
-					}
-				}
-			}
+		for _, m := range r.members[s][1:] {
+			role(m, r.part[m])
 		}
 	}
 	for _, b := range r.seeds {

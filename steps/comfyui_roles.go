@@ -24,8 +24,9 @@ type roles struct {
 	samplers []string
 	refines  map[string]string
 	// members are each sampler's own nodes: itself and what feeds its
-	// noise, guider, sampler and sigmas inputs (SamplerCustomAdvanced).
+	// samplerParts inputs (SamplerCustomAdvanced); part says which.
 	members map[string][]string
+	part    map[string]string
 
 	positive, negative []binding // the text inputs of each side's encoders
 	zeroNeg            []string  // ConditioningZeroOut: no negative prompt
@@ -36,6 +37,11 @@ type roles struct {
 	loras              []string // LoRA loaders on the samplers' model chains, in chain order, bases first
 	saves              []string
 }
+
+// samplerParts are the inputs through which a sampler takes nodes of its
+// own: SamplerCustomAdvanced's noise (the seed), guider (cfg and the
+// conditioning), sampler (sampler_name) and sigmas (steps, scheduler).
+var samplerParts = []string{"noise", "guider", "sampler", "sigmas"}
 
 // nodeRoles are the keys nodes: accepts.
 var nodeRoles = []string{"sampler", "positive", "negative", "latent", "lora", "checkpoint"}
@@ -93,7 +99,7 @@ func (wf workflow) linked(id, name string) (string, int, bool) {
 // findRoles finds every node a generation patches. Explicit ids in nodes
 // replace what the graph says for their role.
 func (wf workflow) findRoles(nodes map[string]string) (roles, error) {
-	r := roles{refines: map[string]string{}, members: map[string][]string{}, settings: map[string][]binding{}}
+	r := roles{refines: map[string]string{}, members: map[string][]string{}, part: map[string]string{}, settings: map[string][]binding{}}
 	for k := range nodes {
 		if !slices.Contains(nodeRoles, k) {
 			return r, fmt.Errorf("nodes.%s: unknown role; want one of %s", k, strings.Join(nodeRoles, ", "))
@@ -136,9 +142,10 @@ func (wf workflow) findRoles(nodes map[string]string) (roles, error) {
 			r.refines[s] = base
 		}
 		m := []string{s}
-		for _, in := range []string{"noise", "guider", "sampler", "sigmas"} {
+		for _, in := range samplerParts {
 			if src, _, ok := wf.linked(s, in); ok && !slices.Contains(m, src) {
 				m = append(m, src)
+				r.part[src] = in
 			}
 		}
 		r.members[s] = m
