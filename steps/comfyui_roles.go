@@ -351,7 +351,10 @@ func (wf workflow) findEncoders(r *roles, explicit map[string][]string) error {
 	}
 	for _, s := range r.samplers {
 		for _, m := range r.members[s] {
-			for in, side := range map[string]string{"positive": "positive", "negative": "negative", "conditioning": "positive"} {
+			// In this order (a map's would vary from run to run): a guider's
+			// conditioning is its positive.
+			for _, io := range [][2]string{{"positive", "positive"}, {"negative", "negative"}, {"conditioning", "positive"}} {
+				in, side := io[0], io[1]
 				if _, ok := explicit[side]; ok {
 					continue
 				}
