@@ -45,12 +45,10 @@ func (g *Generate) plan(wf workflow) (*genPlan, error) {
 	if g.Size != nil && len(r.latents) == 0 {
 		return fail(fmt.Errorf("size: the base sampler's latent_image does not come from an empty latent with width and height: name it with nodes: {latent: <id>}"))
 	}
-	if sp := g.Sampler; sp != nil {
-		set := map[string]bool{"steps": sp.Steps > 0, "cfg": sp.CFG != nil, "sampler_name": sp.SamplerName != "", "scheduler": sp.Scheduler != "", "denoise": sp.Denoise != nil}
-		for _, in := range samplerSettings {
-			if set[in] && len(r.settings[in]) == 0 {
-				return fail(fmt.Errorf("sampler.%s: no sampling node of this workflow has a %s input (%s): remove sampler.%s", in, in, wf.describe(r.samplers[0]), in))
-			}
+	set := g.Sampler.values()
+	for _, in := range samplerSettings {
+		if _, ok := set[in]; ok && len(r.settings[in]) == 0 {
+			return fail(fmt.Errorf("sampler.%s: no sampling node of this workflow has a %s input (%s): remove sampler.%s", in, in, wf.describe(r.samplers[0]), in))
 		}
 	}
 	if g.Negative != "" {
@@ -67,6 +65,31 @@ func (g *Generate) plan(wf workflow) (*genPlan, error) {
 		return fail(err)
 	}
 	return p, nil
+}
+
+// values are the settings sp sets, by the input they write (none for a
+// nil spec).
+func (sp *SamplerSpec) values() map[string]any {
+	v := map[string]any{}
+	if sp == nil {
+		return v
+	}
+	if sp.Steps > 0 {
+		v["steps"] = sp.Steps
+	}
+	if sp.CFG != nil {
+		v["cfg"] = *sp.CFG
+	}
+	if sp.SamplerName != "" {
+		v["sampler_name"] = sp.SamplerName
+	}
+	if sp.Scheduler != "" {
+		v["scheduler"] = sp.Scheduler
+	}
+	if sp.Denoise != nil {
+		v["denoise"] = *sp.Denoise
+	}
+	return v
 }
 
 // bindLoras decides which loader each LoRA goes to: the one its node:
@@ -154,23 +177,13 @@ func (g *Generate) patch(wf workflow, p *genPlan, j genJob) workflow {
 		set(p.negative, g.Negative)
 	}
 	set(p.seeds, j.seed)
-	if sp := g.Sampler; sp != nil {
-		if sp.Steps > 0 {
-			for _, b := range p.settings["steps"] {
-				c.setSteps(b.node, sp.Steps)
+	for in, v := range g.Sampler.values() {
+		for _, b := range p.settings[in] {
+			if in == "steps" {
+				c.setSteps(b.node, v.(int))
+			} else {
+				c[b.node].Inputs[b.input] = v
 			}
-		}
-		if sp.CFG != nil {
-			set(p.settings["cfg"], *sp.CFG)
-		}
-		if sp.SamplerName != "" {
-			set(p.settings["sampler_name"], sp.SamplerName)
-		}
-		if sp.Scheduler != "" {
-			set(p.settings["scheduler"], sp.Scheduler)
-		}
-		if sp.Denoise != nil {
-			set(p.settings["denoise"], *sp.Denoise)
 		}
 	}
 	if g.Size != nil {
