@@ -268,7 +268,7 @@ func (g *Generate) Run(ctx context.Context, env *Env) (Outputs, error) {
 	if g.Server != "" {
 		servers = []string{g.Server}
 	}
-	maxImage := int64(maxImageBytes)
+	var maxImage int64 // the client's default when the policy has none
 	if v, set := env.Policy["comfyui.max_image_bytes"]; set && v != nil {
 		n, ok := number(v)
 		if !ok || n < 1 {
@@ -293,7 +293,9 @@ func (g *Generate) Run(ctx context.Context, env *Env) (Outputs, error) {
 	earlier := map[string]*comfyClient{}
 	for k, srv := range servers {
 		clients[k] = newComfyClient(srv, env.Log)
-		clients[k].maxImage = maxImage
+		if maxImage > 0 {
+			clients[k].maxImage = maxImage
+		}
 		if len(servers) > 1 {
 			clients[k].health.pool = pool
 		}

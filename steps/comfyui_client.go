@@ -74,7 +74,7 @@ func newComfyClient(base string, log io.Writer) *comfyClient {
 	}
 	var id [16]byte
 	rand.Read(id[:])
-	cc := &comfyClient{base: base, shown: shown, http: c, clientID: hex.EncodeToString(id[:]), log: log, inflight: map[string]bool{}}
+	cc := &comfyClient{base: base, shown: shown, http: c, clientID: hex.EncodeToString(id[:]), log: log, inflight: map[string]bool{}, maxImage: maxImageBytes}
 	c.CheckRetry = func(ctx context.Context, resp *http.Response, err error) (bool, error) {
 		if errors.Is(err, errForeignRedirect) {
 			return false, err // the same answer every time
@@ -91,12 +91,10 @@ func newComfyClient(base string, log io.Writer) *comfyClient {
 	return cc
 }
 
-// doLimit is do with a cap on the answer's size: a longer body is refused
-// after limit bytes, never held whole: one that does not say its length
-// is spooled to a temporary file while it is counted, so that a hostile
-// stream costs disk up to the cap, not memory.
+// doLimit is a request through the retry layer with a cap on the answer's
+// size (see readCapped).
 func (c *comfyClient) doLimit(ctx context.Context, method, path string, body any, limit int64) (*http.Response, []byte, error) {
-	return c.sendSpooled(ctx, method, path, body, limit, true, true)
+	return c.send(ctx, method, path, body, limit, true)
 }
 
 // once is one request without the retry layer: a POST /prompt must never
@@ -105,15 +103,9 @@ func (c *comfyClient) once(ctx context.Context, method, path string, body any) (
 	return c.send(ctx, method, path, body, maxAnswerBytes, false)
 }
 
-// send is sendSpooled that reads small answers in memory.
+// send makes a request, through the retry layer or not, and reads at most
+// limit bytes of the answer (see readCapped).
 func (c *comfyClient) send(ctx context.Context, method, path string, body any, limit int64, retry bool) (*http.Response, []byte, error) {
-	return c.sendSpooled(ctx, method, path, body, limit, retry, false)
-}
-
-// sendSpooled makes a request, through the retry layer or not, and reads
-// at most limit bytes of the answer (through a temporary file when spool
-// is set and the answer's length is not known).
-func (c *comfyClient) sendSpooled(ctx context.Context, method, path string, body any, limit int64, retry, spool bool) (*http.Response, []byte, error) {
 	var rd io.Reader
 	if body != nil {
 		b, err := json.Marshal(body)
@@ -172,36 +164,42 @@ func (c *comfyClient) sendSpooled(ctx context.Context, method, path string, body
 		return nil, nil, fmt.Errorf("%s %s: %w", method, c.shown+path, redactErr(err, c.base, c.shown))
 	}
 	defer resp.Body.Close()
-	data, err := readCapped(resp, limit, spool)
+	data, err := readCapped(resp, limit)
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s %s: %w", method, c.shown+path, err)
 	}
 	return resp, data, nil
 }
 
+// spillAt is how much of an answer of unknown length is held in memory;
+// the rest goes to a temporary file while it is counted, so that a hostile
+// stream of gigabytes costs disk up to the cap, not memory (io.ReadAll's
+// doubling took 175 MiB at a 64 MiB cap).
+const spillAt = 1 << 20
+
 // readCapped reads an answer of at most limit bytes: one that says it is
 // longer is refused unread, one that says its length is read into a
 // buffer of that size, and one that does not is read up to limit+1 bytes,
-// into a temporary file when spool is set.
-func readCapped(resp *http.Response, limit int64, spool bool) ([]byte, error) {
-	switch n := resp.ContentLength; {
-	case n > limit:
+// past spillAt through a temporary file.
+func readCapped(resp *http.Response, limit int64) ([]byte, error) {
+	if n := resp.ContentLength; n > limit {
 		return nil, &tooLarge{limit}
-	case n >= 0:
+	} else if n >= 0 {
 		data := make([]byte, n)
 		if _, err := io.ReadFull(resp.Body, data); err != nil {
 			return nil, err
 		}
 		return data, nil
-	case !spool:
-		data, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
-		if err != nil {
-			return nil, err
-		}
-		if int64(len(data)) > limit {
-			return nil, &tooLarge{limit}
-		}
-		return data, nil
+	}
+	head, err := io.ReadAll(io.LimitReader(resp.Body, min(limit+1, spillAt)))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(head)) > limit {
+		return nil, &tooLarge{limit}
+	}
+	if len(head) < spillAt {
+		return head, nil // all of it
 	}
 	f, err := os.CreateTemp("", "lifeos-answer-*")
 	if err != nil {
@@ -209,15 +207,16 @@ func readCapped(resp *http.Response, limit int64, spool bool) ([]byte, error) {
 	}
 	defer os.Remove(f.Name())
 	defer f.Close()
-	n, err := io.Copy(f, io.LimitReader(resp.Body, limit+1))
+	n, err := io.Copy(f, io.LimitReader(resp.Body, limit+1-int64(len(head))))
 	if err != nil {
 		return nil, err
 	}
-	if n > limit {
+	if int64(len(head))+n > limit {
 		return nil, &tooLarge{limit}
 	}
-	data := make([]byte, n)
-	if _, err := f.ReadAt(data, 0); err != nil && err != io.EOF {
+	data := make([]byte, int64(len(head))+n)
+	copy(data, head)
+	if _, err := f.ReadAt(data[len(head):], 0); err != nil && err != io.EOF {
 		return nil, err
 	}
 	return data, nil
@@ -569,9 +568,6 @@ func executionError(msgs [][]json.RawMessage) string {
 func (c *comfyClient) view(ctx context.Context, im outputImage) ([]byte, error) {
 	q := url.Values{"filename": {im.Filename}, "subfolder": {im.Subfolder}, "type": {im.Type}}
 	limit := c.maxImage
-	if limit <= 0 {
-		limit = maxImageBytes
-	}
 	resp, data, err := c.doLimit(ctx, http.MethodGet, "/view?"+q.Encode(), nil, limit)
 	var big *tooLarge
 	if errors.As(err, &big) {
