@@ -253,57 +253,32 @@ func (c *conv) apply(x tensor, s, pad int, relu bool) tensor {
 	zeros := make([]float32, x.c) // the input of a tap in the padding
 	parallelRows(oh, func(y0, y1 int) {
 		for oy := y0; oy < y1; oy++ {
-			for ox := 0; ox < ow; {
-				if ox+4 <= ow {
-					c.apply4(x, out, oy, ox, s, pad, relu, zeros)
-					ox += 4
-					continue
+			row := out.d[oy*ow*c.cout : (oy+1)*ow*c.cout]
+			for p := 0; p < len(row); p += c.cout {
+				copy(row[p:p+c.cout], c.b)
+			}
+			ox := 0
+			for ; ox+4 <= ow; ox += 4 {
+				c.apply4(x, out, oy, ox, s, pad, zeros)
+			}
+			for ; ox < ow; ox++ {
+				acc := row[ox*c.cout : (ox+1)*c.cout]
+				c.taps(x, oy, ox, s, pad, zeros, func(w []float32, in [4][]float32) { macs(acc, in[0], w, c.cout) })
+			}
+			if relu {
+				for i, v := range row {
+					row[i] = max(v, 0)
 				}
-				acc := out.d[(oy*ow+ox)*c.cout : (oy*ow+ox+1)*c.cout]
-				copy(acc, c.b)
-				for ky := range c.k {
-					iy := oy*s + ky - pad
-					if iy < 0 || iy >= x.h {
-						continue
-					}
-					for kx := range c.k {
-						ix := ox*s + kx - pad
-						if ix < 0 || ix >= x.w {
-							continue
-						}
-						in := x.d[(iy*x.w+ix)*x.c : (iy*x.w+ix+1)*x.c]
-						w := c.w[(ky*c.k+kx)*c.cin*c.cout:]
-						macs(acc, in, w, c.cout)
-					}
-				}
-				if relu {
-					for co, v := range acc {
-						acc[co] = max(v, 0)
-					}
-				}
-				ox++
 			}
 		}
 	})
 	return out
 }
 
-// apply4 computes four adjacent output pixels of row oy, from ox: each
-// weight row is loaded once for four pixels instead of once per pixel (the
-// weights of a 3x3x256x256 layer are 2.4 MB, far past the caches, and were
-// streamed again for every pixel). A tap in the padding reads zeros. Each
-// pixel's sums are added in apply's order (a padding tap adds zero).
-func (c *conv) apply4(x, out tensor, oy, ox, s, pad int, relu bool, zeros []float32) {
-	ow := out.w
-	base := (oy*ow + ox) * c.cout
-	a0 := out.d[base : base+c.cout]
-	a1 := out.d[base+c.cout : base+2*c.cout]
-	a2 := out.d[base+2*c.cout : base+3*c.cout]
-	a3 := out.d[base+3*c.cout : base+4*c.cout]
-	copy(a0, c.b)
-	copy(a1, c.b)
-	copy(a2, c.b)
-	copy(a3, c.b)
+// taps calls f with the weights of each kernel tap of the output pixels
+// ox.. ox+3 of row oy and their inputs, zeros for a tap in the padding (it
+// adds nothing). Rows of the kernel wholly in the padding are skipped.
+func (c *conv) taps(x tensor, oy, ox, s, pad int, zeros []float32, f func(w []float32, in [4][]float32)) {
 	for ky := range c.k {
 		iy := oy*s + ky - pad
 		if iy < 0 || iy >= x.h {
@@ -319,17 +294,25 @@ func (c *conv) apply4(x, out tensor, oy, ox, s, pad int, relu bool, zeros []floa
 					in[p] = x.d[(iy*x.w+ix)*x.c : (iy*x.w+ix+1)*x.c]
 				}
 			}
-			w := c.w[(ky*c.k+kx)*c.cin*c.cout:]
-			macs4(a0, a1, a2, a3, in[0], in[1], in[2], in[3], w, c.cout)
+			f(c.w[(ky*c.k+kx)*c.cin*c.cout:], in)
 		}
 	}
-	if relu {
-		for _, acc := range [][]float32{a0, a1, a2, a3} {
-			for co, v := range acc {
-				acc[co] = max(v, 0)
-			}
-		}
-	}
+}
+
+// apply4 adds the kernel into four adjacent output pixels of row oy, from
+// ox (their bias already in place): each weight row is loaded once for
+// four pixels instead of once per pixel (the weights of a 3x3x256x256
+// layer are 2.4 MB, far past the caches, and were streamed again for
+// every pixel). Each pixel's sums are added in a one-pixel loop's order.
+func (c *conv) apply4(x, out tensor, oy, ox, s, pad int, zeros []float32) {
+	base := (oy*out.w + ox) * c.cout
+	a0 := out.d[base : base+c.cout]
+	a1 := out.d[base+c.cout : base+2*c.cout]
+	a2 := out.d[base+2*c.cout : base+3*c.cout]
+	a3 := out.d[base+3*c.cout : base+4*c.cout]
+	c.taps(x, oy, ox, s, pad, zeros, func(w []float32, in [4][]float32) {
+		macs4(a0, a1, a2, a3, in[0], in[1], in[2], in[3], w, c.cout)
+	})
 }
 
 // macs4 is macs for four pixels sharing the weights.
