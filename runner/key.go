@@ -57,9 +57,7 @@ func (e *engine) newStepKey(n *node) *stepKey {
 	for _, name := range names {
 		p := s.predicates[name]
 		for _, path := range p.expr.policy {
-			v, _ := e.plan.Policy.Get(path)
-			b, _ := jsonText(v)
-			k.predicates = append(k.predicates, []string{"policy", path, string(b)})
+			k.predicates = append(k.predicates, []string{"policy", path, e.policyJSON(path)})
 		}
 		for _, id := range p.expr.refs {
 			k.predicates = append(k.predicates, []string{"upstream", id, e.outputIDs(e.byStep[e.plan.byID[id]])})
@@ -122,9 +120,7 @@ func (e *engine) actionKey(el *element, resolved any) (*Hash, error) {
 	}
 	addAll(sk.items)
 	for _, sec := range el.deps.Policy {
-		v, _ := e.plan.Policy.Get(sec)
-		b, _ := jsonText(v)
-		h.Add("policy", sec, string(b))
+		h.Add("policy", sec, e.policyJSON(sec))
 	}
 	addAll(sk.predicates)
 	if el.deps.Upstream {
@@ -216,17 +212,33 @@ func (e *engine) memoFingerprint(n *node) ([16]byte, bool) {
 func (e *engine) policyLines(paths []string) string {
 	var b strings.Builder
 	for _, p := range paths {
-		var v any = e.policy
-		if p != "" {
-			v, _ = e.plan.Policy.Get(p)
-		}
-		j, _ := jsonText(v)
 		b.WriteString(p)
 		b.WriteByte('=')
-		b.Write(j)
+		b.WriteString(e.policyJSON(p))
 		b.WriteByte('\n')
 	}
 	return b.String()
+}
+
+// policyJSON is the JSON of the policy value at path, "" being the whole
+// policy (an expression that reads policy[x]); once per path and run, as
+// every element of a step asks for the same ones.
+func (e *engine) policyJSON(path string) string {
+	e.policyMu.Lock()
+	defer e.policyMu.Unlock()
+	if j, ok := e.policyJS[path]; ok {
+		return j
+	}
+	var v any = e.policy
+	if path != "" {
+		v, _ = e.plan.Policy.Get(path)
+	}
+	b, _ := jsonText(v)
+	if e.policyJS == nil {
+		e.policyJS = map[string]string{}
+	}
+	e.policyJS[path] = string(b)
+	return string(b)
 }
 
 // memoKey is the element's memo key: the step's fingerprint and its item.

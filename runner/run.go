@@ -49,12 +49,15 @@ type engine struct {
 	nodes   []*node
 	byStep  map[*Step]*node
 	policy  map[string]any
-	runEnv  map[string]any
-	idWidth int // for aligned progress lines
-	seen    seenStamps
-	stats   *dirStats // stats through open folders, for memos
-	sweptMu sync.Mutex
-	swept   map[string]bool // directories swept of temporary files this run
+	// policyJS caches policyJSON.
+	policyMu sync.Mutex
+	policyJS map[string]string
+	runEnv   map[string]any
+	idWidth  int // for aligned progress lines
+	seen     seenStamps
+	stats    *dirStats // stats through open folders, for memos
+	sweptMu  sync.Mutex
+	swept    map[string]bool // directories swept of temporary files this run
 	// noRecord says the run record could not be written.
 	noRecord bool
 	meter    *meter
