@@ -130,15 +130,9 @@ func (e *engine) actionKey(el *element, resolved any) (*Hash, error) {
 	}
 	if len(el.deps.Reads) > 0 {
 		err := pathglob.Walk(e.plan.Root, el.deps.Reads, func(rel string, d fs.DirEntry) error {
-			// A file a memo confirmed earlier in this run (a filter over
-			// every image) is not stat'ed again.
-			st, ok := e.seen.get(rel)
-			if !ok {
-				info, err := d.Info()
-				if err != nil {
-					return fmt.Errorf("hash input: %w", err)
-				}
-				st = stampOf(rel, info)
+			st, err := e.stampOfEntry(rel, d)
+			if err != nil {
+				return fmt.Errorf("hash input: %w", err)
 			}
 			el.inputs = append(el.inputs, st)
 			sum, _, err := e.stat.SumStamp(filepath.Join(e.plan.Root, filepath.FromSlash(rel)), st.size, st.mtime, st.ino)

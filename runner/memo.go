@@ -151,13 +151,7 @@ func (e *engine) memoHit(el *element) bool {
 		return false
 	}
 	gen := e.seen.generation()
-	if len(m.patterns) == 1 && len(m.inputs) == 1 && m.patterns[0] == m.inputs[0].path {
-		// One file, the shape of a foreach element's input: its stat, and
-		// nothing of the glob machinery.
-		if !e.stampMatches(m.inputs[0]) {
-			return false
-		}
-	} else if !e.inputsMatch(m) {
+	if !e.inputsMatch(m) {
 		return false
 	}
 	for _, w := range m.writes {
@@ -193,15 +187,16 @@ func (e *engine) stampMatches(want stamp) bool {
 // inputsMatch reports whether a memo's input patterns still give the same
 // files with the same stamps.
 func (e *engine) inputsMatch(m *memo) bool {
+	if len(m.patterns) == 1 && len(m.inputs) == 1 && m.patterns[0] == m.inputs[0].path {
+		// One file, the shape of a foreach element's input: its stat, and
+		// nothing of the glob machinery.
+		return e.stampMatches(m.inputs[0])
+	}
 	i := 0
 	err := pathglob.Walk(e.plan.Root, m.patterns, func(rel string, d fs.DirEntry) error {
-		st, ok := e.seen.get(rel)
-		if !ok {
-			info, err := d.Info()
-			if err != nil {
-				return err
-			}
-			st = stampOf(rel, info)
+		st, err := e.stampOfEntry(rel, d)
+		if err != nil {
+			return err
 		}
 		if i >= len(m.inputs) || st != m.inputs[i] {
 			return errMemoMiss
@@ -213,6 +208,19 @@ func (e *engine) inputsMatch(m *memo) bool {
 }
 
 var errMemoMiss = fmt.Errorf("memo miss")
+
+// stampOfEntry is the stamp of a listed file: the one a memo confirmed
+// earlier in this run (a filter over every image), else its stat.
+func (e *engine) stampOfEntry(rel string, d fs.DirEntry) (stamp, error) {
+	if st, ok := e.seen.get(rel); ok {
+		return st, nil
+	}
+	info, err := d.Info()
+	if err != nil {
+		return stamp{}, err
+	}
+	return stampOf(rel, info), nil
+}
 
 // samePolicy reports whether the policy still has the values recorded in
 // lines (policyLines), the ones the step reads itself.
