@@ -4,7 +4,9 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io/fs"
+	"os"
 	"path"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -76,6 +78,15 @@ func parseHex16(dst []byte, s string) error {
 
 func stampOf(path string, info fs.FileInfo) stamp {
 	return stamp{path: path, size: info.Size(), mtime: info.ModTime().UnixNano(), ino: cache.Inode(info)}
+}
+
+// statStamp stats the workspace-relative file rel (links followed).
+func statStamp(root, rel string) (stamp, bool) {
+	info, err := os.Stat(filepath.Join(root, filepath.FromSlash(rel)))
+	if err != nil {
+		return stamp{}, false
+	}
+	return stampOf(rel, info), true
 }
 
 // racy reports whether the file was modified too recently to trust its stat.

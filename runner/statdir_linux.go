@@ -1,7 +1,6 @@
 package runner
 
 import (
-	"os"
 	"path"
 	"path/filepath"
 	"sync"
@@ -41,11 +40,7 @@ func (d *dirStats) stamp(rel string) (stamp, bool) {
 	}
 	d.mu.Unlock()
 	if !ok || fd < 0 {
-		info, err := os.Stat(filepath.Join(d.root, filepath.FromSlash(rel)))
-		if err != nil {
-			return stamp{}, false
-		}
-		return stampOf(rel, info), true
+		return statStamp(d.root, rel)
 	}
 	var st unix.Stat_t
 	if err := unix.Fstatat(fd, name, &st, 0); err != nil {
