@@ -18,10 +18,15 @@ import (
 // WriteFile atomically replaces name with data. Parent directories are
 // created. On any error the temporary file is removed and name is untouched.
 func WriteFile(name string, data []byte, perm os.FileMode) error {
-	return Write(name, perm, func(w io.Writer) error {
+	return Write(name, perm, writeAll(data))
+}
+
+// writeAll is a fill that writes data.
+func writeAll(data []byte) func(w io.Writer) error {
+	return func(w io.Writer) error {
 		_, err := w.Write(data)
 		return err
-	})
+	}
 }
 
 // WriteFileUnsynced atomically replaces name with data without syncing
@@ -30,10 +35,7 @@ func WriteFile(name string, data []byte, perm os.FileMode) error {
 // every read (a damaged entry is a miss), where an fsync would cost more
 // than it saves.
 func WriteFileUnsynced(name string, data []byte, perm os.FileMode) error {
-	return write(name, "", perm, func(w io.Writer) error {
-		_, err := w.Write(data)
-		return err
-	}, false)
+	return WriteUnsynced(name, perm, writeAll(data))
 }
 
 // WriteUnsynced is Write without the sync (see WriteFileUnsynced).
