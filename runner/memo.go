@@ -46,8 +46,15 @@ type stamp struct {
 	ino         uint64
 }
 
-func (s stamp) String() string {
-	return fmt.Sprintf("%d %d %d %s", s.size, s.mtime, s.ino, lineEscaper.Replace(s.path))
+// appendTo appends the stamp as the state file keeps it ("<size> <mtime>
+// <inode> <escaped path>"; parseStamp reads it back).
+func (s stamp) appendTo(b []byte) []byte {
+	b = strconv.AppendInt(b, s.size, 10)
+	b = append(b, ' ')
+	b = strconv.AppendInt(b, s.mtime, 10)
+	b = append(b, ' ')
+	b = strconv.AppendUint(b, s.ino, 10)
+	return append(append(b, ' '), escapeLine(s.path)...)
 }
 
 func parseStamp(s string) (stamp, bool) {

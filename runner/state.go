@@ -10,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
 
@@ -278,13 +277,7 @@ func (ks *keyState) save() error {
 			bw.Write(append(b, '\n'))
 		}
 		stampLine := func(kind byte, st stamp) {
-			b = append(b[:0], kind, ' ')
-			b = strconv.AppendInt(b, st.size, 10)
-			b = append(b, ' ')
-			b = strconv.AppendInt(b, st.mtime, 10)
-			b = append(b, ' ')
-			b = strconv.AppendUint(b, st.ino, 10)
-			b = append(append(b, ' '), escapeLine(st.path)...)
+			b = st.appendTo(append(b[:0], kind, ' '))
 			bw.Write(append(b, '\n'))
 		}
 		bw.WriteString(stateHeader)
