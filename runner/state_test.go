@@ -1,0 +1,34 @@
+package runner
+
+import (
+	"path/filepath"
+	"testing"
+
+	"github.com/lifeos/lifeos/runner/cache"
+)
+
+// The key state reads back what it saved: memos with their policy lines,
+// stamps of paths that need escaping, and the folders found clean.
+func TestKeyStateRoundTrip(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "p.ids")
+	ks := loadKeyStateAsync(path)
+	m := &memo{key: [16]byte{1}, output: cache.OutputID{2}, outputs: `{"n":1}`, policy: "face.min=0.5\nscorecard.grades={\"A\":0.9}\n",
+		patterns: []string{"in/odd\\name.txt"},
+		inputs:   []stamp{{path: "in/odd\\name.txt", size: 3, mtime: 1e18, ino: 7}},
+		writes:   []stamp{{path: "out/two\nlines.txt", size: 4, mtime: 2e18, ino: 8}}}
+	ks.set("each", "in/odd\\name.txt", cache.ActionID{3}, m)
+	ks.setClean(stamp{path: "out", size: 4096, mtime: 3e18, ino: 9})
+	if err := ks.save(); err != nil {
+		t.Fatal(err)
+	}
+	back := loadKeyStateAsync(path)
+	if got := back.memo("each", "in/odd\\name.txt"); !got.equal(m) {
+		t.Errorf("memo read back as %+v, want %+v", got, m)
+	}
+	if a, ok := back.get("each", "in/odd\\name.txt"); !ok || a != (cache.ActionID{3}) {
+		t.Errorf("action read back as %v, %v", a, ok)
+	}
+	if !back.clean(stamp{path: "out", size: 4096, mtime: 3e18, ino: 9}) {
+		t.Error("the clean folder's stamp was not read back")
+	}
+}
