@@ -264,6 +264,25 @@ func (g *Generate) Run(ctx context.Context, env *Env) (Outputs, error) {
 		todo = append(todo, i)
 	}
 	fmt.Fprintf(env.Log, "%d images: %d from cache, %d to generate\n", len(jobs), len(jobs)-len(todo), len(todo))
+	env.progress("images", len(jobs)-len(todo), len(jobs))
+	if len(todo) > 0 {
+		if err := g.generateAll(ctx, env, out, jobs, todo, items); err != nil {
+			// The images that were made stay in the output and in the
+			// cache: a re-run submits only the others.
+			return nil, &PartialError{Kept: madePaths(items), Err: err}
+		}
+	}
+	// The folder holds this batch and nothing else: images of an earlier,
+	// larger batch would otherwise sit beside it looking like part of it.
+	if err := keepOnly(out, madePaths(items), env.Root); err != nil {
+		return nil, err
+	}
+	return Outputs{"items": items, "count": len(items), "summary": plural(len(items), "image")}, nil
+}
+
+// generateAll makes the images todo (indexes into jobs) on the step's
+// servers, filling items; the error names what failed.
+func (g *Generate) generateAll(ctx context.Context, env *Env, out string, jobs []genJob, todo []int, items []Item) error {
 	servers := g.Servers
 	if g.Server != "" {
 		servers = []string{g.Server}
@@ -272,7 +291,7 @@ func (g *Generate) Run(ctx context.Context, env *Env) (Outputs, error) {
 	if v, set := env.Policy["comfyui.max_image_bytes"]; set && v != nil {
 		n, ok := number(v)
 		if !ok || n < 1 {
-			return nil, fmt.Errorf("policy comfyui.max_image_bytes: %v: want a positive number of bytes", v)
+			return fmt.Errorf("policy comfyui.max_image_bytes: %v: want a positive number of bytes", v)
 		}
 		maxImage = int64(n)
 	}
@@ -280,7 +299,6 @@ func (g *Generate) Run(ctx context.Context, env *Env) (Outputs, error) {
 	var mu sync.Mutex
 	var errs []error
 	done := len(jobs) - len(todo)
-	env.progress("images", done, len(jobs))
 	// A refused workflow stops the batch: the other images would be
 	// refused the same way, one POST and one message each.
 	gctx, stop := context.WithCancelCause(ctx)
@@ -299,12 +317,9 @@ func (g *Generate) Run(ctx context.Context, env *Env) (Outputs, error) {
 		if len(servers) > 1 {
 			clients[k].health.pool = pool
 		}
-		if len(todo) == 0 {
-			continue
-		}
 		ids, err := clients[k].queued(ctx)
 		if err != nil && ctx.Err() != nil {
-			return nil, context.Cause(ctx)
+			return context.Cause(ctx)
 		}
 		for id := range ids {
 			earlier[id] = clients[k]
@@ -318,9 +333,6 @@ func (g *Generate) Run(ctx context.Context, env *Env) (Outputs, error) {
 	}
 	remaining := len(todo)
 	finished := make(chan struct{})
-	if remaining == 0 {
-		close(finished)
-	}
 	settle := func() { // under mu
 		done++
 		env.progress("images", done, len(jobs))
@@ -333,13 +345,11 @@ func (g *Generate) Run(ctx context.Context, env *Env) (Outputs, error) {
 	// is read once instead of polled.
 	lctx, stopListening := context.WithCancel(gctx)
 	defer stopListening()
-	if remaining > 0 {
-		var dials sync.WaitGroup
-		for _, c := range clients {
-			dials.Go(func() { c.listen(lctx) })
-		}
-		dials.Wait()
+	var dials sync.WaitGroup
+	for _, c := range clients {
+		dials.Go(func() { c.listen(lctx) })
 	}
+	dials.Wait()
 	var wg sync.WaitGroup
 	for _, c := range clients {
 		for w := 0; w < per; w++ {
@@ -393,19 +403,11 @@ func (g *Generate) Run(ctx context.Context, env *Env) (Outputs, error) {
 		}
 	}
 	cancelCleanup()
-	// The images that were made stay in the output and in the cache: a
-	// re-run submits only the others.
-	var kept []string
-	for _, it := range items {
-		if it.Path != "" {
-			kept = append(kept, it.Path)
-		}
-	}
 	if err := ctx.Err(); err != nil {
-		return nil, &PartialError{Kept: kept, Err: context.Cause(ctx)}
+		return context.Cause(ctx)
 	}
 	if refusal != nil {
-		return nil, &PartialError{Kept: kept, Err: fmt.Errorf("%w; the batch stopped there, as every image would be refused", refusal)}
+		return fmt.Errorf("%w; the batch stopped there, as every image would be refused", refusal)
 	}
 	if len(errs) > 0 {
 		// The servers taken out are named with their last error, and a
@@ -422,14 +424,20 @@ func (g *Generate) Run(ctx context.Context, env *Env) (Outputs, error) {
 		if errors.As(err, &down) {
 			err = fmt.Errorf("%w\n%s", err, unreachableHint(down.url))
 		}
-		return nil, &PartialError{Kept: kept, Err: err}
+		return err
 	}
-	// The folder holds this batch and nothing else: images of an earlier,
-	// larger batch would otherwise sit beside it looking like part of it.
-	if err := keepOnly(out, kept, env.Root); err != nil {
-		return nil, err
+	return nil
+}
+
+// madePaths are the paths of the images made so far.
+func madePaths(items []Item) []string {
+	var kept []string
+	for _, it := range items {
+		if it.Path != "" {
+			kept = append(kept, it.Path)
+		}
 	}
-	return Outputs{"items": items, "count": len(items), "summary": plural(len(items), "image")}, nil
+	return kept
 }
 
 // keepOnly removes the files of dir that are not among keep
