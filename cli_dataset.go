@@ -2,14 +2,16 @@ package main
 
 import (
 	"crypto/sha256"
-	"encoding/hex"
+	"encoding/json"
 	"fmt"
+	"io"
 	"path/filepath"
 	"runtime"
 
 	"github.com/spf13/cobra"
 
 	"github.com/lifeos/lifeos/internal/atomicfile"
+	"github.com/lifeos/lifeos/internal/filehash"
 	"github.com/lifeos/lifeos/internal/manifest"
 	"github.com/lifeos/lifeos/runner/cache"
 )
@@ -26,19 +28,11 @@ func (a *app) manifestCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			hash, save := a.hasher(root)
-			o := manifest.Options{Jobs: runtime.NumCPU()}
+			out := ""
 			if output != "" {
-				o.Previous = manifest.Previous(resolve(root, output))
+				out = resolve(root, output)
 			}
-			m, err := manifest.Create(a.ctx, resolve(root, argv[0]), hash, o)
-			if err != nil {
-				return err
-			}
-			if err := save(); err != nil {
-				fmt.Fprintf(a.stderr, "lifeos: %v\n", err)
-			}
-			data, err := m.Encode()
+			data, counts, err := a.createManifest(root, resolve(root, argv[0]), out)
 			if err != nil {
 				return err
 			}
@@ -46,12 +40,8 @@ func (a *app) manifestCmd() *cobra.Command {
 				_, err = a.stdout.Write(data)
 				return err
 			}
-			if err := atomicfile.WriteFile(resolve(root, output), data, 0o666); err != nil {
-				return err
-			}
-			sum := sha256.Sum256(data)
 			fmt.Fprintf(a.stdout, "%s: %d image(s), %d captioned, %d resolution(s); sha256 %s\n", output,
-				m.Summary.Images, m.Summary.Captioned, len(m.Summary.Resolutions), hex.EncodeToString(sum[:]))
+				counts.Images, counts.Captioned, counts.Resolutions, counts.Digest)
 			return nil
 		},
 	}
@@ -94,20 +84,105 @@ func resolve(root, p string) string {
 	return filepath.Join(root, p)
 }
 
-// hasher returns a file hasher backed by the workspace's stat cache (so a
-// second manifest of an unchanged dataset reads no image), and a function
-// that saves the stat cache.
-// The stat cache is a hint: without a usable cache directory
-// (LIFEOS_CACHE=off, or one that cannot be created) every file is hashed.
-func (a *app) hasher(root string) (manifest.Hasher, func() error) {
+// manifestCounts is what manifest create prints about a manifest.
+type manifestCounts struct {
+	Images, Captioned, Resolutions int
+	Digest                         string // of the manifest file
+}
+
+// createManifest builds the manifest of the dataset dir and, when out is
+// not empty, writes it there; it returns the manifest's bytes unless they
+// were already at out. Files are hashed through the workspace's stat cache,
+// and finished manifests are kept in the cache by what they depend on (the
+// images' and captions' digests): a dataset that did not change is only
+// stat'ed, its manifest neither parsed nor encoded again, and an out
+// already holding it is not rewritten. Without a usable cache
+// (LIFEOS_CACHE=off, or one that cannot be created) every file is read.
+func (a *app) createManifest(root, dir, out string) ([]byte, manifestCounts, error) {
+	var c *cache.Cache
 	sc := cache.OpenStatCache("")
-	if dir, err := cache.DefaultDir(root); err == nil && dir != "" {
-		if c, err := cache.Open(dir); err == nil {
+	if cdir, err := cache.DefaultDir(root); err == nil && cdir != "" {
+		if c, err = cache.Open(cdir); err == nil {
 			sc = c.StatCache()
 		}
 	}
-	return func(abs string) (string, error) {
-		sum, _, err := sc.Sum(abs)
-		return sum.String(), err
-	}, sc.Save
+	hash := func(abs string, look func(io.Reader) error) (string, bool, error) {
+		sum, looked, err := sc.SumLook(abs, look)
+		return sum.String(), looked, err
+	}
+	scan, err := manifest.Scan(a.ctx, dir, hash, runtime.NumCPU())
+	if err != nil {
+		return nil, manifestCounts{}, err
+	}
+	if err := sc.Save(); err != nil {
+		fmt.Fprintf(a.stderr, "lifeos: %v\n", err)
+	}
+	key := scan.Key()
+	id := cache.ActionID(key)
+	countsID := cache.ActionID(sha256.Sum256(append([]byte("manifest counts\n"), key[:]...)))
+	if c != nil {
+		if data, counts, ok := a.memoManifest(c, id, countsID, out); ok {
+			return data, counts, nil
+		}
+	}
+
+	var prev *manifest.Manifest
+	if out != "" {
+		prev = manifest.Previous(out)
+	}
+	m, err := scan.Manifest(a.ctx, prev)
+	if err != nil {
+		return nil, manifestCounts{}, err
+	}
+	data, err := m.Encode()
+	if err != nil {
+		return nil, manifestCounts{}, err
+	}
+	if out != "" {
+		if err := atomicfile.WriteFile(out, data, 0o666); err != nil {
+			return nil, manifestCounts{}, err
+		}
+	}
+	counts := manifestCounts{Images: m.Summary.Images, Captioned: m.Summary.Captioned,
+		Resolutions: len(m.Summary.Resolutions), Digest: cache.Sum(data).String()}
+	if c != nil {
+		// The memo only spares work: failing to keep it is not the
+		// command's failure.
+		cj, _ := json.Marshal(counts)
+		if _, err := c.PutBytes(id, data); err != nil {
+			fmt.Fprintf(a.stderr, "lifeos: warning: manifest not cached: %v\n", err)
+		} else if _, err := c.PutBytes(countsID, cj); err != nil {
+			fmt.Fprintf(a.stderr, "lifeos: warning: manifest not cached: %v\n", err)
+		}
+	}
+	return data, counts, nil
+}
+
+// memoManifest is the cached manifest for id: its bytes (nil when out
+// already holds them, so nothing is read) and its counts. ok is false on
+// any miss or damage, and the manifest is then built as if never cached.
+func (a *app) memoManifest(c *cache.Cache, id, countsID cache.ActionID, out string) (data []byte, counts manifestCounts, ok bool) {
+	cj, _, err := c.GetBytes(countsID)
+	if err != nil || json.Unmarshal(cj, &counts) != nil {
+		return nil, counts, false
+	}
+	e, err := c.Get(id)
+	if err != nil || e.Output.String() != counts.Digest {
+		return nil, counts, false
+	}
+	if out != "" {
+		if sum, _, err := filehash.Sum(out); err == nil && cache.OutputID(sum) == e.Output {
+			return nil, counts, true
+		}
+	}
+	data, _, err = c.GetBytes(id)
+	if err != nil {
+		return nil, counts, false
+	}
+	if out != "" {
+		if err := atomicfile.WriteFile(out, data, 0o666); err != nil {
+			return nil, counts, false
+		}
+	}
+	return data, counts, true
 }

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# manifest-vs-sha256sum.sh [N] [RUNS]: `lifeos manifest create` over a
-# dataset of N small PNG images with captions, cold (no stat cache) and warm
+# manifest-vs-sha256sum.sh [N] [RUNS] [SIDE]: `lifeos manifest create` over a
+# dataset of N PNG images of SIDE x SIDE pixels (default 64: about 16 KB;
+# 8 gives files of a few hundred bytes, where per-file costs dominate) with
+# captions, cold (no stat cache) and warm
 # (stat cache filled, nothing changed), against `sha256sum` over the same
 # files, printing milliseconds per run and the ratios.
 #
@@ -10,12 +12,13 @@
 set -euo pipefail
 n=${1:-10000}
 runs=${2:-5}
+side=${3:-64}
 here=$(cd "$(dirname "$0")/.." && pwd)
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
 CGO_ENABLED=0 go build -o "$work/lifeos" "$here"
-(cd "$here" && go run ./bench/mkdataset "$work/dataset" "$n")
+(cd "$here" && go run ./bench/mkdataset "$work/dataset" "$n" "$side")
 cd "$work"
 find dataset -type f | sort > files.txt
 echo "$(grep -c '\.png$' files.txt) images, $(grep -c '\.txt$' files.txt) captions, $(du -sh dataset | cut -f1)"
@@ -33,8 +36,10 @@ ms() { # ms SETUP CMD...: average wall milliseconds of RUNS runs of CMD, SETUP b
 	echo $((total / runs / 1000))
 }
 
-sha_us=$(ms : xargs -P "$(nproc)" -n 500 sha256sum < files.txt)
-sha1_us=$(ms : xargs sha256sum < files.txt)
+# xargs reads the list with -a: every run must get all of it (a redirect
+# would feed the first run only).
+sha_us=$(ms : xargs -a files.txt -P "$(nproc)" -n 500 sha256sum)
+sha1_us=$(ms : xargs -a files.txt sha256sum)
 cold_us=$(ms 'rm -rf .lifeos manifest.json' ./lifeos manifest create dataset -o manifest.json)
 # The stat cache trusts a file only once it is two seconds old (git's
 # "racily clean" rule); the dataset is older than that by now.

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -245,9 +246,9 @@ func (e *engine) run(ctx context.Context, el *element) {
 	}
 	env := &steps.Env{Root: e.plan.Root, Log: redactWriter{e.plan.redact, logf}, StepID: s.ID,
 		Progress: func(unit string, done, total int) { e.meter.report(s.ID, unit, done, total) },
-		Hash: func(abs string) (string, error) {
-			sum, _, err := e.stat.Sum(abs)
-			return sum.String(), err
+		Hash: func(abs string, look func(io.Reader) error) (string, bool, error) {
+			sum, looked, err := e.stat.SumLook(abs, look)
+			return sum.String(), looked, err
 		}}
 	if s.readsItems {
 		env.Items = el.n.inItems

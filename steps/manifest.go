@@ -12,7 +12,6 @@ import (
 	"runtime"
 
 	"github.com/lifeos/lifeos/internal/atomicfile"
-	"github.com/lifeos/lifeos/internal/filehash"
 	"github.com/lifeos/lifeos/internal/manifest"
 	"github.com/lifeos/lifeos/internal/pathglob"
 )
@@ -58,9 +57,9 @@ func (m *Manifest) Deps(map[string]Outputs) Deps {
 
 // Run builds and writes the manifest.
 func (m *Manifest) Run(ctx context.Context, env *Env) (Outputs, error) {
-	hash := env.Hash
-	if hash == nil {
-		hash = filehash.Hex
+	hash := manifest.HashFile
+	if env.Hash != nil {
+		hash = env.Hash
 	}
 	out := filepath.Join(env.Root, filepath.FromSlash(m.Output))
 	// The manifest being replaced lends the dimensions and captions of the

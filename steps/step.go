@@ -82,8 +82,9 @@ type Env struct {
 	// steps whose Deps say Upstream.
 	Upstream map[string]Outputs
 	// Hash returns a file's SHA-256 (hex) through the engine's stat cache,
-	// so unchanged files are not read again. Safe for concurrent use.
-	Hash func(abs string) (string, error)
+	// so unchanged files are not read again, and lends a file it has to read
+	// to look (manifest.Hasher). Safe for concurrent use.
+	Hash func(abs string, look func(io.Reader) error) (sum string, looked bool, err error)
 	// Progress, when not nil, is told how far a long step is ("image", 12,
 	// 20); the engine shows it. Safe for concurrent use.
 	Progress func(unit string, done, total int)

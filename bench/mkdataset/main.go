@@ -1,6 +1,7 @@
 // Command mkdataset writes a kohya-style dataset of small, distinct PNG
-// images for benchmarks: mkdataset DIR N writes DIR/10_bench/imgNNNNN.png,
-// with a caption .txt beside every image but each tenth.
+// images for benchmarks: mkdataset DIR N [SIDE] writes
+// DIR/10_bench/imgNNNNN.png, SIDE x SIDE pixels of noise (default 64, about
+// 16 KB), with a caption .txt beside every image but each tenth.
 package main
 
 import (
@@ -16,31 +17,39 @@ import (
 )
 
 func main() {
-	if len(os.Args) != 3 {
-		fmt.Fprintln(os.Stderr, "usage: mkdataset DIR N")
+	if len(os.Args) != 3 && len(os.Args) != 4 {
+		fmt.Fprintln(os.Stderr, "usage: mkdataset DIR N [SIDE]")
 		os.Exit(2)
+	}
+	side := 64
+	if len(os.Args) == 4 {
+		var err error
+		if side, err = strconv.Atoi(os.Args[3]); err != nil || side < 1 {
+			fmt.Fprintln(os.Stderr, "mkdataset: SIDE: want a number of pixels")
+			os.Exit(2)
+		}
 	}
 	n, err := strconv.Atoi(os.Args[2])
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "mkdataset: N:", err)
 		os.Exit(2)
 	}
-	if err := write(filepath.Join(os.Args[1], "10_bench"), n); err != nil {
+	if err := write(filepath.Join(os.Args[1], "10_bench"), n, side); err != nil {
 		fmt.Fprintln(os.Stderr, "mkdataset:", err)
 		os.Exit(1)
 	}
 }
 
-func write(dir string, n int) error {
+func write(dir string, n, side int) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
 	rng := rand.New(rand.NewPCG(1, 2)) // the same dataset every time
-	img := image.NewRGBA(image.Rect(0, 0, 64, 64))
+	img := image.NewRGBA(image.Rect(0, 0, side, side))
 	for i := range n {
 		for p := 0; p < len(img.Pix); p += 4 {
 			v := uint8(rng.IntN(256))
-			img.SetRGBA(p/4%64, p/4/64, color.RGBA{v, v / 2, 255 - v, 255})
+			img.SetRGBA(p/4%side, p/4/side, color.RGBA{v, v / 2, 255 - v, 255})
 		}
 		name := filepath.Join(dir, fmt.Sprintf("img%05d", i))
 		f, err := os.Create(name + ".png")

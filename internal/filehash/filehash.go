@@ -7,8 +7,8 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"hash"
 	"io"
-	"os"
 	"sync"
 )
 
@@ -16,29 +16,59 @@ var bufs = sync.Pool{New: func() any { b := make([]byte, 128<<10); return &b }}
 
 // Sum returns the SHA-256 of the file at path and the number of bytes read.
 func Sum(path string) (sum [sha256.Size]byte, n int64, err error) {
-	f, err := os.Open(path)
+	return SumLook(path, nil)
+}
+
+// SumLook is Sum that first lets look read the file from its start, when
+// look is not nil: what look reads is hashed, then the rest of the file is.
+// A caller that needs a file's header (an image's dimensions) or all of a
+// small file (a caption) as well as its digest so reads it once. An error
+// from look ends the hashing and is returned as it is.
+func SumLook(path string, look func(io.Reader) error) (sum [sha256.Size]byte, n int64, err error) {
+	f, err := open(path)
 	if err != nil {
 		return sum, 0, err
 	}
 	defer f.Close()
-	h := sha256.New()
+	r := &hashingReader{f: f, h: sha256.New()}
+	if look != nil {
+		if err := look(r); err != nil {
+			return sum, r.n, err
+		}
+	}
 	bp := bufs.Get().(*[]byte)
 	defer bufs.Put(bp)
-	// Read directly: io.Copy would take *os.File's WriteTo path, which
-	// allocates its own buffer.
 	for {
-		k, rerr := f.Read(*bp)
-		h.Write((*bp)[:k])
-		n += int64(k)
+		_, rerr := r.Read(*bp)
 		if rerr == io.EOF {
 			break
 		}
 		if rerr != nil {
-			return sum, n, fmt.Errorf("hash %s: %w", path, rerr)
+			return sum, r.n, fmt.Errorf("hash %s: %w", path, rerr)
 		}
 	}
-	h.Sum(sum[:0])
-	return sum, n, nil
+	r.h.Sum(sum[:0])
+	return sum, r.n, nil
+}
+
+// hashingReader hashes and counts every byte read through it.
+type hashingReader struct {
+	f file
+	h hash.Hash
+	n int64
+}
+
+func (r *hashingReader) Read(p []byte) (int, error) {
+	k, err := r.f.Read(p)
+	r.h.Write(p[:k])
+	r.n += int64(k)
+	return k, err
+}
+
+// file is the little of *os.File hashing needs.
+type file interface {
+	io.Reader
+	Close() error
 }
 
 // Hex is Sum as a hex string, as sha256sum prints it.

@@ -1,9 +1,11 @@
 package filehash
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"io"
 	"io/fs"
 	"math/rand/v2"
 	"os"
@@ -33,5 +35,37 @@ func TestSumMatchesSHA256(t *testing.T) {
 	}
 	if _, _, err := Sum(filepath.Join(t.TempDir(), "missing")); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("missing file: %v, want fs.ErrNotExist", err)
+	}
+}
+
+func TestSumLookHashesWhatItShows(t *testing.T) {
+	data := make([]byte, 300<<10)
+	for i := range data {
+		data[i] = byte(i * 7)
+	}
+	name := filepath.Join(t.TempDir(), "f")
+	if err := os.WriteFile(name, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	want := sha256.Sum256(data)
+	for _, peek := range []int{0, 1, 4096, len(data), len(data) + 1} {
+		var seen []byte
+		got, n, err := SumLook(name, func(r io.Reader) error {
+			seen, _ = io.ReadAll(io.LimitReader(r, int64(peek)))
+			return nil
+		})
+		if err != nil || got != want || n != int64(len(data)) {
+			t.Errorf("look at %d bytes: SumLook = %x, %d, %v; want %x, %d", peek, got, n, err, want, len(data))
+		}
+		if !bytes.Equal(seen, data[:min(peek, len(data))]) {
+			t.Errorf("look at %d bytes saw %d bytes that differ from the file's start", peek, len(seen))
+		}
+	}
+	stop := errors.New("not an image")
+	if _, _, err := SumLook(name, func(io.Reader) error { return stop }); err != stop {
+		t.Errorf("look's error: got %v, want it returned as it is", err)
+	}
+	if _, _, err := Sum(t.TempDir()); err == nil {
+		t.Error("hashing a directory: no error")
 	}
 }

@@ -7,18 +7,22 @@ import (
 	"errors"
 	"image"
 	"image/png"
+	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
-func hashFile(abs string) (string, error) {
+// hashFile is a Hasher that knows every digest without lending the file
+// to look, as a full stat cache does: Create must read what it needs itself.
+func hashFile(abs string, _ func(io.Reader) error) (string, bool, error) {
 	data, err := os.ReadFile(abs)
 	if err != nil {
-		return "", err
+		return "", false, err
 	}
 	sum := sha256.Sum256(data)
-	return hex.EncodeToString(sum[:]), nil
+	return hex.EncodeToString(sum[:]), false, nil
 }
 
 func writePNG(t *testing.T, name string, w, h int) {
@@ -103,5 +107,58 @@ func TestEncodeRoundTrip(t *testing.T) {
 		if string(again) != string(data) {
 			t.Errorf("round trip changed the bytes:\n%s\n%s", data, again)
 		}
+	}
+}
+
+// A file read to be hashed lends its header or text in the same pass; the
+// manifest is the same as when everything is read separately.
+func TestCreateOnePass(t *testing.T) {
+	dir := t.TempDir()
+	writePNG(t, filepath.Join(dir, "a.png"), 4, 3)
+	os.WriteFile(filepath.Join(dir, "a.txt"), []byte(" a caption \n"), 0o644)
+	writePNG(t, filepath.Join(dir, "b.png"), 7, 5)
+	want, err := Create(context.Background(), dir, hashFile, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := Create(context.Background(), dir, HashFile, Options{Jobs: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, _ := want.Encode()
+	g, _ := got.Encode()
+	if string(w) != string(g) {
+		t.Errorf("one pass:\n%s\nseparate reads:\n%s", g, w)
+	}
+	if got.Images[0].Caption != "a caption" || got.Images[1].Width != 7 {
+		t.Errorf("one pass lost a caption or a size:\n%s", g)
+	}
+	os.WriteFile(filepath.Join(dir, "c.png"), []byte("not a png"), 0o644)
+	if _, err := Create(context.Background(), dir, HashFile, Options{}); err == nil || !strings.Contains(err.Error(), "c.png: not a readable image") {
+		t.Errorf("a broken image read in one pass: %v", err)
+	}
+}
+
+// Links to images and to folders are followed (a dataset assembled from
+// photos kept elsewhere); a link to a folder above is an error, not a hang.
+func TestCreateFollowsLinks(t *testing.T) {
+	photos, dir := t.TempDir(), t.TempDir()
+	writePNG(t, filepath.Join(photos, "a.png"), 2, 3)
+	os.Mkdir(filepath.Join(photos, "more"), 0o755)
+	writePNG(t, filepath.Join(photos, "more", "b.png"), 4, 5)
+	if err := os.Symlink(filepath.Join(photos, "a.png"), filepath.Join(dir, "a.png")); err != nil {
+		t.Skip("no symlinks here:", err)
+	}
+	os.Symlink(filepath.Join(photos, "more"), filepath.Join(dir, "more"))
+	m, err := Create(context.Background(), dir, HashFile, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(m.Images) != 2 || m.Images[0].Path != "a.png" || m.Images[1].Path != "more/b.png" || m.Images[1].Width != 4 {
+		t.Errorf("linked images: %+v", m.Images)
+	}
+	os.Symlink(dir, filepath.Join(dir, "loop"))
+	if _, err := Create(context.Background(), dir, HashFile, Options{}); err == nil || !strings.Contains(err.Error(), "folders deep") {
+		t.Errorf("a link to a folder above: %v", err)
 	}
 }

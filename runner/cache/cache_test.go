@@ -3,6 +3,8 @@ package cache
 import (
 	"bytes"
 	"fmt"
+	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"sync"
@@ -239,5 +241,58 @@ func TestStatCache(t *testing.T) {
 	sc.once.Do(sc.load)
 	if len(sc.m) != 0 {
 		t.Errorf("garbage stat cache loaded %d entries", len(sc.m))
+	}
+}
+
+// The stat cache's lines read back exactly, paths with spaces included; a
+// malformed line is skipped, not the file.
+func TestStatCacheLines(t *testing.T) {
+	dir := t.TempDir()
+	scPath := filepath.Join(dir, "statcache")
+	sum := Sum([]byte("x")).String()
+	os.WriteFile(scPath, []byte(statCacheHeader+
+		sum+" 1 -5 18446744073709551 /a b/c.png\n"+
+		sum+" 1 2\n"+ // no inode, no path
+		sum[:10]+" 1 2 3 /short-digest\n"+
+		sum+" x 2 3 /bad-size\n"+
+		sum+" 7 1700000000123456789 42 /d.png\n"+
+		sum+" 1 2 3 /no-newline"), 0o644)
+	sc := OpenStatCache(scPath)
+	sc.once.Do(sc.load)
+	want := map[string]statEntry{
+		"/a b/c.png": {size: 1, mtime: -5, ino: 18446744073709551, sum: Sum([]byte("x"))},
+		"/d.png":     {size: 7, mtime: 1700000000123456789, ino: 42, sum: Sum([]byte("x"))},
+	}
+	if !maps.Equal(sc.m, want) {
+		t.Errorf("loaded %v\nwant %v", sc.m, want)
+	}
+}
+
+// SumLook lends a file it has to hash to look, and does not call look for
+// a file the stat cache knows.
+func TestStatCacheSumLook(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "f")
+	os.WriteFile(p, []byte("hello, world"), 0o644)
+	old := time.Now().Add(-time.Hour)
+	os.Chtimes(p, old, old)
+	sc := OpenStatCache("")
+	var head []byte
+	look := func(r io.Reader) error {
+		head = make([]byte, 5)
+		_, err := io.ReadFull(r, head)
+		return err
+	}
+	sum, looked, err := sc.SumLook(p, look)
+	if err != nil || !looked || sum != Sum([]byte("hello, world")) || string(head) != "hello" {
+		t.Fatalf("first SumLook = %s, %v, %v; saw %q", sum, looked, err, head)
+	}
+	head = nil
+	sum, looked, err = sc.SumLook(p, look)
+	if err != nil || looked || head != nil || sum != Sum([]byte("hello, world")) {
+		t.Errorf("known file: SumLook = %s, %v, %v; look called: %v", sum, looked, err, head != nil)
+	}
+	if _, _, err := sc.SumLook(dir, look); err == nil {
+		t.Error("SumLook of a directory: no error")
 	}
 }

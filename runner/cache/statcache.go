@@ -3,6 +3,7 @@ package cache
 import (
 	"bufio"
 	"bytes"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"io/fs"
@@ -31,7 +32,7 @@ const racyWindow = 2 * time.Second
 type StatCache struct {
 	path  string
 	once  sync.Once // loads the file on first use: a run served by memos never needs it
-	mu    sync.Mutex
+	mu    sync.RWMutex
 	m     map[string]statEntry
 	dirty bool
 	now   func() time.Time
@@ -61,28 +62,56 @@ func (sc *StatCache) load() {
 		return
 	}
 	data = data[len(statCacheHeader):]
+	sc.m = make(map[string]statEntry, bytes.Count(data, []byte{'\n'}))
 	// One line per file: <sha256> <size> <mtime> <ino> <path>
 	for len(data) > 0 {
-		i := bytes.IndexByte(data, '\n')
-		if i < 0 {
+		line, rest, ok := bytes.Cut(data, []byte{'\n'})
+		if !ok {
 			break
 		}
-		line := data[:i]
-		data = data[i+1:]
+		data = rest
 		var e statEntry
-		f := bytes.SplitN(line, []byte(" "), 5)
-		if len(f) != 5 || parseHex(e.sum[:], string(f[0])) != nil {
+		if len(line) < 2*len(e.sum)+1 || line[2*len(e.sum)] != ' ' {
 			continue
 		}
-		var err1, err2, err3 error
-		e.size, err1 = strconv.ParseInt(string(f[1]), 10, 64)
-		e.mtime, err2 = strconv.ParseInt(string(f[2]), 10, 64)
-		e.ino, err3 = strconv.ParseUint(string(f[3]), 10, 64)
-		if err1 != nil || err2 != nil || err3 != nil {
+		if _, err := hex.Decode(e.sum[:], line[:2*len(e.sum)]); err != nil {
 			continue
 		}
-		sc.m[string(f[4])] = e
+		line = line[2*len(e.sum)+1:]
+		var ok1, ok2, ok3 bool
+		e.size, line, ok1 = cutInt(line)
+		e.mtime, line, ok2 = cutInt(line)
+		var ino int64
+		ino, line, ok3 = cutInt(line)
+		if !ok1 || !ok2 || !ok3 || len(line) == 0 {
+			continue
+		}
+		e.ino = uint64(ino)
+		sc.m[string(line)] = e
 	}
+}
+
+// cutInt parses the decimal number before the first space of b and returns
+// what follows the space.
+func cutInt(b []byte) (n int64, rest []byte, ok bool) {
+	num, rest, found := bytes.Cut(b, []byte{' '})
+	if !found || len(num) == 0 || len(num) > 19 {
+		return 0, nil, false
+	}
+	neg := num[0] == '-'
+	if neg {
+		num = num[1:]
+	}
+	for _, c := range num {
+		if c < '0' || c > '9' {
+			return 0, nil, false
+		}
+		n = n*10 + int64(c-'0')
+	}
+	if neg {
+		n = -n
+	}
+	return n, rest, true
 }
 
 // Sum returns the SHA-256 of the file at path (which should be absolute and
@@ -107,16 +136,37 @@ func (sc *StatCache) SumInfo(path string, st fs.FileInfo) (OutputID, int64, erro
 // in Unix nanoseconds, inode): a file confirmed earlier in the same run
 // is not stat'ed again.
 func (sc *StatCache) SumStamp(path string, size, mtime int64, ino uint64) (OutputID, int64, error) {
-	sc.once.Do(sc.load)
-	sc.mu.Lock()
-	e, ok := sc.m[path]
-	sc.mu.Unlock()
-	if ok && e.size == size && e.mtime == mtime && e.ino == ino {
-		return e.sum, e.size, nil
-	}
-	digest, n, err := filehash.Sum(path)
+	sum, n, _, err := sc.sumStamp(path, size, mtime, ino, nil)
+	return sum, n, err
+}
+
+// SumLook is Sum for a caller that also needs to read the file (an
+// image's header, a caption's text): when the file has to be hashed, look
+// reads it from its start in the same pass (filehash.SumLook) and looked is
+// true; when the stat cache knows the file, look is not called.
+func (sc *StatCache) SumLook(path string, look func(io.Reader) error) (sum OutputID, looked bool, err error) {
+	size, mtime, ino, dir, err := stampOf(path)
 	if err != nil {
-		return OutputID{}, 0, err
+		return OutputID{}, false, err
+	}
+	if dir {
+		return OutputID{}, false, fmt.Errorf("%s is a directory", path)
+	}
+	sum, _, looked, err = sc.sumStamp(path, size, mtime, ino, look)
+	return sum, looked, err
+}
+
+func (sc *StatCache) sumStamp(path string, size, mtime int64, ino uint64, look func(io.Reader) error) (OutputID, int64, bool, error) {
+	sc.once.Do(sc.load)
+	sc.mu.RLock()
+	e, ok := sc.m[path]
+	sc.mu.RUnlock()
+	if ok && e.size == size && e.mtime == mtime && e.ino == ino {
+		return e.sum, e.size, false, nil
+	}
+	digest, n, err := filehash.SumLook(path, look)
+	if err != nil {
+		return OutputID{}, 0, look != nil, err
 	}
 	sum := OutputID(digest)
 	if sc.now().Sub(time.Unix(0, mtime)) > racyWindow && n == size {
@@ -125,7 +175,7 @@ func (sc *StatCache) SumStamp(path string, size, mtime int64, ino uint64) (Outpu
 		sc.dirty = true
 		sc.mu.Unlock()
 	}
-	return sum, n, nil
+	return sum, n, look != nil, nil
 }
 
 // Remember records that path, as it is now on disk, has digest sum; used
@@ -157,11 +207,22 @@ func (sc *StatCache) Save() error {
 	// Not synced: the stat cache only spares re-hashing, and a damaged
 	// one is dropped when read.
 	err := atomicfile.WriteUnsynced(sc.path, 0o666, func(w io.Writer) error {
-		bw := bufio.NewWriter(w)
+		bw := bufio.NewWriterSize(w, 64<<10)
 		bw.WriteString(statCacheHeader)
+		var line []byte
 		for _, p := range paths {
 			e := sc.m[p]
-			fmt.Fprintf(bw, "%s %d %d %d %s\n", e.sum, e.size, e.mtime, e.ino, p)
+			line = hex.AppendEncode(line[:0], e.sum[:])
+			line = append(line, ' ')
+			line = strconv.AppendInt(line, e.size, 10)
+			line = append(line, ' ')
+			line = strconv.AppendInt(line, e.mtime, 10)
+			line = append(line, ' ')
+			line = strconv.AppendUint(line, e.ino, 10)
+			line = append(line, ' ')
+			line = append(line, p...)
+			line = append(line, '\n')
+			bw.Write(line)
 		}
 		return bw.Flush()
 	})
