@@ -94,6 +94,7 @@ func (a *app) runsCmd() *cobra.Command {
 	}
 	list.Flags().IntVarP(&limit, "limit", "n", 20, "show at most `N` runs (0: all)")
 	var asJSON bool
+	var outputsOf string
 	show := &cobra.Command{
 		Use:   "show RUN_ID",
 		Short: "Show one run (an id, a unique prefix of one, or last)",
@@ -106,6 +107,13 @@ func (a *app) runsCmd() *cobra.Command {
 			r, err := runner.FindRun(root, argv[0])
 			if err != nil {
 				return err
+			}
+			if outputsOf != "" {
+				outputs, _, err := runner.StepDetail(root, r, outputsOf)
+				if err != nil {
+					return err
+				}
+				return writeJSON(a.stdout, outputs)
 			}
 			if asJSON {
 				return writeJSON(a.stdout, r)
@@ -143,6 +151,9 @@ func (a *app) runsCmd() *cobra.Command {
 				if s.Failed != "" {
 					parts = append(parts, "outputs moved to "+s.Failed)
 				}
+				if s.OutputsObject != "" {
+					parts = append(parts, "all outputs: --outputs "+s.ID)
+				}
 				detail := strings.Join(parts, "; ")
 				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", s.ID, s.Status, time.Duration(s.DurationMS*float64(time.Millisecond)).Round(time.Millisecond), detail)
 			}
@@ -150,6 +161,7 @@ func (a *app) runsCmd() *cobra.Command {
 		},
 	}
 	show.Flags().BoolVar(&asJSON, "json", false, "print the record as JSON")
+	show.Flags().StringVar(&outputsOf, "outputs", "", "print the complete outputs of `STEP` as JSON (large ones are kept in the cache, not in the record)")
 	cmd.AddCommand(list, show)
 	cmd.RunE = list.RunE
 	return cmd

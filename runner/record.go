@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/lifeos/lifeos/internal/atomicfile"
+	"github.com/lifeos/lifeos/runner/cache"
 )
 
 // Step and run statuses, as written in run records.
@@ -47,11 +48,16 @@ type Record struct {
 	Cost           float64        `json:"cost,omitempty"` // sum of the steps' costs
 	Steps          []*StepRecord  `json:"steps"`
 
-	redact *redactor // what may not be recorded (secrets)
+	redact  *redactor // what may not be recorded (secrets)
+	written *Record   // the record as run.json holds it (compact)
 }
 
-// WriteJSON writes the record as indented JSON, secrets redacted.
+// WriteJSON writes the record as indented JSON, secrets redacted: as
+// run.json holds it, once it is written.
 func (r *Record) WriteJSON(w io.Writer) error {
+	if r.written != nil {
+		r = r.written
+	}
 	var b bytes.Buffer
 	enc := json.NewEncoder(&b)
 	enc.SetIndent("", "  ")
@@ -65,24 +71,32 @@ func (r *Record) WriteJSON(w io.Writer) error {
 
 // StepRecord is one step of a run record.
 type StepRecord struct {
-	ID         string           `json:"id"`
-	Uses       string           `json:"uses"`
-	Status     string           `json:"status"`
-	Cached     bool             `json:"cached"`
-	Reason     string           `json:"reason,omitempty"`
-	DurationMS float64          `json:"duration_ms"`
-	Attempts   int              `json:"attempts,omitempty"`
-	Action     string           `json:"action,omitempty"`
-	Output     string           `json:"output,omitempty"`
-	Outputs    any              `json:"outputs,omitempty"`
-	When       *Evaluation      `json:"when,omitempty"`
-	Gate       *Evaluation      `json:"gate,omitempty"`
-	Error      string           `json:"error,omitempty"`
-	Log        string           `json:"log,omitempty"`
-	Failed     string           `json:"failed_work,omitempty"` // where a failed step's outputs were moved
-	Cost       *StepCost        `json:"cost,omitempty"`
-	Counts     map[string]int   `json:"counts,omitempty"`
-	Elements   []*ElementRecord `json:"elements,omitempty"`
+	ID         string  `json:"id"`
+	Uses       string  `json:"uses"`
+	Status     string  `json:"status"`
+	Cached     bool    `json:"cached"`
+	Reason     string  `json:"reason,omitempty"`
+	DurationMS float64 `json:"duration_ms"`
+	Attempts   int     `json:"attempts,omitempty"`
+	Action     string  `json:"action,omitempty"`
+	Output     string  `json:"output,omitempty"`
+	Outputs    any     `json:"outputs,omitempty"`
+	// OutputsObject, when set, is the cache object holding the step's
+	// complete outputs (JSON), too large for the record: Outputs then keeps
+	// only the small ones (summary, counts). runner.StepOutputs reads it.
+	OutputsObject string           `json:"outputs_object,omitempty"`
+	When          *Evaluation      `json:"when,omitempty"`
+	Gate          *Evaluation      `json:"gate,omitempty"`
+	Error         string           `json:"error,omitempty"`
+	Log           string           `json:"log,omitempty"`
+	Failed        string           `json:"failed_work,omitempty"` // where a failed step's outputs were moved
+	Cost          *StepCost        `json:"cost,omitempty"`
+	Counts        map[string]int   `json:"counts,omitempty"`
+	Elements      []*ElementRecord `json:"elements,omitempty"`
+	// ElementsObject, when set, is the cache object holding every element
+	// record (JSON) when there were too many for the record: Elements then
+	// keeps the first failed ones, then the first others.
+	ElementsObject string `json:"elements_object,omitempty"`
 }
 
 // StepCost is what a costed step's running time cost.
@@ -170,6 +184,137 @@ func (r *Record) write(dir, tmp string) error {
 		_, err := w.Write(r.redact.JSON(out))
 		return err
 	})
+}
+
+// The limits that keep a run record small whatever the batch size: per-item
+// detail lives once, in the cache, and the record refers to it by digest.
+const (
+	recordOutputsMax  = 16 << 10 // bytes of a step's outputs, as JSON
+	recordOutputMax   = 1 << 10  // bytes of one output kept beside a reference
+	recordElementsMax = 100      // element records
+)
+
+// compact returns the record as it is written: a step's outputs or element
+// records beyond the limits above are stored through put (a cache object,
+// redacted like the record) and referred to by their digest. Without put
+// (no cache), or when put fails, they stay in the record: a large record
+// is better than a lost one.
+func (r *Record) compact(put func([]byte) (string, error)) *Record {
+	if put == nil {
+		return r
+	}
+	store := func(v any) string {
+		data, err := jsonText(v)
+		if err != nil {
+			return ""
+		}
+		id, err := put(r.redact.JSON(data))
+		if err != nil {
+			return ""
+		}
+		return id
+	}
+	out := *r
+	out.Steps = make([]*StepRecord, len(r.Steps))
+	for i, s := range r.Steps {
+		cs := *s
+		out.Steps[i] = &cs
+		if s.Outputs != nil {
+			if data, err := jsonText(s.Outputs); err == nil && len(data) > recordOutputsMax {
+				if cs.OutputsObject = store(s.Outputs); cs.OutputsObject != "" {
+					cs.Outputs = smallOutputs(s.Outputs)
+				}
+			}
+		}
+		if len(s.Elements) > recordElementsMax {
+			if cs.ElementsObject = store(s.Elements); cs.ElementsObject != "" {
+				cs.Elements = someElements(s.Elements, recordElementsMax)
+			}
+		}
+	}
+	return &out
+}
+
+// smallOutputs is what stays in the record of outputs too large for it:
+// the named outputs whose JSON is small.
+func smallOutputs(outputs any) any {
+	m, ok := outputs.(map[string]any)
+	if !ok {
+		return nil
+	}
+	small := map[string]any{}
+	for k, v := range m {
+		if b, err := jsonText(v); err == nil && len(b) <= recordOutputMax {
+			small[k] = v
+		}
+	}
+	return small
+}
+
+// someElements keeps n element records, the failed ones first, in index
+// order.
+func someElements(els []*ElementRecord, n int) []*ElementRecord {
+	kept := make([]*ElementRecord, 0, n)
+	for _, pass := range []bool{true, false} {
+		for _, el := range els {
+			if len(kept) < n && (el.Status == StatusFailed) == pass {
+				kept = append(kept, el)
+			}
+		}
+	}
+	slices.SortFunc(kept, func(a, b *ElementRecord) int { return a.Index - b.Index })
+	return kept
+}
+
+// StepDetail returns the complete outputs and element records of step id
+// in the run record r of the workspace at root: from the record, or from
+// the cache objects it refers to when they were too large for it. An
+// object the cache no longer holds (trimmed) is an error that says so.
+func StepDetail(root string, r *Record, id string) (outputs any, elements []*ElementRecord, err error) {
+	var s *StepRecord
+	for _, x := range r.Steps {
+		if x.ID == id {
+			s = x
+		}
+	}
+	if s == nil {
+		return nil, nil, fmt.Errorf("run %s has no step %q", r.ID, id)
+	}
+	outputs, elements = s.Outputs, s.Elements
+	if s.OutputsObject == "" && s.ElementsObject == "" {
+		return outputs, elements, nil
+	}
+	dir, err := cache.DefaultDir(root)
+	if err != nil || dir == "" {
+		return nil, nil, fmt.Errorf("step %s: its detail is in the cache, and there is none (LIFEOS_CACHE=off?)", id)
+	}
+	c, err := cache.Open(dir)
+	if err != nil {
+		return nil, nil, err
+	}
+	load := func(hexID string, into any) error {
+		oid, err := cache.ParseOutputID(hexID)
+		if err != nil {
+			return err
+		}
+		data, err := c.ReadObject(oid, -1)
+		if err != nil {
+			return fmt.Errorf("step %s: its detail is no longer in the cache (%w)", id, err)
+		}
+		return json.Unmarshal(data, into)
+	}
+	if s.OutputsObject != "" {
+		if err := load(s.OutputsObject, &outputs); err != nil {
+			return nil, nil, err
+		}
+	}
+	if s.ElementsObject != "" {
+		elements = nil
+		if err := load(s.ElementsObject, &elements); err != nil {
+			return nil, nil, err
+		}
+	}
+	return outputs, elements, nil
 }
 
 // bufferWriter appends to a byte slice.

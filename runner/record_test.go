@@ -1,6 +1,9 @@
 package runner
 
 import (
+	"encoding/json"
+	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -52,6 +55,71 @@ func TestPruneRuns(t *testing.T) {
 		// Old runs beyond the newest three go: here the two from 40 days ago.
 		if want := i >= 2; (err == nil) != want {
 			t.Errorf("run %d (%s) kept = %v, want %v", i, name, err == nil, want)
+		}
+	}
+}
+
+// compact keeps a record small: large outputs and long element lists go
+// through put, the failed elements stay in the record first; without put,
+// or when put fails, the record keeps everything.
+func TestRecordCompact(t *testing.T) {
+	names := make([]any, 3000)
+	for i := range names {
+		names[i] = fmt.Sprintf("ds/img%05d.png", i)
+	}
+	var els []*ElementRecord
+	for i := range 250 {
+		st := StatusOK
+		if i%50 == 7 {
+			st = StatusFailed
+		}
+		els = append(els, &ElementRecord{Index: i, Item: i, Status: st})
+	}
+	r := &Record{ID: "x", redact: &redactor{}, Steps: []*StepRecord{
+		{ID: "big", Outputs: map[string]any{"summary": "3000 images", "count": 3000, "items": names}},
+		{ID: "small", Outputs: map[string]any{"summary": "ok"}},
+		{ID: "each", Elements: els},
+	}}
+	stored := map[string][]byte{}
+	put := func(data []byte) (string, error) {
+		id := fmt.Sprintf("obj%d", len(stored))
+		stored[id] = data
+		return id, nil
+	}
+	c := r.compact(put)
+	big, small, each := c.Steps[0], c.Steps[1], c.Steps[2]
+	if big.OutputsObject == "" || !reflect.DeepEqual(big.Outputs, map[string]any{"summary": "3000 images", "count": 3000}) {
+		t.Errorf("large outputs: object %q, kept %v", big.OutputsObject, big.Outputs)
+	}
+	var back map[string]any
+	if err := json.Unmarshal(stored[big.OutputsObject], &back); err != nil || len(back["items"].([]any)) != 3000 {
+		t.Errorf("stored outputs: %v, %d bytes", err, len(stored[big.OutputsObject]))
+	}
+	if small.OutputsObject != "" || !reflect.DeepEqual(small.Outputs, r.Steps[1].Outputs) {
+		t.Errorf("small outputs moved: %+v", small)
+	}
+	if each.ElementsObject == "" || len(each.Elements) != recordElementsMax {
+		t.Fatalf("elements: object %q, %d kept", each.ElementsObject, len(each.Elements))
+	}
+	failed := 0
+	for i, el := range each.Elements {
+		if el.Status == StatusFailed {
+			failed++
+		}
+		if i > 0 && el.Index <= each.Elements[i-1].Index {
+			t.Errorf("kept elements out of order at %d", i)
+		}
+	}
+	if failed != 5 {
+		t.Errorf("kept %d of the 5 failed elements", failed)
+	}
+	if r.Steps[0].OutputsObject != "" || len(r.Steps[2].Elements) != 250 {
+		t.Error("compact changed the record it was given")
+	}
+	for _, put := range []func([]byte) (string, error){nil, func([]byte) (string, error) { return "", errors.New("disk full") }} {
+		c := r.compact(put)
+		if c.Steps[0].OutputsObject != "" || len(c.Steps[0].Outputs.(map[string]any)["items"].([]any)) != 3000 || len(c.Steps[2].Elements) != 250 {
+			t.Errorf("no place for the detail: the record must keep it")
 		}
 	}
 }

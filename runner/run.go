@@ -214,7 +214,15 @@ func (plan *Plan) Run(ctx context.Context, o RunOptions) (*Record, error) {
 	}
 	// The record is written before the verdict is printed: a run whose
 	// record is lost has failed, and says so once.
-	if err := rec.write(e.dir, tmpDir(plan.Root)); err != nil {
+	var put func([]byte) (string, error)
+	if e.cache != nil {
+		put = func(data []byte) (string, error) {
+			id, err := e.cache.PutData(data)
+			return id.String(), err
+		}
+	}
+	written := rec.compact(put)
+	if err := written.write(e.dir, tmpDir(plan.Root)); err != nil {
 		e.noRecord = true
 		err = fmt.Errorf("write run record: %w", err)
 		rec.Status, rec.Error = StatusFailed, err.Error()
@@ -223,6 +231,9 @@ func (plan *Plan) Run(ctx context.Context, o RunOptions) (*Record, error) {
 		} else {
 			runErr = errors.Join(runErr, err)
 		}
+	}
+	if !e.noRecord {
+		rec.written = written
 	}
 	if err := e.stat.Save(); err != nil {
 		fmt.Fprintf(e.o.Stderr, "lifeos: %v\n", err)

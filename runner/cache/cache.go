@@ -326,6 +326,22 @@ func (c *Cache) PutObject(r io.Reader) (OutputID, error) {
 	return id, nil
 }
 
+// PutData stores data as an object and returns its id. An object of that
+// name and size is not written again (readers verify the digest anyway),
+// only marked as used now, so that Trim keeps it while it keeps being
+// stored.
+func (c *Cache) PutData(data []byte) (OutputID, error) {
+	id := Sum(data)
+	name := c.ObjectPath(id)
+	if st, err := os.Stat(name); err == nil && st.Size() == int64(len(data)) {
+		now := c.Now()
+		if err := os.Chtimes(name, now, now); err == nil {
+			return id, nil
+		}
+	}
+	return c.PutObject(bytes.NewReader(data))
+}
+
 // PutFile stores the content of the file at path as an object.
 func (c *Cache) PutFile(path string) (OutputID, int64, error) {
 	f, err := os.Open(path)
