@@ -64,18 +64,23 @@ type elemResult struct {
 }
 
 // nodeEnv is the expression environment of a step: params, policy, run and
-// the results of the upstream steps its expressions read.
-func (e *engine) nodeEnv(n *node) Env {
+// the results of the upstream steps its expressions read (loaded, when
+// they are stored).
+func (e *engine) nodeEnv(n *node) (Env, error) {
 	env := Env{Params: e.plan.Params, Policy: e.policy, Run: e.runEnv}
 	if len(n.s.refs) > 0 {
 		env.Steps = make(map[string]any, len(n.s.refs))
 		for _, id := range n.s.refs {
 			if d := e.byStep[e.plan.byID[id]]; d != nil {
-				env.Steps[id] = map[string]any{"outputs": d.outputs, "status": d.status}
+				out, err := resolve(d.outputs)
+				if err != nil {
+					return env, fmt.Errorf("step %s: %w", id, err)
+				}
+				env.Steps[id] = map[string]any{"outputs": out, "status": d.status}
 			}
 		}
 	}
-	return env
+	return env, nil
 }
 
 // start decides whether n runs and returns its elements. When n is decided
@@ -110,7 +115,7 @@ func (e *engine) start(ctx context.Context, n *node) []*element {
 		// Upstream outputs are unknown, but a when that does not read them
 		// can still be decided.
 		if w := n.s.When; w != nil && len(w.refs) == 0 && n.s.Foreach == nil {
-			env := e.nodeEnv(n)
+			env, _ := e.nodeEnv(n) // reads no step: cannot fail
 			if ev, err := evalBool(w, &env); err == nil && !ev.Value {
 				n.rec.When = ev
 				e.finishSkipped(n, StatusSkipped, "when false: "+explainEval(ev))
@@ -125,18 +130,16 @@ func (e *engine) start(ctx context.Context, n *node) []*element {
 		e.finishSkipped(n, StatusSkipped, "not started: "+stopReason(ctx))
 		return nil
 	}
-	n.inItems = e.inputItems(n)
-	n.up = upstreamOutputs(n)
-	if n.s.readsItems {
-		n.inDigest = itemsDigest(n.inItems)
-	}
 	n.key = e.newStepKey(n)
-	env := e.nodeEnv(n)
 	s := n.s
 	fail := func(err error) []*element {
 		n.status, n.rec.Status, n.rec.Error = StatusFailed, StatusFailed, err.Error()
 		e.progress(n, err.Error())
 		return nil
+	}
+	env, err := e.nodeEnv(n)
+	if err != nil {
+		return fail(err)
 	}
 	if s.Foreach == nil {
 		if s.When != nil {
@@ -232,16 +235,4 @@ func explainEval(ev *Evaluation) string {
 		}
 	}
 	return s
-}
-
-// upstreamOutputs are the outputs of n's needs by step id, as steps see
-// them.
-func upstreamOutputs(n *node) map[string]steps.Outputs {
-	up := make(map[string]steps.Outputs, len(n.deps))
-	for _, d := range n.deps {
-		if m, ok := d.outputs.(map[string]any); ok {
-			up[d.s.ID] = m
-		}
-	}
-	return up
 }

@@ -19,6 +19,9 @@ import (
 // prepare resolves an element's params and computes its cache key.
 func (e *engine) prepare(el *element) error {
 	s := el.n.s
+	if err := e.nodeInputs(el.n); err != nil {
+		return err
+	}
 	if el.foreach && s.When != nil {
 		ev, err := evalBool(s.When, &el.env)
 		if err != nil {

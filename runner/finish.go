@@ -99,17 +99,26 @@ func (e *engine) finish(n *node) error {
 		e.rec.Cost = round2(e.rec.Cost + el.cost.Cost)
 	}
 	if n.status == StatusOK || n.status == StatusCached {
-		items, err := outputItems(n)
-		if err != nil {
-			n.status, rec.Status, rec.Error = StatusFailed, StatusFailed, err.Error()
+		n.itemsID = itemsIdentity(n)
+		if n.status == StatusOK {
+			// Decided now, so that malformed items fail the step that made
+			// them; cached outputs were checked when they were made, and
+			// are only read if a step downstream runs.
+			if _, err := e.nodeItems(n); err != nil {
+				n.status, rec.Status, rec.Error = StatusFailed, StatusFailed, err.Error()
+			}
 		}
-		n.items = items
 	}
 	var gateErr error
 	if n.s.Gate != nil && (n.status == StatusOK || n.status == StatusCached) {
-		env := e.nodeEnv(n)
-		env.Outputs = n.outputs
-		ev, err := evalBool(n.s.Gate, &env)
+		env, err := e.nodeEnv(n)
+		if err == nil {
+			env.Outputs, err = resolve(n.outputs)
+		}
+		var ev *Evaluation
+		if err == nil {
+			ev, err = evalBool(n.s.Gate, &env)
+		}
 		if err != nil {
 			n.status, rec.Status, rec.Error = StatusFailed, StatusFailed, err.Error()
 			gateErr = &StepError{Step: n.s.ID, Err: err}
@@ -218,15 +227,6 @@ func (e *engine) detail(n *node) string {
 		}
 	}
 	return d
-}
-
-// summaryOf returns the "summary" a step put in its outputs.
-func summaryOf(outputs any) string {
-	if m, ok := outputs.(map[string]any); ok {
-		s, _ := m["summary"].(string)
-		return s
-	}
-	return ""
 }
 
 // logTail prints the last lines of a failed step's log to stderr, so the

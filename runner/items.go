@@ -15,19 +15,14 @@ import (
 // filter passes every score on. A step receives its needs' items merged by
 // content digest.
 
-// inputItems merges the items of n's needs, in needs order.
-func (e *engine) inputItems(n *node) []steps.Item {
-	lists := make([][]steps.Item, 0, len(n.deps))
-	for _, d := range n.deps {
-		lists = append(lists, d.items)
-	}
-	return steps.MergeItems(lists...)
-}
-
 // outputItems decides the items a finished node passes on.
-func outputItems(n *node) ([]steps.Item, error) {
+func (e *engine) outputItems(n *node) ([]steps.Item, error) {
 	var lists [][]steps.Item
 	collect := func(out any) error {
+		out, err := resolve(out)
+		if err != nil {
+			return fmt.Errorf("step %s: %w", n.s.ID, err)
+		}
 		m, ok := out.(map[string]any)
 		if !ok {
 			return nil
@@ -53,6 +48,9 @@ func outputItems(n *node) ([]steps.Item, error) {
 		return nil, err
 	}
 	if lists == nil {
+		if err := e.nodeInputs(n); err != nil {
+			return nil, err
+		}
 		return n.inItems, nil
 	}
 	return steps.MergeItems(lists...), nil

@@ -1,7 +1,9 @@
 package runner
 
 import (
+	"bytes"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"io/fs"
 	"os"
@@ -29,10 +31,15 @@ import (
 // racyWindow of being stat'ed, for the reason git's index has its "racily
 // clean" rule: a change within the timestamp granularity could go unseen.
 type memo struct {
-	key      [16]byte
-	policy   string // policyLines of the step's Deps.Policy when recorded
-	output   cache.OutputID
-	outputs  string // JSON
+	key     [16]byte
+	policy  string // policyLines of the step's Deps.Policy when recorded
+	output  cache.OutputID
+	outputs string // JSON, when small
+	// Large outputs are referred to (stored.go): the cache object holding
+	// their JSON, its size, and the small outputs as JSON.
+	outRef   cache.OutputID
+	outSize  int64
+	outHead  string
 	patterns []string
 	inputs   []stamp
 	writes   []stamp
@@ -109,6 +116,7 @@ func (m *memo) equal(o *memo) bool {
 		return m == o
 	}
 	if m.key != o.key || m.output != o.output || m.outputs != o.outputs || m.policy != o.policy ||
+		m.outRef != o.outRef || m.outSize != o.outSize || m.outHead != o.outHead ||
 		len(m.patterns) != len(o.patterns) || len(m.inputs) != len(o.inputs) || len(m.writes) != len(o.writes) {
 		return false
 	}
@@ -181,9 +189,26 @@ func (e *engine) memoHit(el *element) bool {
 		// a temporary file a killed run left beside it must be swept here.
 		e.sweep(path.Dir(w.path), false)
 	}
-	outputs, err := decodeOutputs([]byte(m.outputs))
-	if err != nil {
-		return false
+	var outputs any
+	if m.outRef != (cache.OutputID{}) {
+		// Only checked to be there: read if a step downstream needs it.
+		st, err := os.Stat(e.cache.ObjectPath(m.outRef))
+		if err != nil || st.Size() != m.outSize {
+			return false
+		}
+		s := &storedOutputs{c: e.cache, ref: m.outRef, size: m.outSize}
+		if a, ok := e.state.get(el.n.s.ID, el.label); ok {
+			s.action = a
+		}
+		if json.Unmarshal([]byte(m.outHead), &s.head) != nil {
+			return false
+		}
+		outputs = s
+	} else {
+		var err error
+		if outputs, err = decodeOutputs([]byte(m.outputs)); err != nil {
+			return false
+		}
 	}
 	el.outputs, el.output = outputs, m.output
 	if a, ok := e.state.get(el.n.s.ID, el.label); ok {
@@ -315,8 +340,19 @@ func (e *engine) recordMemo(el *element, outputsJSON []byte, writes []stamp) {
 		now := time.Now()
 		m = &memo{key: el.memoKey, output: el.output, outputs: string(outputsJSON), patterns: el.deps.Reads, inputs: el.inputs, writes: writes,
 			policy: e.policyLines(el.deps.Policy)}
+		// By reference only when the record may show them as they are
+		// (no secret to redact): compact refers to the same object.
+		if len(outputsJSON) > memoOutputsMax && bytes.Equal(e.plan.redact.JSON(outputsJSON), outputsJSON) {
+			head, herr := jsonText(smallOutputs(el.outputs))
+			ref, perr := e.cache.PutData(outputsJSON)
+			if herr != nil || perr != nil {
+				m = nil // no memo: the next run takes the full path
+			} else {
+				m.outputs, m.outRef, m.outSize, m.outHead = "", ref, int64(len(outputsJSON)), string(head)
+			}
+		}
 		for _, st := range append(append([]stamp{}, el.inputs...), writes...) {
-			if st.racy(now) {
+			if m != nil && st.racy(now) {
 				m = nil
 				break
 			}

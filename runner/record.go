@@ -219,7 +219,11 @@ func (r *Record) compact(put func([]byte) (string, error)) *Record {
 	for i, s := range r.Steps {
 		cs := *s
 		out.Steps[i] = &cs
-		if s.Outputs != nil {
+		if so, ok := s.Outputs.(*storedOutputs); ok {
+			// Already an object, free of secrets (recordMemo): kept as used.
+			so.c.Touch(so.ref)
+			cs.Outputs, cs.OutputsObject = so.head, so.ref.String()
+		} else if s.Outputs != nil {
 			if data, err := jsonText(s.Outputs); err == nil && len(data) > recordOutputsMax {
 				if cs.OutputsObject = store(s.Outputs); cs.OutputsObject != "" {
 					cs.Outputs = smallOutputs(s.Outputs)
@@ -244,6 +248,16 @@ func smallOutputs(outputs any) any {
 	}
 	small := map[string]any{}
 	for k, v := range m {
+		switch x := v.(type) {
+		case []any:
+			if len(x) > recordOutputMax/2 {
+				continue // too large, without encoding it to see
+			}
+		case map[string]any:
+			if len(x) > recordOutputMax/2 {
+				continue
+			}
+		}
 		if b, err := jsonText(v); err == nil && len(b) <= recordOutputMax {
 			small[k] = v
 		}

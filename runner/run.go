@@ -150,13 +150,22 @@ type node struct {
 	outputs    any
 	elems      []*element
 	remaining  int
-	fp         [16]byte                 // memo fingerprint, when the step may use memos
-	inItems    []steps.Item             // merged items of the needs
-	up         map[string]steps.Outputs // the needs' outputs, by step id
-	key        *stepKey                 // the key lines its elements share
-	inDigest   string                   // their digest, for steps that read them
-	items      []steps.Item             // what the step passes on
+	fp         [16]byte // memo fingerprint, when the step may use memos
+	key        *stepKey // the key lines its elements share
 	started    time.Time
+	itemsID    string // itemsIdentity, once finished
+
+	// Made on demand (nodeInputs): the merged items of the needs and their
+	// outputs by step id, for elements that take the full path.
+	inputsOnce sync.Once
+	inItems    []steps.Item
+	up         map[string]steps.Outputs
+	inputsErr  error
+
+	// What the step passes on (nodeItems), decided once.
+	itemsOnce sync.Once
+	items     []steps.Item
+	itemsErr  error
 }
 
 // Run executes the plan: independent steps in parallel up to Jobs, each

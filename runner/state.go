@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -160,6 +161,22 @@ func (ks *keyState) read() {
 			if cur != nil && cur.memo != nil {
 				cur.memo.outputs = rest
 			}
+		case 'R': // <object> <size> <small outputs JSON>
+			if cur == nil || cur.memo == nil {
+				continue
+			}
+			f := strings.SplitN(rest, " ", 3)
+			if len(f) != 3 {
+				cur.memo = nil
+				continue
+			}
+			ref, err1 := cache.ParseOutputID(f[0])
+			size, err2 := strconv.ParseInt(f[1], 10, 64)
+			if err1 != nil || err2 != nil {
+				cur.memo = nil
+				continue
+			}
+			cur.memo.outRef, cur.memo.outSize, cur.memo.outHead = ref, size, f[2]
 		case 'Q':
 			if cur != nil && cur.memo != nil {
 				cur.memo.policy = unescapeLine(rest)
@@ -303,7 +320,11 @@ func (ks *keyState) save() error {
 				for _, st := range m.writes {
 					stampLine('W', st)
 				}
-				line('O', m.outputs)
+				if m.outRef != (cache.OutputID{}) {
+					line('R', m.outRef.String(), strconv.FormatInt(m.outSize, 10), m.outHead)
+				} else {
+					line('O', m.outputs)
+				}
 				if m.policy != "" {
 					line('Q', escapeLine(m.policy))
 				}

@@ -17,6 +17,9 @@ func TestKeyStateRoundTrip(t *testing.T) {
 		inputs:   []stamp{{path: "in/odd\\name.txt", size: 3, mtime: 1e18, ino: 7}},
 		writes:   []stamp{{path: "out/two\nlines.txt", size: 4, mtime: 2e18, ino: 8}}}
 	ks.set("each", "in/odd\\name.txt", cache.ActionID{3}, m)
+	big := &memo{key: [16]byte{4}, output: cache.OutputID{5}, outRef: cache.OutputID{6}, outSize: 123456,
+		outHead: `{"summary":"a b","count":3}`}
+	ks.set("score", "", cache.ActionID{7}, big)
 	ks.setClean(stamp{path: "out", size: 4096, mtime: 3e18, ino: 9})
 	if err := ks.save(); err != nil {
 		t.Fatal(err)
@@ -24,6 +27,9 @@ func TestKeyStateRoundTrip(t *testing.T) {
 	back := loadKeyStateAsync(path)
 	if got := back.memo("each", "in/odd\\name.txt"); !got.equal(m) {
 		t.Errorf("memo read back as %+v, want %+v", got, m)
+	}
+	if got := back.memo("score", ""); !got.equal(big) {
+		t.Errorf("memo by reference read back as %+v, want %+v", got, big)
 	}
 	if a, ok := back.get("each", "in/odd\\name.txt"); !ok || a != (cache.ActionID{3}) {
 		t.Errorf("action read back as %v, %v", a, ok)

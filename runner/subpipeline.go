@@ -39,7 +39,11 @@ func (e *engine) runSub(ctx context.Context, file string, params map[string]any)
 	}
 	byStep := map[string]any{}
 	for _, s := range rec.Steps {
-		byStep[s.ID] = s.Outputs
+		out, err := resolve(s.Outputs)
+		if err != nil {
+			return nil, fmt.Errorf("%s: step %s: %w", file, s.ID, err)
+		}
+		byStep[s.ID] = out
 	}
 	outputs := steps.Outputs{"run_id": rec.ID, "status": rec.Status, "steps": byStep,
 		"summary": fmt.Sprintf("%s run %s", rec.Status, rec.ID)}

@@ -342,6 +342,12 @@ func (c *Cache) PutData(data []byte) (OutputID, error) {
 	return c.PutObject(bytes.NewReader(data))
 }
 
+// Touch marks object id as used now, so that Trim keeps it.
+func (c *Cache) Touch(id OutputID) {
+	now := c.Now()
+	os.Chtimes(c.ObjectPath(id), now, now)
+}
+
 // PutFile stores the content of the file at path as an object.
 func (c *Cache) PutFile(path string) (OutputID, int64, error) {
 	f, err := os.Open(path)

@@ -1,0 +1,157 @@
+package runner
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"sync"
+
+	"github.com/lifeos/lifeos/runner/cache"
+	"github.com/lifeos/lifeos/steps"
+)
+
+// Large outputs by reference. A step whose outputs are large (a score over
+// 100,000 images: every item with its scores) keeps them in the cache as
+// one object; its memo holds the object's digest and the small outputs
+// (summary, counts). A no-op run serves the step, prints its summary and
+// writes its record without reading the object: only a step that takes the
+// full path and reads them (its items, its outputs) loads it, once.
+
+// memoOutputsMax is the size (JSON) above which a memo refers to an
+// element's outputs instead of holding them.
+const memoOutputsMax = 4 << 10
+
+// storedOutputs are outputs kept in the cache, loaded on first use. Safe
+// for concurrent use.
+type storedOutputs struct {
+	c      *cache.Cache
+	ref    cache.OutputID
+	size   int64
+	head   map[string]any // the small outputs (recordOutputMax each)
+	action cache.ActionID // whose result holds them too
+
+	once sync.Once
+	v    any
+	err  error
+}
+
+func (s *storedOutputs) load() (any, error) {
+	s.once.Do(func() {
+		data, err := s.c.ReadObject(s.ref, s.size)
+		if err != nil {
+			// A damaged object is a miss: the step's cached result holds
+			// the same outputs, byte for byte.
+			data, err = s.fromResult()
+		}
+		if err != nil {
+			s.err = fmt.Errorf("cached outputs: %w (run again with --no-cache, or lifeos cache verify)", err)
+			return
+		}
+		s.v, s.err = decodeOutputs(data)
+	})
+	return s.v, s.err
+}
+
+func (s *storedOutputs) fromResult() ([]byte, error) {
+	data, _, err := s.c.GetBytes(s.action)
+	if err != nil {
+		return nil, err
+	}
+	var res cache.Result
+	if err := json.Unmarshal(data, &res); err != nil {
+		return nil, err
+	}
+	if cache.Sum(res.Outputs) != s.ref {
+		return nil, fmt.Errorf("object %s and the step's result differ", s.ref.Short())
+	}
+	return res.Outputs, nil
+}
+
+// resolve returns outputs as values: stored ones are loaded.
+func resolve(outputs any) (any, error) {
+	if s, ok := outputs.(*storedOutputs); ok {
+		return s.load()
+	}
+	return outputs, nil
+}
+
+// summaryOf is the "summary" output, without loading stored outputs.
+func summaryOf(outputs any) string {
+	m, ok := outputs.(map[string]any)
+	if s, stored := outputs.(*storedOutputs); stored {
+		m, ok = s.head, true
+	}
+	if ok {
+		s, _ := m["summary"].(string)
+		return s
+	}
+	return ""
+}
+
+// nodeItems returns the items n passes on (outputItems), decided once: for
+// a step served from a memo, when a step downstream first needs them.
+func (e *engine) nodeItems(n *node) ([]steps.Item, error) {
+	n.itemsOnce.Do(func() { n.items, n.itemsErr = e.outputItems(n) })
+	return n.items, n.itemsErr
+}
+
+// nodeInputs makes what n's elements need to take the full path: the
+// merged items of its needs, their outputs and the shared key lines that
+// depend on them. Once per node, by the first element that needs it (a
+// no-op run never does).
+func (e *engine) nodeInputs(n *node) error {
+	n.inputsOnce.Do(func() {
+		lists := make([][]steps.Item, 0, len(n.deps))
+		for _, d := range n.deps {
+			items, err := e.nodeItems(d)
+			if err != nil {
+				n.inputsErr = err
+				return
+			}
+			lists = append(lists, items)
+		}
+		n.inItems = steps.MergeItems(lists...)
+		n.up = make(map[string]steps.Outputs, len(n.deps))
+		for _, d := range n.deps {
+			out, err := resolve(d.outputs)
+			if err != nil {
+				n.inputsErr = fmt.Errorf("step %s: %w", d.s.ID, err)
+				return
+			}
+			if m, ok := out.(map[string]any); ok {
+				n.up[d.s.ID] = m
+			}
+		}
+		if n.s.readsItems {
+			n.key.items = [][]string{{"items", itemsDigest(n.inItems)}}
+		}
+	})
+	return n.inputsErr
+}
+
+// MarshalJSON writes the outputs themselves, loading them: a record
+// encoded whole (without a cache to refer to) holds them.
+func (s *storedOutputs) MarshalJSON() ([]byte, error) {
+	v, err := s.load()
+	if err != nil {
+		return nil, err
+	}
+	return jsonText(v)
+}
+
+// itemsIdentity identifies, without decoding anything, what n's items and
+// outputs derive from: n's element results and, recursively, its needs'.
+// The memo fingerprint of a step that reads items uses it in place of the
+// items' digest, which would mean loading and encoding them.
+func itemsIdentity(n *node) string {
+	h := sha256.New()
+	for _, el := range n.elems {
+		h.Write([]byte(el.status))
+		h.Write(el.output[:])
+	}
+	for _, d := range n.deps {
+		h.Write([]byte(d.itemsID))
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}

@@ -1,0 +1,119 @@
+package runner
+
+import (
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// storedWorkspace has a step whose outputs are large (200 items) and a
+// filter over them that reads a threshold.
+func storedWorkspace(t *testing.T) string {
+	t.Helper()
+	root := t.TempDir()
+	for i := range 200 {
+		writeFile(t, root, "in/x"+strconv.Itoa(1000+i)+".txt", strconv.Itoa(i))
+	}
+	writeFile(t, root, "pipelines/p.yaml", `version: 1
+steps:
+  - id: list
+    uses: exec
+    with:
+      shell: |
+        echo list >> calls.log
+        printf '{"summary": "200 items", "items": ['
+        n=0
+        for f in in/*.txt; do
+          [ $n -gt 0 ] && printf ','
+          printf '{"path": "%s", "sha256": "%s", "n": %s}' "$f" "$(sha256sum < "$f" | cut -c1-64)" "$(cat "$f")"
+          n=$((n + 1))
+        done
+        printf ']}'
+      inputs: ["in/*.txt"]
+      outputs_file: "-"
+  - id: keep
+    uses: filter
+    needs: list
+    with:
+      approve: item.n >= policy.sharpness.min
+      output: out
+`)
+	return root
+}
+
+var approvedRE = regexp.MustCompile(`^(\d+) approved, (\d+) rejected`)
+
+func filterCounts(t *testing.T, rec *Record) (approved, rejected int) {
+	t.Helper()
+	for _, s := range rec.Steps {
+		if s.ID != "keep" {
+			continue
+		}
+		m := approvedRE.FindStringSubmatch(summaryOf(s.Outputs))
+		if m == nil {
+			t.Fatalf("keep: summary %q", summaryOf(s.Outputs))
+		}
+		a, _ := strconv.Atoi(m[1])
+		r, _ := strconv.Atoi(m[2])
+		return a, r
+	}
+	t.Fatal("no step keep")
+	return
+}
+
+// A no-op run serves large outputs by reference without reading them; a
+// threshold edit re-runs the filter, which gets every item; a damaged
+// object falls back on the step's cached result.
+func TestStoredOutputs(t *testing.T) {
+	root := storedWorkspace(t)
+	age(t, root)
+	if r := runMemo(t, root, Options{}); r.calls != "list" {
+		t.Fatalf("first run calls %q", r.calls)
+	}
+	// The filter's folders are stamped too: old enough to be trusted.
+	old := time.Now().Add(-time.Hour)
+	for _, d := range []string{"out", "out/approved", "out/rejected"} {
+		os.Chtimes(filepath.Join(root, d), old, old)
+	}
+	settle(t, root)
+	state, _ := filepath.Glob(filepath.Join(root, ".lifeos/state/*"))
+	data, _ := os.ReadFile(state[0])
+	if n := strings.Count(string(data), "\nR "); n != 2 {
+		t.Fatalf("%d memos by reference, want 2 (list, keep):\n%.2000s", n, data)
+	}
+
+	r := runMemo(t, root, Options{})
+	so, ok := r.rec.Steps[0].Outputs.(*storedOutputs)
+	if !ok || so.v != nil || so.err != nil {
+		t.Fatalf("no-op: list's outputs are %T, loaded: %v", r.rec.Steps[0].Outputs, ok && so.v != nil)
+	}
+	if a, rj := filterCounts(t, r.rec); a+rj != 200 || summaryOf(so) != "200 items" {
+		t.Errorf("no-op: %d approved, %d rejected, summary %q", a, rj, summaryOf(so))
+	}
+	if w := r.rec.written.Steps[0]; w.OutputsObject != so.ref.String() || w.Outputs.(map[string]any)["summary"] != "200 items" {
+		t.Errorf("record: outputs_object %q, outputs %v", w.OutputsObject, w.Outputs)
+	}
+
+	r = runMemo(t, root, Options{Sets: []string{"sharpness.min=150"}})
+	if a, rj := filterCounts(t, r.rec); a != 50 || rj != 150 || r.calls != "" {
+		t.Errorf("threshold edit: %d approved, %d rejected, calls %q; want 50, 150, none", a, rj, r.calls)
+	}
+
+	// Same size, other bytes: the object is damaged.
+	obj := filepath.Join(r.rec.written.Steps[0].OutputsObject[:2], r.rec.written.Steps[0].OutputsObject+"-d")
+	objPath := filepath.Join(root, ".lifeos/cache", obj)
+	orig, err := os.ReadFile(objPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(objPath, 0o644)
+	os.WriteFile(objPath, []byte(strings.Repeat("x", len(orig))), 0o644)
+	r = runMemo(t, root, Options{Sets: []string{"sharpness.min=100"}})
+	if a, rj := filterCounts(t, r.rec); a != 100 || rj != 100 || r.calls != "" {
+		t.Errorf("damaged object: %d approved, %d rejected, calls %q; want 100, 100, none", a, rj, r.calls)
+	}
+}
