@@ -52,6 +52,7 @@ type elemResult struct {
 	reason   string
 	when     *Evaluation
 	outputs  any
+	outJSON  []byte // outputs as JSON, when at hand (not for stored outputs)
 	output   cache.OutputID
 	err      error
 	started  time.Time

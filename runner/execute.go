@@ -171,7 +171,7 @@ func (e *engine) restore(el *element) bool {
 	if err != nil {
 		return false
 	}
-	el.outputs, el.output = outputs, cache.Sum(data)
+	el.outputs, el.outJSON, el.output = outputs, res.Outputs, cache.Sum(data)
 	switch {
 	case changes.count() == 0:
 	case e.explain:
@@ -380,7 +380,7 @@ func (e *engine) store(el *element, outs steps.Outputs) error {
 	if err := json.Unmarshal(outJSON, &norm); err != nil {
 		return fmt.Errorf("decode outputs: %w", err)
 	}
-	el.outputs = norm
+	el.outputs, el.outJSON = norm, outJSON
 	res := cache.Result{Outputs: outJSON}
 	store := el.cacheable && e.cache != nil && !el.incomplete
 	var files []string

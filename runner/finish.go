@@ -19,7 +19,7 @@ func (e *engine) finish(n *node) error {
 	}
 	if !n.s.isForeach() {
 		el := n.elems[0]
-		n.status, n.outputs = el.status, el.outputs
+		n.status, n.outputs, rec.outputsJSON = el.status, el.outputs, el.outJSON
 		rec.Reason, rec.Attempts, rec.When = el.reason, el.attempts, firstEval(rec.When, el.when)
 		if el.err != nil {
 			rec.Error = el.err.Error()

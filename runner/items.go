@@ -2,7 +2,6 @@ package runner
 
 import (
 	"crypto/sha256"
-	"encoding/json"
 	"fmt"
 
 	"github.com/lifeos/lifeos/runner/cache"
@@ -54,13 +53,6 @@ func (e *engine) outputItems(n *node) ([]steps.Item, error) {
 		return n.inItems, nil
 	}
 	return steps.MergeItems(lists...), nil
-}
-
-// itemsDigest is the key material of a list of items: their JSON.
-func itemsDigest(items []steps.Item) string {
-	h := sha256.New()
-	json.NewEncoder(h).Encode(items)
-	return fmt.Sprintf("%x", h.Sum(nil))
 }
 
 // ItemCache is the per-item cache of the workspace at root, as runs use

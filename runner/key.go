@@ -38,7 +38,7 @@ import (
 // stepKey holds the key lines every element of a step shares.
 type stepKey struct {
 	head       [][]string // kind, stepversion
-	items      [][]string // items, for steps that take them (nodeInputs)
+	items      [][]string // items, for steps that take them
 	predicates [][]string // what the step's per-item expressions read
 }
 
@@ -46,6 +46,14 @@ type stepKey struct {
 func (e *engine) newStepKey(n *node) *stepKey {
 	s := n.s
 	k := &stepKey{head: [][]string{{"kind", s.Uses}, {"stepversion", strconv.Itoa(s.Type.Version)}}}
+	if s.readsItems {
+		// What the items derive from (itemsIdentity), not their digest.
+		ids := make([]string, len(n.deps))
+		for i, d := range n.deps {
+			ids[i] = d.itemsID
+		}
+		k.items = [][]string{{"items", strings.Join(ids, ",")}}
+	}
 	names := make([]string, 0, len(s.predicates))
 	for name := range s.predicates {
 		names = append(names, name)
@@ -159,19 +167,12 @@ func (e *engine) memoFingerprint(n *node) ([16]byte, bool) {
 	}
 	h := sha256.New()
 	h.Write([]byte("memo-v2\n"))
-	for _, part := range [][][]string{n.key.head, n.key.predicates} {
+	for _, part := range [][][]string{n.key.head, n.key.items, n.key.predicates} {
 		for _, l := range part {
 			fmt.Fprintln(h, strings.Join(l, " "))
 		}
 	}
-	if s.readsItems {
-		// What the items derive from, not their digest (itemsIdentity).
-		h.Write([]byte("items"))
-		for _, d := range n.deps {
-			h.Write([]byte(" " + d.itemsID))
-		}
-		h.Write([]byte("\n"))
-	}
+
 	fmt.Fprintf(h, "with %s\n", s.withSource())
 	if s.When != nil {
 		fmt.Fprintf(h, "when %q\n", s.When.Src)

@@ -40,6 +40,7 @@ type memo struct {
 	outRef   cache.OutputID
 	outSize  int64
 	outHead  string
+	outItems bool // they hold "items"
 	patterns []string
 	inputs   []stamp
 	writes   []stamp
@@ -116,7 +117,7 @@ func (m *memo) equal(o *memo) bool {
 		return m == o
 	}
 	if m.key != o.key || m.output != o.output || m.outputs != o.outputs || m.policy != o.policy ||
-		m.outRef != o.outRef || m.outSize != o.outSize || m.outHead != o.outHead ||
+		m.outRef != o.outRef || m.outSize != o.outSize || m.outHead != o.outHead || m.outItems != o.outItems ||
 		len(m.patterns) != len(o.patterns) || len(m.inputs) != len(o.inputs) || len(m.writes) != len(o.writes) {
 		return false
 	}
@@ -196,7 +197,7 @@ func (e *engine) memoHit(el *element) bool {
 		if err != nil || st.Size() != m.outSize {
 			return false
 		}
-		s := &storedOutputs{c: e.cache, ref: m.outRef, size: m.outSize}
+		s := &storedOutputs{c: e.cache, ref: m.outRef, size: m.outSize, items: m.outItems}
 		if a, ok := e.state.get(el.n.s.ID, el.label); ok {
 			s.action = a
 		}
@@ -209,6 +210,7 @@ func (e *engine) memoHit(el *element) bool {
 		if outputs, err = decodeOutputs([]byte(m.outputs)); err != nil {
 			return false
 		}
+		el.outJSON = []byte(m.outputs)
 	}
 	el.outputs, el.output = outputs, m.output
 	if a, ok := e.state.get(el.n.s.ID, el.label); ok {
@@ -349,6 +351,7 @@ func (e *engine) recordMemo(el *element, outputsJSON []byte, writes []stamp) {
 				m = nil // no memo: the next run takes the full path
 			} else {
 				m.outputs, m.outRef, m.outSize, m.outHead = "", ref, int64(len(outputsJSON)), string(head)
+				m.outItems = producesItems(el.outputs)
 			}
 		}
 		for _, st := range append(append([]stamp{}, el.inputs...), writes...) {

@@ -97,6 +97,8 @@ type StepRecord struct {
 	// record (JSON) when there were too many for the record: Elements then
 	// keeps the first failed ones, then the first others.
 	ElementsObject string `json:"elements_object,omitempty"`
+
+	outputsJSON []byte // Outputs as JSON, when the engine has it at hand
 }
 
 // StepCost is what a costed step's running time cost.
@@ -203,11 +205,7 @@ func (r *Record) compact(put func([]byte) (string, error)) *Record {
 	if put == nil {
 		return r
 	}
-	store := func(v any) string {
-		data, err := jsonText(v)
-		if err != nil {
-			return ""
-		}
+	store := func(data []byte) string {
 		id, err := put(r.redact.JSON(data))
 		if err != nil {
 			return ""
@@ -224,15 +222,21 @@ func (r *Record) compact(put func([]byte) (string, error)) *Record {
 			so.c.Touch(so.ref)
 			cs.Outputs, cs.OutputsObject = so.head, so.ref.String()
 		} else if s.Outputs != nil {
-			if data, err := jsonText(s.Outputs); err == nil && len(data) > recordOutputsMax {
-				if cs.OutputsObject = store(s.Outputs); cs.OutputsObject != "" {
+			data, err := s.outputsJSON, error(nil)
+			if data == nil {
+				data, err = jsonText(s.Outputs)
+			}
+			if err == nil && len(data) > recordOutputsMax {
+				if cs.OutputsObject = store(data); cs.OutputsObject != "" {
 					cs.Outputs = smallOutputs(s.Outputs)
 				}
 			}
 		}
 		if len(s.Elements) > recordElementsMax {
-			if cs.ElementsObject = store(s.Elements); cs.ElementsObject != "" {
-				cs.Elements = someElements(s.Elements, recordElementsMax)
+			if data, err := jsonText(s.Elements); err == nil {
+				if cs.ElementsObject = store(data); cs.ElementsObject != "" {
+					cs.Elements = someElements(s.Elements, recordElementsMax)
+				}
 			}
 		}
 	}

@@ -161,12 +161,12 @@ func (ks *keyState) read() {
 			if cur != nil && cur.memo != nil {
 				cur.memo.outputs = rest
 			}
-		case 'R': // <object> <size> <small outputs JSON>
+		case 'R': // <object> <size> <items: 0 or 1> <small outputs JSON>
 			if cur == nil || cur.memo == nil {
 				continue
 			}
-			f := strings.SplitN(rest, " ", 3)
-			if len(f) != 3 {
+			f := strings.SplitN(rest, " ", 4)
+			if len(f) != 4 || (f[2] != "0" && f[2] != "1") {
 				cur.memo = nil
 				continue
 			}
@@ -176,7 +176,7 @@ func (ks *keyState) read() {
 				cur.memo = nil
 				continue
 			}
-			cur.memo.outRef, cur.memo.outSize, cur.memo.outHead = ref, size, f[2]
+			cur.memo.outRef, cur.memo.outSize, cur.memo.outItems, cur.memo.outHead = ref, size, f[2] == "1", f[3]
 		case 'Q':
 			if cur != nil && cur.memo != nil {
 				cur.memo.policy = unescapeLine(rest)
@@ -321,7 +321,11 @@ func (ks *keyState) save() error {
 					stampLine('W', st)
 				}
 				if m.outRef != (cache.OutputID{}) {
-					line('R', m.outRef.String(), strconv.FormatInt(m.outSize, 10), m.outHead)
+					items := "0"
+					if m.outItems {
+						items = "1"
+					}
+					line('R', m.outRef.String(), strconv.FormatInt(m.outSize, 10), items, m.outHead)
 				} else {
 					line('O', m.outputs)
 				}

@@ -17,7 +17,7 @@ func TestKeyStateRoundTrip(t *testing.T) {
 		inputs:   []stamp{{path: "in/odd\\name.txt", size: 3, mtime: 1e18, ino: 7}},
 		writes:   []stamp{{path: "out/two\nlines.txt", size: 4, mtime: 2e18, ino: 8}}}
 	ks.set("each", "in/odd\\name.txt", cache.ActionID{3}, m)
-	big := &memo{key: [16]byte{4}, output: cache.OutputID{5}, outRef: cache.OutputID{6}, outSize: 123456,
+	big := &memo{key: [16]byte{4}, output: cache.OutputID{5}, outRef: cache.OutputID{6}, outSize: 123456, outItems: true,
 		outHead: `{"summary":"a b","count":3}`}
 	ks.set("score", "", cache.ActionID{7}, big)
 	ks.setClean(stamp{path: "out", size: 4096, mtime: 3e18, ino: 9})

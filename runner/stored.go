@@ -29,6 +29,7 @@ type storedOutputs struct {
 	ref    cache.OutputID
 	size   int64
 	head   map[string]any // the small outputs (recordOutputMax each)
+	items  bool           // they hold "items" (producesItems)
 	action cache.ActionID // whose result holds them too
 
 	once sync.Once
@@ -123,9 +124,6 @@ func (e *engine) nodeInputs(n *node) error {
 				n.up[d.s.ID] = m
 			}
 		}
-		if n.s.readsItems {
-			n.key.items = [][]string{{"items", itemsDigest(n.inItems)}}
-		}
 	})
 	return n.inputsErr
 }
@@ -142,16 +140,36 @@ func (s *storedOutputs) MarshalJSON() ([]byte, error) {
 
 // itemsIdentity identifies, without decoding anything, what n's items and
 // outputs derive from: n's element results and, recursively, its needs'.
-// The memo fingerprint of a step that reads items uses it in place of the
-// items' digest, which would mean loading and encoding them.
+// A step that reads items has it in its key (and memo fingerprint) in
+// place of the items' digest, which would mean loading and encoding
+// 100,000 items to find a filter's key.
 func itemsIdentity(n *node) string {
 	h := sha256.New()
+	produces := false
 	for _, el := range n.elems {
-		h.Write([]byte(el.status))
-		h.Write(el.output[:])
+		produces = produces || producesItems(el.outputs)
 	}
-	for _, d := range n.deps {
-		h.Write([]byte(d.itemsID))
+	if produces {
+		for _, el := range n.elems {
+			h.Write(el.output[:])
+		}
+	} else {
+		// Passed on: what the needs' items derive from.
+		for _, d := range n.deps {
+			h.Write([]byte(d.itemsID))
+		}
 	}
 	return hex.EncodeToString(h.Sum(nil))
+}
+
+// producesItems reports whether outputs hold "items" (see outputItems).
+func producesItems(outputs any) bool {
+	switch x := outputs.(type) {
+	case map[string]any:
+		_, ok := x["items"]
+		return ok
+	case *storedOutputs:
+		return x.items
+	}
+	return false
 }
