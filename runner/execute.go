@@ -163,6 +163,11 @@ func (e *engine) restore(el *element) bool {
 	if err := json.Unmarshal(data, &res); err != nil {
 		return false
 	}
+	if res.OutputsObject != (cache.OutputID{}) {
+		if res.Outputs, err = e.cache.ReadObject(res.OutputsObject, res.OutputsSize); err != nil {
+			return false
+		}
+	}
 	outputs, err := decodeOutputs(res.Outputs)
 	if err != nil {
 		return false
@@ -392,6 +397,15 @@ func (e *engine) store(el *element, outs steps.Outputs) error {
 	warn := func(err error) {
 		fmt.Fprintf(e.o.Stderr, "lifeos: warning: step %s succeeded but its result was not cached: %v\n", el.n.s.ID, err)
 		store = false
+	}
+	if store && len(outJSON) > memoOutputsMax {
+		// Large outputs are an object of their own, which memos and run
+		// records refer to as well.
+		if id, err := e.cache.PutData(outJSON); err != nil {
+			warn(err)
+		} else {
+			res.Outputs, res.OutputsObject, res.OutputsSize = nil, id, int64(len(outJSON))
+		}
 	}
 	var writes []stamp
 	for _, f := range files {

@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/lifeos/lifeos/internal/filehash"
 	"github.com/lifeos/lifeos/internal/pathglob"
 	"github.com/lifeos/lifeos/runner/cache"
 )
@@ -192,15 +193,12 @@ func (e *engine) memoHit(el *element) bool {
 	}
 	var outputs any
 	if m.outRef != (cache.OutputID{}) {
-		// Only checked to be there: read if a step downstream needs it.
-		st, err := os.Stat(e.cache.ObjectPath(m.outRef))
-		if err != nil || st.Size() != m.outSize {
+		// Hashed, not decoded: a damaged object is a miss here, and it is
+		// decoded only if a step downstream reads it.
+		if sum, n, err := filehash.Sum(e.cache.ObjectPath(m.outRef)); err != nil || n != m.outSize || cache.OutputID(sum) != m.outRef {
 			return false
 		}
 		s := &storedOutputs{c: e.cache, ref: m.outRef, size: m.outSize, items: m.outItems}
-		if a, ok := e.state.get(el.n.s.ID, el.label); ok {
-			s.action = a
-		}
 		if json.Unmarshal([]byte(m.outHead), &s.head) != nil {
 			return false
 		}

@@ -3,7 +3,6 @@ package runner
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"sync"
 
@@ -25,12 +24,11 @@ const memoOutputsMax = 4 << 10
 // storedOutputs are outputs kept in the cache, loaded on first use. Safe
 // for concurrent use.
 type storedOutputs struct {
-	c      *cache.Cache
-	ref    cache.OutputID
-	size   int64
-	head   map[string]any // the small outputs (recordOutputMax each)
-	items  bool           // they hold "items" (producesItems)
-	action cache.ActionID // whose result holds them too
+	c     *cache.Cache
+	ref   cache.OutputID
+	size  int64
+	head  map[string]any // the small outputs (recordOutputMax each)
+	items bool           // they hold "items" (producesItems)
 
 	once sync.Once
 	v    any
@@ -41,32 +39,12 @@ func (s *storedOutputs) load() (any, error) {
 	s.once.Do(func() {
 		data, err := s.c.ReadObject(s.ref, s.size)
 		if err != nil {
-			// A damaged object is a miss: the step's cached result holds
-			// the same outputs, byte for byte.
-			data, err = s.fromResult()
-		}
-		if err != nil {
 			s.err = fmt.Errorf("cached outputs: %w (run again with --no-cache, or lifeos cache verify)", err)
 			return
 		}
 		s.v, s.err = decodeOutputs(data)
 	})
 	return s.v, s.err
-}
-
-func (s *storedOutputs) fromResult() ([]byte, error) {
-	data, _, err := s.c.GetBytes(s.action)
-	if err != nil {
-		return nil, err
-	}
-	var res cache.Result
-	if err := json.Unmarshal(data, &res); err != nil {
-		return nil, err
-	}
-	if cache.Sum(res.Outputs) != s.ref {
-		return nil, fmt.Errorf("object %s and the step's result differ", s.ref.Short())
-	}
-	return res.Outputs, nil
 }
 
 // resolve returns outputs as values: stored ones are loaded.

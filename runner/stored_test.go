@@ -65,9 +65,9 @@ func filterCounts(t *testing.T, rec *Record) (approved, rejected int) {
 	return
 }
 
-// A no-op run serves large outputs by reference without reading them; a
+// A no-op run serves large outputs by reference without decoding them; a
 // threshold edit re-runs the filter, which gets every item; a damaged
-// object falls back on the step's cached result.
+// object is a miss, and the step that made it runs again and repairs it.
 func TestStoredOutputs(t *testing.T) {
 	root := storedWorkspace(t)
 	age(t, root)
@@ -113,7 +113,14 @@ func TestStoredOutputs(t *testing.T) {
 	os.Chmod(objPath, 0o644)
 	os.WriteFile(objPath, []byte(strings.Repeat("x", len(orig))), 0o644)
 	r = runMemo(t, root, Options{Sets: []string{"sharpness.min=100"}})
-	if a, rj := filterCounts(t, r.rec); a != 100 || rj != 100 || r.calls != "" {
-		t.Errorf("damaged object: %d approved, %d rejected, calls %q; want 100, 100, none", a, rj, r.calls)
+	if a, rj := filterCounts(t, r.rec); a != 100 || rj != 100 || r.calls != "list" {
+		t.Errorf("damaged object: %d approved, %d rejected, calls %q; want 100, 100, list", a, rj, r.calls)
+	}
+	if fixed, _ := os.ReadFile(objPath); string(fixed) != string(orig) {
+		t.Error("the damaged object was not repaired")
+	}
+	r = runMemo(t, root, Options{Sets: []string{"sharpness.min=100"}})
+	if r.calls != "" {
+		t.Errorf("after the repair: calls %q", r.calls)
 	}
 }

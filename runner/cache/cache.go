@@ -52,6 +52,7 @@ import (
 	"time"
 
 	"github.com/lifeos/lifeos/internal/atomicfile"
+	"github.com/lifeos/lifeos/internal/filehash"
 )
 
 // mtimeInterval is how stale an entry's mtime may be before Get refreshes it:
@@ -326,14 +327,14 @@ func (c *Cache) PutObject(r io.Reader) (OutputID, error) {
 	return id, nil
 }
 
-// PutData stores data as an object and returns its id. An object of that
-// name and size is not written again (readers verify the digest anyway),
-// only marked as used now, so that Trim keeps it while it keeps being
-// stored.
+// PutData stores data as an object and returns its id. An intact object
+// already holding data is not written again, only marked as used now, so
+// that Trim keeps it while it keeps being stored; a damaged one is
+// replaced.
 func (c *Cache) PutData(data []byte) (OutputID, error) {
 	id := Sum(data)
 	name := c.ObjectPath(id)
-	if st, err := os.Stat(name); err == nil && st.Size() == int64(len(data)) {
+	if sum, n, err := filehash.Sum(name); err == nil && n == int64(len(data)) && OutputID(sum) == id {
 		now := c.Now()
 		if err := os.Chtimes(name, now, now); err == nil {
 			return id, nil

@@ -166,7 +166,8 @@ func TestTrimKeepsReferencedFiles(t *testing.T) {
 	now := time.Unix(1_800_000_000, 0)
 	c.Now = func() time.Time { return now }
 	file, _ := c.PutObject(bytes.NewReader([]byte("image bytes")))
-	res := fmt.Sprintf(`{"files":[{"path":"x.png","sha256":"%s","size":11,"mode":420}]}`, file)
+	outs, _ := c.PutData([]byte(`{"items":["many"]}`))
+	res := fmt.Sprintf(`{"outputs_object":"%s","outputs_size":18,"files":[{"path":"x.png","sha256":"%s","size":11,"mode":420}]}`, outs, file)
 	keep := action("keep")
 	if _, err := c.PutBytes(keep, []byte(res)); err != nil {
 		t.Fatal(err)
@@ -177,7 +178,7 @@ func TestTrimKeepsReferencedFiles(t *testing.T) {
 
 	// Age everything, then use "keep" again.
 	past := now.Add(-40 * 24 * time.Hour)
-	for _, p := range []string{c.fileName(keep, "a"), c.fileName(old, "a"), c.ObjectPath(file), c.ObjectPath(orphan)} {
+	for _, p := range []string{c.fileName(keep, "a"), c.fileName(old, "a"), c.ObjectPath(file), c.ObjectPath(outs), c.ObjectPath(orphan)} {
 		os.Chtimes(p, past, past)
 	}
 	if _, err := c.Get(keep); err != nil {
@@ -196,6 +197,9 @@ func TestTrimKeepsReferencedFiles(t *testing.T) {
 	}
 	if _, err := os.Stat(c.ObjectPath(file)); err != nil {
 		t.Errorf("file referenced by kept result was removed")
+	}
+	if _, err := os.Stat(c.ObjectPath(outs)); err != nil {
+		t.Errorf("outputs referenced by kept result were removed")
 	}
 	if _, err := c.Get(old); !IsMiss(err) {
 		t.Errorf("old entry kept")

@@ -20,7 +20,12 @@ import (
 // the file objects a kept result refers to.
 type Result struct {
 	Outputs json.RawMessage `json:"outputs,omitempty"`
-	Files   []File          `json:"files,omitempty"`
+	// OutputsObject holds the outputs instead, when they are large (every
+	// item of a batch): one object that memos and run records refer to
+	// as well, not a copy in each.
+	OutputsObject OutputID `json:"outputs_object,omitzero"`
+	OutputsSize   int64    `json:"outputs_size,omitempty"`
+	Files         []File   `json:"files,omitempty"`
 	// Dirs are the directories below the owned roots, empty ones included;
 	// Roots are the declared output paths that the result owns whole:
 	// restoring it removes what is under them and not in Files or Dirs.
@@ -160,6 +165,9 @@ func (c *Cache) Trim(maxAge time.Duration) (TrimReport, error) {
 			if json.Unmarshal(data, &res) == nil {
 				for _, f := range res.Files {
 					live[f.Object] = true
+				}
+				if res.OutputsObject != (OutputID{}) {
+					live[res.OutputsObject] = true
 				}
 			}
 		}
