@@ -25,12 +25,21 @@ func Sum(path string) (sum [sha256.Size]byte, n int64, err error) {
 // small file (a caption) as well as its digest so reads it once. An error
 // from look ends the hashing and is returned as it is.
 func SumLook(path string, look func(io.Reader) error) (sum [sha256.Size]byte, n int64, err error) {
+	return SumLookSize(path, -1, look)
+}
+
+// SumLookSize is SumLook for a file the caller has just stat'ed: it reads
+// size bytes (when size >= 0) and stops there, as git does, without asking
+// for the end of the file: on 10,000 small files, that read is a fifth of
+// the system calls. A file that grew since is hashed as it was; the caller
+// compares the stat again before trusting the digest later.
+func SumLookSize(path string, size int64, look func(io.Reader) error) (sum [sha256.Size]byte, n int64, err error) {
 	f, err := open(path)
 	if err != nil {
 		return sum, 0, err
 	}
 	defer f.Close()
-	r := &hashingReader{f: f, h: sha256.New()}
+	r := &hashingReader{f: f, h: sha256.New(), limit: size}
 	if look != nil {
 		if err := look(r); err != nil {
 			return sum, r.n, err
@@ -51,14 +60,22 @@ func SumLook(path string, look func(io.Reader) error) (sum [sha256.Size]byte, n 
 	return sum, r.n, nil
 }
 
-// hashingReader hashes and counts every byte read through it.
+// hashingReader hashes and counts every byte read through it, up to
+// limit when limit >= 0.
 type hashingReader struct {
-	f file
-	h hash.Hash
-	n int64
+	f     file
+	h     hash.Hash
+	n     int64
+	limit int64
 }
 
 func (r *hashingReader) Read(p []byte) (int, error) {
+	if r.limit >= 0 {
+		if r.n >= r.limit {
+			return 0, io.EOF
+		}
+		p = p[:min(int64(len(p)), r.limit-r.n)]
+	}
 	k, err := r.f.Read(p)
 	r.h.Write(p[:k])
 	r.n += int64(k)

@@ -69,3 +69,23 @@ func TestSumLookHashesWhatItShows(t *testing.T) {
 		t.Error("hashing a directory: no error")
 	}
 }
+
+// SumLookSize reads the size it is given and no further; a shorter file is
+// hashed whole.
+func TestSumLookSize(t *testing.T) {
+	name := filepath.Join(t.TempDir(), "f")
+	os.WriteFile(name, []byte("0123456789"), 0o644)
+	for _, c := range []struct {
+		size int64
+		want string
+	}{{-1, "0123456789"}, {4, "0123"}, {10, "0123456789"}, {20, "0123456789"}, {0, ""}} {
+		var seen []byte
+		sum, n, err := SumLookSize(name, c.size, func(r io.Reader) (err error) {
+			seen, err = io.ReadAll(r)
+			return err
+		})
+		if err != nil || sum != sha256.Sum256([]byte(c.want)) || n != int64(len(c.want)) || string(seen) != c.want {
+			t.Errorf("size %d: read %q (%d bytes, %v), want %q", c.size, seen, n, err, c.want)
+		}
+	}
+}

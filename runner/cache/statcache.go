@@ -136,7 +136,9 @@ func (sc *StatCache) SumInfo(path string, st fs.FileInfo) (OutputID, int64, erro
 // in Unix nanoseconds, inode): a file confirmed earlier in the same run
 // is not stat'ed again.
 func (sc *StatCache) SumStamp(path string, size, mtime int64, ino uint64) (OutputID, int64, error) {
-	sum, n, _, err := sc.sumStamp(path, size, mtime, ino, nil)
+	// The stamp may be older than the file (confirmed earlier in the run):
+	// read to its end.
+	sum, n, _, err := sc.sumStamp(path, size, mtime, ino, -1, nil)
 	return sum, n, err
 }
 
@@ -152,11 +154,13 @@ func (sc *StatCache) SumLook(path string, look func(io.Reader) error) (sum Outpu
 	if dir {
 		return OutputID{}, false, fmt.Errorf("%s is a directory", path)
 	}
-	sum, _, looked, err = sc.sumStamp(path, size, mtime, ino, look)
+	sum, _, looked, err = sc.sumStamp(path, size, mtime, ino, size, look)
 	return sum, looked, err
 }
 
-func (sc *StatCache) sumStamp(path string, size, mtime int64, ino uint64, look func(io.Reader) error) (OutputID, int64, bool, error) {
+// sumStamp hashes path unless its stamp is known, reading at most limit
+// bytes when limit >= 0 (filehash.SumLookSize).
+func (sc *StatCache) sumStamp(path string, size, mtime int64, ino uint64, limit int64, look func(io.Reader) error) (OutputID, int64, bool, error) {
 	sc.once.Do(sc.load)
 	sc.mu.RLock()
 	e, ok := sc.m[path]
@@ -164,7 +168,7 @@ func (sc *StatCache) sumStamp(path string, size, mtime int64, ino uint64, look f
 	if ok && e.size == size && e.mtime == mtime && e.ino == ino {
 		return e.sum, e.size, false, nil
 	}
-	digest, n, err := filehash.SumLook(path, look)
+	digest, n, err := filehash.SumLookSize(path, limit, look)
 	if err != nil {
 		return OutputID{}, 0, look != nil, err
 	}
