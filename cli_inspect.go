@@ -210,7 +210,11 @@ func (a *app) cacheCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(a.stdout, "cache:   %s\nentries: %d\nobjects: %d (%s)\n", c.Dir(), s.Entries, s.Objects, humanBytes(s.ObjectBytes))
+			packed := ""
+			if s.Packs > 0 {
+				packed = fmt.Sprintf(" (%d in %d packs)", s.Packed, s.Packs)
+			}
+			fmt.Fprintf(a.stdout, "cache:   %s\nentries: %d%s\nobjects: %d (%s)\n", c.Dir(), s.Entries, packed, s.Objects, humanBytes(s.ObjectBytes))
 			if s.Entries > 0 {
 				fmt.Fprintf(a.stdout, "least recently used: %s\nmost recently used:  %s\n", s.Oldest.Format(time.RFC3339), s.Newest.Format(time.RFC3339))
 			}
@@ -235,7 +239,7 @@ func (a *app) cacheCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(a.stdout, "removed %d entries and %d objects (%s)\n", r.Entries, r.Objects, humanBytes(r.Bytes))
+			fmt.Fprintf(a.stdout, "removed %d entries, %d packs and %d objects (%s)\n", r.Entries, r.Packs, r.Objects, humanBytes(r.Bytes))
 			return nil
 		},
 	}

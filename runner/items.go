@@ -83,6 +83,14 @@ func (ic itemCache) Get(key string) ([]byte, bool) {
 	return data, err == nil
 }
 
+func (ic itemCache) PutBatch(keys []string, data [][]byte) error {
+	ids := make([]cache.ActionID, len(keys))
+	for i, k := range keys {
+		ids[i] = ic.id(k)
+	}
+	return ic.c.PutPack(ids, data)
+}
+
 func (ic itemCache) Put(key string, data []byte) error {
 	_, err := ic.c.PutBytes(ic.id(key), data)
 	return err

@@ -217,14 +217,19 @@ func perItem[T any](env *Env, key, what string, items []Item, compute func([]Ite
 	if err != nil {
 		return nil, 0, err
 	}
+	var keys []string
+	var data [][]byte
 	for k, i := range todo {
 		out[i] = computed[k]
 		if env.Cache == nil || keep != nil && !keep(computed[k]) {
 			continue
 		}
-		data, _ := json.Marshal(computed[k])
-		if err := env.Cache.Put(key+items[i].SHA256, data); err != nil {
-			fmt.Fprintf(env.Log, "warning: %s: %s not cached: %v\n", items[i].Path, what, err)
+		b, _ := json.Marshal(computed[k])
+		keys, data = append(keys, key+items[i].SHA256), append(data, b)
+	}
+	if len(keys) > 0 {
+		if err := env.Cache.PutBatch(keys, data); err != nil {
+			fmt.Fprintf(env.Log, "warning: %d %s results not cached: %v\n", len(keys), what, err)
 		}
 	}
 	return out, len(todo), nil

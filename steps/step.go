@@ -124,7 +124,12 @@ type RunInfo struct {
 // Implementations are safe for concurrent use; a damaged entry is a miss.
 type ItemCache interface {
 	Get(key string) ([]byte, bool)
+	// Put stores one result at once: for results a crash must not lose
+	// one by one (a generated image).
 	Put(key string, data []byte) error
+	// PutBatch stores the results of a batch together (one file for a
+	// thousand scores): for results that are cheap to compute again.
+	PutBatch(keys []string, data [][]byte) error
 }
 
 // Predicate is a compiled per-item expression such as a filter's approve.

@@ -624,3 +624,10 @@ func (c *memCache) Put(k string, v []byte) error {
 	c.m[k] = v
 	return nil
 }
+
+func (c *memCache) PutBatch(keys []string, data [][]byte) error {
+	for i, k := range keys {
+		c.Put(k, data[i])
+	}
+	return nil
+}

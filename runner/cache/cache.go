@@ -15,6 +15,9 @@
 // then reads 1,000 files, not 2,000. The data is verified against the
 // OutputID either way.
 //
+// The per-item results of a batch (a thousand scores) are written
+// together as one pack (pack.go) instead of one entry file each.
+//
 // # Failure semantics
 //
 // Every write goes to a temporary file in the same directory, is synced and
@@ -75,7 +78,8 @@ recomputes what it needs. 'lifeos cache stats|gc|verify' inspect and trim it.
 
 // Cache is a content-addressed store in one directory.
 type Cache struct {
-	dir string
+	dir   string
+	packs packIndex
 	// Now returns the current time; tests replace it.
 	Now func() time.Time
 }
@@ -183,7 +187,15 @@ func (c *Cache) get(id ActionID) (Entry, []byte, error) {
 	n, mtime, err := readSmall(name, buf)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
-			return miss(nil)
+			e, data, perr := c.getPacked(id)
+			switch {
+			case perr == nil:
+				return e, data, nil
+			case errors.Is(perr, fs.ErrNotExist):
+				return miss(nil)
+			default:
+				return miss(perr)
+			}
 		}
 		return miss(err)
 	}

@@ -2,11 +2,14 @@ package cache
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"maps"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -298,5 +301,89 @@ func TestStatCacheSumLook(t *testing.T) {
 	}
 	if _, _, err := sc.SumLook(dir, look); err == nil {
 		t.Error("SumLook of a directory: no error")
+	}
+}
+
+// A pack holds many small results in one file: another process finds
+// them, a damaged record is a miss (the others still hit), stats count
+// them, verify removes a damaged pack, and trim an unused one.
+func TestPacks(t *testing.T) {
+	c := newCache(t)
+	var ids []ActionID
+	var data [][]byte
+	for i := range 500 {
+		ids = append(ids, action(fmt.Sprint("score ", i)))
+		data = append(data, []byte(fmt.Sprintf(`{"sharpness": %d}`, i)))
+	}
+	ids = append(ids, ids[7]) // a repeated action keeps its first result
+	data = append(data, []byte("later"))
+	if err := c.PutPack(ids, data); err != nil {
+		t.Fatal(err)
+	}
+	if got, _, err := c.GetBytes(ids[7]); err != nil || string(got) != `{"sharpness": 7}` {
+		t.Fatalf("same process: %q, %v", got, err)
+	}
+	packs, _ := filepath.Glob(filepath.Join(c.Dir(), "packs", "*.pack"))
+	if len(packs) != 1 {
+		t.Fatalf("%d pack files, want 1", len(packs))
+	}
+	files := 0
+	filepath.WalkDir(c.Dir(), func(p string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && filepath.Base(p) != "README" {
+			files++
+		}
+		return nil
+	})
+	if files != 1 {
+		t.Errorf("500 results take %d files, want 1", files)
+	}
+
+	c2, _ := Open(c.Dir()) // another process
+	for _, i := range []int{0, 250, 499} {
+		if got, _, err := c2.GetBytes(ids[i]); err != nil || string(got) != string(data[i]) {
+			t.Errorf("other process, result %d: %q, %v", i, got, err)
+		}
+	}
+	if _, _, err := c2.GetBytes(action("never stored")); !IsMiss(err) {
+		t.Errorf("unknown action: %v, want a miss", err)
+	}
+	s, err := c2.Stats()
+	if err != nil || s.Entries != 500 || s.Packs != 1 || s.Packed != 500 {
+		t.Errorf("stats %+v, %v", s, err)
+	}
+
+	// Damage one record's data: that result is a miss, the others hit.
+	pack := packs[0]
+	raw, _ := os.ReadFile(pack)
+	i := bytes.Index(raw, []byte(`{"sharpness": 42}`))
+	raw[i+len(`{"sharpness": `)] = '9'
+	os.Chmod(pack, 0o644)
+	os.WriteFile(pack, raw, 0o644)
+	c3, _ := Open(c.Dir())
+	if _, _, err := c3.GetBytes(ids[42]); !IsMiss(err) || !strings.Contains(err.Error(), "corrupt") {
+		t.Errorf("damaged record: %v, want a miss that says corrupt", err)
+	}
+	if got, _, err := c3.GetBytes(ids[43]); err != nil || string(got) != string(data[43]) {
+		t.Errorf("record beside a damaged one: %q, %v", got, err)
+	}
+	if _, problems, err := c3.Verify(); err != nil || len(problems) != 1 {
+		t.Errorf("verify: %v, %v", problems, err)
+	}
+	if _, err := os.Stat(pack); !errors.Is(err, fs.ErrNotExist) {
+		t.Error("verify kept the damaged pack")
+	}
+
+	// An unused pack is trimmed; a used one is kept.
+	c.PutPack(ids[:10], data[:10])
+	old := time.Now().Add(-40 * 24 * time.Hour)
+	packs, _ = filepath.Glob(filepath.Join(c.Dir(), "packs", "*.pack"))
+	os.Chtimes(packs[0], old, old)
+	r, err := c.Trim(DefaultMaxAge)
+	if err != nil || r.Packs != 1 {
+		t.Errorf("trim: %+v, %v", r, err)
+	}
+	c.PutPack(ids[:10], data[:10])
+	if r, _ := c.Trim(DefaultMaxAge); r.Packs != 0 {
+		t.Errorf("trim removed a fresh pack: %+v", r)
 	}
 }

@@ -60,7 +60,9 @@ func (id *OutputID) UnmarshalText(b []byte) error {
 
 // Stats describes the cache's content.
 type Stats struct {
-	Entries     int
+	Entries     int // loose and packed
+	Packs       int // files holding Packed of the entries
+	Packed      int
 	Objects     int
 	ObjectBytes int64
 	Oldest      time.Time // least recently used entry
@@ -84,6 +86,26 @@ func (c *Cache) Stats() (Stats, error) {
 		case "d":
 			s.Objects++
 			s.ObjectBytes += info.Size()
+		}
+		return nil
+	})
+	if err != nil {
+		return s, err
+	}
+	err = c.walkPacks(func(path string, info fs.FileInfo) error {
+		n := 0
+		if readPackIndex(&packFile{path: path}, func(ActionID, packLoc) { n++ }) != nil {
+			return nil
+		}
+		s.Packs++
+		s.Packed += n
+		s.Entries += n
+		s.ObjectBytes += info.Size()
+		if mt := info.ModTime(); s.Oldest.IsZero() || mt.Before(s.Oldest) {
+			s.Oldest = mt
+		}
+		if mt := info.ModTime(); mt.After(s.Newest) {
+			s.Newest = mt
 		}
 		return nil
 	})
@@ -127,8 +149,8 @@ func (c *Cache) walk(fn func(path, kind string, info fs.FileInfo) error) error {
 
 // TrimReport says what Trim removed.
 type TrimReport struct {
-	Entries, Objects int
-	Bytes            int64
+	Entries, Objects, Packs int
+	Bytes                   int64
 }
 
 // Trim removes entries not used within maxAge, then objects that no remaining
@@ -200,6 +222,20 @@ func (c *Cache) Trim(maxAge time.Duration) (TrimReport, error) {
 	if err != nil {
 		return r, fmt.Errorf("trim cache: %w", err)
 	}
+	// A pack is used as a whole: it goes when none of its entries was
+	// used within maxAge (a hit refreshes its mtime, as for entries).
+	err = c.walkPacks(func(path string, info fs.FileInfo) error {
+		if info.ModTime().Before(cutoff) {
+			if err := os.Remove(path); err == nil {
+				r.Packs++
+				r.Bytes += info.Size()
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return r, fmt.Errorf("trim cache: %w", err)
+	}
 	c.removeStaleTemp()
 	return r, nil
 }
@@ -260,6 +296,18 @@ func (c *Cache) Verify() (checked int, problems []Problem, err error) {
 				reason = herr.Error()
 			}
 			problems = append(problems, Problem{path, reason})
+			os.Remove(path)
+		}
+		return nil
+	})
+	if err != nil {
+		return checked, problems, fmt.Errorf("verify cache: %w", err)
+	}
+	err = c.walkPacks(func(path string, info fs.FileInfo) error {
+		n, verr := verifyPack(path)
+		checked += max(n, 1)
+		if verr != nil {
+			problems = append(problems, Problem{path, verr.Error()})
 			os.Remove(path)
 		}
 		return nil
