@@ -317,6 +317,19 @@ func (c *conv) apply4(x, out tensor, oy, ox, s, pad int, zeros []float32) {
 
 // macs4 is macs for four pixels sharing the weights.
 func macs4(a0, a1, a2, a3, in0, in1, in2, in3, w []float32, cout int) {
+	if macs4Vec != nil {
+		macs4Vec(a0, a1, a2, a3, in0, in1, in2, in3, w, cout)
+		return
+	}
+	macs4Go(a0, a1, a2, a3, in0, in1, in2, in3, w, cout)
+}
+
+// macs4Vec is a vector macs4, where the build and the CPU have one
+// (macs_simd.go: GOEXPERIMENT=simd on amd64 with AVX2 and FMA).
+var macs4Vec func(a0, a1, a2, a3, in0, in1, in2, in3, w []float32, cout int)
+
+// macs4Go is the portable macs4.
+func macs4Go(a0, a1, a2, a3, in0, in1, in2, in3, w []float32, cout int) {
 	n := len(a0)
 	a1, a2, a3 = a1[:n], a2[:n], a3[:n]
 	ci := 0
