@@ -167,6 +167,7 @@ func (e *engine) restore(el *element) bool {
 		if res.Outputs, err = e.cache.ReadObject(res.OutputsObject, res.OutputsSize); err != nil {
 			return false
 		}
+		el.outRef, el.outSize = res.OutputsObject, res.OutputsSize
 	}
 	outputs, err := decodeOutputs(res.Outputs)
 	if err != nil {
@@ -405,6 +406,7 @@ func (e *engine) store(el *element, outs steps.Outputs) error {
 			warn(err)
 		} else {
 			res.Outputs, res.OutputsObject, res.OutputsSize = nil, id, int64(len(outJSON))
+			el.outRef, el.outSize = id, int64(len(outJSON))
 		}
 	}
 	var writes []stamp

@@ -130,6 +130,7 @@ func (e *engine) finish(n *node) error {
 			}
 		}
 	}
+	e.dropOutputs(n)
 	e.progress(n, e.detail(n))
 	if n.status == StatusFailed && !e.explain {
 		e.logTail(n)

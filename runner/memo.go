@@ -344,7 +344,10 @@ func (e *engine) recordMemo(el *element, outputsJSON []byte, writes []stamp) {
 		// (no secret to redact): compact refers to the same object.
 		if len(outputsJSON) > memoOutputsMax && bytes.Equal(e.plan.redact.JSON(outputsJSON), outputsJSON) {
 			head, herr := jsonText(smallOutputs(el.outputs))
-			ref, perr := e.cache.PutData(outputsJSON)
+			ref, perr := el.outRef, error(nil)
+			if ref == (cache.OutputID{}) {
+				ref, perr = e.cache.PutData(outputsJSON)
+			}
 			if herr != nil || perr != nil {
 				m = nil // no memo: the next run takes the full path
 			} else {

@@ -1,6 +1,7 @@
 package runner
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -45,6 +46,45 @@ func (s *storedOutputs) load() (any, error) {
 		s.v, s.err = decodeOutputs(data)
 	})
 	return s.v, s.err
+}
+
+// dropOutputs lets a finished step's large outputs go from memory once its
+// items are decided: they are an object in the cache (the step's result
+// refers to it), loaded again only if something reads them. Held decoded
+// and as JSON for every step of a 100,000-image batch, they were most of
+// a cold run's memory.
+func (e *engine) dropOutputs(n *node) {
+	if n.s.isForeach() || (n.status != StatusOK && n.status != StatusCached) {
+		return
+	}
+	el := n.elems[0]
+	if el.outRef == (cache.OutputID{}) {
+		return // small, or already stored, or not in the cache
+	}
+	if _, stored := el.outputs.(*storedOutputs); stored {
+		return
+	}
+	if el.outJSON == nil || !bytes.Equal(e.plan.redact.JSON(el.outJSON), el.outJSON) {
+		return // the record must show them redacted: it keeps them (compact)
+	}
+	if _, err := e.nodeItems(n); err != nil {
+		return
+	}
+	head, _ := smallOutputs(el.outputs).(map[string]any)
+	so := &storedOutputs{c: e.cache, ref: el.outRef, size: el.outSize, head: head, items: producesItems(el.outputs)}
+	el.outputs, el.outJSON = so, nil
+	n.outputs, n.rec.Outputs, n.rec.outputsJSON = so, so, nil
+}
+
+// upstreamView is what a step sees of a need's outputs (steps.Env.Upstream):
+// the outputs of at most recordOutputMax bytes each, the same whether they
+// were just made or are stored; items come through Env.Items.
+func upstreamView(outputs any) map[string]any {
+	if s, ok := outputs.(*storedOutputs); ok {
+		return s.head
+	}
+	m, _ := smallOutputs(outputs).(map[string]any)
+	return m
 }
 
 // resolve returns outputs as values: stored ones are loaded.
@@ -93,12 +133,7 @@ func (e *engine) nodeInputs(n *node) error {
 		n.inItems = steps.MergeItems(lists...)
 		n.up = make(map[string]steps.Outputs, len(n.deps))
 		for _, d := range n.deps {
-			out, err := resolve(d.outputs)
-			if err != nil {
-				n.inputsErr = fmt.Errorf("step %s: %w", d.s.ID, err)
-				return
-			}
-			if m, ok := out.(map[string]any); ok {
+			if m := upstreamView(d.outputs); m != nil {
 				n.up[d.s.ID] = m
 			}
 		}

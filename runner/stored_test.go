@@ -71,8 +71,17 @@ func filterCounts(t *testing.T, rec *Record) (approved, rejected int) {
 func TestStoredOutputs(t *testing.T) {
 	root := storedWorkspace(t)
 	age(t, root)
-	if r := runMemo(t, root, Options{}); r.calls != "list" {
-		t.Fatalf("first run calls %q", r.calls)
+	first := runMemo(t, root, Options{})
+	if first.calls != "list" {
+		t.Fatalf("first run calls %q", first.calls)
+	}
+	// Once the filter has its items, list's large outputs leave memory:
+	// they are the cache object its result refers to.
+	if so, ok := first.rec.Steps[0].Outputs.(*storedOutputs); !ok || so.v != nil || summaryOf(so) != "200 items" {
+		t.Errorf("first run: list's outputs are %T", first.rec.Steps[0].Outputs)
+	}
+	if a, rj := filterCounts(t, first.rec); a+rj != 200 {
+		t.Errorf("first run: %d approved, %d rejected", a, rj)
 	}
 	// The filter's folders are stamped too: old enough to be trusted.
 	old := time.Now().Add(-time.Hour)

@@ -111,6 +111,12 @@ func (it Item) clone() Item {
 // appearance: the same image scored by two steps becomes one item with both
 // steps' fields (later lists win on a conflicting field).
 func MergeItems(lists ...[]Item) []Item {
+	if len(lists) == 1 && distinct(lists[0]) {
+		// Nothing to merge: the list itself. Items are never changed in
+		// place (With copies), so steps can share it; a copy per step
+		// was a large part of a 100,000-image run's memory.
+		return lists[0]
+	}
 	var out []Item
 	at := map[string]int{}
 	for _, list := range lists {
@@ -127,6 +133,18 @@ func MergeItems(lists ...[]Item) []Item {
 		}
 	}
 	return out
+}
+
+// distinct reports whether no two items share a digest.
+func distinct(items []Item) bool {
+	seen := make(map[string]struct{}, len(items))
+	for _, it := range items {
+		if _, ok := seen[it.SHA256]; ok {
+			return false
+		}
+		seen[it.SHA256] = struct{}{}
+	}
+	return true
 }
 
 // FieldNames returns the item's field names, sorted.

@@ -43,3 +43,22 @@ func TestMergeItems(t *testing.T) {
 		t.Error("merge modified its input")
 	}
 }
+
+// One list without repeated digests is its own merge; repeated digests
+// are still merged, the later fields winning.
+func TestMergeItemsOneList(t *testing.T) {
+	a := Item{Path: "a.png", SHA256: strings.Repeat("a", 64), Fields: map[string]any{"s": map[string]any{"x": 1.0}}}
+	b := Item{Path: "b.png", SHA256: strings.Repeat("b", 64), Fields: map[string]any{}}
+	list := []Item{a, b}
+	if got := MergeItems(list); len(got) != 2 || &got[0] != &list[0] {
+		t.Errorf("a list without repeats was copied or changed: %v", got)
+	}
+	a2 := Item{Path: "copy-of-a.png", SHA256: a.SHA256, Fields: map[string]any{"t": 2.0}}
+	got := MergeItems([]Item{a, b, a2})
+	if len(got) != 2 || got[0].Path != "a.png" || got[0].Fields["t"] != 2.0 || got[0].Fields["s"] == nil {
+		t.Errorf("repeats not merged: %+v", got)
+	}
+	if _, changed := a.Fields["t"]; changed {
+		t.Error("merging changed an input item")
+	}
+}

@@ -79,7 +79,8 @@ type Env struct {
 	// by dotted path (and only those: they are its key material).
 	Policy map[string]any
 	// Upstream holds the outputs of the step's needs, by step id, for
-	// steps whose Deps say Upstream.
+	// steps whose Deps say Upstream: those of at most 1 KB each as JSON
+	// (summaries, settings, counts); items come through Items.
 	Upstream map[string]Outputs
 	// Hash returns a file's SHA-256 (hex) through the engine's stat cache,
 	// so unchanged files are not read again, and lends a file it has to read
