@@ -59,6 +59,14 @@ never run twice.
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		Version:       version,
+		// An unknown command is a bad command line (exit 2), as a bad flag is.
+		Args: func(cmd *cobra.Command, a []string) error {
+			if len(a) > 0 {
+				return &usageError{fmt.Errorf("unknown command %q (run 'lifeos --help' for the commands)", a[0])}
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
 	}
 	root.SetOut(stdout)
 	root.SetErr(stderr)
@@ -121,7 +129,8 @@ func (a *app) runCmd() *cobra.Command {
 		Short: "Run a pipeline",
 		Long: `Run a pipeline. Independent steps run in parallel; a step whose inputs are
 unchanged comes from the cache. Exit status: 0 success, 1 a step failed or a
-gate blocked, 2 the pipeline, policy or command line is invalid.`,
+gate blocked, 2 the pipeline, policy or command line is invalid, 130 (143)
+Ctrl-C (SIGTERM) stopped it.`,
 		Args: args(cobra.ExactArgs(1)),
 		ValidArgsFunction: func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
 			return []string{"yaml", "yml"}, cobra.ShellCompDirectiveFilterFileExt

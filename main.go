@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/lifeos/lifeos/runner"
@@ -36,9 +37,14 @@ func main() {
 
 // lifeos runs the command line of the process and returns its exit code.
 func lifeos() int {
-	ctx, stop := signalContext()
+	ctx, signalled, stop := signalContext()
 	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
+	if s, ok := signalled().(syscall.Signal); ok && code != exitOK {
+		// Stopped by a signal, cleanly: the shell convention, 128 + its
+		// number (130 for Ctrl-C, 143 for SIGTERM).
+		code = 128 + int(s)
+	}
 	if runner.DebugFlag("maxrss") {
 		// What a hostile answer cost in memory, for the scenarios that
 		// check it stays bounded.
@@ -49,9 +55,25 @@ func lifeos() int {
 
 // signalContext is cancelled by Ctrl-C or SIGTERM, so running steps stop
 // cleanly: their commands are signalled, their partial outputs removed and
-// the run record written.
-func signalContext() (context.Context, context.CancelFunc) {
-	return signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+// the run record written. signalled says which signal did it, if one did.
+func signalContext() (ctx context.Context, signalled func() os.Signal, stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	ch := make(chan os.Signal, 1)
+	signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
+	var got atomic.Value
+	go func() {
+		select {
+		case s := <-ch:
+			got.Store(s)
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	signalled = func() os.Signal {
+		s, _ := got.Load().(os.Signal)
+		return s
+	}
+	return ctx, signalled, func() { signal.Stop(ch); cancel() }
 }
 
 // errSilent marks an error whose message has already been printed.
