@@ -58,7 +58,7 @@ never run twice.
   lifeos validate pipelines/*.yaml     check without running`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
-		Version:       version,
+		Version:       longVersion(),
 		// An unknown command is a bad command line (exit 2), as a bad flag is.
 		Args: func(cmd *cobra.Command, a []string) error {
 			if len(a) > 0 {
@@ -68,6 +68,7 @@ never run twice.
 		},
 		RunE: func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
 	}
+	root.SetVersionTemplate("lifeos {{.Version}}\n")
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
