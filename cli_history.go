@@ -41,6 +41,11 @@ func (a *app) historyCmd() *cobra.Command {
 		Args:  args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			recs, err := a.readHistory(file)
+			if errors.Is(err, evalhist.ErrEmpty) {
+				// Nothing yet is an answer, not a failure.
+				fmt.Fprintf(a.stdout, "no evaluations yet in %s: a scorecard step appends one per run (try lifeos run pipelines/cycle.yaml)\n", file)
+				return nil
+			}
 			if err != nil {
 				return err
 			}
