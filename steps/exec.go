@@ -46,7 +46,8 @@ type Exec struct {
 	// Dir is the working directory, relative to the workspace root.
 	Dir string `yaml:"dir" doc:"working directory, relative to the workspace root"`
 	// OutputsFile is a JSON object file the command writes, whose fields
-	// become the step's outputs; "-" reads the object from stdout.
+	// become the step's outputs; "-" reads the object from stdout (its
+	// last line that is one, or all of it).
 	OutputsFile string `yaml:"outputs_file" doc:"JSON object file whose fields become steps.<id>.outputs; - for stdout"`
 }
 
@@ -120,10 +121,12 @@ func (e *Exec) Run(ctx context.Context, env *Env) (Outputs, error) {
 	for _, k := range keys {
 		cmd.Env = append(cmd.Env, k+"="+e.Env[k])
 	}
-	var stdout bytes.Buffer
+	var stdout tailBuffer
 	cmd.Stdout = env.Log
 	if e.OutputsFile == "-" {
-		cmd.Stdout = &stdout
+		// Kept in the log too: the outputs are the last JSON line, and what
+		// the command printed before it is its log.
+		cmd.Stdout = io.MultiWriter(env.Log, &stdout)
 	}
 	cmd.Stderr = env.Log
 	cmd.WaitDelay = killGrace
@@ -150,7 +153,7 @@ func (e *Exec) Run(ctx context.Context, env *Env) (Outputs, error) {
 	case "":
 		return Outputs{}, nil
 	case "-":
-		return decodeOutputs("stdout", &stdout)
+		return stdoutOutputs(&stdout)
 	default:
 		f, err := os.Open(filepath.Join(env.Root, e.OutputsFile))
 		if err != nil {
@@ -159,6 +162,55 @@ func (e *Exec) Run(ctx context.Context, env *Env) (Outputs, error) {
 		defer f.Close()
 		return decodeOutputs(e.OutputsFile, f)
 	}
+}
+
+// tailBuffer keeps what is written to it, or its last stdoutKeep bytes
+// when more was written: a command may print a lot before its outputs.
+type tailBuffer struct {
+	b         []byte
+	truncated bool
+}
+
+const stdoutKeep = 4 << 20
+
+func (t *tailBuffer) Write(p []byte) (int, error) {
+	t.b = append(t.b, p...)
+	if len(t.b) > 2*stdoutKeep {
+		t.b = append(t.b[:0], t.b[len(t.b)-stdoutKeep:]...)
+		t.truncated = true
+	}
+	return len(p), nil
+}
+
+// stdoutOutputs reads outputs_file "-": all of stdout when it is one JSON
+// object (it may span lines), else its last line that is one, so that a
+// command may log before it prints its outputs.
+func stdoutOutputs(t *tailBuffer) (Outputs, error) {
+	if !t.truncated {
+		var out Outputs
+		if json.Unmarshal(t.b, &out) == nil && out != nil {
+			return out, nil
+		}
+	}
+	lines := bytes.Split(bytes.TrimRight(t.b, "\r\n"), []byte("\n"))
+	for i := len(lines) - 1; i >= 0; i-- {
+		line := bytes.TrimSpace(lines[i])
+		if len(line) == 0 || line[0] != '{' {
+			continue
+		}
+		var out Outputs
+		if json.Unmarshal(line, &out) == nil {
+			return out, nil
+		}
+	}
+	last := ""
+	if len(lines) > 0 {
+		last = string(bytes.TrimSpace(lines[len(lines)-1]))
+		if len(last) > 80 {
+			last = last[:77] + "..."
+		}
+	}
+	return nil, fmt.Errorf("outputs from stdout: want a JSON object, on the last line or as all of stdout; the last line is %q", last)
 }
 
 func decodeOutputs(name string, r io.Reader) (Outputs, error) {
