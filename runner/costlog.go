@@ -32,13 +32,13 @@ type CostEntry struct {
 // CostLog is the path of a workspace's cost log.
 func CostLog(root string) string { return filepath.Join(root, ".lifeos", "cost.jsonl") }
 
-// AppendCost adds an entry to the cost log.
+// AppendCost adds an entry to the cost log. Costs keep full precision
+// (ten seconds of generation cost less than a cent, and a thousand of them
+// do not); they are rounded only when printed.
 func AppendCost(root string, e CostEntry) error {
-	e.Cost = round2(e.Seconds / 3600 * e.Rate)
+	e.Cost = e.Seconds / 3600 * e.Rate
 	return steps.AppendJSONLine(CostLog(root), e)
 }
-
-func round2(v float64) float64 { return float64(int64(v*100+0.5)) / 100 }
 
 // ReadCosts returns the cost log's entries; a missing log is empty.
 func ReadCosts(root string) ([]CostEntry, error) {
@@ -130,7 +130,7 @@ func (e *engine) checkBudget(s *Step) error {
 			basis = "no past runs"
 		}
 	}
-	estimate := round2(secs / 3600 * rate)
+	estimate := secs / 3600 * rate
 	if spent+estimate > budget {
 		return fmt.Errorf("over the daily budget: spent %.2f today, %s would cost about %.2f (%s, %.0f s at %.2f/h), budget %.2f (--set cost.daily_budget=... raises it for one run)",
 			spent, s.Cost.Activity, estimate, basis, secs, rate, budget)

@@ -249,7 +249,7 @@ func (e *engine) run(ctx context.Context, el *element) {
 				fmt.Fprintf(e.o.Stderr, "lifeos: warning: cost of step %s not logged: %v\n", s.ID, err)
 				return
 			}
-			ce.Cost = round2(ce.Seconds / 3600 * ce.Rate)
+			ce.Cost = ce.Seconds / 3600 * ce.Rate
 			el.cost = &ce
 		}()
 	}

@@ -95,8 +95,8 @@ func (e *engine) finish(n *node) error {
 			rec.Cost = &StepCost{Activity: el.cost.Activity, Rate: el.cost.Rate}
 		}
 		rec.Cost.Seconds += el.cost.Seconds
-		rec.Cost.Cost = round2(rec.Cost.Cost + el.cost.Cost)
-		e.rec.Cost = round2(e.rec.Cost + el.cost.Cost)
+		rec.Cost.Cost += el.cost.Cost
+		e.rec.Cost += el.cost.Cost
 	}
 	if n.status == StatusOK || n.status == StatusCached {
 		n.itemsID = itemsIdentity(n)
