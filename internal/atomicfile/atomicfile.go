@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
@@ -63,7 +64,7 @@ func write(name, tmpDir string, perm os.FileMode, fill func(w io.Writer) error, 
 	if tmpDir == "" {
 		tmpDir = dir
 	}
-	f, err := os.CreateTemp(tmpDir, TempPattern(filepath.Base(name)))
+	f, err := createTemp(tmpDir, TempPattern(filepath.Base(name)), perm)
 	if err != nil {
 		return err
 	}
@@ -82,9 +83,6 @@ func write(name, tmpDir string, perm os.FileMode, fill func(w io.Writer) error, 
 	if err := fill(f); err != nil {
 		return err
 	}
-	if err := f.Chmod(perm); err != nil {
-		return err
-	}
 	if sync {
 		if err := f.Sync(); err != nil {
 			return fmt.Errorf("sync %s: %w", name, err)
@@ -94,6 +92,23 @@ func write(name, tmpDir string, perm os.FileMode, fill func(w io.Writer) error, 
 		return err
 	}
 	return os.Rename(tmp, name)
+}
+
+// createTemp is os.CreateTemp with the file's permissions given, so that
+// the umask applies to them as it does to any file a program creates
+// (os.CreateTemp makes 0600, and a chmod afterwards would ignore the
+// umask: reports were world-writable whatever the user's umask).
+func createTemp(dir, pattern string, perm os.FileMode) (*os.File, error) {
+	prefix, suffix, _ := strings.Cut(pattern, "*")
+	for range 100 {
+		name := filepath.Join(dir, prefix+strconv.FormatUint(uint64(rand.Uint32()), 10)+suffix)
+		f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_EXCL, perm)
+		if errors.Is(err, fs.ErrExist) {
+			continue
+		}
+		return f, err
+	}
+	return nil, &fs.PathError{Op: "createtemp", Path: filepath.Join(dir, pattern), Err: fs.ErrExist}
 }
 
 // Temporary files have one recognisable name, .<name>.tmp-<pid>-<random>,
