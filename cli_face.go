@@ -37,12 +37,13 @@ type faceFound struct {
 func (a *app) faceCmd() *cobra.Command {
 	var asJSON, embedding, aligned bool
 	cmd := &cobra.Command{
-		Use:   "face IMAGE...",
+		Use:   "face IMAGE|DIR...",
 		Short: "Show the faces the built-in face scorer finds, and their descriptors",
 		Long: `Show, per image, the faces the built-in face scorer finds (box x,y,w,h,
 detector score, roll in degrees and the pupils when found, largest first) and, with --embedding, each face's 128-d
 descriptor. With --aligned, each image is taken as an already-cropped
-150x150 face and embedded as it is: how to check a reference set or a crop.`,
+150x150 face and embedded as it is: how to check a reference set or a crop.
+A directory stands for the images below it.`,
 		Args: args(cobra.MinimumNArgs(1)),
 		RunE: func(cmd *cobra.Command, argv []string) error {
 			root, err := a.root()
@@ -55,8 +56,12 @@ descriptor. With --aligned, each image is taken as an already-cropped
 					return err
 				}
 			}
+			names, err := imageFiles(root, argv)
+			if err != nil {
+				return err
+			}
 			var results []faceResult
-			for _, name := range argv {
+			for _, name := range names {
 				if err := a.ctx.Err(); err != nil {
 					return err
 				}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io/fs"
 	"maps"
@@ -169,6 +170,9 @@ func imageFiles(root string, args []string) ([]string, error) {
 			abs = filepath.Join(root, arg)
 		}
 		st, err := os.Stat(abs)
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, &usageError{fmt.Errorf("%s: no such image or folder", arg)}
+		}
 		if err != nil {
 			return nil, err
 		}
