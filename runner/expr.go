@@ -299,17 +299,53 @@ func (c *compiler) upstream(s, target *Step) bool {
 	return false
 }
 
-// eval runs a compiled expression.
+// eval runs a compiled expression. A runtime error (a type the expression
+// did not expect) names its operands with their values and kinds.
 func (e *Expr) eval(env *Env) (any, error) {
 	v, err := expr.Run(e.prog, env)
 	if err != nil {
 		var fe *file.Error
 		if errors.As(err, &fe) {
-			return nil, fmt.Errorf("%s: %s: %s", e.Pos, e.what, fe.Message)
+			return nil, fmt.Errorf("%s: %s: %s%s", e.Pos, e.what, fe.Message, e.operands(env))
 		}
-		return nil, fmt.Errorf("%s: %s: %w", e.Pos, e.what, err)
+		return nil, fmt.Errorf("%s: %s: %w%s", e.Pos, e.what, err, e.operands(env))
 	}
 	return v, nil
+}
+
+// operands describes e's operands for an error: " (a = 1, a number; ...)",
+// with a hint when one is a list where a value was likely meant.
+func (e *Expr) operands(env *Env) string {
+	var parts []string
+	list := false
+	for _, t := range e.terms(env) {
+		if s, ok := t.Value.(string); ok && strings.HasPrefix(s, "error: ") {
+			// The operand itself fails: its message, without expr's
+			// source excerpt.
+			msg, _, _ := strings.Cut(strings.TrimPrefix(s, "error: "), "\n")
+			if i := strings.LastIndex(msg, " ("); i > 0 {
+				msg = msg[:i]
+			}
+			parts = append(parts, fmt.Sprintf("%s fails: %s", t.Expr, msg))
+			continue
+		}
+		parts = append(parts, fmt.Sprintf("%s = %s, %s", t.Expr, formatValue(t.Value), kindName(t.Value)))
+		_, isList := t.Value.([]any)
+		list = list || isList
+	}
+	if env.Outputs != nil {
+		if l, ok := env.Outputs.([]any); ok && strings.Contains(e.Src, "outputs") {
+			parts = append(parts, fmt.Sprintf("outputs is a list of %d here, one per foreach element: outputs[0].x, or all(outputs, .x > 1)", len(l)))
+			list = false
+		}
+	}
+	if list {
+		parts = append(parts, "a list: index it (x[0]) or use all(), any(), len()")
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return " (" + strings.Join(parts, "; ") + ")"
 }
 
 // terms evaluates the operands of e (member chains, names and calls), so a
