@@ -119,9 +119,11 @@ func (e *engine) start(ctx context.Context, n *node) []*element {
 	if willRun != nil {
 		// Upstream outputs are unknown, but a when that does not read them
 		// can still be decided.
-		if w := n.s.When; w != nil && len(w.refs) == 0 && n.s.Foreach == nil {
-			env, _ := e.nodeEnv(n) // reads no step: cannot fail
-			if ev, err := evalBool(w, &env); err == nil && !ev.Value {
+		if w := n.s.When; w != nil && n.s.Foreach == nil {
+			// ...and neither does a false part of an && (params.produce in
+			// steps.compare.outputs.promote && params.produce).
+			env := Env{Params: e.plan.Params, Policy: e.policy, Run: e.runEnv}
+			if ev := w.falseConjunct(&env); ev != nil {
 				n.rec.When = ev
 				e.finishSkipped(n, StatusSkipped, "when false: "+explainEval(ev))
 				return nil

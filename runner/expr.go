@@ -313,6 +313,51 @@ func (e *Expr) eval(env *Env) (any, error) {
 	return v, nil
 }
 
+// falseConjunct evaluates, of e's parts joined by && (or e itself), those
+// that read no step's results, and returns the first that is false: then
+// e is false whatever the steps give, and plan can say so. nil when none
+// can be decided.
+func (e *Expr) falseConjunct(env *Env) *Evaluation {
+	tree, err := parser.Parse(e.Src)
+	if err != nil {
+		return nil
+	}
+	var parts []ast.Node
+	var split func(n ast.Node)
+	split = func(n ast.Node) {
+		if b, ok := n.(*ast.BinaryNode); ok && (b.Operator == "&&" || b.Operator == "and") {
+			split(b.Left)
+			split(b.Right)
+			return
+		}
+		parts = append(parts, n)
+	}
+	split(tree.Node)
+	for _, p := range parts {
+		var col nodeCollector
+		ast.Walk(&p, &col)
+		readsSteps := false
+		for _, n := range col.nodes {
+			if id, ok := n.(*ast.IdentifierNode); ok && (id.Value == "steps" || id.Value == "outputs" || id.Value == "item") {
+				readsSteps = true
+			}
+		}
+		if readsSteps {
+			continue
+		}
+		src := p.String()
+		prog, err := expr.Compile(src, expr.Env(Env{}), expr.AsBool())
+		if err != nil {
+			continue
+		}
+		sub := &Expr{Src: src, prog: prog, Pos: e.Pos, what: e.what}
+		if ev, err := evalBool(sub, env); err == nil && !ev.Value {
+			return ev
+		}
+	}
+	return nil
+}
+
 // operands describes e's operands for an error: " (a = 1, a number; ...)",
 // with a hint when one is a list where a value was likely meant.
 func (e *Expr) operands(env *Env) string {
