@@ -4,7 +4,10 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
+	"regexp"
+	"slices"
 	"sync"
 
 	"github.com/lifeos/lifeos/runner/cache"
@@ -85,6 +88,49 @@ func upstreamView(outputs any) map[string]any {
 	}
 	m, _ := smallOutputs(outputs).(map[string]any)
 	return m
+}
+
+// runIDPattern matches run ids (newRunID) and RFC 3339 times: what a step
+// may legitimately write that differs from run to run (a report names the
+// run that made it).
+var runIDPattern = regexp.MustCompile(`\b\d{8}-\d{6}-[0-9a-f]{6}\b|\b\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})`)
+
+// sameResult reports whether two results of one key differ only in run
+// ids and times (LIFEOS_DEBUG=cacheverify): outputs and every file's
+// content compared with those replaced.
+func (e *engine) sameResult(a, b []byte) bool {
+	var ra, rb cache.Result
+	if json.Unmarshal(a, &ra) != nil || json.Unmarshal(b, &rb) != nil || len(ra.Files) != len(rb.Files) {
+		return false
+	}
+	norm := func(data []byte) []byte { return runIDPattern.ReplaceAll(data, []byte("<run>")) }
+	outputs := func(r cache.Result) []byte {
+		if r.OutputsObject != (cache.OutputID{}) {
+			data, _ := e.cache.ReadObject(r.OutputsObject, r.OutputsSize)
+			return data
+		}
+		return r.Outputs
+	}
+	if !bytes.Equal(norm(outputs(ra)), norm(outputs(rb))) {
+		return false
+	}
+	content := func(f cache.File) []byte {
+		if f.Data != nil {
+			return f.Data
+		}
+		data, _ := e.cache.ReadObject(f.Object, f.Size)
+		return data
+	}
+	for i := range ra.Files {
+		fa, fb := ra.Files[i], rb.Files[i]
+		if fa.Path != fb.Path || fa.Mode != fb.Mode {
+			return false
+		}
+		if fa.Object != fb.Object && !bytes.Equal(norm(content(fa)), norm(content(fb))) {
+			return false
+		}
+	}
+	return slices.Equal(ra.Dirs, rb.Dirs) && slices.Equal(ra.Roots, rb.Roots)
 }
 
 // resolve returns outputs as values: stored ones are loaded.
