@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"sort"
+	"sync"
 	"time"
 
 	"github.com/lifeos/lifeos/internal/pathglob"
@@ -123,12 +124,14 @@ func (e *Exec) Run(ctx context.Context, env *Env) (Outputs, error) {
 	}
 	var stdout tailBuffer
 	cmd.Stdout = env.Log
+	cmd.Stderr = env.Log
 	if e.OutputsFile == "-" {
 		// Kept in the log too: the outputs are the last JSON line, and what
-		// the command printed before it is its log.
-		cmd.Stdout = io.MultiWriter(env.Log, &stdout)
+		// the command printed before it is its log. Stdout and stderr are
+		// then copied by two goroutines into the one log.
+		log := &lockedWriter{w: env.Log}
+		cmd.Stdout, cmd.Stderr = io.MultiWriter(log, &stdout), log
 	}
-	cmd.Stderr = env.Log
 	cmd.WaitDelay = killGrace
 	setProcessGroup(cmd)
 	if e.OutputsFile != "" && e.OutputsFile != "-" {
@@ -162,6 +165,18 @@ func (e *Exec) Run(ctx context.Context, env *Env) (Outputs, error) {
 		defer f.Close()
 		return decodeOutputs(e.OutputsFile, f)
 	}
+}
+
+// lockedWriter serialises writes to w.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }
 
 // tailBuffer keeps what is written to it, or its last stdoutKeep bytes
