@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -204,20 +205,61 @@ func (a *app) planCmd() *cobra.Command {
 
 func (a *app) validateCmd() *cobra.Command {
 	var f planFlags
+	var asJSON bool
 	cmd := &cobra.Command{
 		Use:   "validate PIPELINE...",
 		Short: "Check pipelines (schema, step graph, params, policy, expressions) without running anything",
 		Args:  args(cobra.MinimumNArgs(1)),
 		RunE: func(cmd *cobra.Command, argv []string) error {
+			type problem struct {
+				File    string `json:"file,omitempty"`
+				Line    int    `json:"line,omitempty"`
+				Col     int    `json:"col,omitempty"`
+				Message string `json:"message"`
+			}
+			type result struct {
+				File     string    `json:"file"`
+				OK       bool      `json:"ok"`
+				Steps    int       `json:"steps"`
+				Problems []problem `json:"problems,omitempty"`
+			}
+			var results []result
 			var failed bool
 			for _, file := range argv {
 				plan, err := a.load(file, &f)
 				if err != nil {
-					fmt.Fprintf(a.stderr, "%v\n", err)
 					failed = true
+					if !asJSON {
+						fmt.Fprintf(a.stderr, "%v\n", err)
+						continue
+					}
+					r := result{File: file}
+					var list runner.ErrorList
+					var one *runner.PipelineError
+					switch {
+					case errors.As(err, &list):
+					case errors.As(err, &one):
+						list = runner.ErrorList{one}
+					}
+					for _, pe := range list {
+						r.Problems = append(r.Problems, problem{pe.Pos.File, pe.Pos.Line, pe.Pos.Col, pe.Err.Error()})
+					}
+					if len(list) == 0 {
+						r.Problems = []problem{{Message: err.Error()}}
+					}
+					results = append(results, r)
+					continue
+				}
+				if asJSON {
+					results = append(results, result{File: file, OK: true, Steps: len(plan.Pipeline.Steps)})
 					continue
 				}
 				fmt.Fprintf(a.stdout, "ok %s (%d steps)\n", file, len(plan.Pipeline.Steps))
+			}
+			if asJSON {
+				if err := writeJSON(a.stdout, results); err != nil {
+					return err
+				}
 			}
 			if failed {
 				return exitError{exitInvalid}
@@ -226,6 +268,7 @@ func (a *app) validateCmd() *cobra.Command {
 		},
 	}
 	f.register(cmd, false)
+	cmd.Flags().BoolVar(&asJSON, "json", false, `print [{"file", "ok", "steps", "problems": [{"file", "line", "col", "message"}]}] (exit 2 still when one is not ok)`)
 	return cmd
 }
 

@@ -30,6 +30,7 @@ func (a *app) costCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "cost", Short: "Track GPU time and spending: sessions, and reports of the cost log"}
 	var activity string
 	var rate float64
+	var asJSON bool
 	start := &cobra.Command{
 		Use:   "start --activity NAME",
 		Short: "Open a cost session (one at a time) for time spent outside pipelines",
@@ -150,6 +151,21 @@ func (a *app) costCmd() *cobra.Command {
 				keys = append(keys, k)
 			}
 			sort.Strings(keys)
+			if asJSON {
+				type row struct {
+					Key     string  `json:"key"`
+					Hours   float64 `json:"hours"`
+					Cost    float64 `json:"cost"`
+					Entries int     `json:"entries"`
+				}
+				rows := make([]row, 0, len(keys))
+				for _, k := range keys {
+					g := groups[k]
+					rows = append(rows, row{k, g.secs / 3600, g.cost, g.n})
+				}
+				return writeJSON(a.stdout, map[string]any{"by": by, "groups": rows,
+					"total": row{"total", total.secs / 3600, total.cost, total.n}})
+			}
 			tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', tabwriter.AlignRight)
 			fmt.Fprintf(tw, "%s\tHOURS\tCOST\tENTRIES\t\n", strings.ToUpper(by))
 			for _, k := range keys {
@@ -161,6 +177,7 @@ func (a *app) costCmd() *cobra.Command {
 		},
 	}
 	report.Flags().StringVar(&by, "by", "activity", "group by `KEY`: activity or day")
+	report.Flags().BoolVar(&asJSON, "json", false, `print {"by", "groups": [{"key", "hours", "cost", "entries"}], "total"} (full precision)`)
 	report.Flags().StringVar(&since, "since", "", "only entries from `DATE` (2026-11-01) or a duration ago (7d, 12h)")
 	cmd.AddCommand(start, stop, report)
 	return cmd

@@ -35,12 +35,16 @@ func (a *app) readHistory(file string) ([]evalhist.Record, error) {
 func (a *app) historyCmd() *cobra.Command {
 	var file string
 	var limit int
+	var asJSON bool
 	cmd := &cobra.Command{
 		Use:   "history",
 		Short: "List the evaluations scorecards recorded, newest first",
 		Args:  args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			recs, err := a.readHistory(file)
+			if asJSON && errors.Is(err, evalhist.ErrEmpty) {
+				return writeJSON(a.stdout, []evalhist.Record{})
+			}
 			if errors.Is(err, evalhist.ErrEmpty) {
 				// Nothing yet is an answer, not a failure.
 				fmt.Fprintf(a.stdout, "no evaluations yet in %s: a scorecard step appends one per run (try lifeos run pipelines/cycle.yaml)\n", file)
@@ -48,6 +52,13 @@ func (a *app) historyCmd() *cobra.Command {
 			}
 			if err != nil {
 				return err
+			}
+			if asJSON {
+				newest := make([]evalhist.Record, 0, len(recs))
+				for i := len(recs) - 1; i >= 0 && (limit <= 0 || len(newest) < limit); i-- {
+					newest = append(newest, recs[i])
+				}
+				return writeJSON(a.stdout, newest)
 			}
 			tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "DATE\tRUN\tLABEL\tGRADE\tCOMPOSITE\tAPPROVED\tIMAGES")
@@ -64,6 +75,7 @@ func (a *app) historyCmd() *cobra.Command {
 	}
 	cmd.Flags().StringVar(&file, "history", steps.DefaultHistory, "eval history `FILE`")
 	cmd.Flags().IntVarP(&limit, "limit", "n", 20, "show at most `N` evaluations (0: all)")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the evaluations as a JSON array, newest first, as the history file holds them")
 	return cmd
 }
 

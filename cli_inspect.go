@@ -66,6 +66,7 @@ func (a *app) runsCmd() *cobra.Command {
 		Args:  args(cobra.NoArgs),
 	}
 	var limit int
+	var listJSON bool
 	list := &cobra.Command{
 		Use:   "list",
 		Short: "List runs, newest first",
@@ -78,6 +79,29 @@ func (a *app) runsCmd() *cobra.Command {
 			runs, err := runner.ListRuns(root)
 			if err != nil {
 				return err
+			}
+			if limit > 0 && len(runs) > limit {
+				runs = runs[:limit]
+			}
+			if listJSON {
+				type run struct {
+					ID         string         `json:"id"`
+					Pipeline   string         `json:"pipeline"`
+					Status     string         `json:"status"`
+					Started    time.Time      `json:"started"`
+					DurationMS float64        `json:"duration_ms"`
+					Cost       float64        `json:"cost"`
+					Steps      map[string]int `json:"steps"` // by status
+				}
+				out := make([]run, 0, len(runs))
+				for _, r := range runs {
+					counts := map[string]int{}
+					for _, s := range r.Steps {
+						counts[s.Status]++
+					}
+					out = append(out, run{r.ID, r.Pipeline, r.Status, r.Started, r.DurationMS, r.Cost, counts})
+				}
+				return writeJSON(a.stdout, out)
 			}
 			if len(runs) == 0 {
 				fmt.Fprintln(a.stdout, "no runs yet")
@@ -95,6 +119,7 @@ func (a *app) runsCmd() *cobra.Command {
 		},
 	}
 	list.Flags().IntVarP(&limit, "limit", "n", 20, "show at most `N` runs (0: all)")
+	list.Flags().BoolVar(&listJSON, "json", false, `print [{"id", "pipeline", "status", "started", "duration_ms", "cost", "steps": {status: count}}], newest first`)
 	var asJSON bool
 	var outputsOf string
 	show := &cobra.Command{
@@ -199,6 +224,7 @@ func (a *app) cacheCmd() *cobra.Command {
 		}
 		return cache.Open(dir)
 	}
+	var statsJSON bool
 	stats := &cobra.Command{
 		Use:   "stats",
 		Short: "Count entries and objects and their size",
@@ -212,6 +238,14 @@ func (a *app) cacheCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if statsJSON {
+				out := map[string]any{"dir": c.Dir(), "entries": s.Entries, "packs": s.Packs, "packed_entries": s.Packed,
+					"objects": s.Objects, "bytes": s.ObjectBytes}
+				if s.Entries > 0 {
+					out["least_recently_used"], out["most_recently_used"] = s.Oldest, s.Newest
+				}
+				return writeJSON(a.stdout, out)
+			}
 			packed := ""
 			if s.Packs > 0 {
 				packed = fmt.Sprintf(" (%d in %d packs)", s.Packed, s.Packs)
@@ -223,6 +257,7 @@ func (a *app) cacheCmd() *cobra.Command {
 			return nil
 		},
 	}
+	stats.Flags().BoolVar(&statsJSON, "json", false, `print {"dir", "entries", "packs", "packed_entries", "objects", "bytes", "least_recently_used", "most_recently_used"}`)
 	var maxAge string
 	gc := &cobra.Command{
 		Use:   "gc",

@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -63,6 +64,7 @@ func TestScript(t *testing.T) {
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
 			"waitfile":   cmdWaitFile,
+			"json":       cmdJSON,
 			"fulldisk":   cmdFullDisk,
 			"fakehealth": cmdFakeHealth,
 			"fakecomfy":  cmdFakeComfy,
@@ -251,6 +253,45 @@ func fakeScorer(args []string, in io.Reader, out io.Writer, calls string) int {
 // matches the file's content: how a scenario knows a background step has
 // started (or a background run is waiting) before going on. It gives up
 // after 30 s so a broken scenario fails instead of hanging.
+// cmdJSON checks a JSON document: json FILE PATH REGEXP. FILE (stdout for
+// the last command's) must parse as JSON; PATH (keys and indexes joined by
+// dots, "." for the whole) must lead to a value whose compact JSON matches
+// REGEXP. With !, the path must be missing or its value must not match.
+func cmdJSON(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 3 {
+		ts.Fatalf("usage: json FILE PATH REGEXP")
+	}
+	var doc any
+	if err := json.Unmarshal([]byte(ts.ReadFile(args[0])), &doc); err != nil {
+		ts.Fatalf("%s is not JSON: %v", args[0], err)
+	}
+	v, found := doc, true
+	if args[1] != "." {
+		for _, k := range strings.Split(args[1], ".") {
+			switch x := v.(type) {
+			case map[string]any:
+				v, found = x[k]
+			case []any:
+				i, err := strconv.Atoi(k)
+				found = err == nil && i >= 0 && i < len(x)
+				if found {
+					v = x[i]
+				}
+			default:
+				found = false
+			}
+			if !found {
+				break
+			}
+		}
+	}
+	b, _ := json.Marshal(v)
+	ok := found && regexp.MustCompile(args[2]).Match(b)
+	if ok == neg {
+		ts.Fatalf("json %s %s: %s, want a match for %s (negated: %v)", args[0], args[1], b, args[2], neg)
+	}
+}
+
 func cmdWaitFile(ts *testscript.TestScript, neg bool, args []string) {
 	if neg || len(args) < 1 || len(args) > 2 {
 		ts.Fatalf("usage: waitfile path [regexp]")
