@@ -164,6 +164,7 @@ Ctrl-C (SIGTERM) stopped it.`,
 		},
 	}
 	f.register(cmd, true)
+	a.completeFlags(cmd)
 	cmd.Flags().IntVarP(&jobs, "jobs", "j", 0, "run up to `N` steps at once (default: number of CPUs)")
 	cmd.Flags().BoolVar(&noCache, "no-cache", false, "run every step even if a cached result exists (results are still stored)")
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "say what would run and why, like plan, without running")
@@ -199,6 +200,7 @@ func (a *app) planCmd() *cobra.Command {
 		},
 	}
 	f.register(cmd, true)
+	a.completeFlags(cmd)
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the decisions as JSON")
 	return cmd
 }
@@ -268,6 +270,7 @@ func (a *app) validateCmd() *cobra.Command {
 		},
 	}
 	f.register(cmd, false)
+	a.completeFlags(cmd)
 	cmd.Flags().BoolVar(&asJSON, "json", false, `print [{"file", "ok", "steps", "problems": [{"file", "line", "col", "message"}]}] (exit 2 still when one is not ok)`)
 	return cmd
 }
@@ -293,6 +296,7 @@ func (a *app) graphCmd() *cobra.Command {
 		},
 	}
 	f.register(cmd, false)
+	a.completeFlags(cmd)
 	cmd.Flags().StringVar(&format, "format", "dot", "output `FORMAT`: dot or mermaid")
 	cmd.RegisterFlagCompletionFunc("format", cobra.FixedCompletions([]string{"dot", "mermaid"}, cobra.ShellCompDirectiveNoFileComp))
 	return cmd

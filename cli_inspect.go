@@ -123,9 +123,10 @@ func (a *app) runsCmd() *cobra.Command {
 	var asJSON bool
 	var outputsOf string
 	show := &cobra.Command{
-		Use:   "show RUN_ID",
-		Short: "Show one run (an id, a unique prefix of one, or last)",
-		Args:  args(cobra.ExactArgs(1)),
+		ValidArgsFunction: a.completeRuns,
+		Use:               "show RUN_ID",
+		Short:             "Show one run (an id, a unique prefix of one, or last)",
+		Args:              args(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, argv []string) error {
 			root, err := a.root()
 			if err != nil {
