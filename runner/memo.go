@@ -178,6 +178,17 @@ func (e *engine) memoHit(el *element) bool {
 	if m == nil || m.key != el.memoKey || !e.samePolicy(m.policy) {
 		return false
 	}
+	if e.trimmed() {
+		// "cached" must mean the cache has it: after a trim, the entry
+		// is checked too.
+		a, ok := e.state.get(el.n.s.ID, el.label)
+		if !ok {
+			return false
+		}
+		if _, err := e.cache.Get(a); err != nil {
+			return false
+		}
+	}
 	gen := e.seen.generation()
 	if !e.inputsMatch(m) {
 		return false

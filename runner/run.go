@@ -37,18 +37,22 @@ type RunOptions struct {
 
 // engine is one execution (or, with explain set, one dry run) of a plan.
 type engine struct {
-	plan    *Plan
-	o       RunOptions
-	cache   *cache.Cache // nil when caching is off
-	stat    *cache.StatCache
-	state   *keyState
-	debug   map[string]bool
-	explain bool
-	rec     *Record
-	dir     string // run directory; "" when explaining
-	nodes   []*node
-	byStep  map[*Step]*node
-	policy  map[string]any
+	plan  *Plan
+	o     RunOptions
+	cache *cache.Cache // nil when caching is off
+	// trimmed: the cache lost entries since the memos were recorded, so a
+	// memo hit also needs its entry (memoHit); trimStamp is when.
+	trimmed   func() bool
+	trimStamp int64
+	stat      *cache.StatCache
+	state     *keyState
+	debug     map[string]bool
+	explain   bool
+	rec       *Record
+	dir       string // run directory; "" when explaining
+	nodes     []*node
+	byStep    map[*Step]*node
+	policy    map[string]any
 	// policyJS caches policyJSON.
 	policyMu sync.Mutex
 	policyJS map[string]string
@@ -92,6 +96,10 @@ func (plan *Plan) newEngine(o RunOptions, explain bool) (*engine, error) {
 		e.stat = cache.OpenStatCache("")
 	}
 	e.state = loadKeyStateAsync(stateFile(plan.Root, plan.Pipeline.File))
+	if e.cache != nil {
+		e.trimStamp = e.cache.TrimStamp()
+	}
+	e.trimmed = sync.OnceValue(func() bool { return e.state.trimmedSince(e.trimStamp) })
 	now := time.Now()
 	p := plan.Pipeline
 	e.rec = &Record{
@@ -255,6 +263,13 @@ func (plan *Plan) Run(ctx context.Context, o RunOptions) (*Record, error) {
 			}
 			e.state.retain(n.s.ID, labels)
 		}
+	}
+	if e.trimmed() {
+		checked := map[string]bool{}
+		for _, n := range e.nodes {
+			checked[n.s.ID] = n.status == StatusOK || n.status == StatusCached
+		}
+		e.state.confirmTrim(e.trimStamp, checked)
 	}
 	if err := e.state.save(); err != nil {
 		fmt.Fprintf(e.o.Stderr, "lifeos: save key state: %v\n", err)

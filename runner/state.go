@@ -32,6 +32,9 @@ type keyState struct {
 	// path; touched are those this run looked at, the only ones saved.
 	swept   map[string]stamp
 	touched map[string]bool
+	// trimStamp is the cache's TrimStamp when the memos were last
+	// confirmed against it.
+	trimStamp int64
 }
 
 type elemState struct {
@@ -117,6 +120,8 @@ func (ks *keyState) read() {
 			if st, ok := parseStamp(rest); ok {
 				ks.swept[st.path] = st
 			}
+		case 'T':
+			ks.trimStamp, _ = strconv.ParseInt(rest, 10, 64)
 		case 'E':
 			cur = nil
 			id, key, ok := strings.Cut(rest, " ")
@@ -261,6 +266,34 @@ func (ks *keyState) retain(step string, labels map[string]bool) {
 	}
 }
 
+// confirmTrim records that the memos hold for the cache as trimmed at
+// stamp: those of the steps checked says were checked against its entries
+// this run; any other step's are dropped (a run of some steps only).
+func (ks *keyState) confirmTrim(stamp int64, checked map[string]bool) {
+	<-ks.ready
+	ks.mu.Lock()
+	defer ks.mu.Unlock()
+	if ks.trimStamp == stamp {
+		return
+	}
+	for k, es := range ks.elems {
+		step, _, _ := strings.Cut(k, "\x00")
+		if es.memo != nil && !checked[step] {
+			es.memo = nil
+		}
+	}
+	ks.trimStamp, ks.dirty = stamp, true
+}
+
+// trimmedSince reports whether the cache was trimmed after the memos were
+// last confirmed.
+func (ks *keyState) trimmedSince(stamp int64) bool {
+	<-ks.ready
+	ks.mu.Lock()
+	defer ks.mu.Unlock()
+	return stamp > ks.trimStamp
+}
+
 func (ks *keyState) save() error {
 	<-ks.ready
 	ks.mu.Lock()
@@ -298,6 +331,9 @@ func (ks *keyState) save() error {
 			bw.Write(append(b, '\n'))
 		}
 		bw.WriteString(stateHeader)
+		if ks.trimStamp != 0 {
+			line('T', strconv.FormatInt(ks.trimStamp, 10))
+		}
 		dirs := make([]string, 0, len(ks.swept))
 		for dir := range ks.swept {
 			dirs = append(dirs, dir)

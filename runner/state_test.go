@@ -21,6 +21,7 @@ func TestKeyStateRoundTrip(t *testing.T) {
 		outHead: `{"summary":"a b","count":3}`}
 	ks.set("score", "", cache.ActionID{7}, big)
 	ks.setClean(stamp{path: "out", size: 4096, mtime: 3e18, ino: 9})
+	ks.confirmTrim(1234, map[string]bool{"each": true, "score": true})
 	if err := ks.save(); err != nil {
 		t.Fatal(err)
 	}
@@ -33,6 +34,14 @@ func TestKeyStateRoundTrip(t *testing.T) {
 	}
 	if a, ok := back.get("each", "in/odd\\name.txt"); !ok || a != (cache.ActionID{3}) {
 		t.Errorf("action read back as %v, %v", a, ok)
+	}
+	if back.trimmedSince(1234) || !back.trimmedSince(1235) {
+		t.Errorf("trim stamp read back as %d, want 1234", back.trimStamp)
+	}
+	// Confirming a newer trim drops the memos of steps not checked.
+	back.confirmTrim(2000, map[string]bool{"each": true})
+	if back.memo("score", "") != nil || back.memo("each", "in/odd\\name.txt") == nil {
+		t.Error("confirmTrim kept an unchecked step's memo or dropped a checked one")
 	}
 	if !back.clean(stamp{path: "out", size: 4096, mtime: 3e18, ino: 9}) {
 		t.Error("the clean folder's stamp was not read back")

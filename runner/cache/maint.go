@@ -237,7 +237,32 @@ func (c *Cache) Trim(maxAge time.Duration) (TrimReport, error) {
 		return r, fmt.Errorf("trim cache: %w", err)
 	}
 	c.removeStaleTemp()
+	if r.Entries+r.Packs > 0 {
+		c.markTrimmed()
+	}
 	return r, nil
+}
+
+// trimmedFile's mtime is when Trim or Verify last removed something: memos
+// recorded before it may promise results the cache no longer holds.
+const trimmedFile = "trimmed"
+
+// TrimStamp is when entries were last removed (Unix nanoseconds), 0 if
+// never.
+func (c *Cache) TrimStamp() int64 {
+	st, err := os.Stat(filepath.Join(c.dir, trimmedFile))
+	if err != nil {
+		return 0
+	}
+	return st.ModTime().UnixNano()
+}
+
+// markTrimmed records that entries were removed now.
+func (c *Cache) markTrimmed() {
+	name := filepath.Join(c.dir, trimmedFile)
+	atomicfile.WriteFileUnsynced(name, []byte("entries were removed at this file's mtime\n"), 0o666)
+	now := c.Now()
+	os.Chtimes(name, now, now)
 }
 
 func (c *Cache) removeStaleTemp() {
@@ -333,6 +358,9 @@ func (c *Cache) Verify() (checked int, problems []Problem, err error) {
 	})
 	if err != nil {
 		return checked, problems, fmt.Errorf("verify cache: %w", err)
+	}
+	if len(problems) > 0 {
+		c.markTrimmed()
 	}
 	return checked, problems, nil
 }
