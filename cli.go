@@ -14,12 +14,6 @@ import (
 	"github.com/lifeos/lifeos/runner"
 )
 
-// usageError is a bad command line (exit 2).
-type usageError struct{ err error }
-
-func (e *usageError) Error() string { return e.err.Error() }
-func (e *usageError) Unwrap() error { return e.err }
-
 // version is set by the release build (-ldflags "-X main.version=...").
 var version = "dev"
 
@@ -40,7 +34,7 @@ func (a *app) root() (string, error) {
 		return "", err
 	}
 	if st, err := os.Stat(abs); err != nil || !st.IsDir() {
-		return "", &usageError{fmt.Errorf("-C %s: not a directory", a.dir)}
+		return "", &runner.UsageError{Err: fmt.Errorf("-C %s: not a directory", a.dir)}
 	}
 	return abs, nil
 }
@@ -63,7 +57,7 @@ never run twice.
 		// An unknown command is a bad command line (exit 2), as a bad flag is.
 		Args: func(cmd *cobra.Command, a []string) error {
 			if len(a) > 0 {
-				return &usageError{fmt.Errorf("unknown command %q (run 'lifeos --help' for the commands)", a[0])}
+				return &runner.UsageError{Err: fmt.Errorf("unknown command %q (run 'lifeos --help' for the commands)", a[0])}
 			}
 			return nil
 		},
@@ -73,7 +67,7 @@ never run twice.
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
-		return &usageError{fmt.Errorf("%w (run '%s --help' for usage)", err, c.CommandPath())}
+		return &runner.UsageError{Err: fmt.Errorf("%w (run '%s --help' for usage)", err, c.CommandPath())}
 	})
 	root.PersistentFlags().StringVarP(&a.dir, "directory", "C", "", "run as if started in `DIR` (the workspace root)")
 	root.AddCommand(
@@ -87,7 +81,7 @@ never run twice.
 func args(check cobra.PositionalArgs) cobra.PositionalArgs {
 	return func(cmd *cobra.Command, a []string) error {
 		if err := check(cmd, a); err != nil {
-			return &usageError{fmt.Errorf("%s: %w", cmd.CommandPath(), err)}
+			return &runner.UsageError{Err: fmt.Errorf("%s: %w", cmd.CommandPath(), err)}
 		}
 		return nil
 	}
@@ -289,7 +283,7 @@ func (a *app) graphCmd() *cobra.Command {
 			}
 			out, err := plan.Graph(format)
 			if err != nil {
-				return &usageError{err}
+				return &runner.UsageError{Err: err}
 			}
 			_, err = io.WriteString(a.stdout, out)
 			return err

@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/lifeos/lifeos/internal/roc"
+	"github.com/lifeos/lifeos/runner"
 )
 
 // policyKeys names, for a metric (<scorer>.<metric>), the policy key that
@@ -60,7 +61,7 @@ they keep, and the --set line for the 5% threshold.
 		Args: args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, argv []string) error {
 			if len(good) == 0 || len(bad) == 0 {
-				return &usageError{fmt.Errorf("calibrate needs --good DIR and --bad DIR")}
+				return &runner.UsageError{Err: fmt.Errorf("calibrate needs --good DIR and --bad DIR")}
 			}
 			root, err := a.root()
 			if err != nil {
@@ -133,7 +134,7 @@ func calibrate(good, bad []imageScores, want []string) ([]calibration, error) {
 		b, okB := values(bad, name)
 		if !okG || !okB {
 			if len(want) > 0 {
-				return nil, &usageError{fmt.Errorf("--metric %s: not every image has it (metrics: %s)", name, strings.Join(slices.Sorted(maps.Keys(good[0].Metrics)), ", "))}
+				return nil, &runner.UsageError{Err: fmt.Errorf("--metric %s: not every image has it (metrics: %s)", name, strings.Join(slices.Sorted(maps.Keys(good[0].Metrics)), ", "))}
 			}
 			continue // a face metric of an image without a face
 		}

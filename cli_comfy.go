@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/lifeos/lifeos/runner"
 	"github.com/lifeos/lifeos/steps"
 )
 
@@ -46,7 +47,7 @@ Nothing is sent to a server.`,
 			for _, kv := range nodes {
 				k, v, ok := strings.Cut(kv, "=")
 				if !ok {
-					return &usageError{fmt.Errorf("--node %q: want role=id[,id...]", kv)}
+					return &runner.UsageError{Err: fmt.Errorf("--node %q: want role=id[,id...]", kv)}
 				}
 				explicit[k] = v
 			}

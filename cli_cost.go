@@ -41,7 +41,7 @@ func (a *app) costCmd() *cobra.Command {
 				return err
 			}
 			if activity == "" {
-				return &usageError{errors.New("cost start needs --activity")}
+				return &runner.UsageError{Err: errors.New("cost start needs --activity")}
 			}
 			if !cmd.Flags().Changed("rate") {
 				pol, err := runner.LoadPolicy(root, runner.DefaultPolicyFile, false, nil)
@@ -53,7 +53,7 @@ func (a *app) costCmd() *cobra.Command {
 			}
 			name := sessionFile(root)
 			if old, err := readSession(name); err == nil {
-				return &usageError{fmt.Errorf("a session for %s is open since %s: lifeos cost stop first", old.Activity, old.Started.Local().Format(time.DateTime))}
+				return &runner.UsageError{Err: fmt.Errorf("a session for %s is open since %s: lifeos cost stop first", old.Activity, old.Started.Local().Format(time.DateTime))}
 			}
 			os.MkdirAll(filepath.Dir(name), 0o777)
 			// O_EXCL: of two concurrent starts, one wins.
@@ -90,7 +90,7 @@ func (a *app) costCmd() *cobra.Command {
 			}
 			s, err := readSession(sessionFile(root))
 			if err != nil {
-				return &usageError{errors.New("no cost session is open (lifeos cost start --activity NAME)")}
+				return &runner.UsageError{Err: errors.New("no cost session is open (lifeos cost start --activity NAME)")}
 			}
 			e := runner.CostEntry{Time: time.Now().UTC(), Activity: s.Activity, Seconds: time.Since(s.Started).Seconds(), Rate: s.Rate}
 			if err := runner.AppendCost(root, e); err != nil {
@@ -114,11 +114,11 @@ func (a *app) costCmd() *cobra.Command {
 				return err
 			}
 			if by != "activity" && by != "day" {
-				return &usageError{fmt.Errorf("--by %s: use activity or day", by)}
+				return &runner.UsageError{Err: fmt.Errorf("--by %s: use activity or day", by)}
 			}
 			from, err := parseSince(since, time.Now())
 			if err != nil {
-				return &usageError{fmt.Errorf("--since %s: %w", since, err)}
+				return &runner.UsageError{Err: fmt.Errorf("--since %s: %w", since, err)}
 			}
 			entries, err := runner.ReadCosts(root)
 			if err != nil {

@@ -13,6 +13,7 @@ import (
 	"github.com/lifeos/lifeos/internal/atomicfile"
 	"github.com/lifeos/lifeos/internal/filehash"
 	"github.com/lifeos/lifeos/internal/manifest"
+	"github.com/lifeos/lifeos/runner"
 	"github.com/lifeos/lifeos/runner/cache"
 )
 
@@ -57,11 +58,11 @@ func (a *app) manifestCmd() *cobra.Command {
 			}
 			ma, err := manifest.Read(resolve(root, argv[0]))
 			if err != nil {
-				return &usageError{err}
+				return &runner.UsageError{Err: err}
 			}
 			mb, err := manifest.Read(resolve(root, argv[1]))
 			if err != nil {
-				return &usageError{err}
+				return &runner.UsageError{Err: err}
 			}
 			d := manifest.Compare(ma, mb)
 			if d.Empty() {

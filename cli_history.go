@@ -21,7 +21,7 @@ func (a *app) readHistory(file string) ([]evalhist.Record, error) {
 	}
 	recs, skipped, err := evalhist.Read(resolve(root, file))
 	if errors.Is(err, fs.ErrNotExist) || err == nil && len(recs) == 0 {
-		return nil, &usageError{fmt.Errorf("%s: %w", file, evalhist.ErrEmpty)}
+		return nil, &runner.UsageError{Err: fmt.Errorf("%s: %w", file, evalhist.ErrEmpty)}
 	}
 	if err != nil {
 		return nil, err
@@ -93,7 +93,7 @@ is in policy.scorecard.promote_grades and its composite did not regress.`,
 		Args: args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if v1 == "" || v2 == "" {
-				return &usageError{errors.New("compare needs --v1 and --v2")}
+				return &runner.UsageError{Err: errors.New("compare needs --v1 and --v2")}
 			}
 			recs, err := a.readHistory(file)
 			if err != nil {
@@ -101,11 +101,11 @@ is in policy.scorecard.promote_grades and its composite did not regress.`,
 			}
 			r1, err := evalhist.Find(recs, v1)
 			if err != nil {
-				return &usageError{fmt.Errorf("--v1: %w", err)}
+				return &runner.UsageError{Err: fmt.Errorf("--v1: %w", err)}
 			}
 			r2, err := evalhist.Find(recs, v2)
 			if err != nil {
-				return &usageError{fmt.Errorf("--v2: %w", err)}
+				return &runner.UsageError{Err: fmt.Errorf("--v2: %w", err)}
 			}
 			root, _ := a.root()
 			required := policyFile != ""

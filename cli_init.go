@@ -73,7 +73,7 @@ lifeos run pipelines/production.yaml --param server=http://<pod>:8188`,
 			sort.Strings(names)
 			if len(exist) > 0 {
 				sort.Strings(exist)
-				return &usageError{fmt.Errorf("init: %s already holds %s: nothing written", dir, strings.Join(exist, ", "))}
+				return &runner.UsageError{Err: fmt.Errorf("init: %s already holds %s: nothing written", dir, strings.Join(exist, ", "))}
 			}
 			for _, name := range names {
 				if err := atomicfile.WriteFile(filepath.Join(dir, filepath.FromSlash(name)), files[name], 0o666); err != nil {

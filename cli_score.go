@@ -98,16 +98,16 @@ func (a *app) scoreImages(root string, f *scoreFlags, args []string) ([]imageSco
 	if f.reference != "" {
 		rel, err := workspacePath(root, f.reference)
 		if err != nil {
-			return nil, &usageError{fmt.Errorf("--reference: %w", err)}
+			return nil, &runner.UsageError{Err: fmt.Errorf("--reference: %w", err)}
 		}
 		reference = rel
 	}
 	for _, n := range names {
 		if !slices.Contains(builtin, n) {
-			return nil, &usageError{fmt.Errorf("--scorer %s: want one of %s", n, strings.Join(builtin, ", "))}
+			return nil, &runner.UsageError{Err: fmt.Errorf("--scorer %s: want one of %s", n, strings.Join(builtin, ", "))}
 		}
 		if n == "face" && reference == "" {
-			return nil, &usageError{fmt.Errorf("--scorer face needs --reference DIR: photos of the person")}
+			return nil, &runner.UsageError{Err: fmt.Errorf("--scorer face needs --reference DIR: photos of the person")}
 		}
 	}
 	pol, err := runner.LoadPolicy(root, f.policy, f.policy != runner.DefaultPolicyFile, f.sets)
@@ -138,7 +138,7 @@ func (a *app) scoreImages(root string, f *scoreFlags, args []string) ([]imageSco
 			s.Reference = reference
 		}
 		if err := s.Validate(); err != nil {
-			return nil, &usageError{err}
+			return nil, &runner.UsageError{Err: err}
 		}
 		env := &steps.Env{Root: root, Log: a.stderr, StepID: n, Cache: cache, Policy: map[string]any{}}
 		for _, key := range s.Deps(nil).Policy {
@@ -171,7 +171,7 @@ func imageFiles(root string, args []string) ([]string, error) {
 		}
 		st, err := os.Stat(abs)
 		if errors.Is(err, fs.ErrNotExist) {
-			return nil, &usageError{fmt.Errorf("%s: no such image or folder", arg)}
+			return nil, &runner.UsageError{Err: fmt.Errorf("%s: no such image or folder", arg)}
 		}
 		if err != nil {
 			return nil, err

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/lifeos/lifeos/runner"
 	"github.com/rogpeppe/go-internal/testscript"
 	"github.com/spf13/cobra"
 )
@@ -36,7 +37,7 @@ scenario and "N passed, M failed"; exits 1 if any failed.`,
 			dir = resolve(root, dir)
 			files, _ := filepath.Glob(filepath.Join(dir, "*.txtar"))
 			if len(files) == 0 {
-				return &usageError{fmt.Errorf("no .txtar scenarios in %s", dir)}
+				return &runner.UsageError{Err: fmt.Errorf("no .txtar scenarios in %s", dir)}
 			}
 			sort.Strings(files)
 			bin, cleanup, err := lifeosOnPath()

@@ -99,8 +99,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if !errors.Is(err, errSilent) {
 		fmt.Fprintf(stderr, "lifeos: %v\n", err)
 	}
-	var ue *usageError
-	if errors.As(err, &ue) || runner.IsInvalid(err) {
+	if runner.IsInvalid(err) { // a bad pipeline, policy or command line
 		return exitInvalid
 	}
 	return exitFailed
