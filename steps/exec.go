@@ -12,7 +12,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"sort"
-	"sync"
 	"time"
 
 	"github.com/lifeos/lifeos/internal/pathglob"
@@ -127,10 +126,9 @@ func (e *Exec) Run(ctx context.Context, env *Env) (Outputs, error) {
 	cmd.Stderr = env.Log
 	if e.OutputsFile == "-" {
 		// Kept in the log too: the outputs are the last JSON line, and what
-		// the command printed before it is its log. Stdout and stderr are
-		// then copied by two goroutines into the one log.
-		log := &lockedWriter{w: env.Log}
-		cmd.Stdout, cmd.Stderr = io.MultiWriter(log, &stdout), log
+		// the command printed before it is its log. (Two goroutines then
+		// copy stdout and stderr: Env.Log is safe for that.)
+		cmd.Stdout = io.MultiWriter(env.Log, &stdout)
 	}
 	cmd.WaitDelay = killGrace
 	setProcessGroup(cmd)
@@ -165,18 +163,6 @@ func (e *Exec) Run(ctx context.Context, env *Env) (Outputs, error) {
 		defer f.Close()
 		return decodeOutputs(e.OutputsFile, f)
 	}
-}
-
-// lockedWriter serialises writes to w.
-type lockedWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (l *lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
 }
 
 // tailBuffer keeps what is written to it, or its last stdoutKeep bytes

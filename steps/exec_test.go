@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -32,9 +33,28 @@ func TestExecValidate(t *testing.T) {
 	}
 }
 
+// logBuffer is an Env.Log as the engine gives it: safe for concurrent
+// writes (a command's stdout and stderr are copied by two goroutines).
+type logBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
 func TestExecRun(t *testing.T) {
 	root := t.TempDir()
-	var log bytes.Buffer
+	var log logBuffer
 	e := &Exec{Shell: `echo to-log; echo '{"n": 2}' > out.json`, OutputsFile: "out.json"}
 	out, err := e.Run(context.Background(), &Env{Root: root, Log: &log})
 	if err != nil {
