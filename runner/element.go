@@ -55,15 +55,18 @@ type elemResult struct {
 	outJSON []byte // outputs as JSON, when at hand (not for stored outputs)
 	// outRef is the cache object holding the outputs' JSON when they are
 	// large (cache.Result.OutputsObject), outSize its size.
-	outRef   cache.OutputID
-	outSize  int64
-	output   cache.OutputID
-	err      error
-	started  time.Time
-	dur      time.Duration
-	cost     *CostEntry // what running it cost, when the step is costed
-	attempts int
-	log      string
+	outRef  cache.OutputID
+	outSize int64
+	// outPlain says the outputs' JSON has nothing to redact
+	// (outputsPlain), once outPlainKnown.
+	outPlain, outPlainKnown bool
+	output                  cache.OutputID
+	err                     error
+	started                 time.Time
+	dur                     time.Duration
+	cost                    *CostEntry // what running it cost, when the step is costed
+	attempts                int
+	log                     string
 	// failedDir is where a failed element's outputs were moved.
 	failedDir string
 }

@@ -1,7 +1,6 @@
 package runner
 
 import (
-	"bytes"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -353,7 +352,7 @@ func (e *engine) recordMemo(el *element, outputsJSON []byte, writes []stamp) {
 			policy: e.policyLines(el.deps.Policy)}
 		// By reference only when the record may show them as they are
 		// (no secret to redact): compact refers to the same object.
-		if len(outputsJSON) > memoOutputsMax && bytes.Equal(e.plan.redact.JSON(outputsJSON), outputsJSON) {
+		if len(outputsJSON) > memoOutputsMax && e.outputsPlain(el, outputsJSON) {
 			head, herr := jsonText(smallOutputs(el.outputs))
 			ref, perr := el.outRef, error(nil)
 			if ref == (cache.OutputID{}) {

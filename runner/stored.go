@@ -67,7 +67,7 @@ func (e *engine) dropOutputs(n *node) {
 	if _, stored := el.outputs.(*storedOutputs); stored {
 		return
 	}
-	if el.outJSON == nil || !bytes.Equal(e.plan.redact.JSON(el.outJSON), el.outJSON) {
+	if el.outJSON == nil || !e.outputsPlain(el, el.outJSON) {
 		return // the record must show them redacted: it keeps them (compact)
 	}
 	if _, err := e.nodeItems(n); err != nil {
@@ -77,6 +77,17 @@ func (e *engine) dropOutputs(n *node) {
 	so := &storedOutputs{c: e.cache, ref: el.outRef, size: el.outSize, head: head, items: producesItems(el.outputs)}
 	el.outputs, el.outJSON = so, nil
 	n.outputs, n.rec.Outputs, n.rec.outputsJSON = so, so, nil
+}
+
+// outputsPlain reports whether el's outputs (their JSON, data) hold
+// nothing to redact, so that the record may refer to their object as it
+// is; scanned once per element (the memo and dropOutputs both ask, and the
+// JSON of a batch is tens of megabytes).
+func (e *engine) outputsPlain(el *element, data []byte) bool {
+	if !el.outPlainKnown {
+		el.outPlain, el.outPlainKnown = bytes.Equal(e.plan.redact.JSON(data), data), true
+	}
+	return el.outPlain
 }
 
 // upstreamView is what a step sees of a need's outputs (steps.Env.Upstream):
