@@ -4,6 +4,7 @@ package facenet
 
 import (
 	"path/filepath"
+	"simd/archsimd"
 	"testing"
 )
 
@@ -19,8 +20,8 @@ func TestVectorKernelsMatchPortable(t *testing.T) {
 	}
 	files, _ := filepath.Glob("testdata/*__*.png")
 	kernels := map[string]func(a0, a1, a2, a3, in0, in1, in2, in3, w []float32, cout int){"AVX2": macs4AVX2}
-	if macs4Vec != nil {
-		kernels["chosen"] = macs4Vec
+	if archsimd.X86.AVX512() {
+		kernels["AVX-512"] = macs4AVX512
 	}
 	saved := macs4Vec
 	defer func() { macs4Vec = saved }()
