@@ -133,6 +133,23 @@ func TestCreateOnePass(t *testing.T) {
 	if got.Images[0].Caption != "a caption" || got.Images[1].Width != 7 {
 		t.Errorf("one pass lost a caption or a size:\n%s", g)
 	}
+	// Read once: a hasher that removes each file once it has hashed it
+	// leaves nothing to open a second time.
+	readOnce := func(abs string, look func(io.Reader) error) (string, bool, error) {
+		sum, looked, err := HashFile(abs, look)
+		os.Remove(abs)
+		return sum, looked, err
+	}
+	once, err := Create(context.Background(), dir, readOnce, Options{})
+	if err != nil {
+		t.Fatalf("a file was opened again after it was hashed: %v", err)
+	}
+	if o, _ := once.Encode(); string(o) != string(w) {
+		t.Errorf("read once:\n%s\nwant:\n%s", o, w)
+	}
+	writePNG(t, filepath.Join(dir, "a.png"), 4, 3)
+	os.WriteFile(filepath.Join(dir, "a.txt"), []byte(" a caption \n"), 0o644)
+	writePNG(t, filepath.Join(dir, "b.png"), 7, 5)
 	os.WriteFile(filepath.Join(dir, "c.png"), []byte("not a png"), 0o644)
 	if _, err := Create(context.Background(), dir, HashFile, Options{}); err == nil || !strings.Contains(err.Error(), "c.png: not a readable image") {
 		t.Errorf("a broken image read in one pass: %v", err)
