@@ -119,7 +119,8 @@ func (a *app) load(file string, f *planFlags) (*runner.Plan, error) {
 func (a *app) runCmd() *cobra.Command {
 	var f planFlags
 	var jobs int
-	var noCache, dryRun, asJSON, noWait bool
+	var noCache, dryRun, asJSON, noWait, quiet, verbose bool
+	color := "auto"
 	cmd := &cobra.Command{
 		Use:   "run PIPELINE",
 		Short: "Run a pipeline",
@@ -132,6 +133,14 @@ Ctrl-C (SIGTERM) stopped it.`,
 			return []string{"yaml", "yml"}, cobra.ShellCompDirectiveFilterFileExt
 		},
 		RunE: func(cmd *cobra.Command, argv []string) error {
+			switch color {
+			case "auto", "always", "never":
+			default:
+				return &runner.UsageError{Err: fmt.Errorf("--color=%s: expected auto, always or never", color)}
+			}
+			if quiet && verbose {
+				return &runner.UsageError{Err: errors.New("-q and -v: choose one")}
+			}
 			plan, err := a.load(argv[0], &f)
 			if err != nil {
 				return err
@@ -140,7 +149,8 @@ Ctrl-C (SIGTERM) stopped it.`,
 			if asJSON {
 				progress = a.stderr
 			}
-			o := runner.RunOptions{Jobs: jobs, NoCache: noCache, NoWait: noWait, Stdout: progress, Stderr: a.stderr}
+			o := runner.RunOptions{Jobs: jobs, NoCache: noCache, NoWait: noWait, Stdout: progress, Stderr: a.stderr,
+				Quiet: quiet, Verbose: verbose, Color: color}
 			if dryRun {
 				decisions, err := plan.Explain(a.ctx, o)
 				if err == nil && asJSON {
@@ -164,6 +174,10 @@ Ctrl-C (SIGTERM) stopped it.`,
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "say what would run and why, like plan, without running")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the run record as JSON on stdout (progress goes to stderr)")
 	cmd.Flags().BoolVar(&noWait, "no-wait", false, "fail at once (exit 1) when another run holds the workspace, instead of waiting")
+	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "print only failures and the summary")
+	cmd.Flags().BoolVarP(&verbose, "verbose", "v", false, "also stream built-in steps' logs, and show the logs of cached steps")
+	cmd.Flags().StringVar(&color, "color", color, "colour the output: `WHEN` auto (on a terminal, unless NO_COLOR is set), always or never")
+	_ = cmd.RegisterFlagCompletionFunc("color", cobra.FixedCompletions([]string{"auto", "always", "never"}, cobra.ShellCompDirectiveNoFileComp))
 	return cmd
 }
 

@@ -64,6 +64,7 @@ func TestScript(t *testing.T) {
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
 			"waitfile":   cmdWaitFile,
+			"screen":     cmdScreen,
 			"json":       cmdJSON,
 			"fulldisk":   cmdFullDisk,
 			"fakehealth": cmdFakeHealth,
@@ -290,6 +291,29 @@ func cmdJSON(ts *testscript.TestScript, neg bool, args []string) {
 	if ok == neg {
 		ts.Fatalf("json %s %s: %s, want a match for %s (negated: %v)", args[0], args[1], b, args[2], neg)
 	}
+}
+
+// cmdScreen compares what a run printed (stdout, stderr or a file) with a
+// golden file, after masking what differs from run to run: run ids become
+// <run> and durations <t>. "screen stdout want.txt".
+func cmdScreen(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: screen stdout|stderr|file want")
+	}
+	got := screenMask(ts.ReadFile(args[0]))
+	if want := ts.ReadFile(args[1]); got != want {
+		ts.Logf("got:\n%s", got)
+		ts.Fatalf("%s differs from %s", args[0], args[1])
+	}
+}
+
+var (
+	screenRunID    = regexp.MustCompile(`\b\d{8}-\d{6}-[0-9a-f]{6}\b`)
+	screenDuration = regexp.MustCompile(`\b\d+(\.\d+)?(ns|µs|ms|s|m\d+(\.\d+)?s|h\d+m(\d+(\.\d+)?s)?)\b`)
+)
+
+func screenMask(s string) string {
+	return screenDuration.ReplaceAllString(screenRunID.ReplaceAllString(s, "<run>"), "<t>")
 }
 
 func cmdWaitFile(ts *testscript.TestScript, neg bool, args []string) {

@@ -48,11 +48,15 @@ type elemPlan struct {
 
 // elemResult is what came of an element: served, run, skipped or failed.
 type elemResult struct {
-	status  string
-	reason  string
-	when    *Evaluation
-	outputs any
-	outJSON []byte // outputs as JSON, when at hand (not for stored outputs)
+	status string
+	reason string
+	// upToDate: cached, and its outputs were already in place (a memo
+	// hit, or a restore that had nothing to put back).
+	upToDate bool
+	logf     *lazyFile // the log of a run, for the cache to keep
+	when     *Evaluation
+	outputs  any
+	outJSON  []byte // outputs as JSON, when at hand (not for stored outputs)
 	// outRef is the cache object holding the outputs' JSON when they are
 	// large (cache.Result.OutputsObject), outSize its size.
 	outRef  cache.OutputID

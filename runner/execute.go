@@ -105,7 +105,7 @@ func (e *engine) probe(ctx context.Context, el *element) {
 	if el.memoOK {
 		el.memoKey = memoKey(el.n.fp, el) // here, in a worker, not in the scheduler
 		if !e.o.NoCache && !e.debug["cacheverify"] && e.memoHit(el) {
-			el.status, el.cacheable = StatusCached, true
+			el.status, el.cacheable, el.upToDate = StatusCached, true, true
 			return
 		}
 	}
@@ -180,6 +180,7 @@ func (e *engine) restore(el *element) bool {
 	el.outputs, el.outJSON, el.output = outputs, res.Outputs, cache.Sum(data)
 	switch {
 	case changes.count() == 0:
+		el.upToDate = true
 	case e.explain:
 		el.reason = changes.pending()
 	default:
@@ -225,6 +226,22 @@ func (e *engine) run(ctx context.Context, el *element) {
 	defer e.seen.clear()
 	defer e.stats.reset()
 	logf := &lazyFile{path: filepath.Join(e.dir, "logs", e.logName(el))}
+	el.logf = logf
+	var log io.Writer = logf
+	item := ""
+	if el.foreach {
+		item = el.label
+	}
+	var sw *prefixWriter
+	if s.Uses == "exec" || e.o.Verbose {
+		// A command's output is streamed as it comes (after the redaction
+		// below, like the log); built-in steps' logs are details their
+		// result line sums up, shown with -v.
+		if sw = e.con.stream(s.ID, item, el.n.index); sw != nil {
+			log = io.MultiWriter(logf, sw)
+			defer sw.flush()
+		}
+	}
 	defer func() {
 		if err := logf.Close(); err != nil && el.err == nil {
 			el.status, el.err = StatusFailed, fmt.Errorf("log: %w", err)
@@ -253,8 +270,8 @@ func (e *engine) run(ctx context.Context, el *element) {
 			el.cost = &ce
 		}()
 	}
-	env := &steps.Env{Root: e.plan.Root, Log: redactWriter{e.plan.redact, logf}, StepID: s.ID,
-		Progress: func(unit string, done, total int) { e.meter.report(s.ID, unit, done, total) },
+	env := &steps.Env{Root: e.plan.Root, Log: redactWriter{e.plan.redact, log}, StepID: s.ID,
+		Progress: func(unit string, done, total int) { e.con.progress(s.ID, unit, done, total) },
 		Hash: func(abs string, look func(io.Reader) error) (string, bool, error) {
 			sum, looked, err := e.stat.SumLook(abs, look)
 			return sum.String(), looked, err
@@ -292,7 +309,14 @@ func (e *engine) run(ctx context.Context, el *element) {
 			break
 		}
 		delay := min(s.Backoff<<(attempt-1), maxBackoff)
-		fmt.Fprintf(env.Log, "lifeos: attempt %d of %d failed: %v; retrying in %s\n", attempt, s.Retries+1, err, delay)
+		msg := fmt.Sprintf("lifeos: attempt %d of %d failed: %v; retrying in %s\n", attempt, s.Retries+1, err, delay)
+		fmt.Fprint(env.Log, msg)
+		if sw == nil {
+			// Shown live whatever the step: a retry is worth knowing now.
+			if w := e.con.stream(s.ID, item, el.n.index); w != nil {
+				fmt.Fprint(redactWriter{e.plan.redact, w}, msg)
+			}
+		}
 		select {
 		case <-time.After(delay):
 			continue
@@ -311,7 +335,8 @@ func (e *engine) run(ctx context.Context, el *element) {
 			el.status, el.err = StatusFailed, err
 		}
 		e.keepFailedWork(el, err)
-		fmt.Fprintf(env.Log, "lifeos: %v\n", el.err)
+		// Into the log only: the step's result line says it on screen.
+		fmt.Fprintf(redactWriter{e.plan.redact, logf}, "lifeos: %v\n", el.err)
 		return
 	}
 	el.status = StatusOK
@@ -357,6 +382,13 @@ func (l *lazyFile) Write(p []byte) (int, error) {
 		return 0, l.err
 	}
 	return l.f.Write(p)
+}
+
+// written says the log has content (a file was created for it).
+func (l *lazyFile) written() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.f != nil && l.err == nil
 }
 
 func (l *lazyFile) Close() error {
@@ -455,6 +487,12 @@ func (e *engine) store(el *element, outs steps.Outputs) error {
 	// and key files without an entry are trimmed.
 	if err := e.cache.PutKey(el.action, el.hash.Lines()); err != nil {
 		fmt.Fprintf(e.o.Stderr, "lifeos: warning: step %s: key lines not stored (plan will say less): %v\n", el.n.s.ID, err)
+	}
+	if el.logf != nil && el.logf.written() {
+		// For `run -v` to show when the result is reused.
+		if err := e.cache.PutLog(el.action, el.logf.path); err != nil {
+			fmt.Fprintf(e.o.Stderr, "lifeos: warning: step %s: log not kept in the cache: %v\n", el.n.s.ID, err)
+		}
 	}
 	if _, err := e.cache.PutBytes(el.action, data); err != nil {
 		warn(err)

@@ -16,6 +16,9 @@ func (e *engine) finish(n *node) error {
 	counts := map[string]int{}
 	for _, el := range n.elems {
 		counts[el.status]++
+		if el.upToDate {
+			n.upToDate++
+		}
 	}
 	if !n.s.isForeach() {
 		el := n.elems[0]
@@ -86,6 +89,15 @@ func (e *engine) finish(n *node) error {
 		}
 	}
 	rec.Status, rec.Cached = n.status, n.status == StatusCached
+	if rec.Cached {
+		rec.UpToDate = true
+		for _, el := range n.elems {
+			if el.status == StatusCached && !el.upToDate {
+				rec.UpToDate = false
+				break
+			}
+		}
+	}
 	rec.Outputs = n.outputs
 	for _, el := range n.elems {
 		if el.cost == nil {
@@ -214,8 +226,15 @@ func (e *engine) detail(n *node) string {
 	}
 	if rec.Counts != nil {
 		var parts []string
-		for _, st := range []string{StatusOK, StatusCached, StatusRun, StatusSkipped, StatusFailed, StatusCancelled} {
-			if c := rec.Counts[st]; c > 0 {
+		for _, st := range []string{StatusOK, labelUpToDate, StatusCached, StatusRun, StatusSkipped, StatusFailed, StatusCancelled} {
+			c := rec.Counts[st]
+			switch st {
+			case labelUpToDate:
+				c = n.upToDate
+			case StatusCached:
+				c -= n.upToDate
+			}
+			if c > 0 {
 				word := st
 				if st == StatusOK {
 					word = "ran"
@@ -223,7 +242,8 @@ func (e *engine) detail(n *node) string {
 				parts = append(parts, fmt.Sprintf("%d %s", c, word))
 			}
 		}
-		if len(parts) > 0 {
+		// "[6 cached]" beside "cached" says nothing.
+		if len(parts) > 0 && !(len(parts) == 1 && n.status == StatusCached) {
 			d = strings.TrimSpace(fmt.Sprintf("[%s] %s", strings.Join(parts, ", "), d))
 		}
 	}

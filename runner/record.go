@@ -71,10 +71,13 @@ func (r *Record) WriteJSON(w io.Writer) error {
 
 // StepRecord is one step of a run record.
 type StepRecord struct {
-	ID         string  `json:"id"`
-	Uses       string  `json:"uses"`
-	Status     string  `json:"status"`
-	Cached     bool    `json:"cached"`
+	ID     string `json:"id"`
+	Uses   string `json:"uses"`
+	Status string `json:"status"`
+	Cached bool   `json:"cached"`
+	// UpToDate says a cached step's outputs were already in place on disk:
+	// nothing ran and nothing was restored.
+	UpToDate   bool    `json:"up_to_date,omitempty"`
 	Reason     string  `json:"reason,omitempty"`
 	DurationMS float64 `json:"duration_ms"`
 	Attempts   int     `json:"attempts,omitempty"`

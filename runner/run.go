@@ -30,6 +30,13 @@ type RunOptions struct {
 	// NoWait fails at once, with ErrBusy, when another run holds the
 	// workspace, instead of waiting for it.
 	NoWait bool
+	// Quiet prints only failures and the summary; Verbose also prints the
+	// logs of the steps that did not run (kept in the cache with their
+	// results).
+	Quiet, Verbose bool
+	// Color is "always", "never" or "auto" (or ""): colour on a terminal,
+	// unless NO_COLOR is set or TERM is dumb.
+	Color string
 	// nested marks the run of a pipeline step, which holds the lock of the
 	// run that started it.
 	nested bool
@@ -64,7 +71,7 @@ type engine struct {
 	swept    map[string]bool // directories swept of temporary files this run
 	// noRecord says the run record could not be written.
 	noRecord bool
-	meter    *meter
+	con      *console
 }
 
 func (plan *Plan) newEngine(o RunOptions, explain bool) (*engine, error) {
@@ -77,12 +84,22 @@ func (plan *Plan) newEngine(o RunOptions, explain bool) (*engine, error) {
 	if o.Stderr == nil {
 		o.Stderr = io.Discard
 	}
-	tty := isTerminal(o.Stdout)
+	// LIFEOS_TERMINAL=1 forces the live display where stdout is not a
+	// terminal (a recording, a test).
+	var e *engine
+	forced := os.Getenv("LIFEOS_TERMINAL") == "1"
+	tty := !o.nested && !explain && (isTerminal(o.Stdout) || forced)
 	// Workers write debug lines while the scheduler prints progress.
 	// Secrets never reach the console, whatever prints them.
 	o.Stdout = &syncWriter{w: redactWriter{plan.redact, o.Stdout}}
-	o.Stderr = &syncWriter{w: redactWriter{plan.redact, o.Stderr}}
-	e := &engine{plan: plan, o: o, debug: debugFlags(), explain: explain, byStep: map[*Step]*node{}, meter: newMeter(o.Stdout, tty), stats: newDirStats(plan.Root)}
+	stderr, errOut := o.Stderr, o.Stderr
+	if tty && (isTerminal(o.Stderr) || forced) {
+		// One screen: warnings go above the live area, or they would
+		// break it (it redraws by moving the cursor up over its lines).
+		stderr = &prefixWriter{w: lineFunc(func(line string) { e.con.printErr(line) })}
+	}
+	o.Stderr = &syncWriter{w: redactWriter{plan.redact, stderr}}
+	e = &engine{plan: plan, o: o, debug: debugFlags(), explain: explain, byStep: map[*Step]*node{}, stats: newDirStats(plan.Root)}
 	dir, err := cache.DefaultDir(plan.Root)
 	if err != nil {
 		return nil, &UsageError{err}
@@ -116,12 +133,14 @@ func (plan *Plan) newEngine(o RunOptions, explain bool) (*engine, error) {
 	e.policy = plan.Policy.Map()
 	e.runEnv = map[string]any{"id": e.rec.ID, "started": now.UTC().Format(time.RFC3339), "pipeline": p.Name}
 	for _, s := range plan.Order {
-		n := &node{s: s, rec: &StepRecord{ID: s.ID, Uses: s.Uses}}
+		n := &node{s: s, rec: &StepRecord{ID: s.ID, Uses: s.Uses}, index: len(e.nodes)}
 		e.nodes = append(e.nodes, n)
 		e.byStep[s] = n
 		e.rec.Steps = append(e.rec.Steps, n.rec)
 		e.idWidth = max(e.idWidth, len(s.ID))
 	}
+	e.con = newConsole(o.Stdout, errOut, consoleOptions{terminal: tty, color: colorWanted(o.Color, tty), quiet: o.Quiet,
+		verbose: o.Verbose, steps: len(e.nodes), idWidth: e.idWidth})
 	for _, n := range e.nodes {
 		for _, id := range n.s.Needs {
 			if d := e.byStep[plan.byID[id]]; d != nil {
@@ -162,6 +181,10 @@ type node struct {
 	key        *stepKey // the key lines its elements share
 	started    time.Time
 	itemsID    string // itemsIdentity, once finished
+	index      int    // in the plan's order: the colour of its output
+	announced  bool   // its start line is printed: an element of it runs
+	finished   int    // elements done
+	upToDate   int    // elements cached with their outputs already in place
 
 	// Made on demand (nodeInputs): the merged items of the needs and their
 	// outputs by step id, for elements that take the full path.
@@ -208,8 +231,9 @@ func (plan *Plan) Run(ctx context.Context, o RunOptions) (*Record, error) {
 	if err := os.MkdirAll(e.dir, 0o777); err != nil {
 		return nil, fmt.Errorf("create run directory: %w", err)
 	}
-	fmt.Fprintf(e.o.Stdout, "run %s: %s (%d steps, %d jobs)\n", e.rec.ID, plan.Pipeline.File, len(e.nodes), e.o.Jobs)
+	e.con.header(fmt.Sprintf("run %s: %s (%d steps, %d jobs)", e.rec.ID, plan.Pipeline.File, len(e.nodes), e.o.Jobs))
 	runErr := e.schedule(ctx)
+	e.con.close()
 	e.stats.reset()
 	rec := e.rec
 	rec.Finished = time.Now()
@@ -287,10 +311,14 @@ func (plan *Plan) Run(ctx context.Context, o RunOptions) (*Record, error) {
 func (e *engine) summary() {
 	counts := map[string]int{}
 	for _, n := range e.nodes {
-		counts[n.status]++
+		if n.rec.UpToDate {
+			counts[labelUpToDate]++
+		} else {
+			counts[n.status]++
+		}
 	}
 	var parts []string
-	for _, st := range []string{StatusOK, StatusCached, StatusSkipped, StatusBlocked, StatusFailed, StatusCancelled} {
+	for _, st := range []string{StatusOK, labelUpToDate, StatusCached, StatusSkipped, StatusBlocked, StatusFailed, StatusCancelled} {
 		if counts[st] > 0 {
 			word := st
 			if st == StatusOK {
@@ -433,6 +461,14 @@ func (e *engine) schedule(parent context.Context) error {
 			for _, el := range t.probe {
 				if el.status == "" {
 					queue = append(queue, task{run: el}) // a miss: run it
+					if n := el.n; !n.announced {
+						n.announced = true
+						total := 0
+						if n.s.isForeach() {
+							total = len(n.elems)
+						}
+						e.con.start(n.s.ID, n.finished, total)
+					}
 				} else {
 					done(el)
 				}
@@ -467,6 +503,9 @@ func stopReason(ctx context.Context) string {
 // finishes the node and returns the dependents that became ready.
 func (e *engine) elementDone(ctx context.Context, el *element, firstErr *error, cancel context.CancelCauseFunc) []*node {
 	n := el.n
+	if n.finished++; n.announced && n.s.isForeach() {
+		e.con.progress(n.s.ID, "elements", n.finished, len(n.elems))
+	}
 	if el.status == StatusFailed && !n.s.ContinueOnError && ctx.Err() == nil {
 		err := &StepError{Step: n.s.ID, Err: el.err}
 		*firstErr = firstOf(*firstErr, err)
@@ -504,6 +543,7 @@ func (e *engine) finishSkipped(n *node, status, reason string) {
 
 // progress prints the line of a finished step.
 func (e *engine) progress(n *node, detail string) {
+	e.con.end(n.s.ID)
 	label := n.status
 	switch n.status {
 	case StatusFailed:
@@ -512,7 +552,18 @@ func (e *engine) progress(n *node, detail string) {
 		label = "BLOCKED"
 	case StatusSkipped:
 		label = "skip"
+	case StatusCached:
+		if n.rec.UpToDate {
+			label = labelUpToDate
+		}
+		if e.o.Verbose {
+			e.replayLogs(n)
+		}
 	}
-	line := fmt.Sprintf("  %-9s %-*s  %s", label, e.idWidth, n.s.ID, detail)
-	e.meter.println(strings.TrimRight(line, " "))
+	e.con.stepLine(label, n.s.ID, detail)
 }
+
+// labelUpToDate is the word for a step whose outputs were already in
+// place: nothing ran and nothing was restored. "cached" means the cache
+// put something back.
+const labelUpToDate = "up to date"

@@ -424,6 +424,23 @@ func (c *Cache) PutKey(id ActionID, lines []string) error {
 	return atomicfile.WriteFileUnsynced(c.fileName(id, "k"), []byte(strings.Join(lines, "\n")+"\n"), 0o666)
 }
 
+// PutLog keeps the log of the run that made an entry, beside it (not in
+// its result, whose digest is what the steps downstream key on: a log
+// line with a time in it must not re-run them). Like key lines, it is
+// advisory and lives as long as the entry.
+func (c *Cache) PutLog(id ActionID, path string) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	return atomicfile.WriteFileUnsynced(c.fileName(id, "l"), data, 0o666)
+}
+
+// Log returns the log stored by PutLog; fs.ErrNotExist when there is none.
+func (c *Cache) Log(id ActionID) ([]byte, error) {
+	return os.ReadFile(c.fileName(id, "l"))
+}
+
 // Key returns the key lines stored by PutKey.
 func (c *Cache) Key(id ActionID) ([]string, error) {
 	data, err := os.ReadFile(c.fileName(id, "k"))

@@ -199,9 +199,9 @@ func (c *Cache) Trim(maxAge time.Duration) (TrimReport, error) {
 		return r, fmt.Errorf("trim cache: %w", err)
 	}
 	err = c.walk(func(path, kind string, info fs.FileInfo) error {
-		if kind == "k" {
-			// Key lines live as long as their entry.
-			if _, err := os.Stat(strings.TrimSuffix(path, "-k") + "-a"); errors.Is(err, fs.ErrNotExist) {
+		if kind == "k" || kind == "l" {
+			// Key lines and logs live as long as their entry.
+			if _, err := os.Stat(strings.TrimSuffix(path, "-"+kind) + "-a"); errors.Is(err, fs.ErrNotExist) {
 				os.Remove(path)
 			}
 			return nil
