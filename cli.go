@@ -23,8 +23,9 @@ type app struct {
 	dir            string // -C
 }
 
-// root returns the workspace root: -C DIR or the working directory.
-func (a *app) root() (string, error) {
+// base is where the command was started: -C DIR, or the working
+// directory. Paths typed on the command line are relative to it.
+func (a *app) base() (string, error) {
 	dir := a.dir
 	if dir == "" {
 		dir = "."
@@ -37,6 +38,58 @@ func (a *app) root() (string, error) {
 		return "", &runner.UsageError{Err: fmt.Errorf("-C %s: not a directory", a.dir)}
 	}
 	return abs, nil
+}
+
+// root returns the workspace root, found as git finds a repository: -C DIR
+// is the root; otherwise the nearest folder upward from the working
+// directory that holds .lifeos/, not looking above a repository's top
+// (.git) or across a filesystem boundary; failing that, the working
+// directory.
+func (a *app) root() (string, error) {
+	base, err := a.base()
+	if err != nil || a.dir != "" {
+		return base, err
+	}
+	return runner.FindRoot(base), nil
+}
+
+// args converts paths typed on the command line with arg.
+func (a *app) args(ps []string) ([]string, error) {
+	out := make([]string, len(ps))
+	for i, p := range ps {
+		var err error
+		if out[i], err = a.arg(p); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// flagPath is a path flag's value: converted with arg when the user gave
+// it, as is when it is the default (a path from the workspace root).
+func (a *app) flagPath(cmd *cobra.Command, name, value string) (string, error) {
+	if !cmd.Flags().Changed(name) {
+		return value, nil
+	}
+	return a.arg(value)
+}
+
+// arg is a path typed on the command line (relative to where lifeos was
+// started) as the workspace's commands take one: relative to the root when
+// inside it, absolute otherwise.
+func (a *app) arg(p string) (string, error) {
+	if p == "" || filepath.IsAbs(p) {
+		return p, nil
+	}
+	base, err := a.base()
+	if err != nil {
+		return "", err
+	}
+	root, err := a.root()
+	if err != nil {
+		return "", err
+	}
+	return displayPath(root, filepath.Join(base, p)), nil
 }
 
 func newRootCmd(ctx context.Context, stdout, stderr io.Writer) *cobra.Command {
@@ -113,7 +166,14 @@ func (a *app) load(file string, f *planFlags) (*runner.Plan, error) {
 	if err != nil {
 		return nil, err
 	}
-	return runner.Load(root, file, f.options())
+	if file, err = a.arg(file); err != nil {
+		return nil, err
+	}
+	o := f.options()
+	if o.PolicyFile, err = a.arg(o.PolicyFile); err != nil {
+		return nil, err
+	}
+	return runner.Load(root, file, o)
 }
 
 func (a *app) runCmd() *cobra.Command {

@@ -67,6 +67,15 @@ they keep, and the --set line for the 5% threshold.
 			if err != nil {
 				return err
 			}
+			if good, err = a.args(good); err != nil {
+				return err
+			}
+			if bad, err = a.args(bad); err != nil {
+				return err
+			}
+			if err := a.scoreFlagPaths(cmd, &f); err != nil {
+				return err
+			}
 			// Only the scorers of the metrics asked for.
 			if len(f.scorers) == 0 && len(metrics) > 0 {
 				seen := map[string]bool{}

@@ -55,7 +55,11 @@ Nothing is sent to a server.`,
 			if err != nil {
 				return err
 			}
-			name, path := argv[0], argv[0]
+			name := argv[0]
+			path, err := a.arg(argv[0])
+			if err != nil {
+				return err
+			}
 			if !filepath.IsAbs(path) {
 				path = filepath.Join(root, path)
 			}

@@ -29,9 +29,16 @@ func (a *app) manifestCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if argv, err = a.args(argv); err != nil {
+				return err
+			}
 			out := ""
 			if output != "" {
-				out = resolve(root, output)
+				rel, err := a.arg(output)
+				if err != nil {
+					return err
+				}
+				out = resolve(root, rel)
 			}
 			data, counts, err := a.createManifest(root, resolve(root, argv[0]), out)
 			if err != nil {
@@ -54,6 +61,9 @@ func (a *app) manifestCmd() *cobra.Command {
 		RunE: func(cmd *cobra.Command, argv []string) error {
 			root, err := a.root()
 			if err != nil {
+				return err
+			}
+			if argv, err = a.args(argv); err != nil {
 				return err
 			}
 			ma, err := manifest.Read(resolve(root, argv[0]))

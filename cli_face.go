@@ -56,6 +56,9 @@ A directory stands for the images below it.`,
 					return err
 				}
 			}
+			if argv, err = a.args(argv); err != nil {
+				return err
+			}
 			names, err := imageFiles(root, argv)
 			if err != nil {
 				return err

@@ -14,9 +14,12 @@ import (
 	"github.com/lifeos/lifeos/steps"
 )
 
-func (a *app) readHistory(file string) ([]evalhist.Record, error) {
+func (a *app) readHistory(cmd *cobra.Command, file string) ([]evalhist.Record, error) {
 	root, err := a.root()
 	if err != nil {
+		return nil, err
+	}
+	if file, err = a.flagPath(cmd, "history", file); err != nil {
 		return nil, err
 	}
 	recs, skipped, err := evalhist.Read(resolve(root, file))
@@ -41,7 +44,7 @@ func (a *app) historyCmd() *cobra.Command {
 		Short: "List the evaluations scorecards recorded, newest first",
 		Args:  args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			recs, err := a.readHistory(file)
+			recs, err := a.readHistory(cmd, file)
 			if asJSON && errors.Is(err, evalhist.ErrEmpty) {
 				return writeJSON(a.stdout, []evalhist.Record{})
 			}
@@ -95,7 +98,7 @@ is in policy.scorecard.promote_grades and its composite did not regress.`,
 			if v1 == "" || v2 == "" {
 				return &runner.UsageError{Err: errors.New("compare needs --v1 and --v2")}
 			}
-			recs, err := a.readHistory(file)
+			recs, err := a.readHistory(cmd, file)
 			if err != nil {
 				return err
 			}
@@ -108,6 +111,12 @@ is in policy.scorecard.promote_grades and its composite did not regress.`,
 				return &runner.UsageError{Err: fmt.Errorf("--v2: %w", err)}
 			}
 			root, _ := a.root()
+			if policyFile, err = a.arg(policyFile); err != nil {
+				return err
+			}
+			if output, err = a.arg(output); err != nil {
+				return err
+			}
 			required := policyFile != ""
 			if policyFile == "" {
 				policyFile = runner.DefaultPolicyFile

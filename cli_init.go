@@ -48,13 +48,13 @@ exists already. Then: put photos in datasets/reference and run
 lifeos run pipelines/production.yaml --param server=http://<pod>:8188`,
 		Args: args(cobra.MaximumNArgs(1)),
 		RunE: func(cmd *cobra.Command, argv []string) error {
-			root, err := a.root()
+			// Where the user is, not the workspace above it.
+			dir, err := a.base()
 			if err != nil {
 				return err
 			}
-			dir := root
 			if len(argv) == 1 {
-				dir = resolve(root, argv[0])
+				dir = resolve(dir, argv[0])
 			}
 			files, err := scaffoldFiles()
 			if err != nil {

@@ -22,6 +22,9 @@ func (a *app) policyCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if file, err = a.arg(file); err != nil {
+				return err
+			}
 			required := file != ""
 			if file == "" {
 				file = runner.DefaultPolicyFile

@@ -58,6 +58,12 @@ again). A directory stands for the images below it.
 			if err != nil {
 				return err
 			}
+			if argv, err = a.args(argv); err != nil {
+				return err
+			}
+			if err := a.scoreFlagPaths(cmd, &f); err != nil {
+				return err
+			}
 			results, err := a.scoreImages(root, &f, argv)
 			if err != nil {
 				return err
@@ -84,6 +90,16 @@ again). A directory stands for the images below it.
 // scoreImages runs the chosen built-in scorers over the images named by
 // args (files, or directories searched for images) with the workspace's
 // cache and policy, and returns every image's metrics as <scorer>.<metric>.
+// scoreFlagPaths makes the paths of --reference and --policy relative to
+// the workspace root (see arg).
+func (a *app) scoreFlagPaths(cmd *cobra.Command, f *scoreFlags) (err error) {
+	if f.reference, err = a.flagPath(cmd, "reference", f.reference); err != nil {
+		return err
+	}
+	f.policy, err = a.flagPath(cmd, "policy", f.policy)
+	return err
+}
+
 func (a *app) scoreImages(root string, f *scoreFlags, args []string) ([]imageScores, error) {
 	builtin := steps.BuiltinScorers()
 	names := f.scorers

@@ -32,7 +32,9 @@ scenario and "N passed, M failed"; exits 1 if any failed.`,
 			}
 			dir := "tests"
 			if len(argv) == 1 {
-				dir = argv[0]
+				if dir, err = a.arg(argv[0]); err != nil {
+					return err
+				}
 			}
 			dir = resolve(root, dir)
 			files, _ := filepath.Glob(filepath.Join(dir, "*.txtar"))
