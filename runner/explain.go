@@ -3,7 +3,10 @@ package runner
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
+
+	"github.com/lifeos/lifeos/internal/pathglob"
 )
 
 // Decision is what plan says about one step.
@@ -11,6 +14,9 @@ type Decision struct {
 	Step   string `json:"step"`
 	Action string `json:"action"` // run, cached, skipped, blocked, failed
 	Reason string `json:"reason,omitempty"`
+	// Outside lists what the step reads outside the workspace (absolute
+	// or ../ paths): keyed by content like the rest, but worth knowing.
+	Outside []string `json:"reads_outside,omitempty"`
 }
 
 // Explain says, without running anything or writing to the workspace, which
@@ -50,7 +56,11 @@ func (plan *Plan) Explain(ctx context.Context, o RunOptions) ([]Decision, error)
 		if action == StatusOK {
 			action = StatusRun // foreach whose elements are all skipped
 		}
-		out = append(out, Decision{Step: n.s.ID, Action: action, Reason: n.rec.Reason + n.rec.Error})
+		d := Decision{Step: n.s.ID, Action: action, Reason: n.rec.Reason + n.rec.Error, Outside: outsideReads(n)}
+		if len(d.Outside) > 0 {
+			e.con.print(fmt.Sprintf("  %-10s %-*s  reads outside the workspace: %s (keyed by content)", "note", e.idWidth, n.s.ID, strings.Join(d.Outside, ", ")))
+		}
+		out = append(out, d)
 	}
 	counts := map[string]int{}
 	for _, d := range out {
@@ -58,4 +68,23 @@ func (plan *Plan) Explain(ctx context.Context, o RunOptions) ([]Decision, error)
 	}
 	fmt.Fprintf(e.o.Stdout, "%d to run, %d cached, %d skipped\n", counts[StatusRun], counts[StatusCached], counts[StatusSkipped]+counts[StatusBlocked])
 	return out, nil
+}
+
+// outsideReads are the read patterns of n's elements that are outside the
+// workspace, first three and a count.
+func outsideReads(n *node) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, el := range n.elems {
+		for _, r := range el.deps.Reads {
+			if pathglob.Outside(r) && !seen[r] {
+				seen[r] = true
+				out = append(out, r)
+			}
+		}
+	}
+	if len(out) > 3 {
+		out = append(out[:3], fmt.Sprintf("%d more", len(out)-3))
+	}
+	return out
 }

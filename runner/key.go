@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io/fs"
-	"path/filepath"
 	"slices"
 	"sort"
 	"strconv"
@@ -140,7 +139,7 @@ func (e *engine) actionKey(el *element, resolved any) (*Hash, error) {
 				return fmt.Errorf("hash input: %w", err)
 			}
 			el.inputs = append(el.inputs, st)
-			sum, _, err := e.stat.SumStamp(filepath.Join(e.plan.Root, filepath.FromSlash(rel)), st.size, st.mtime, st.ino)
+			sum, _, err := e.stat.SumStamp(pathglob.Abs(e.plan.Root, rel), st.size, st.mtime, st.ino)
 			if err != nil {
 				return fmt.Errorf("hash input: %w", err)
 			}

@@ -7,7 +7,6 @@ import (
 	"io/fs"
 	"os"
 	"path"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -97,7 +96,7 @@ func stampOf(path string, info fs.FileInfo) stamp {
 
 // statStamp stats the workspace-relative file rel (links followed).
 func statStamp(root, rel string) (stamp, bool) {
-	info, err := os.Stat(filepath.Join(root, filepath.FromSlash(rel)))
+	info, err := os.Stat(pathglob.Abs(root, rel))
 	if err != nil {
 		return stamp{}, false
 	}

@@ -57,7 +57,7 @@ func (e *engine) outputTree(writes []string) (files []string, dirs []string, roo
 
 func hasGlobMeta(p string) bool { return strings.ContainsAny(p, "*?[{\\") }
 
-func (e *engine) abs(rel string) string { return filepath.Join(e.plan.Root, filepath.FromSlash(rel)) }
+func (e *engine) abs(rel string) string { return pathglob.Abs(e.plan.Root, rel) }
 
 // outputChanges are the differences a restore found between the stored
 // tree and the disk.

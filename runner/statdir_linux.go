@@ -2,9 +2,9 @@ package runner
 
 import (
 	"path"
-	"path/filepath"
 	"sync"
 
+	"github.com/lifeos/lifeos/internal/pathglob"
 	"golang.org/x/sys/unix"
 )
 
@@ -31,7 +31,7 @@ func (d *dirStats) stamp(rel string) (stamp, bool) {
 	fd, ok := d.fds[dir]
 	if !ok && len(d.fds) < maxDirFDs {
 		var err error
-		fd, err = unix.Open(filepath.Join(d.root, filepath.FromSlash(dir)), unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		fd, err = unix.Open(pathglob.Abs(d.root, dir), unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 		if err != nil {
 			fd = -1
 		}

@@ -58,7 +58,7 @@ func (p *Preflight) Validate() error {
 		}
 	}
 	for _, f := range p.Files {
-		if err := pathglob.Check(f); err != nil {
+		if err := pathglob.CheckRead(f); err != nil {
 			return err
 		}
 	}
@@ -72,7 +72,7 @@ func (p *Preflight) Deps(map[string]Outputs) Deps { return Deps{Volatile: true} 
 func (p *Preflight) Run(ctx context.Context, env *Env) (Outputs, error) {
 	var findings []string
 	for _, f := range p.Files {
-		if _, err := os.Stat(filepath.Join(env.Root, filepath.FromSlash(f))); err != nil {
+		if _, err := os.Stat(pathglob.Abs(env.Root, f)); err != nil {
 			findings = append(findings, "missing file "+f)
 		}
 	}

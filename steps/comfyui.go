@@ -96,13 +96,14 @@ func (g *Generate) Validate() error {
 	case g.Count < 0 || g.Concurrency < 0:
 		return errors.New("count and concurrency must not be negative")
 	}
-	for _, p := range []string{g.Workflow, g.Output} {
-		if err := pathglob.Check(p); err != nil {
-			return err
-		}
+	if err := pathglob.CheckRead(g.Workflow); err != nil {
+		return err
+	}
+	if err := pathglob.Check(g.Output); err != nil {
+		return err
 	}
 	if s, ok := g.Prompts.(string); ok {
-		return pathglob.Check(s)
+		return pathglob.CheckRead(s)
 	}
 	return nil
 }
@@ -132,7 +133,7 @@ func (g *Generate) Deps(map[string]Outputs) Deps {
 }
 
 func (g *Generate) loadWorkflow(root string) (workflow, error) {
-	data, err := os.ReadFile(filepath.Join(root, filepath.FromSlash(g.Workflow)))
+	data, err := os.ReadFile(pathglob.Abs(root, g.Workflow))
 	if err != nil {
 		var pe *fs.PathError
 		if errors.As(err, &pe) {
@@ -149,7 +150,7 @@ func (g *Generate) prompts(root string) ([]string, error) {
 	var out []string
 	switch p := g.Prompts.(type) {
 	case string:
-		data, err := os.ReadFile(filepath.Join(root, filepath.FromSlash(p)))
+		data, err := os.ReadFile(pathglob.Abs(root, p))
 		if err != nil {
 			return nil, fmt.Errorf("prompts: %w", err)
 		}

@@ -72,7 +72,7 @@ func (e *Exec) Validate() error {
 	}
 	if e.Inputs != nil {
 		for _, in := range *e.Inputs {
-			if err := pathglob.Check(in); err != nil {
+			if err := pathglob.CheckRead(in); err != nil {
 				return fmt.Errorf("inputs: %w", err)
 			}
 		}

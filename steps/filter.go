@@ -174,7 +174,7 @@ func (f *Filter) Run(ctx context.Context, env *Env) (Outputs, error) {
 			name = it.SHA256[:12] + "-" + name
 		}
 		used[sub+"/"+name] = true
-		want = append(want, placed{sub: sub, name: name, src: filepath.Join(env.Root, filepath.FromSlash(it.Path))})
+		want = append(want, placed{sub: sub, name: name, src: itemFile(env.Root, it)})
 		if ok {
 			approved = append(approved, it.Path)
 		} else {

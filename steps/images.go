@@ -61,7 +61,7 @@ func (s *Images) Validate() error {
 	if s.From == "" {
 		return errors.New("images needs from: a directory or a glob")
 	}
-	return pathglob.Check(s.From)
+	return pathglob.CheckRead(s.From)
 }
 
 // Deps reads the directory or glob: adding, removing or changing an image

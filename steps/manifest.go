@@ -44,7 +44,7 @@ func (m *Manifest) Validate() error {
 	if m.Dataset == "" || m.Output == "" {
 		return errors.New("manifest needs dataset: a directory and output: a file")
 	}
-	if err := pathglob.Check(m.Dataset); err != nil {
+	if err := pathglob.CheckRead(m.Dataset); err != nil {
 		return err
 	}
 	return pathglob.Check(m.Output)
@@ -64,7 +64,7 @@ func (m *Manifest) Run(ctx context.Context, env *Env) (Outputs, error) {
 	out := filepath.Join(env.Root, filepath.FromSlash(m.Output))
 	// The manifest being replaced lends the dimensions and captions of the
 	// images that did not change.
-	man, err := manifest.Create(ctx, filepath.Join(env.Root, filepath.FromSlash(m.Dataset)), hash,
+	man, err := manifest.Create(ctx, pathglob.Abs(env.Root, m.Dataset), hash,
 		manifest.Options{Jobs: runtime.NumCPU(), Previous: manifest.Previous(out)})
 	if err != nil {
 		return nil, err
@@ -98,10 +98,10 @@ func (d *ManifestDiff) Validate() error {
 	if d.A == "" || d.B == "" {
 		return errors.New("manifest.diff needs a: and b: manifest files")
 	}
-	if err := pathglob.Check(d.A); err != nil {
+	if err := pathglob.CheckRead(d.A); err != nil {
 		return err
 	}
-	return pathglob.Check(d.B)
+	return pathglob.CheckRead(d.B)
 }
 
 // Deps reads the two manifests.
@@ -109,11 +109,11 @@ func (d *ManifestDiff) Deps(map[string]Outputs) Deps { return Deps{Reads: []stri
 
 // Run compares the manifests.
 func (d *ManifestDiff) Run(ctx context.Context, env *Env) (Outputs, error) {
-	a, err := manifest.Read(filepath.Join(env.Root, filepath.FromSlash(d.A)))
+	a, err := manifest.Read(pathglob.Abs(env.Root, d.A))
 	if err != nil {
 		return nil, err
 	}
-	b, err := manifest.Read(filepath.Join(env.Root, filepath.FromSlash(d.B)))
+	b, err := manifest.Read(pathglob.Abs(env.Root, d.B))
 	if err != nil {
 		return nil, err
 	}

@@ -10,7 +10,6 @@ import (
 	"image"
 	"io"
 	"os"
-	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
@@ -114,12 +113,12 @@ func (s *Score) Validate() error {
 		return fmt.Errorf("on_error: %q: want reject or fail", s.OnError)
 	}
 	if s.Reference != "" {
-		if err := pathglob.Check(s.Reference); err != nil {
+		if err := pathglob.CheckRead(s.Reference); err != nil {
 			return err
 		}
 	}
 	for _, in := range s.Inputs {
-		if err := pathglob.Check(in); err != nil {
+		if err := pathglob.CheckRead(in); err != nil {
 			return fmt.Errorf("inputs: %w", err)
 		}
 	}
@@ -361,10 +360,4 @@ func loadItemImage(root string, it Item) (image.Image, error) {
 
 // itemFile is the file of an item: its path under root, or the path itself
 // when it is absolute (images given to `lifeos score` from anywhere).
-func itemFile(root string, it Item) string {
-	p := filepath.FromSlash(it.Path)
-	if filepath.IsAbs(p) {
-		return p
-	}
-	return filepath.Join(root, p)
-}
+func itemFile(root string, it Item) string { return pathglob.Abs(root, it.Path) }

@@ -12,7 +12,6 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -214,7 +213,7 @@ func digestFiles(root string, patterns []string) ([]string, error) {
 	}
 	out := make([]string, len(files))
 	for i, f := range files {
-		data, err := os.ReadFile(filepath.Join(root, filepath.FromSlash(f)))
+		data, err := os.ReadFile(pathglob.Abs(root, f))
 		if err != nil {
 			return nil, err
 		}

@@ -35,6 +35,40 @@ func Check(pattern string) error {
 	return nil
 }
 
+// Outside says whether a path is outside the workspace: absolute, or
+// starting with "..".
+func Outside(p string) bool {
+	if path.IsAbs(p) || filepath.IsAbs(p) {
+		return true
+	}
+	clean := path.Clean(filepath.ToSlash(p))
+	return clean == ".." || strings.HasPrefix(clean, "../")
+}
+
+// CheckRead is Check for a path that is only read (a step's inputs, the
+// folder images come from, a dataset): it may be outside the workspace,
+// since datasets live where the disk is; what it holds is keyed by
+// content all the same.
+func CheckRead(pattern string) error {
+	if pattern == "" || !Outside(pattern) {
+		return Check(pattern)
+	}
+	if !doublestar.ValidatePattern(path.Clean(filepath.ToSlash(pattern))) {
+		return fmt.Errorf("%q is not a valid glob", pattern)
+	}
+	return nil
+}
+
+// Abs is where a workspace path is: rel under root, or rel itself when it
+// is absolute (CheckRead allows that).
+func Abs(root, rel string) string {
+	p := filepath.FromSlash(rel)
+	if filepath.IsAbs(p) {
+		return p
+	}
+	return filepath.Join(root, p)
+}
+
 // Files expands patterns relative to root into the sorted, de-duplicated
 // list of regular files they match (slash-separated, relative to root). A
 // directory matched by a pattern contributes every file below it. A literal
@@ -54,6 +88,9 @@ func Files(root string, patterns []string) ([]string, error) {
 // a stat cache) call Info, and files found by reading a directory are not
 // stat'ed at all otherwise.
 func Walk(root string, patterns []string, fn func(rel string, d fs.DirEntry) error) error {
+	if slices.ContainsFunc(patterns, Outside) {
+		return walkOutside(root, patterns, fn)
+	}
 	if len(patterns) == 1 && !hasMeta(patterns[0]) {
 		// One literal file, the shape of a foreach element's inputs: no
 		// map, no sort.
@@ -130,6 +167,45 @@ func Walk(root string, patterns []string, fn func(rel string, d fs.DirEntry) err
 	sort.Strings(names)
 	for _, p := range names {
 		if err := fn(p, found[p]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// walkOutside walks patterns some of which are outside root: those inside
+// first, then each outside one from its own base folder, with names in the
+// pattern's form (/data/set/a.png, ../shared/b.png).
+func walkOutside(root string, patterns []string, fn func(rel string, d fs.DirEntry) error) error {
+	var inside []string
+	for _, p := range patterns {
+		if !Outside(p) {
+			inside = append(inside, p)
+		}
+	}
+	if len(inside) > 0 {
+		if err := Walk(root, inside, fn); err != nil {
+			return err
+		}
+	}
+	for _, p := range patterns {
+		if !Outside(p) {
+			continue
+		}
+		if err := CheckRead(p); err != nil {
+			return err
+		}
+		base, rest := doublestar.SplitPattern(path.Clean(filepath.ToSlash(p)))
+		if rest == "" || rest == "." {
+			base, rest = path.Dir(base), path.Base(base)
+		}
+		err := Walk(Abs(root, base), []string{rest}, func(rel string, d fs.DirEntry) error {
+			return fn(path.Join(base, rel), d)
+		})
+		if errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("input %s: %w", p, fs.ErrNotExist) // named in full, not from its base
+		}
+		if err != nil {
 			return err
 		}
 	}

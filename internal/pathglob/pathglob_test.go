@@ -9,9 +9,11 @@ import (
 )
 
 func TestFiles(t *testing.T) {
-	root := t.TempDir()
-	for _, f := range []string{"a/1.png", "a/2.png", "a/b/3.png", "a/notes.txt", "c.png"} {
-		p := filepath.Join(root, f)
+	top := t.TempDir()
+	root := filepath.Join(top, "ws")
+	shared := filepath.ToSlash(filepath.Join(top, "shared"))
+	for _, f := range []string{"ws/a/1.png", "ws/a/2.png", "ws/a/b/3.png", "ws/a/notes.txt", "ws/c.png", "shared/s.png", "shared/t.txt"} {
+		p := filepath.Join(top, f)
 		os.MkdirAll(filepath.Dir(p), 0o777)
 		os.WriteFile(p, []byte(f), 0o644)
 	}
@@ -26,9 +28,14 @@ func TestFiles(t *testing.T) {
 		{[]string{"c.png", "*.png", "./c.png"}, []string{"c.png"}, ""},
 		{[]string{"none/*.png"}, nil, ""}, // a pattern may match nothing
 		{[]string{"missing.png"}, nil, "input missing.png: no such file or directory"},
-		{[]string{"../x"}, nil, "outside the workspace"},
-		{[]string{"/etc/passwd"}, nil, "is absolute"},
 		{[]string{"a/[.png"}, nil, "not a valid glob"},
+		// Reads may be outside the workspace: named as given.
+		{[]string{"../shared/*.png", "c.png"}, []string{"c.png", "../shared/s.png"}, ""},
+		{[]string{"../shared"}, []string{"../shared/s.png", "../shared/t.txt"}, ""},
+		{[]string{shared + "/s.png"}, []string{shared + "/s.png"}, ""},
+		{[]string{shared + "/**/*.png"}, []string{shared + "/s.png"}, ""},
+		{[]string{"../shared/none.png"}, nil, "input ../shared/none.png: file does not exist"},
+		{[]string{"../[x"}, nil, "not a valid glob"},
 	} {
 		got, err := Files(root, tc.patterns)
 		if tc.err != "" {
@@ -39,6 +46,23 @@ func TestFiles(t *testing.T) {
 		}
 		if err != nil || !reflect.DeepEqual(got, tc.want) {
 			t.Errorf("%v = %v, %v; want %v", tc.patterns, got, err, tc.want)
+		}
+	}
+}
+
+// Outputs stay in the workspace (Check); reads may leave it (CheckRead).
+func TestCheck(t *testing.T) {
+	for _, p := range []string{"../x", "/etc/passwd", "a/../../x"} {
+		if err := Check(p); err == nil {
+			t.Errorf("Check(%q) = nil, want an error", p)
+		}
+		if err := CheckRead(p); err != nil {
+			t.Errorf("CheckRead(%q) = %v", p, err)
+		}
+	}
+	for _, p := range []string{"", "a/[x", "/data/[x"} {
+		if CheckRead(p) == nil {
+			t.Errorf("CheckRead(%q) = nil, want an error", p)
 		}
 	}
 }
