@@ -27,7 +27,7 @@ import (
 func init() {
 	Register(&Type{
 		Name:    "report",
-		Version: 1,
+		Version: 2, // 2: the scorecard's grade heads the report
 		Summary: "batch report in Markdown, JSON and self-contained HTML: counts, scores, best and worst, gallery, histograms",
 		New:     func() Step { return new(Report) },
 	})
@@ -112,6 +112,8 @@ type reportData struct {
 	Rejected     int                 `json:"rejected"`
 	ApprovedRate *float64            `json:"approved_rate,omitempty"`
 	Approve      string              `json:"approve,omitempty"`
+	Grade        string              `json:"grade,omitempty"` // from a scorecard among the needs
+	Composite    *float64            `json:"composite,omitempty"`
 	MeanApproved map[string]float64  `json:"mean_approved"`
 	MeanAll      map[string]float64  `json:"mean_all"`
 	Best, Worst  []reportItem        `json:"-"`
@@ -132,6 +134,16 @@ func (r *Report) Run(ctx context.Context, env *Env) (Outputs, error) {
 	d := &reportData{Title: r.Title, Pipeline: env.Run.Pipeline, Run: env.Run.ID, Count: len(env.Items)}
 	if d.Title == "" {
 		d.Title = "Batch report"
+	}
+	for _, id := range sortedKeys(env.Upstream) {
+		// A scorecard among the needs: the batch's grade heads the report.
+		up := env.Upstream[id]
+		if g, ok := up["grade"].(string); ok {
+			if c, ok := up["composite"].(float64); ok {
+				d.Grade, d.Composite = g, &c
+				break
+			}
+		}
 	}
 	out, filter, hasFilter := r.output(env.Upstream)
 	if hasFilter {
@@ -366,6 +378,9 @@ func writeMarkdown(w io.Writer, d *reportData) error {
 		fmt.Fprintf(&b, ", %d approved, %d rejected (%.0f%%)", d.Approved, d.Rejected, *d.ApprovedRate*100)
 	}
 	b.WriteString(".\n\n")
+	if d.Grade != "" {
+		fmt.Fprintf(&b, "Grade **%s** (composite %.3f).\n\n", d.Grade, *d.Composite)
+	}
 	if d.Approve != "" {
 		fmt.Fprintf(&b, "Approved when `%s`.\n\n", d.Approve)
 	}
@@ -440,6 +455,7 @@ table{border-collapse:collapse}td,th{padding:.25em .7em;border-bottom:1px solid 
 </style></head><body>
 <h1>{{.Title}}</h1>
 <p class="sub">Run {{.Run}} of {{.Pipeline}}: {{.Count}} images{{if .ApprovedRate}}, {{.Approved}} approved, {{.Rejected}} rejected ({{pct .ApprovedRate}}){{end}}.
+{{if .Grade}}<br>Grade <b>{{.Grade}}</b> (composite {{printf "%.3f" .Composite}}).{{end}}
 {{if .Approve}}<br>Approved when <code>{{.Approve}}</code>.{{end}}</p>
 <h2>Scores</h2>
 <table><tr><th>metric</th><th>mean (all)</th><th>mean (approved)</th><th>threshold</th></tr>
