@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"time"
 
+	"github.com/lifeos/lifeos/internal/cost"
 	"github.com/lifeos/lifeos/internal/pathglob"
 	"github.com/lifeos/lifeos/runner/cache"
 	"github.com/lifeos/lifeos/steps"
@@ -68,7 +69,7 @@ type elemResult struct {
 	err                     error
 	started                 time.Time
 	dur                     time.Duration
-	cost                    *CostEntry // what running it cost, when the step is costed
+	cost                    *cost.Entry // what running it cost, when the step is costed
 	attempts                int
 	log                     string
 	// failedDir is where a failed element's outputs were moved.

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/lifeos/lifeos/internal/cost"
 	"github.com/lifeos/lifeos/runner/cache"
 	"github.com/lifeos/lifeos/steps"
 )
@@ -260,13 +261,12 @@ func (e *engine) run(ctx context.Context, el *element) {
 			if el.status != StatusOK && el.status != StatusFailed {
 				return // interrupted before it could bill
 			}
-			ce := CostEntry{Time: time.Now(), Activity: s.Cost.Activity, Seconds: time.Since(began).Seconds(),
-				Rate: e.costRate(s.Cost), RunID: e.rec.ID, Step: s.ID}
-			if err := AppendCost(e.plan.Root, ce); err != nil {
+			ce, err := cost.Append(e.plan.Root, cost.Entry{Time: time.Now(), Activity: s.Cost.Activity, Seconds: time.Since(began).Seconds(),
+				Rate: e.costRate(s.Cost), RunID: e.rec.ID, Step: s.ID})
+			if err != nil {
 				fmt.Fprintf(e.o.Stderr, "lifeos: warning: cost of step %s not logged: %v\n", s.ID, err)
 				return
 			}
-			ce.Cost = ce.Seconds / 3600 * ce.Rate
 			el.cost = &ce
 		}()
 	}

@@ -2,16 +2,15 @@ package steps
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
-	"os"
 	"path/filepath"
 	"sort"
 	"strings"
 	"time"
 
+	"github.com/lifeos/lifeos/internal/atomicfile"
 	"github.com/lifeos/lifeos/internal/evalhist"
 	"github.com/lifeos/lifeos/internal/pathglob"
 )
@@ -112,7 +111,7 @@ func (s *Scorecard) Run(ctx context.Context, env *Env) (Outputs, error) {
 	if r, ok := out["approved_rate"].(float64); ok {
 		line.ApprovedRate = &r
 	}
-	if err := AppendJSONLine(filepath.Join(env.Root, filepath.FromSlash(history)), line); err != nil {
+	if err := atomicfile.AppendJSONLine(filepath.Join(env.Root, filepath.FromSlash(history)), line); err != nil {
 		return nil, fmt.Errorf("eval history: %w", err)
 	}
 	fmt.Fprintf(env.Log, "grade %s (composite %.4f over %d items); appended to %s\n", grade, composite, len(env.Items), history)
@@ -205,38 +204,4 @@ func approvedRate(items []Item) (float64, bool) {
 		return 0, false
 	}
 	return float64(approved) / float64(seen), true
-}
-
-// AppendJSONLine appends v as one line to a JSON-lines file: one write on a
-// file opened for appending, then fsync, so concurrent appenders never
-// interleave. If a crash left a last line without its newline, the new
-// line starts on a line of its own, and readers skip the torn one.
-func AppendJSONLine(name string, v any) error {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return err
-	}
-	if err := os.MkdirAll(filepath.Dir(name), 0o777); err != nil {
-		return err
-	}
-	f, err := os.OpenFile(name, os.O_RDWR|os.O_APPEND|os.O_CREATE, 0o666)
-	if err != nil {
-		return err
-	}
-	line := append(b, '\n')
-	if st, err := f.Stat(); err == nil && st.Size() > 0 {
-		last := make([]byte, 1)
-		if _, err := f.ReadAt(last, st.Size()-1); err == nil && last[0] != '\n' {
-			line = append([]byte{'\n'}, line...)
-		}
-	}
-	if _, err := f.Write(line); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
 }

@@ -2,8 +2,6 @@ package steps
 
 import (
 	"math"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -48,18 +46,5 @@ func TestAggregateAndGrade(t *testing.T) {
 	}
 	if _, _, _, _, err := composite(means, map[string]any{"sharp.sharpness": "high"}); err == nil {
 		t.Error("a weight that is not a number was accepted")
-	}
-}
-
-func TestAppendJSONLineAfterTornLine(t *testing.T) {
-	name := filepath.Join(t.TempDir(), "h.jsonl")
-	os.WriteFile(name, []byte(`{"ok":1}`+"\n"+`{"torn":`), 0o666)
-	if err := AppendJSONLine(name, map[string]int{"next": 2}); err != nil {
-		t.Fatal(err)
-	}
-	b, _ := os.ReadFile(name)
-	want := `{"ok":1}` + "\n" + `{"torn":` + "\n" + `{"next":2}` + "\n"
-	if string(b) != want {
-		t.Errorf("history:\n%s\nwant:\n%s", b, want)
 	}
 }

@@ -4,6 +4,7 @@
 package atomicfile
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -191,4 +192,38 @@ func SweepClean(dir string, recursive bool) (removed []string, clean bool, err e
 	err = errors.Join(sweep(dir), errors.Join(errs...))
 	slices.Sort(removed)
 	return removed, found == 0 && err == nil, err
+}
+
+// AppendJSONLine appends v as one line to a JSON-lines file: one write on a
+// file opened for appending, then fsync, so concurrent appenders never
+// interleave. If a crash left a last line without its newline, the new
+// line starts on a line of its own, and readers skip the torn one.
+func AppendJSONLine(name string, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(name), 0o777); err != nil {
+		return err
+	}
+	f, err := os.OpenFile(name, os.O_RDWR|os.O_APPEND|os.O_CREATE, 0o666)
+	if err != nil {
+		return err
+	}
+	line := append(b, '\n')
+	if st, err := f.Stat(); err == nil && st.Size() > 0 {
+		last := make([]byte, 1)
+		if _, err := f.ReadAt(last, st.Size()-1); err == nil && last[0] != '\n' {
+			line = append([]byte{'\n'}, line...)
+		}
+	}
+	if _, err := f.Write(line); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }

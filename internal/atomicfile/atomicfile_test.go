@@ -100,3 +100,16 @@ func TestTempPatternIsRecognised(t *testing.T) {
 		}
 	}
 }
+
+func TestAppendJSONLineAfterTornLine(t *testing.T) {
+	name := filepath.Join(t.TempDir(), "h.jsonl")
+	os.WriteFile(name, []byte(`{"ok":1}`+"\n"+`{"torn":`), 0o666)
+	if err := AppendJSONLine(name, map[string]int{"next": 2}); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(name)
+	want := `{"ok":1}` + "\n" + `{"torn":` + "\n" + `{"next":2}` + "\n"
+	if string(b) != want {
+		t.Errorf("history:\n%s\nwant:\n%s", b, want)
+	}
+}
