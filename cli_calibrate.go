@@ -132,7 +132,7 @@ they keep, and the --set line for the 5% threshold.
 // calibrate analyses each metric that every good and bad image has (or
 // the ones asked for). A metric's direction is the one in which the good
 // images score better.
-func calibrate(good, bad []imageScores, want []string) ([]calibration, error) {
+func calibrate(good, bad []runner.ImageScores, want []string) ([]calibration, error) {
 	names := want
 	if len(names) == 0 {
 		names = slices.Sorted(maps.Keys(good[0].Metrics))
@@ -164,7 +164,7 @@ func calibrate(good, bad []imageScores, want []string) ([]calibration, error) {
 }
 
 // values is the metric of every image, and whether each had it.
-func values(imgs []imageScores, name string) ([]float64, bool) {
+func values(imgs []runner.ImageScores, name string) ([]float64, bool) {
 	out := make([]float64, 0, len(imgs))
 	for _, im := range imgs {
 		v, ok := im.Metrics[name]

@@ -13,7 +13,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/lifeos/lifeos/runner"
-	"github.com/lifeos/lifeos/steps"
 )
 
 func (a *app) comfyCmd() *cobra.Command {
@@ -71,7 +70,7 @@ Nothing is sent to a server.`,
 				}
 				return fmt.Errorf("workflow %s: %w", name, err)
 			}
-			rows, notes, err := steps.InspectWorkflow(name, data, explicit)
+			rows, notes, err := runner.InspectWorkflow(name, data, explicit)
 			if err != nil {
 				return err
 			}

@@ -17,7 +17,7 @@ import (
 
 	"github.com/lifeos/lifeos/internal/facedetect"
 	"github.com/lifeos/lifeos/internal/facenet"
-	"github.com/lifeos/lifeos/steps"
+	"github.com/lifeos/lifeos/runner"
 )
 
 // faceResult is one image in `lifeos face --json`.
@@ -126,7 +126,7 @@ func describeFaces(name string, net *facenet.Net, aligned bool) (faceResult, err
 	if err != nil {
 		return faceResult{}, fmt.Errorf("not a readable image: %w", err)
 	}
-	if err := steps.CheckPixels(cfg); err != nil {
+	if err := runner.CheckPixels(cfg); err != nil {
 		return faceResult{}, err
 	}
 	if _, err := f.Seek(0, io.SeekStart); err != nil {

@@ -11,7 +11,6 @@ import (
 	"github.com/lifeos/lifeos/internal/atomicfile"
 	"github.com/lifeos/lifeos/internal/evalhist"
 	"github.com/lifeos/lifeos/runner"
-	"github.com/lifeos/lifeos/steps"
 )
 
 func (a *app) readHistory(cmd *cobra.Command, file string) ([]evalhist.Record, error) {
@@ -76,7 +75,7 @@ func (a *app) historyCmd() *cobra.Command {
 			return tw.Flush()
 		},
 	}
-	cmd.Flags().StringVar(&file, "history", steps.DefaultHistory, "eval history `FILE`")
+	cmd.Flags().StringVar(&file, "history", runner.DefaultHistory, "eval history `FILE`")
 	cmd.Flags().IntVarP(&limit, "limit", "n", 20, "show at most `N` evaluations (0: all)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the evaluations as a JSON array, newest first, as the history file holds them")
 	return cmd
@@ -138,7 +137,7 @@ is in policy.scorecard.promote_grades and its composite did not regress.`,
 			return err
 		},
 	}
-	cmd.Flags().StringVar(&file, "history", steps.DefaultHistory, "eval history `FILE`")
+	cmd.Flags().StringVar(&file, "history", runner.DefaultHistory, "eval history `FILE`")
 	cmd.Flags().StringVar(&v1, "v1", "", "the baseline: run id, label or unique substring")
 	cmd.Flags().StringVar(&v2, "v2", "", "the candidate: run id, label or unique substring")
 	cmd.Flags().StringVarP(&output, "output", "o", "", "write the Markdown report to `FILE`")
@@ -150,5 +149,5 @@ is in policy.scorecard.promote_grades and its composite did not regress.`,
 // compareOptions reads the comparison settings from a policy.
 func compareOptions(policy map[string]any) evalhist.Options {
 	sc, _ := policy["scorecard"].(map[string]any)
-	return steps.CompareOptions(sc)
+	return runner.CompareOptions(sc)
 }

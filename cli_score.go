@@ -14,14 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/lifeos/lifeos/runner"
-	"github.com/lifeos/lifeos/steps"
 )
-
-// imageScores is one image in `lifeos score --json`.
-type imageScores struct {
-	Path    string             `json:"path"`
-	Metrics map[string]float64 `json:"metrics"`
-}
 
 // scoreFlags are the flags `score` and `calibrate` share.
 type scoreFlags struct {
@@ -100,16 +93,7 @@ func (a *app) scoreFlagPaths(cmd *cobra.Command, f *scoreFlags) (err error) {
 	return err
 }
 
-func (a *app) scoreImages(root string, f *scoreFlags, args []string) ([]imageScores, error) {
-	builtin := steps.BuiltinScorers()
-	names := f.scorers
-	if len(names) == 0 {
-		for _, n := range builtin {
-			if n != "face" || f.reference != "" {
-				names = append(names, n)
-			}
-		}
-	}
+func (a *app) scoreImages(root string, f *scoreFlags, args []string) ([]runner.ImageScores, error) {
 	reference := ""
 	if f.reference != "" {
 		rel, err := workspacePath(root, f.reference)
@@ -117,14 +101,6 @@ func (a *app) scoreImages(root string, f *scoreFlags, args []string) ([]imageSco
 			return nil, &runner.UsageError{Err: fmt.Errorf("--reference: %w", err)}
 		}
 		reference = rel
-	}
-	for _, n := range names {
-		if !slices.Contains(builtin, n) {
-			return nil, &runner.UsageError{Err: fmt.Errorf("--scorer %s: want one of %s", n, strings.Join(builtin, ", "))}
-		}
-		if n == "face" && reference == "" {
-			return nil, &runner.UsageError{Err: fmt.Errorf("--scorer face needs --reference DIR: photos of the person")}
-		}
 	}
 	pol, err := runner.LoadPolicy(root, f.policy, f.policy != runner.DefaultPolicyFile, f.sets)
 	if err != nil {
@@ -134,46 +110,8 @@ func (a *app) scoreImages(root string, f *scoreFlags, args []string) ([]imageSco
 	if err != nil {
 		return nil, err
 	}
-	items := make([]steps.Item, len(files))
-	for i, file := range files {
-		if items[i], err = steps.DescribeImage(root, file); err != nil {
-			return nil, err
-		}
-	}
-	cache, err := runner.ItemCache(root)
-	if err != nil {
-		return nil, err
-	}
-	results := make([]imageScores, len(items))
-	for i, file := range files {
-		results[i] = imageScores{Path: file, Metrics: map[string]float64{}}
-	}
-	for _, n := range names {
-		s := &steps.Score{Scorer: n}
-		if n == "face" || n == "skin" {
-			s.Reference = reference
-		}
-		if err := s.Validate(); err != nil {
-			return nil, &runner.UsageError{Err: err}
-		}
-		env := &steps.Env{Root: root, Log: a.stderr, StepID: n, Cache: cache, Policy: map[string]any{}}
-		for _, key := range s.Deps(nil).Policy {
-			env.Policy[key], _ = pol.Get(key)
-		}
-		metrics, scored, err := s.Metrics(a.ctx, env, items)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", n, err)
-		}
-		fmt.Fprintf(a.stderr, "%s: %d images: %d scored, %d from cache\n", n, len(items), scored, len(items)-scored)
-		for i, m := range metrics {
-			for k, v := range m {
-				if x, ok := v.(float64); ok {
-					results[i].Metrics[n+"."+k] = x
-				}
-			}
-		}
-	}
-	return results, nil
+	return runner.ScoreImages(a.ctx, runner.ScoreRequest{Root: root, Files: files, Scorers: f.scorers,
+		Reference: reference, Policy: pol, Log: a.stderr})
 }
 
 // imageFiles expands args (files, or directories searched for images) to
@@ -201,7 +139,7 @@ func imageFiles(root string, args []string) ([]string, error) {
 			if err != nil {
 				return err
 			}
-			if !d.IsDir() && steps.IsImageFile(p) {
+			if !d.IsDir() && runner.IsImageFile(p) {
 				found = append(found, displayPath(root, p))
 			}
 			return nil
