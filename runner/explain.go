@@ -13,6 +13,9 @@ import (
 type Decision struct {
 	Step   string `json:"step"`
 	Action string `json:"action"` // run, cached, skipped, blocked, failed
+	// UpToDate: cached, with its outputs already on disk (nothing to
+	// restore).
+	UpToDate bool `json:"up_to_date,omitempty"`
 	Reason string `json:"reason,omitempty"`
 	// Outside lists what the step reads outside the workspace (absolute
 	// or ../ paths): keyed by content like the rest, but worth knowing.
@@ -56,7 +59,7 @@ func (plan *Plan) Explain(ctx context.Context, o RunOptions) ([]Decision, error)
 		if action == StatusOK {
 			action = StatusRun // foreach whose elements are all skipped
 		}
-		d := Decision{Step: n.s.ID, Action: action, Reason: n.rec.Reason + n.rec.Error, Outside: outsideReads(n)}
+		d := Decision{Step: n.s.ID, Action: action, UpToDate: n.rec.UpToDate, Reason: n.rec.Reason + n.rec.Error, Outside: outsideReads(n)}
 		if len(d.Outside) > 0 {
 			e.con.print(fmt.Sprintf("  %-10s %-*s  reads outside the workspace: %s (keyed by content)", "note", e.idWidth, n.s.ID, strings.Join(d.Outside, ", ")))
 		}
@@ -64,9 +67,13 @@ func (plan *Plan) Explain(ctx context.Context, o RunOptions) ([]Decision, error)
 	}
 	counts := map[string]int{}
 	for _, d := range out {
-		counts[d.Action]++
+		if d.UpToDate {
+			counts[labelUpToDate]++
+		} else {
+			counts[d.Action]++
+		}
 	}
-	fmt.Fprintf(e.o.Stdout, "%d to run, %d cached, %d skipped\n", counts[StatusRun], counts[StatusCached], counts[StatusSkipped]+counts[StatusBlocked])
+	fmt.Fprintf(e.o.Stdout, "%d to run, %d up to date, %d cached, %d skipped\n", counts[StatusRun], counts[labelUpToDate], counts[StatusCached], counts[StatusSkipped]+counts[StatusBlocked])
 	return out, nil
 }
 
