@@ -15,8 +15,8 @@ type Decision struct {
 	Action string `json:"action"` // run, cached, skipped, blocked, failed
 	// UpToDate: cached, with its outputs already on disk (nothing to
 	// restore).
-	UpToDate bool `json:"up_to_date,omitempty"`
-	Reason string `json:"reason,omitempty"`
+	UpToDate bool   `json:"up_to_date,omitempty"`
+	Reason   string `json:"reason,omitempty"`
 	// Outside lists what the step reads outside the workspace (absolute
 	// or ../ paths): keyed by content like the rest, but worth knowing.
 	Outside []string `json:"reads_outside,omitempty"`

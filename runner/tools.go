@@ -22,7 +22,9 @@ const DefaultHistory = steps.DefaultHistory
 
 // CompareOptions reads policy.scorecard (tolerance, promote_grades,
 // lower_is_better) as the compare step does.
-func CompareOptions(scorecard map[string]any) evalhist.Options { return steps.CompareOptions(scorecard) }
+func CompareOptions(scorecard map[string]any) evalhist.Options {
+	return steps.CompareOptions(scorecard)
+}
 
 // WorkflowInput is one value a generation would patch in a workflow.
 type WorkflowInput = steps.WorkflowInput
