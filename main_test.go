@@ -65,6 +65,7 @@ func TestScript(t *testing.T) {
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
 			"waitfile":   cmdWaitFile,
 			"screen":     cmdScreen,
+			"pty":        cmdPty,
 			"json":       cmdJSON,
 			"fulldisk":   cmdFullDisk,
 			"fakehealth": cmdFakeHealth,
