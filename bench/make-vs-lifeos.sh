@@ -60,7 +60,7 @@ lifeos_us=$(ms "$work/lifeos" run pipelines/bench.yaml)
 startup_us=$(ms "$work/lifeos" version)
 
 # A threshold edit: only the filter runs again. Alternate two values.
-edit=$("$work/lifeos" run --set sharpness.min=50 pipelines/bench.yaml | grep -E '^  (ok|cached) ' | awk '{print $2 "=" $1}' | tr '\n' ' ')
+edit=$("$work/lifeos" run --set sharpness.min=50 pipelines/bench.yaml | sed -n 's/^  \(ok\|cached\|up to date\) *\([^ ]*\).*/\2=\1/p' | tr '\n' ' ')
 t0=$(date +%s%N)
 for i in $(seq "$runs"); do "$work/lifeos" run --set sharpness.min=$((50 + i % 2)) pipelines/bench.yaml > /dev/null; done
 edit_us=$((($(date +%s%N) - t0) / runs / 1000))

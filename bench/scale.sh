@@ -42,8 +42,8 @@ measure() { # measure LABEL ARGS...: wall seconds and peak RSS of one run
 	/usr/bin/time -f "%e %M" -o time.txt ./lifeos run "$@" pipelines/p.yaml > out.txt
 	read -r secs kb < time.txt
 	local filter
-	filter=$(sed -n 's/^  \(ok\|cached\) *keep .*  \([0-9.]*m\?s\).*/\2/p' out.txt)
-	printf '  %-22s %7.2f s  %6d MB RSS  filter: %s\n' "$label" "$secs" $((kb / 1024)) "${filter:-cached}"
+	filter=$(sed -n 's/^  ok *keep .*  \([0-9.]*m\?s\).*/\1/p' out.txt)
+	printf '  %-22s %7.2f s  %6d MB RSS  filter: %s\n' "$label" "$secs" $((kb / 1024)) "${filter:-not run}"
 }
 
 echo "$n images, $(nproc) CPUs, $(date -u +%Y-%m-%d)"
