@@ -56,6 +56,8 @@ func TestScript(t *testing.T) {
 			// from the developer's environment.
 			env.Setenv("LIFEOS_CACHE", "")
 			env.Setenv("LIFEOS_DEBUG", "")
+			// A workspace is never looked for above the scenario's folder.
+			env.Setenv("LIFEOS_CEILING_DIRECTORIES", filepath.Dir(env.WorkDir))
 			// REPO lets a scenario copy the project's own pipelines and
 			// sample data, so the shipped demo is tested as shipped.
 			repo, err := os.Getwd()
