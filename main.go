@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"runtime/pprof"
 	"sync/atomic"
 	"syscall"
 
@@ -37,6 +38,14 @@ func main() {
 
 // lifeos runs the command line of the process and returns its exit code.
 func lifeos() int {
+	if name := os.Getenv("LIFEOS_CPUPROFILE"); name != "" {
+		// For whoever measures lifeos: the profile of one command.
+		if f, err := os.Create(name); err == nil {
+			if pprof.StartCPUProfile(f) == nil {
+				defer func() { pprof.StopCPUProfile(); f.Close() }()
+			}
+		}
+	}
 	ctx, signalled, stop := signalContext()
 	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
