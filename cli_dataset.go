@@ -11,7 +11,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/lifeos/lifeos/internal/atomicfile"
-	"github.com/lifeos/lifeos/internal/filehash"
 	"github.com/lifeos/lifeos/internal/manifest"
 	"github.com/lifeos/lifeos/runner"
 	"github.com/lifeos/lifeos/runner/cache"
@@ -117,6 +116,12 @@ func (a *app) createManifest(root, dir, out string) ([]byte, manifestCounts, err
 			sc = c.StatCache()
 		}
 	}
+	sc.Preload()
+	defer func() {
+		if err := sc.Save(); err != nil {
+			fmt.Fprintf(a.stderr, "lifeos: %v\n", err)
+		}
+	}()
 	hash := func(abs string, look func(io.Reader) error) (string, bool, error) {
 		sum, looked, err := sc.SumLook(abs, look)
 		return sum.String(), looked, err
@@ -125,14 +130,11 @@ func (a *app) createManifest(root, dir, out string) ([]byte, manifestCounts, err
 	if err != nil {
 		return nil, manifestCounts{}, err
 	}
-	if err := sc.Save(); err != nil {
-		fmt.Fprintf(a.stderr, "lifeos: %v\n", err)
-	}
 	key := scan.Key()
 	id := cache.ActionID(key)
 	countsID := cache.ActionID(sha256.Sum256(append([]byte("manifest counts\n"), key[:]...)))
 	if c != nil {
-		if data, counts, ok := a.memoManifest(c, id, countsID, out); ok {
+		if data, counts, ok := a.memoManifest(c, sc, id, countsID, out); ok {
 			return data, counts, nil
 		}
 	}
@@ -172,7 +174,7 @@ func (a *app) createManifest(root, dir, out string) ([]byte, manifestCounts, err
 // memoManifest is the cached manifest for id: its bytes (nil when out
 // already holds them, so nothing is read) and its counts. ok is false on
 // any miss or damage, and the manifest is then built as if never cached.
-func (a *app) memoManifest(c *cache.Cache, id, countsID cache.ActionID, out string) (data []byte, counts manifestCounts, ok bool) {
+func (a *app) memoManifest(c *cache.Cache, sc *cache.StatCache, id, countsID cache.ActionID, out string) (data []byte, counts manifestCounts, ok bool) {
 	cj, _, err := c.GetBytes(countsID)
 	if err != nil || json.Unmarshal(cj, &counts) != nil {
 		return nil, counts, false
@@ -182,7 +184,9 @@ func (a *app) memoManifest(c *cache.Cache, id, countsID cache.ActionID, out stri
 		return nil, counts, false
 	}
 	if out != "" {
-		if sum, _, err := filehash.Sum(out); err == nil && cache.OutputID(sum) == e.Output {
+		// Through the stat cache: an out written by an earlier run is not
+		// read again while its stat holds.
+		if sum, _, err := sc.Sum(out); err == nil && sum == e.Output {
 			return nil, counts, true
 		}
 	}

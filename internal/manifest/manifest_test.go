@@ -10,7 +10,10 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
+	"sort"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -153,6 +156,35 @@ func TestCreateOnePass(t *testing.T) {
 	os.WriteFile(filepath.Join(dir, "c.png"), []byte("not a png"), 0o644)
 	if _, err := Create(context.Background(), dir, HashFile, Options{}); err == nil || !strings.Contains(err.Error(), "c.png: not a readable image") {
 		t.Errorf("a broken image read in one pass: %v", err)
+	}
+}
+
+// The hasher is asked only for files that exist: an image's caption is
+// looked up in the folder's listing, not by a stat that fails (a thousand
+// uncaptioned images were a thousand failing stats on every run).
+func TestScanAsksOnlyForListedCaptions(t *testing.T) {
+	dir := t.TempDir()
+	writePNG(t, filepath.Join(dir, "a.png"), 4, 3)
+	os.WriteFile(filepath.Join(dir, "a.txt"), []byte("a caption"), 0o644)
+	writePNG(t, filepath.Join(dir, "b.png"), 7, 5)
+	var mu sync.Mutex
+	var asked []string
+	hasher := func(abs string, look func(io.Reader) error) (string, bool, error) {
+		mu.Lock()
+		asked = append(asked, filepath.Base(abs))
+		mu.Unlock()
+		return HashFile(abs, look)
+	}
+	m, err := Create(context.Background(), dir, hasher, Options{Jobs: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sort.Strings(asked)
+	if want := []string{"a.png", "a.txt", "b.png"}; !slices.Equal(asked, want) {
+		t.Errorf("asked for %v, want %v", asked, want)
+	}
+	if m.Images[0].Caption != "a caption" || m.Images[1].CaptionSHA256 != "" || m.Summary.Captioned != 1 {
+		t.Errorf("captions: %+v", m.Images)
 	}
 }
 

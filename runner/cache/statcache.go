@@ -53,6 +53,10 @@ func OpenStatCache(path string) *StatCache {
 	return &StatCache{path: path, m: map[string]statEntry{}, now: time.Now}
 }
 
+// Preload reads the file in the background, so that listing a folder and
+// loading the stat cache overlap; lookups wait for it.
+func (sc *StatCache) Preload() { go sc.once.Do(sc.load) }
+
 func (sc *StatCache) load() {
 	if sc.path == "" {
 		return
