@@ -12,7 +12,6 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"runtime/debug"
 	"runtime/pprof"
 	"sync/atomic"
 	"syscall"
@@ -28,11 +27,7 @@ const (
 )
 
 func main() {
-	// lifeos's heap is small and short-lived: collecting four times less
-	// often saves a tenth of a cached run's time. GOGC, when set, decides.
-	if os.Getenv("GOGC") == "" {
-		debug.SetGCPercent(400)
-	}
+	tuneGC()
 	os.Exit(lifeos())
 }
 
