@@ -384,11 +384,25 @@ func (l *lazyFile) Write(p []byte) (int, error) {
 	return l.f.Write(p)
 }
 
-// written says the log has content (a file was created for it).
-func (l *lazyFile) written() bool {
+// maxKeptLog is the largest log the cache keeps with a result: a filter
+// of 100,000 images logs a line per rejection, which no one replays.
+const maxKeptLog = 1 << 20
+
+// size is how much the log holds; -1 when nothing was written.
+func (l *lazyFile) size() int64 {
+	if l == nil {
+		return -1
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.f != nil && l.err == nil
+	if l.f == nil || l.err != nil {
+		return -1
+	}
+	st, err := l.f.Stat()
+	if err != nil {
+		return -1
+	}
+	return st.Size()
 }
 
 func (l *lazyFile) Close() error {
@@ -488,7 +502,7 @@ func (e *engine) store(el *element, outs steps.Outputs) error {
 	if err := e.cache.PutKey(el.action, el.hash.Lines()); err != nil {
 		fmt.Fprintf(e.o.Stderr, "lifeos: warning: step %s: key lines not stored (plan will say less): %v\n", el.n.s.ID, err)
 	}
-	if el.logf != nil && el.logf.written() {
+	if n := el.logf.size(); n > 0 && n <= maxKeptLog {
 		// For `run -v` to show when the result is reused.
 		if err := e.cache.PutLog(el.action, el.logf.path); err != nil {
 			fmt.Fprintf(e.o.Stderr, "lifeos: warning: step %s: log not kept in the cache: %v\n", el.n.s.ID, err)
