@@ -139,9 +139,9 @@ func (a *app) createManifest(root, dir, out string) ([]byte, manifestCounts, err
 		}
 	}
 
-	var prev *manifest.Manifest
+	var prev func() *manifest.Manifest
 	if out != "" {
-		prev = manifest.Previous(out)
+		prev = func() *manifest.Manifest { return manifest.Previous(out) }
 	}
 	m, err := scan.Manifest(a.ctx, prev)
 	if err != nil {

@@ -65,7 +65,7 @@ func (m *Manifest) Run(ctx context.Context, env *Env) (Outputs, error) {
 	// The manifest being replaced lends the dimensions and captions of the
 	// images that did not change.
 	man, err := manifest.Create(ctx, pathglob.Abs(env.Root, m.Dataset), hash,
-		manifest.Options{Jobs: runtime.NumCPU(), Previous: manifest.Previous(out)})
+		manifest.Options{Jobs: runtime.NumCPU(), Previous: func() *manifest.Manifest { return manifest.Previous(out) }})
 	if err != nil {
 		return nil, err
 	}

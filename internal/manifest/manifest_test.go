@@ -62,7 +62,7 @@ func TestCreateReusesPrevious(t *testing.T) {
 	prev.Images[0].Width, prev.Images[0].Caption = 400, "lent caption"
 	prev.Images[1].SHA256, prev.Images[1].Width = "stale", 500 // a changed image
 	prev.Images[1].CaptionSHA256, prev.Images[1].Caption = "stale", "stale caption"
-	m, err := Create(context.Background(), dir, hashFile, Options{Jobs: 2, Previous: &prev})
+	m, err := Create(context.Background(), dir, hashFile, Options{Jobs: 2, Previous: func() *Manifest { return &prev }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,6 +71,15 @@ func TestCreateReusesPrevious(t *testing.T) {
 	}
 	if b := m.Images[1]; b.Width != 5 || b.Caption != "b caption" {
 		t.Errorf("b.png changed but was not read again: %+v", b)
+	}
+
+	// When hashing read every file, the previous manifest is not even read.
+	_, err = Create(context.Background(), dir, HashFile, Options{Previous: func() *Manifest {
+		t.Error("the previous manifest was read although every file was")
+		return nil
+	}})
+	if err != nil {
+		t.Fatal(err)
 	}
 }
 
