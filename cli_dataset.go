@@ -7,6 +7,7 @@ import (
 	"io"
 	"path/filepath"
 	"runtime"
+	"sync"
 
 	"github.com/spf13/cobra"
 
@@ -117,9 +118,21 @@ func (a *app) createManifest(root, dir, out string) ([]byte, manifestCounts, err
 		}
 	}
 	sc.Preload()
+	// The stat cache is saved while the manifest is encoded and written
+	// (or, on a memo hit, at the end), and always before returning.
+	var saveErr error
+	saved := make(chan struct{})
+	startSave := sync.OnceFunc(func() {
+		go func() {
+			defer close(saved)
+			saveErr = sc.Save()
+		}()
+	})
 	defer func() {
-		if err := sc.Save(); err != nil {
-			fmt.Fprintf(a.stderr, "lifeos: %v\n", err)
+		startSave()
+		<-saved
+		if saveErr != nil {
+			fmt.Fprintf(a.stderr, "lifeos: %v\n", saveErr)
 		}
 	}()
 	hash := func(abs string, look func(io.Reader) error) (string, bool, error) {
@@ -139,6 +152,7 @@ func (a *app) createManifest(root, dir, out string) ([]byte, manifestCounts, err
 		}
 	}
 
+	startSave()
 	var prev func() *manifest.Manifest
 	if out != "" {
 		prev = func() *manifest.Manifest { return manifest.Previous(out) }
