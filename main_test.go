@@ -71,8 +71,26 @@ func TestScript(t *testing.T) {
 			"json":       cmdJSON,
 			"fulldisk":   cmdFullDisk,
 			"fakehealth": cmdFakeHealth,
-			"fakecomfy":  cmdFakeComfy,
-			"alter":      cmdAlter,
+			"fakewebhook": func(ts *testscript.TestScript, neg bool, args []string) {
+				// A chat webhook at $WEBHOOK_URL/hook/secret: each body it
+				// receives is a line of webhook.log.
+				log := ts.MkAbs("webhook.log")
+				var mu sync.Mutex
+				srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					body, _ := io.ReadAll(r.Body)
+					mu.Lock()
+					defer mu.Unlock()
+					f, err := os.OpenFile(log, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o666)
+					if err == nil {
+						fmt.Fprintf(f, "%s %s\n", r.URL.Path, body)
+						f.Close()
+					}
+				}))
+				ts.Setenv("WEBHOOK_URL", srv.URL+"/hook/secret")
+				ts.Defer(srv.Close)
+			},
+			"fakecomfy": cmdFakeComfy,
+			"alter":     cmdAlter,
 			"fakescorehttp": func(ts *testscript.TestScript, neg bool, args []string) {
 				// The fakescorer protocol over HTTP, at $SCORER_URL; the
 				// first request fails with 503 to exercise retries.

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/lifeos/lifeos/internal/cost"
 	"github.com/lifeos/lifeos/internal/pathglob"
 )
 
@@ -24,6 +25,9 @@ func init() {
 	Register(&Type{Name: "check.context_budget", Version: 1,
 		Summary: "files stay within line limits (default policy.context_budget.limits)",
 		New:     func() Step { return new(ContextBudget) }})
+	Register(&Type{Name: "check.cost", Version: 1,
+		Summary: "today's spend plus an open cost session's accrued cost is within policy.cost.daily_budget (always runs)",
+		New:     func() Step { return new(CostCheck) }})
 	Register(&Type{Name: "check.freshness", Version: 1,
 		Summary: "files were modified within max_age_days (always runs; skip_in_ci passes under CI=true)",
 		New:     func() Step { return new(Freshness) }})
@@ -252,4 +256,40 @@ func (f *Freshness) Run(ctx context.Context, env *Env) (Outputs, error) {
 		return nil, err
 	}
 	return Outputs{"checked": len(files), "summary": plural(len(files), "file") + " fresh"}, nil
+}
+
+// CostCheck stops a pipeline before it spends when the day's budget is
+// gone: today's cost log plus an open session's accrued cost against
+// policy.cost.daily_budget. (lifeos cost check also watches for an idle
+// session; a running pipeline is activity, so here only the budget counts.)
+type CostCheck struct{}
+
+// Validate has nothing to check.
+func (*CostCheck) Validate() error { return nil }
+
+// Deps: volatile (spending grows by the minute), and the budget.
+func (*CostCheck) Deps(map[string]Outputs) Deps {
+	return Deps{Volatile: true, Policy: []string{"cost.daily_budget"}}
+}
+
+// Run checks the spend.
+func (*CostCheck) Run(ctx context.Context, env *Env) (Outputs, error) {
+	budget, _ := number(env.Policy["cost.daily_budget"])
+	now := time.Now()
+	st, err := cost.Check(env.Root, cost.Limits{DailyBudget: budget}, now, now)
+	if err != nil {
+		return nil, fmt.Errorf("cost log: %w", err)
+	}
+	var findings []string
+	for _, f := range st.Findings {
+		findings = append(findings, f.Message)
+	}
+	if err := findingsError(env, "cost problem(s)", findings); err != nil {
+		return nil, err
+	}
+	summary := fmt.Sprintf("spent %.2f today", st.SpentToday+st.Accrued)
+	if budget > 0 {
+		summary += fmt.Sprintf(" of %.2f", budget)
+	}
+	return Outputs{"spent_today": st.SpentToday, "accrued": st.Accrued, "summary": summary}, nil
 }

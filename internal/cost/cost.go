@@ -245,3 +245,85 @@ func readSession(name string) (Session, error) {
 	}
 	return s, nil
 }
+
+// OpenSession returns the open session, if there is one.
+func OpenSession(root string) (Session, bool, error) {
+	s, err := readSession(sessionFile(root))
+	if errors.Is(err, fs.ErrNotExist) {
+		return s, false, nil
+	}
+	return s, err == nil, err
+}
+
+// Limits are what Check holds spending to.
+type Limits struct {
+	// MaxIdle is how long an open session may go without lifeos activity
+	// (a run started or ended); 0 turns the check off.
+	MaxIdle time.Duration
+	// DailyBudget caps today's spend plus the open session's accrued cost;
+	// 0 means no limit.
+	DailyBudget float64
+}
+
+// Finding is one thing Check found wrong.
+type Finding struct {
+	Kind    string `json:"kind"` // "idle" or "budget"
+	Message string `json:"message"`
+}
+
+// Status is what Check saw.
+type Status struct {
+	Session      *Session  `json:"session,omitempty"` // the open session
+	Accrued      float64   `json:"accrued"`           // its cost so far
+	SpentToday   float64   `json:"spent_today"`       // the cost log's, today
+	LastActivity time.Time `json:"last_activity,omitzero"`
+	Findings     []Finding `json:"findings"`
+}
+
+// Check looks for the two ways GPU money leaks: a session left open on an
+// idle pod (no activity, run or session start, for longer than
+// MaxIdle), and today's spend plus the open session's accrued cost over the
+// budget. lastRun is when the workspace's newest run started or ended
+// (zero if none).
+func Check(root string, lim Limits, lastRun, now time.Time) (Status, error) {
+	st := Status{Findings: []Finding{}}
+	entries, err := Read(root)
+	if err != nil {
+		return st, err
+	}
+	st.SpentToday = SpentOn(entries, now)
+	s, open, err := OpenSession(root)
+	if err != nil {
+		return st, err
+	}
+	if open {
+		st.Session = &s
+		st.Accrued = now.Sub(s.Started).Hours() * s.Rate
+		st.LastActivity = s.Started
+		if lastRun.After(st.LastActivity) {
+			st.LastActivity = lastRun
+		}
+		if idle := now.Sub(st.LastActivity); lim.MaxIdle > 0 && idle > lim.MaxIdle {
+			st.Findings = append(st.Findings, Finding{"idle", fmt.Sprintf(
+				"the %s session has been open for %s with no lifeos activity for %s (policy.cost.max_idle %s), accruing %.2f/h: lifeos cost stop, and stop the pod",
+				s.Activity, round(now.Sub(s.Started)), round(idle), lim.MaxIdle, s.Rate)})
+		}
+	} else if !lastRun.IsZero() {
+		st.LastActivity = lastRun
+	}
+	if total := st.SpentToday + st.Accrued; lim.DailyBudget > 0 && total > lim.DailyBudget {
+		msg := fmt.Sprintf("today's spend %.2f", st.SpentToday)
+		if open {
+			msg += fmt.Sprintf(" + the open %s session %.2f", s.Activity, st.Accrued)
+		}
+		st.Findings = append(st.Findings, Finding{"budget", fmt.Sprintf("%s = %.2f is over policy.cost.daily_budget %.2f", msg, total, lim.DailyBudget)})
+	}
+	return st, nil
+}
+
+func round(d time.Duration) time.Duration {
+	if d > time.Hour {
+		return d.Round(time.Minute)
+	}
+	return d.Round(time.Second)
+}

@@ -5,6 +5,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -87,5 +88,44 @@ func TestParseSince(t *testing.T) {
 		if _, err := ParseSince(bad, now); err == nil {
 			t.Errorf("ParseSince(%q) accepted", bad)
 		}
+	}
+}
+
+func TestCheck(t *testing.T) {
+	root := t.TempDir()
+	t0 := time.Date(2026, 11, 30, 9, 0, 0, 0, time.Local)
+	lim := Limits{MaxIdle: 30 * time.Minute, DailyBudget: 2.5}
+	st, err := Check(root, lim, time.Time{}, t0)
+	if err != nil || len(st.Findings) != 0 || st.Session != nil {
+		t.Fatalf("an empty workspace: %+v, %v", st, err)
+	}
+	if _, err := Append(root, Entry{Time: t0.Add(-time.Hour), Activity: "generation", Seconds: 3600, Rate: 1.5}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Start(root, "training", 0.69, t0); err != nil {
+		t.Fatal(err)
+	}
+	// 20 minutes in: neither idle nor over budget (1.5 + 0.23).
+	if st, _ := Check(root, lim, time.Time{}, t0.Add(20*time.Minute)); len(st.Findings) != 0 {
+		t.Errorf("at 20 min: %+v", st.Findings)
+	}
+	// 45 minutes in, a run 10 minutes ago: active.
+	if st, _ := Check(root, lim, t0.Add(35*time.Minute), t0.Add(45*time.Minute)); len(st.Findings) != 0 {
+		t.Errorf("a run 10 minutes ago is activity: %+v", st.Findings)
+	}
+	// 45 minutes in, no run: idle.
+	st, _ = Check(root, lim, time.Time{}, t0.Add(45*time.Minute))
+	if len(st.Findings) != 1 || st.Findings[0].Kind != "idle" || !strings.Contains(st.Findings[0].Message, "no lifeos activity for 45m0s") {
+		t.Errorf("at 45 min: %+v", st.Findings)
+	}
+	// Two hours in: idle, and 1.5 + 1.38 over the budget of 2.5.
+	st, _ = Check(root, lim, t0.Add(35*time.Minute), t0.Add(2*time.Hour))
+	if len(st.Findings) != 2 || st.Findings[1].Kind != "budget" ||
+		!strings.Contains(st.Findings[1].Message, "today's spend 1.50 + the open training session 1.38 = 2.88 is over policy.cost.daily_budget 2.50") {
+		t.Errorf("at 2 h: %+v", st.Findings)
+	}
+	// Limits of 0 check nothing.
+	if st, _ := Check(root, Limits{}, time.Time{}, t0.Add(10*time.Hour)); len(st.Findings) != 0 {
+		t.Errorf("no limits: %+v", st.Findings)
 	}
 }
