@@ -18,9 +18,9 @@ import (
 func (a *app) comfyCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "comfy",
-		Short: "ComfyUI helpers: see what a workflow's generation would patch",
+		Short: "ComfyUI helpers: see what a workflow's generation would patch, run a stand-in server",
 	}
-	cmd.AddCommand(a.comfyInspectCmd())
+	cmd.AddCommand(a.comfyInspectCmd(), a.comfyServeCmd())
 	return cmd
 }
 

@@ -65,8 +65,20 @@ func TestScript(t *testing.T) {
 			return err
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
-			"waitfile":   cmdWaitFile,
-			"screen":     cmdScreen,
+			"waitfile": cmdWaitFile,
+			"screen":   cmdScreen,
+			"setenvfile": func(ts *testscript.TestScript, neg bool, args []string) {
+				// setenvfile VAR FILE REGEXP: VAR is REGEXP's first group in
+				// FILE (a URL a server printed, say).
+				if neg || len(args) != 3 {
+					ts.Fatalf("usage: setenvfile VAR FILE REGEXP")
+				}
+				m := regexp.MustCompile(args[2]).FindStringSubmatch(ts.ReadFile(args[1]))
+				if len(m) < 2 {
+					ts.Fatalf("%s: no match for %s", args[1], args[2])
+				}
+				ts.Setenv(args[0], m[1])
+			},
 			"pty":        cmdPty,
 			"json":       cmdJSON,
 			"fulldisk":   cmdFullDisk,

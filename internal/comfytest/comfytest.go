@@ -1,4 +1,5 @@
-// Package comfytest is a stand-in for a ComfyUI server in tests. It speaks
+// Package comfytest is a stand-in for a ComfyUI server, for tests and for
+// `lifeos comfy serve --fake`. It speaks
 // the HTTP API as comfyui-api.md describes it, read from ComfyUI's source:
 // the 200 and 400 shapes of POST /prompt, a history that stays {} until the
 // prompt is done, /view's checks, execution errors in the history, and a
@@ -20,8 +21,10 @@ import (
 	"image/jpeg"
 	"image/png"
 	"io"
+	"io/fs"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -35,6 +38,13 @@ import (
 type Options struct {
 	// Loras are the LoRA files the server has (value_not_in_list otherwise).
 	Loras []string
+	// LoraDir, when set, is the folder whose files are the LoRAs, listed
+	// on every request (a LoRA copied there is usable at once), in place
+	// of Loras.
+	LoraDir string
+	// Render, when set, makes the image of a finished prompt (instead of a
+	// pattern drawn from its text).
+	Render func(prompt map[string]any) (image.Image, error)
 	// Fail makes the first Fail POST /prompt answer FailStatus (500, 429...).
 	Fail, FailStatus int
 	// FailQueued makes the first FailQueued prompts that are queued answer
@@ -79,7 +89,8 @@ type Options struct {
 // Server is a running stand-in.
 type Server struct {
 	*httptest.Server
-	opts Options
+	opts    Options
+	handler http.Handler
 
 	mu       sync.Mutex
 	prompts  map[string]map[string]any // id -> workflow
@@ -94,8 +105,21 @@ type Server struct {
 	views    int
 }
 
-// New starts a server.
+// New starts a server on a local port, as httptest does.
 func New(o Options) *Server {
+	s := newServer(o)
+	s.Server = httptest.NewServer(s.handler)
+	return s
+}
+
+// Handler makes a server without starting it: its HTTP handler serves the
+// API (lifeos comfy serve listens with it). Server.URL is unset.
+func Handler(o Options) (*Server, http.Handler) {
+	s := newServer(o)
+	return s, s.handler
+}
+
+func newServer(o Options) *Server {
 	if o.Size == 0 {
 		o.Size = 64
 	}
@@ -109,10 +133,15 @@ func New(o Options) *Server {
 	mux.HandleFunc("POST /interrupt", s.interrupt)
 	mux.HandleFunc("GET /view", s.view)
 	mux.HandleFunc("GET /ws", s.ws)
+	mux.HandleFunc("GET /models/loras", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, 200, s.loras())
+	})
+	mux.HandleFunc("GET /object_info", s.objectInfo)
+	mux.HandleFunc("GET /object_info/{class}", s.objectInfo)
 	mux.HandleFunc("GET /system_stats", func(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, `{"system": {"comfyui_version": "0.3.40"}, "devices": [{"name": "cuda:0", "vram_free": 24000000000}]}`)
 	})
-	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	s.handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if o.Log != nil {
 			o.Log(r.Method + " " + r.URL.Path)
 		}
@@ -132,8 +161,45 @@ func New(o Options) *Server {
 			return
 		}
 		mux.ServeHTTP(w, r)
-	}))
+	})
 	return s
+}
+
+// loras are the LoRA names the server has.
+func (s *Server) loras() []string {
+	if s.opts.LoraDir == "" {
+		return s.opts.Loras
+	}
+	names := []string{}
+	filepath.WalkDir(s.opts.LoraDir, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && d.Type().IsRegular() {
+			if rel, err := filepath.Rel(s.opts.LoraDir, p); err == nil {
+				names = append(names, filepath.ToSlash(rel))
+			}
+		}
+		return nil
+	})
+	slices.Sort(names)
+	return names
+}
+
+// objectInfo answers /object_info[/{class}] for the node types the
+// server has, with the LoRA combo filled in: enough for a client to check
+// that a LoRA is installed before it submits. An unknown class is {}.
+func (s *Server) objectInfo(w http.ResponseWriter, r *http.Request) {
+	info := map[string]any{}
+	for _, class := range known {
+		if c := r.PathValue("class"); c != "" && c != class {
+			continue
+		}
+		required := map[string]any{}
+		if strings.HasPrefix(class, "LoraLoader") {
+			required["lora_name"] = []any{s.loras(), map[string]any{}}
+		}
+		info[class] = map[string]any{"input": map[string]any{"required": required}, "name": class, "display_name": class,
+			"output_node": class == "SaveImage" || class == "PreviewImage", "category": "stand-in"}
+	}
+	writeJSON(w, 200, info)
 }
 
 // Counts returns the POST /prompt requests, the prompts queued, and the
@@ -213,11 +279,11 @@ func (s *Server) postPrompt(w http.ResponseWriter, r *http.Request) {
 		inputs, _ := node["inputs"].(map[string]any)
 		if strings.HasPrefix(class, "LoraLoader") {
 			name, _ := inputs["lora_name"].(string)
-			if !slices.Contains(s.opts.Loras, name) {
+			if loras := s.loras(); !slices.Contains(loras, name) {
 				nodeErrors[id] = map[string]any{"errors": []any{map[string]any{
 					"type": "value_not_in_list", "message": "Value not in list",
-					"details":    fmt.Sprintf("lora_name: '%s' not in %s", name, pyList(s.opts.Loras)),
-					"extra_info": map[string]any{"input_name": "lora_name", "input_config": []any{s.opts.Loras}, "received_value": name},
+					"details":    fmt.Sprintf("lora_name: '%s' not in %s", name, pyList(loras)),
+					"extra_info": map[string]any{"input_name": "lora_name", "input_config": []any{loras}, "received_value": name},
 				}}, "dependent_outputs": []string{"9"}, "class_type": class}
 			}
 		}
@@ -500,11 +566,19 @@ func (s *Server) view(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "http://images.example.invalid/"+name, http.StatusFound)
 		return
 	}
+	img := render(promptText(prompt), s.opts.Size)
+	if s.opts.Render != nil {
+		var err error
+		if img, err = s.opts.Render(prompt); err != nil {
+			internalError(w)
+			return
+		}
+	}
 	if s.opts.JPEG {
-		jpeg.Encode(w, render(promptText(prompt), s.opts.Size), nil)
+		jpeg.Encode(w, img, nil)
 		return
 	}
-	png.Encode(w, render(promptText(prompt), s.opts.Size))
+	png.Encode(w, img)
 }
 
 // render draws a deterministic picture of the prompt: the same request
