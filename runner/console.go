@@ -28,7 +28,6 @@ type console struct {
 	out      io.Writer // lines, when there is no live area
 	errOut   io.Writer // stderr, for printErr
 	quiet    bool      // only failures and the summary
-	verbose  bool      // cached steps' logs too
 	color    bool
 	terminal bool
 	idWidth  int
@@ -65,12 +64,12 @@ type liveStep struct {
 
 // consoleOptions say how a run prints.
 type consoleOptions struct {
-	terminal, color, quiet, verbose bool
-	steps, idWidth                  int
+	terminal, color, quiet bool
+	steps, idWidth         int
 }
 
 func newConsole(out, errOut io.Writer, o consoleOptions) *console {
-	return &console{out: out, errOut: errOut, quiet: o.quiet, verbose: o.verbose, color: o.color, idWidth: o.idWidth,
+	return &console{out: out, errOut: errOut, quiet: o.quiet, color: o.color, idWidth: o.idWidth,
 		terminal: o.terminal, running: map[string]*liveStep{}, total: o.steps, now: time.Now, every: 10 * time.Second}
 }
 

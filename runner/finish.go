@@ -89,15 +89,7 @@ func (e *engine) finish(n *node) error {
 		}
 	}
 	rec.Status, rec.Cached = n.status, n.status == StatusCached
-	if rec.Cached {
-		rec.UpToDate = true
-		for _, el := range n.elems {
-			if el.status == StatusCached && !el.upToDate {
-				rec.UpToDate = false
-				break
-			}
-		}
-	}
+	rec.UpToDate = rec.Cached && n.upToDate == counts[StatusCached]
 	rec.Outputs = n.outputs
 	for _, el := range n.elems {
 		if el.cost == nil {

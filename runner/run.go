@@ -139,8 +139,7 @@ func (plan *Plan) newEngine(o RunOptions, explain bool) (*engine, error) {
 		e.rec.Steps = append(e.rec.Steps, n.rec)
 		e.idWidth = max(e.idWidth, len(s.ID))
 	}
-	e.con = newConsole(o.Stdout, errOut, consoleOptions{terminal: tty, color: colorWanted(o.Color, tty), quiet: o.Quiet,
-		verbose: o.Verbose, steps: len(e.nodes), idWidth: e.idWidth})
+	e.con = newConsole(o.Stdout, errOut, consoleOptions{terminal: tty, color: colorWanted(o.Color, tty), quiet: o.Quiet, steps: len(e.nodes), idWidth: e.idWidth})
 	for _, n := range e.nodes {
 		for _, id := range n.s.Needs {
 			if d := e.byStep[plan.byID[id]]; d != nil {
@@ -183,7 +182,6 @@ type node struct {
 	itemsID    string // itemsIdentity, once finished
 	index      int    // in the plan's order: the colour of its output
 	announced  bool   // its start line is printed: an element of it runs
-	finished   int    // elements done
 	upToDate   int    // elements cached with their outputs already in place
 
 	// Made on demand (nodeInputs): the merged items of the needs and their
@@ -467,7 +465,7 @@ func (e *engine) schedule(parent context.Context) error {
 						if n.s.isForeach() {
 							total = len(n.elems)
 						}
-						e.con.start(n.s.ID, n.finished, total)
+						e.con.start(n.s.ID, len(n.elems)-n.remaining, total)
 					}
 				} else {
 					done(el)
@@ -503,15 +501,15 @@ func stopReason(ctx context.Context) string {
 // finishes the node and returns the dependents that became ready.
 func (e *engine) elementDone(ctx context.Context, el *element, firstErr *error, cancel context.CancelCauseFunc) []*node {
 	n := el.n
-	if n.finished++; n.announced && n.s.isForeach() {
-		e.con.progress(n.s.ID, "elements", n.finished, len(n.elems))
-	}
 	if el.status == StatusFailed && !n.s.ContinueOnError && ctx.Err() == nil {
 		err := &StepError{Step: n.s.ID, Err: el.err}
 		*firstErr = firstOf(*firstErr, err)
 		cancel(err)
 	}
 	n.remaining--
+	if n.announced && n.s.isForeach() {
+		e.con.progress(n.s.ID, "elements", len(n.elems)-n.remaining, len(n.elems))
+	}
 	if n.remaining > 0 {
 		return nil
 	}
