@@ -234,10 +234,8 @@ func (e *engine) run(ctx context.Context, el *element) {
 		item = el.label
 	}
 	var sw *prefixWriter
-	if s.Uses == "exec" || e.o.Verbose {
-		// A command's output is streamed as it comes (after the redaction
-		// below, like the log); built-in steps' logs are details their
-		// result line sums up, shown with -v.
+	if s.Type.Streams || e.o.Verbose {
+		// Streamed as it comes, after the redaction below like the log.
 		if sw = e.con.stream(s.ID, item, el.n.index); sw != nil {
 			log = io.MultiWriter(logf, sw)
 			defer sw.flush()

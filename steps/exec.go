@@ -23,6 +23,7 @@ func init() {
 		Version: 1,
 		Summary: "run a command (argv list, or a shell script with shell:), with declared inputs and outputs",
 		New:     func() Step { return new(Exec) },
+		Streams: true,
 	})
 }
 

@@ -169,6 +169,10 @@ type Type struct {
 	Summary string
 	// New returns a pointer to a zero params struct.
 	New func() Step
+	// Streams says the step's log is output a person watches as it comes
+	// (a command's stdout and stderr), shown live; other types' logs are
+	// details their result line sums up, shown with run -v.
+	Streams bool
 }
 
 var registry = map[string]*Type{}
