@@ -7,7 +7,6 @@ import (
 	"image"
 	"net"
 	"net/http"
-	"os"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -50,13 +49,12 @@ server's URL. Ctrl-C stops it.
 			g := &fakegen.Generator{LoraDir: resolve(base, loras)}
 			refName := "ecollins"
 			if reference != "" {
-				dir := resolve(base, reference)
-				files, err := imageFiles(dir, []string{dir})
+				files, err := imageFiles(base, []string{reference})
 				if err != nil {
 					return &runner.UsageError{Err: fmt.Errorf("--reference: %w", err)}
 				}
 				for _, f := range files {
-					img, err := decodeImage(resolve(dir, f))
+					img, err := readImage(resolve(base, f))
 					if err != nil {
 						return fmt.Errorf("--reference: %s: %w", f, err)
 					}
@@ -106,15 +104,4 @@ server's URL. Ctrl-C stops it.
 	cmd.Flags().StringVar(&loras, "loras", "models/loras", "`DIR` whose files are the server's LoRAs")
 	cmd.Flags().StringVar(&addr, "addr", "127.0.0.1:8188", "listen on `HOST:PORT` (port 0: any free one; the URL is printed first)")
 	return cmd
-}
-
-// decodeImage reads an image file.
-func decodeImage(name string) (image.Image, error) {
-	f, err := os.Open(name)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	img, _, err := image.Decode(f)
-	return img, err
 }

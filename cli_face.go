@@ -114,27 +114,37 @@ A directory stands for the images below it.`,
 	return cmd
 }
 
-// describeFaces detects the faces of one image (or, aligned, takes the
-// image as the crop) and embeds them when net is not nil.
-func describeFaces(name string, net *facenet.Net, aligned bool) (faceResult, error) {
+// readImage decodes an image file the command line was given, refusing a
+// decompression bomb from its header before decoding it.
+func readImage(name string) (image.Image, error) {
 	f, err := os.Open(name)
 	if err != nil {
-		return faceResult{}, err
+		return nil, err
 	}
 	defer f.Close()
 	cfg, _, err := image.DecodeConfig(f)
 	if err != nil {
-		return faceResult{}, fmt.Errorf("not a readable image: %w", err)
+		return nil, fmt.Errorf("not a readable image: %w", err)
 	}
 	if err := runner.CheckPixels(cfg); err != nil {
-		return faceResult{}, err
+		return nil, err
 	}
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
-		return faceResult{}, err
+		return nil, err
 	}
 	img, _, err := image.Decode(f)
 	if err != nil {
-		return faceResult{}, fmt.Errorf("not a readable image: %w", err)
+		return nil, fmt.Errorf("not a readable image: %w", err)
+	}
+	return img, nil
+}
+
+// describeFaces detects the faces of one image (or, aligned, takes the
+// image as the crop) and embeds them when net is not nil.
+func describeFaces(name string, net *facenet.Net, aligned bool) (faceResult, error) {
+	img, err := readImage(name)
+	if err != nil {
+		return faceResult{}, err
 	}
 	r := faceResult{Faces: []faceFound{}}
 	if aligned {
