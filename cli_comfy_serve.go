@@ -7,6 +7,7 @@ import (
 	"image"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -82,10 +83,14 @@ server's URL. Ctrl-C stops it.
 			if err != nil {
 				return &runner.UsageError{Err: fmt.Errorf("--addr %s: %w", addr, err)}
 			}
-			_, h := comfytest.Handler(comfytest.Options{LoraDir: g.LoraDir, Render: g.Render, Size: 512})
+			s, h := comfytest.Handler(comfytest.Options{LoraDir: g.LoraDir, Render: g.Render, Size: 512})
 			srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
 			fmt.Fprintf(a.stdout, "http://%s\n", ln.Addr())
-			fmt.Fprintf(a.stdout, "fake ComfyUI: images of %s; LoRAs from %s; Ctrl-C stops it\n", refName, fakegen.Describe(g.LoraDir))
+			have := "none yet: files copied there become usable at once"
+			if names := s.Loras(); len(names) > 0 {
+				have = strings.Join(names, ", ")
+			}
+			fmt.Fprintf(a.stdout, "fake ComfyUI: images of %s; LoRAs from %s (%s); Ctrl-C stops it\n", refName, g.LoraDir, have)
 			done := make(chan error, 1)
 			go func() { done <- srv.Serve(ln) }()
 			select {

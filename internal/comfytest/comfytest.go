@@ -134,7 +134,7 @@ func newServer(o Options) *Server {
 	mux.HandleFunc("GET /view", s.view)
 	mux.HandleFunc("GET /ws", s.ws)
 	mux.HandleFunc("GET /models/loras", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, 200, s.loras())
+		writeJSON(w, 200, s.Loras())
 	})
 	mux.HandleFunc("GET /object_info", s.objectInfo)
 	mux.HandleFunc("GET /object_info/{class}", s.objectInfo)
@@ -165,8 +165,8 @@ func newServer(o Options) *Server {
 	return s
 }
 
-// loras are the LoRA names the server has.
-func (s *Server) loras() []string {
+// Loras are the LoRA names the server has.
+func (s *Server) Loras() []string {
 	if s.opts.LoraDir == "" {
 		return s.opts.Loras
 	}
@@ -194,7 +194,7 @@ func (s *Server) objectInfo(w http.ResponseWriter, r *http.Request) {
 		}
 		required := map[string]any{}
 		if strings.HasPrefix(class, "LoraLoader") {
-			required["lora_name"] = []any{s.loras(), map[string]any{}}
+			required["lora_name"] = []any{s.Loras(), map[string]any{}}
 		}
 		info[class] = map[string]any{"input": map[string]any{"required": required}, "name": class, "display_name": class,
 			"output_node": class == "SaveImage" || class == "PreviewImage", "category": "stand-in"}
@@ -279,7 +279,7 @@ func (s *Server) postPrompt(w http.ResponseWriter, r *http.Request) {
 		inputs, _ := node["inputs"].(map[string]any)
 		if strings.HasPrefix(class, "LoraLoader") {
 			name, _ := inputs["lora_name"].(string)
-			if loras := s.loras(); !slices.Contains(loras, name) {
+			if loras := s.Loras(); !slices.Contains(loras, name) {
 				nodeErrors[id] = map[string]any{"errors": []any{map[string]any{
 					"type": "value_not_in_list", "message": "Value not in list",
 					"details":    fmt.Sprintf("lora_name: '%s' not in %s", name, pyList(loras)),

@@ -21,7 +21,6 @@ import (
 	"regexp"
 	"slices"
 	"strconv"
-	"strings"
 
 	"github.com/lifeos/lifeos/internal/alter"
 )
@@ -127,22 +126,4 @@ func (g *Generator) Render(prompt map[string]any) (image.Image, error) {
 	default:
 		return alter.Stops(vary(ref), -2), nil
 	}
-}
-
-// Describe says what a LoRA folder holds, for the server's first lines.
-func Describe(dir string) string {
-	ents, err := os.ReadDir(dir)
-	if err != nil {
-		return dir + " (missing: LoRAs copied there become usable at once)"
-	}
-	var names []string
-	for _, e := range ents {
-		if e.Type().IsRegular() {
-			names = append(names, e.Name())
-		}
-	}
-	if len(names) == 0 {
-		return dir + " (empty)"
-	}
-	return dir + " (" + strings.Join(names, ", ") + ")"
 }
