@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-retryablehttp"
+	"github.com/lifeos/lifeos/internal/retryhttp"
 )
 
 // comfyClient speaks ComfyUI's HTTP API (see comfyui-api.md in the design
@@ -59,8 +60,8 @@ const (
 
 func newComfyClient(base string, log io.Writer) *comfyClient {
 	base = strings.TrimRight(base, "/")
-	shown := redactURL(base)
-	c := newHTTPClient(log, 5, 250*time.Millisecond, 2*time.Minute)
+	shown := retryhttp.Redact(base)
+	c := retryhttp.New(log, 5, 250*time.Millisecond, 2*time.Minute)
 	// A redirect to another host would let the server hand over an image
 	// from anywhere: followed only on the same host.
 	c.HTTPClient.CheckRedirect = func(req *http.Request, via []*http.Request) error {

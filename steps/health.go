@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-retryablehttp"
+	"github.com/lifeos/lifeos/internal/retryhttp"
 )
 
 func init() {
@@ -56,7 +57,7 @@ func (h *Health) Deps(map[string]Outputs) Deps { return Deps{Volatile: true} }
 
 // Run performs the check.
 func (h *Health) Run(ctx context.Context, env *Env) (Outputs, error) {
-	shown := redactURL(h.URL)
+	shown := retryhttp.Redact(h.URL)
 	retries, wait, timeout := 3, 500*time.Millisecond, 10*time.Second
 	if h.Retries != nil {
 		retries = *h.Retries
@@ -67,7 +68,7 @@ func (h *Health) Run(ctx context.Context, env *Env) (Outputs, error) {
 	if h.Timeout > 0 {
 		timeout = h.Timeout
 	}
-	c := newHTTPClient(env.Log, retries, wait, timeout)
+	c := retryhttp.New(env.Log, retries, wait, timeout)
 	req, err := retryablehttp.NewRequestWithContext(ctx, http.MethodGet, h.URL, nil)
 	if err != nil {
 		return nil, err

@@ -18,6 +18,7 @@ import (
 	"github.com/hashicorp/go-retryablehttp"
 
 	"github.com/lifeos/lifeos/internal/pathglob"
+	"github.com/lifeos/lifeos/internal/retryhttp"
 )
 
 // The external scorer protocol. lifeos sends a batch of images as one JSON
@@ -151,7 +152,7 @@ func (s *Score) runCommand(ctx context.Context, env *Env, body []byte) ([]byte, 
 }
 
 func (s *Score) post(ctx context.Context, env *Env, body []byte) ([]byte, error) {
-	c := newHTTPClient(env.Log, 4, 250*time.Millisecond, 5*time.Minute)
+	c := retryhttp.New(env.Log, 4, 250*time.Millisecond, 5*time.Minute)
 	req, err := retryablehttp.NewRequestWithContext(ctx, http.MethodPost, s.URL, body)
 	if err != nil {
 		return nil, err

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-retryablehttp"
+	"github.com/lifeos/lifeos/internal/retryhttp"
 )
 
 // Post sends {"text": text} (Slack's field; Discord takes it too when the
@@ -34,12 +35,7 @@ func Post(ctx context.Context, rawURL, text string, extra map[string]any) error 
 	if err != nil {
 		return fmt.Errorf("webhook: %w", err)
 	}
-	c := retryablehttp.NewClient()
-	c.Logger = nil
-	c.RetryMax = 3
-	c.RetryWaitMin, c.RetryWaitMax = 500*time.Millisecond, 10*time.Second
-	c.HTTPClient.Timeout = 20 * time.Second
-	c.ErrorHandler = retryablehttp.PassthroughErrorHandler
+	c := retryhttp.New(nil, 3, 500*time.Millisecond, 20*time.Second) // no retry log: the URL is the secret
 	req, err := retryablehttp.NewRequestWithContext(ctx, http.MethodPost, rawURL, bytes.NewReader(data))
 	if err != nil {
 		return fmt.Errorf("webhook %s: %w", u.Host, err)
