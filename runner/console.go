@@ -73,18 +73,6 @@ func newConsole(out, errOut io.Writer, o consoleOptions) *console {
 		terminal: o.terminal, running: map[string]*liveStep{}, total: o.steps, now: time.Now, every: 10 * time.Second}
 }
 
-// printErr writes a line of stderr: above the live area while there is
-// one (stdout and stderr are one screen then), else to stderr.
-func (c *console) printErr(line string) {
-	line = strings.TrimSuffix(line, "\n")
-	if c.live != nil {
-		if _, err := fmt.Fprintln(c.live, line); err == nil {
-			return
-		}
-	}
-	fmt.Fprintln(c.errOut, line)
-}
-
 // header prints the run's first line and starts the live area, or the
 // ticker of plain progress lines; close stops them.
 func (c *console) header(line string) {
@@ -142,7 +130,13 @@ func (c *console) paint(code, s string) string {
 }
 
 // print writes a line above the live area (or plainly).
-func (c *console) print(line string) {
+func (c *console) print(line string) { c.printTo(c.out, line) }
+
+// printErr writes a line of stderr: above the live area while there is
+// one (stdout and stderr are one screen then), else to stderr.
+func (c *console) printErr(line string) { c.printTo(c.errOut, strings.TrimSuffix(line, "\n")) }
+
+func (c *console) printTo(w io.Writer, line string) {
 	if c.live != nil {
 		// After the live area ends (an interrupted run still reporting),
 		// lines go straight out.
@@ -150,7 +144,7 @@ func (c *console) print(line string) {
 			return
 		}
 	}
-	fmt.Fprintln(c.out, line)
+	fmt.Fprintln(w, line)
 }
 
 // stepLine prints a step's result line; label is its status word.
