@@ -192,6 +192,11 @@ type node struct {
 	inputsErr  error
 
 	// What the step passes on (nodeItems), decided once.
+	// What its dependents see of its outputs (upstreamView), made once
+	// however many read it.
+	viewOnce sync.Once
+	view     map[string]any
+
 	itemsOnce sync.Once
 	items     []steps.Item
 	itemsErr  error

@@ -90,6 +90,12 @@ func (e *engine) outputsPlain(el *element, data []byte) bool {
 	return el.outPlain
 }
 
+// upstreamView is n's outputs as its dependents see them, made once.
+func (n *node) upstreamView() map[string]any {
+	n.viewOnce.Do(func() { n.view = upstreamView(n.outputs) })
+	return n.view
+}
+
 // upstreamView is what a step sees of a need's outputs (steps.Env.Upstream):
 // the outputs of at most recordOutputMax bytes each, the same whether they
 // were just made or are stored; items come through Env.Items.
@@ -190,7 +196,7 @@ func (e *engine) nodeInputs(n *node) error {
 		n.inItems = steps.MergeItems(lists...)
 		n.up = make(map[string]steps.Outputs, len(n.deps))
 		for _, d := range n.deps {
-			if m := upstreamView(d.outputs); m != nil {
+			if m := d.upstreamView(); m != nil {
 				n.up[d.s.ID] = m
 			}
 		}
