@@ -58,6 +58,12 @@ type LoraSpec struct {
 	Strength      *float64 `yaml:"strength" json:"strength,omitempty"`
 	StrengthModel *float64 `yaml:"strength_model" json:"strength_model,omitempty"`
 	StrengthClip  *float64 `yaml:"strength_clip" json:"strength_clip,omitempty"`
+	// File is the local copy of the LoRA the server loads by Name. Its
+	// content is part of each image's key, so a LoRA retrained under the
+	// same name makes new images instead of restoring the old ones.
+	File string `yaml:"file" json:"file,omitempty"`
+	// SHA256 is File's digest, recorded with each image.
+	SHA256 string `yaml:"-" json:"sha256,omitempty"`
 }
 
 // SamplerSpec overrides the sampler's settings; zero values keep the
@@ -102,6 +108,13 @@ func (g *Generate) Validate() error {
 	if err := pathglob.Check(g.Output); err != nil {
 		return err
 	}
+	for _, l := range g.loras() {
+		if l.File != "" {
+			if err := pathglob.CheckRead(l.File); err != nil {
+				return fmt.Errorf("lora %s: file: %w", l.Name, err)
+			}
+		}
+	}
 	if s, ok := g.Prompts.(string); ok {
 		return pathglob.CheckRead(s)
 	}
@@ -128,6 +141,11 @@ func (g *Generate) Deps(map[string]Outputs) Deps {
 	r := []string{g.Workflow}
 	if s, ok := g.Prompts.(string); ok {
 		r = append(r, s)
+	}
+	for _, l := range g.loras() {
+		if l.File != "" {
+			r = append(r, l.File)
+		}
 	}
 	return Deps{Reads: r, Writes: []string{g.Output}, Policy: []string{"comfyui.max_image_bytes"}}
 }
@@ -245,6 +263,24 @@ func (g *Generate) Run(ctx context.Context, env *Env) (Outputs, error) {
 	for _, n := range pl.notes {
 		fmt.Fprintf(env.Log, "note: %s\n", n)
 	}
+	// The LoRA files' digests salt every image's key (the server knows a
+	// LoRA by name only) and are recorded with the images.
+	salt := ""
+	for i, l := range g.loras() {
+		if l.File == "" {
+			continue
+		}
+		sum, err := env.Sum(pathglob.Abs(env.Root, l.File))
+		if err != nil {
+			return nil, fmt.Errorf("lora %s: %w", l.Name, err)
+		}
+		salt += "\nlora " + l.Name + " " + sum
+		if g.Lora != nil {
+			g.Lora.SHA256 = sum
+		} else {
+			g.Loras[i].SHA256 = sum
+		}
+	}
 	jobs := g.jobs(prompts)
 	out := filepath.Join(env.Root, filepath.FromSlash(g.Output))
 	if err := os.MkdirAll(out, 0o777); err != nil {
@@ -256,7 +292,7 @@ func (g *Generate) Run(ctx context.Context, env *Env) (Outputs, error) {
 		j := &jobs[i]
 		j.wf = g.patch(wf, pl, *j)
 		b, _ := json.Marshal(j.wf) // maps marshal sorted: a canonical form
-		sum := sha256.Sum256(b)
+		sum := sha256.Sum256(append(b, salt...))
 		j.key = hex.EncodeToString(sum[:])
 		if it, ok := g.fromCache(env, out, *j); ok {
 			items[i] = it

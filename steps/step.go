@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"sort"
+
+	"github.com/lifeos/lifeos/internal/manifest"
 )
 
 // Step is a configured step: a params struct decoded from `with:`.
@@ -101,6 +103,17 @@ type Env struct {
 	// Run describes the run, for records a step appends (eval history).
 	// It is not part of the cache key: a step must not put it in outputs.
 	Run RunInfo
+}
+
+// Sum returns a file's SHA-256 (hex) through env.Hash when the engine
+// gave one (unchanged files are not read again).
+func (env *Env) Sum(abs string) (string, error) {
+	hash := manifest.HashFile
+	if env.Hash != nil {
+		hash = env.Hash
+	}
+	sum, _, err := hash(abs, nil)
+	return sum, err
 }
 
 // progress reports to env.Progress when there is one.
