@@ -26,6 +26,7 @@ import (
 
 	"github.com/lifeos/lifeos/internal/alter"
 	"github.com/lifeos/lifeos/internal/comfytest"
+	"github.com/lifeos/lifeos/internal/githubtest"
 )
 
 func TestMain(m *testing.M) {
@@ -101,8 +102,9 @@ func TestScript(t *testing.T) {
 				ts.Setenv("WEBHOOK_URL", srv.URL+"/hook/secret")
 				ts.Defer(srv.Close)
 			},
-			"fakecomfy": cmdFakeComfy,
-			"alter":     cmdAlter,
+			"fakecomfy":  cmdFakeComfy,
+			"fakegithub": cmdFakeGitHub,
+			"alter":      cmdAlter,
 			"fakescorehttp": func(ts *testscript.TestScript, neg bool, args []string) {
 				// The fakescorer protocol over HTTP, at $SCORER_URL; the
 				// first request fails with 503 to exercise retries.
@@ -172,6 +174,32 @@ func cmdFakeHealth(ts *testscript.TestScript, neg bool, args []string) {
 // every queued prompt appends one line per literal input to <env>.prompts,
 // "<prompt number> <node id> <class> <input>=<JSON value>", so scenarios
 // check what was patched.
+// cmdFakeGitHub starts a GitHub REST API stand-in (internal/githubtest)
+// holding the repositories named, empty, at $GITHUB_API_URL; it accepts the
+// token ghp_fake. Each request is a line of github.log ("POST
+// /repos/acme/loras/issues 201"), and each issue, once opened or edited,
+// is the file github/<owner>/<repo>/<number>.md: its title, a blank line,
+// its body.
+func cmdFakeGitHub(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) == 0 {
+		ts.Fatalf("usage: fakegithub owner/repo...")
+	}
+	log, err := os.Create(ts.MkAbs("github.log"))
+	ts.Check(err)
+	s := githubtest.New(args...)
+	s.Token = "ghp_fake"
+	s.Log = log
+	s.Changed = func(repo string, is githubtest.Issue) {
+		name := ts.MkAbs(filepath.Join("github", filepath.FromSlash(repo), fmt.Sprintf("%d.md", is.Number)))
+		os.MkdirAll(filepath.Dir(name), 0o777)
+		os.WriteFile(name, []byte(is.Title+"\n\n"+is.Body), 0o666)
+	}
+	srv := httptest.NewServer(s)
+	s.URL = srv.URL
+	ts.Setenv("GITHUB_API_URL", srv.URL)
+	ts.Defer(func() { srv.Close(); log.Close() })
+}
+
 func cmdFakeComfy(ts *testscript.TestScript, neg bool, args []string) {
 	fs := flag.NewFlagSet("fakecomfy", flag.ContinueOnError)
 	env := fs.String("env", "COMFY_URL", "")

@@ -15,7 +15,7 @@ import (
 func init() {
 	Register(&Type{
 		Name:    "compare",
-		Version: 1,
+		Version: 2,
 		Summary: "compare two evaluations of the eval history; a Markdown report and a promotion recommendation",
 		New:     func() Step { return new(Compare) },
 	})
@@ -113,6 +113,7 @@ func (c *Compare) Run(ctx context.Context, env *Env) (Outputs, error) {
 	b, _ := json.Marshal(cmp.Rows)
 	json.Unmarshal(b, &rows)
 	return Outputs{"recommendation": cmp.Recommendation, "promote": cmp.Recommendation == "promote", "reason": cmp.Reason,
-		"grade_v1": r1.Grade, "grade_v2": r2.Grade, "rows": rows,
+		"grade_v1": r1.Grade, "grade_v2": r2.Grade, "composite_v1": r1.Composite, "composite_v2": r2.Composite,
+		"headline": cmp.Headline(), "rows": rows,
 		"summary": fmt.Sprintf("%s: %s", cmp.Recommendation, cmp.Reason)}, nil
 }

@@ -36,10 +36,16 @@ type Scorecard struct {
 	History string `yaml:"history" doc:"eval history file, JSON lines (default evals/eval_history.jsonl)"`
 	Label   string `yaml:"label" doc:"a name for this evaluation, e.g. the LoRA version"`
 	Dataset string `yaml:"dataset" doc:"the dataset manifest's digest, recorded with the evaluation (e.g. ${{ steps.manifest.outputs.digest }})"`
+	Lora    string `yaml:"lora" doc:"the evaluated LoRA file: its SHA-256 is recorded with the evaluation"`
 }
 
 // Validate checks the history path.
 func (s *Scorecard) Validate() error {
+	if s.Lora != "" {
+		if err := pathglob.CheckRead(s.Lora); err != nil {
+			return fmt.Errorf("lora: %w", err)
+		}
+	}
 	if s.History != "" {
 		return pathglob.Check(s.History)
 	}
@@ -51,7 +57,11 @@ func (s *Scorecard) Validate() error {
 // The history it appends to is a log, not an output: a cached scorecard
 // appends nothing.
 func (s *Scorecard) Deps(map[string]Outputs) Deps {
-	return Deps{Items: true, Policy: []string{"scorecard.grades", "scorecard.weights"}}
+	d := Deps{Items: true, Policy: []string{"scorecard.grades", "scorecard.weights"}}
+	if s.Lora != "" {
+		d.Reads = []string{s.Lora}
+	}
+	return d
 }
 
 // Aggregate is one metric over a batch, as the eval history stores it.
@@ -110,6 +120,14 @@ func (s *Scorecard) Run(ctx context.Context, env *Env) (Outputs, error) {
 	}
 	if r, ok := out["approved_rate"].(float64); ok {
 		line.ApprovedRate = &r
+	}
+	if s.Lora != "" {
+		sum, err := env.Sum(pathglob.Abs(env.Root, s.Lora))
+		if err != nil {
+			return nil, fmt.Errorf("lora: %w", err)
+		}
+		line.Lora, line.LoraSHA256 = s.Lora, sum
+		out["lora_sha256"] = sum
 	}
 	if err := atomicfile.AppendJSONLine(filepath.Join(env.Root, filepath.FromSlash(history)), line); err != nil {
 		return nil, fmt.Errorf("eval history: %w", err)

@@ -31,6 +31,8 @@ type Record struct {
 	PipelineDigest string               `json:"pipeline_digest"`
 	PolicyDigest   string               `json:"policy_digest"`
 	DatasetDigest  string               `json:"dataset_digest,omitempty"`
+	Lora           string               `json:"lora,omitempty"`        // the evaluated LoRA file
+	LoraSHA256     string               `json:"lora_sha256,omitempty"` // its content
 	Step           string               `json:"step"`
 	Count          int                  `json:"count"`
 	Metrics        map[string]Aggregate `json:"metrics"`
@@ -210,6 +212,20 @@ func Compare(v1, v2 Record, o Options) Comparison {
 	return c
 }
 
+// Headline says the candidate's standing in a line, for a title:
+// "grade B (composite 0.81, +0.06 vs v3)".
+func (c Comparison) Headline() string {
+	last := c.Rows[len(c.Rows)-1] // composite
+	if last.Delta == nil {
+		return fmt.Sprintf("grade %s (composite %.2f, first version)", c.V2.Grade, c.V2.Composite)
+	}
+	d := fmt.Sprintf("%+.2f", *last.Delta)
+	if d == "+0.00" || d == "-0.00" {
+		d = fmt.Sprintf("%+.4f", *last.Delta)
+	}
+	return fmt.Sprintf("grade %s (composite %.2f, %s vs %s)", c.V2.Grade, c.V2.Composite, d, name(c.V1))
+}
+
 func fmtNum(p *float64) string {
 	if p == nil {
 		return "–"
@@ -226,6 +242,9 @@ func (c Comparison) Markdown() string {
 		c.V1.RunID, c.V2.RunID, c.V1.Timestamp, c.V2.Timestamp, c.V1.Grade, c.V2.Grade, c.V1.Count, c.V2.Count)
 	if c.V1.DatasetDigest != "" || c.V2.DatasetDigest != "" {
 		fmt.Fprintf(&b, "| dataset | %s | %s |\n", short(c.V1.DatasetDigest), short(c.V2.DatasetDigest))
+	}
+	if c.V1.LoraSHA256 != "" || c.V2.LoraSHA256 != "" {
+		fmt.Fprintf(&b, "| LoRA sha256 | %s | %s |\n", short(c.V1.LoraSHA256), short(c.V2.LoraSHA256))
 	}
 	b.WriteString("\n| metric (mean) | v1 | v2 | delta | verdict |\n|---|---:|---:|---:|---|\n")
 	for _, r := range c.Rows {
