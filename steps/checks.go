@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -177,6 +178,11 @@ func (c *ContextBudget) Run(ctx context.Context, env *Env) (Outputs, error) {
 	checked := 0
 	for _, g := range globs {
 		files, err := pathglob.Files(env.Root, []string{g})
+		if errors.Is(err, fs.ErrNotExist) {
+			// A budget bounds the files there are: a workspace without a
+			// CLAUDE.md keeps within its budget.
+			continue
+		}
 		if err != nil {
 			return nil, err
 		}
