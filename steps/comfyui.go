@@ -506,6 +506,11 @@ func plural(n int, word string) string {
 	return fmt.Sprintf("%d %ss", n, word)
 }
 
+// settingFields are the item fields that describe how an image was made
+// (generate's, below): numbers in them (a LoRA's strength, a size) are not
+// scores.
+var settingFields = []string{"lora", "loras", "sampler", "size", "negative", "server"}
+
 func (g *Generate) item(j genJob, path string, m genMeta) Item {
 	fields := map[string]any{"prompt": j.prompt, "seed": j.seed, "prompt_id": m.PromptID, "server": m.Server}
 	if g.Negative != "" {

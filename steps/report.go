@@ -80,9 +80,6 @@ var reportExts = []string{".md", ".json", ".html"}
 // thumbSide is the longest side of gallery thumbnails.
 const thumbSide = 192
 
-// settingFields are the item fields that describe how an image was made.
-var settingFields = []string{"lora", "loras", "sampler", "size", "negative", "server"}
-
 type reportItem struct {
 	Path      string             `json:"path"`
 	SHA256    string             `json:"sha256"`

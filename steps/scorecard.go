@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -136,18 +137,23 @@ func (s *Scorecard) Run(ctx context.Context, env *Env) (Outputs, error) {
 	return out, nil
 }
 
-// aggregate collects every numeric field of the form <step>.<metric>.
+// aggregate collects every numeric field of the form <step>.<metric>,
+// leaving out generation settings. A yes/no field counts 1 or 0, so its
+// mean is the share of yes: filter.approved is the approved rate.
 func aggregate(items []Item) map[string]Aggregate {
 	values := map[string][]float64{}
 	for _, it := range items {
 		for step, v := range it.Fields {
 			m, ok := v.(map[string]any)
-			if !ok {
+			if !ok || slices.Contains(settingFields, step) {
 				continue
 			}
 			for name, x := range m {
-				if f, ok := x.(float64); ok {
-					values[step+"."+name] = append(values[step+"."+name], f)
+				switch x := x.(type) {
+				case float64:
+					values[step+"."+name] = append(values[step+"."+name], x)
+				case bool:
+					values[step+"."+name] = append(values[step+"."+name], map[bool]float64{true: 1}[x])
 				}
 			}
 		}

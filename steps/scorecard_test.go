@@ -10,12 +10,18 @@ func TestAggregateAndGrade(t *testing.T) {
 	var items []Item
 	for i, v := range []float64{0.2, 0.4, 0.6, 0.8, 1.0} {
 		items = append(items, Item{Path: "x", SHA256: strings.Repeat("a", 63) + string(rune('0'+i)),
-			Fields: map[string]any{"sharp": map[string]any{"sharpness": v}, "keep": map[string]any{"approved": v >= 0.6, "reason": "x"}}})
+			Fields: map[string]any{"sharp": map[string]any{"sharpness": v}, "keep": map[string]any{"approved": v >= 0.6, "reason": "x"},
+				"lora": map[string]any{"name": "a.safetensors", "strength": 0.8}, "size": map[string]any{"width": 832.0}}})
 	}
 	m := aggregate(items)
 	a := m["sharp.sharpness"]
-	if a.Mean != 0.6 || a.Min != 0.2 || a.Max != 1 || a.P10 != 0.28 || a.N != 5 || len(m) != 1 {
+	// Generation settings (lora.strength, size.width) are not metrics; a
+	// yes/no field's mean is the share of yes.
+	if a.Mean != 0.6 || a.Min != 0.2 || a.Max != 1 || a.P10 != 0.28 || a.N != 5 || len(m) != 2 {
 		t.Errorf("aggregate = %+v (all: %v)", a, m)
+	}
+	if k := m["keep.approved"]; k.Mean != 0.6 || k.Min != 0 || k.Max != 1 {
+		t.Errorf("keep.approved = %+v, want mean 0.6", k)
 	}
 	weights := map[string]any{"sharp.sharpness": 1.0, "face.similarity": 0.5}
 	grades := map[string]any{"A": 0.85, "B": 0.7, "C": 0.55, "D": 0.4}
