@@ -49,7 +49,7 @@ func (a *app) historyCmd() *cobra.Command {
 			}
 			if errors.Is(err, evalhist.ErrEmpty) {
 				// Nothing yet is an answer, not a failure.
-				fmt.Fprintf(a.stdout, "no evaluations yet in %s: a scorecard step appends one per run (try lifeos run pipelines/cycle.yaml)\n", file)
+				fmt.Fprintf(a.stdout, "no evaluations yet in %s: a scorecard step appends one per run (pipelines/cycle.yaml has one)\n", file)
 				return nil
 			}
 			if err != nil {

@@ -21,12 +21,12 @@ import (
 // pipelines, the policy, the example workflows and prompts, as in this
 // repository.
 //
-//go:embed pipelines/production.yaml pipelines/cycle.yaml policies/thresholds.yaml workflows/*.json prompts/production.txt
+//go:embed pipelines/production.yaml pipelines/cycle.yaml policies/thresholds.yaml workflows/*.json prompts/production.txt prompts/eval.txt
 var scaffold embed.FS
 
 // scaffoldExtra are the files init writes beside the scaffold.
 var scaffoldExtra = map[string]string{
-	".gitignore": ".lifeos/\nout/\n",
+	".gitignore": ".lifeos/\nout/\nmodels/\n",
 	"datasets/reference/README.md": `Put here a few photos of the person your LoRA is of (5 to 20, faces
 clearly visible): the face scorer compares every generated face with them.
 `,
@@ -83,6 +83,13 @@ lifeos run pipelines/production.yaml --param server=http://<pod>:8188`,
 			}
 			fmt.Fprintln(a.stdout, "next: put photos of the person in datasets/reference, then")
 			fmt.Fprintln(a.stdout, "  lifeos run pipelines/production.yaml --param server=http://<pod>:8188")
+			fmt.Fprint(a.stdout, `or try the whole cycle without a GPU, on lifeos's ComfyUI stand-in:
+  lifeos fixture datasets/v1 --people 1 --images 6 --reference datasets/reference
+  lifeos fixture datasets/v2 --people 1 --images 20
+  lifeos comfy serve --fake &
+  lifeos run pipelines/cycle.yaml --param label=v1 --param dataset=datasets/v1
+  lifeos run pipelines/cycle.yaml --param label=v2 --param previous=v1 --param dataset=datasets/v2
+`)
 			return nil
 		},
 	}
