@@ -32,7 +32,8 @@ func (e *engine) runSub(ctx context.Context, file string, params map[string]any)
 		return nil, err
 	}
 	out := &prefixWriter{w: e.o.Stdout, prefix: "  | "}
-	rec, err := plan.Run(ctx, RunOptions{Jobs: e.o.Jobs, NoCache: e.o.NoCache, Stdout: out, Stderr: e.o.Stderr, nested: true})
+	rec, err := plan.Run(ctx, RunOptions{Jobs: e.o.Jobs, NoCache: e.o.NoCache, Quiet: e.o.Quiet, Verbose: e.o.Verbose,
+		Stdout: out, Stderr: e.o.Stderr, nested: true})
 	out.flush()
 	if rec == nil {
 		return nil, err
