@@ -76,7 +76,7 @@ func (a *app) costCmd() *cobra.Command {
 	var by, since string
 	report := &cobra.Command{
 		Use:   "report",
-		Short: "Sum the cost log by activity or by day",
+		Short: "Sum the cost log by activity, day or generation server",
 		Args:  args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			root, err := a.root()
@@ -93,21 +93,21 @@ func (a *app) costCmd() *cobra.Command {
 			}
 			sum, err := cost.Summarize(entries, by, from)
 			if err != nil {
-				return &runner.UsageError{Err: fmt.Errorf("--by %s: use activity or day", by)}
+				return &runner.UsageError{Err: fmt.Errorf("--by %s: use activity, day or server", by)}
 			}
 			if asJSON {
 				return writeJSON(a.stdout, sum)
 			}
 			tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', tabwriter.AlignRight)
-			fmt.Fprintf(tw, "%s\tHOURS\tCOST\tENTRIES\t\n", strings.ToUpper(by))
+			fmt.Fprintf(tw, "%s\tHOURS\tGPU HOURS\tCOST\tENTRIES\t\n", strings.ToUpper(by))
 			for _, g := range append(sum.Groups, sum.Total) {
-				fmt.Fprintf(tw, "%s\t%.2f\t%.2f\t%d\t\n", g.Key, g.Hours, g.Cost, g.Entries)
+				fmt.Fprintf(tw, "%s\t%.2f\t%.2f\t%.2f\t%d\t\n", g.Key, g.Hours, g.GPUHours, g.Cost, g.Entries)
 			}
 			return tw.Flush()
 		},
 	}
-	report.Flags().StringVar(&by, "by", "activity", "group by `KEY`: activity or day")
-	report.Flags().BoolVar(&asJSON, "json", false, `print {"by", "groups": [{"key", "hours", "cost", "entries"}], "total"} (full precision)`)
+	report.Flags().StringVar(&by, "by", "activity", "group by `KEY`: activity, day or server (the generation servers' GPU hours)")
+	report.Flags().BoolVar(&asJSON, "json", false, `print {"by", "groups": [{"key", "hours", "gpu_hours", "cost", "entries"}], "total"} (full precision)`)
 	report.Flags().StringVar(&since, "since", "", "only entries from `DATE` (2026-11-01) or a duration ago (7d, 12h)")
 	var sets []string
 	var notify string

@@ -249,6 +249,8 @@ func (e *engine) run(ctx context.Context, el *element) {
 			el.log = logf.path
 		}
 	}()
+	var gpuMu sync.Mutex
+	var gpu map[string]float64 // seconds by server, for the cost entry
 	if s.Cost != nil {
 		if err := e.checkBudget(s); err != nil {
 			el.status, el.err = StatusFailed, err
@@ -259,8 +261,10 @@ func (e *engine) run(ctx context.Context, el *element) {
 			if el.status != StatusOK && el.status != StatusFailed {
 				return // interrupted before it could bill
 			}
+			gpuMu.Lock()
+			defer gpuMu.Unlock()
 			ce, err := cost.Append(e.plan.Root, cost.Entry{Time: time.Now(), Activity: s.Cost.Activity, Seconds: time.Since(began).Seconds(),
-				Rate: e.costRate(s.Cost), RunID: e.rec.ID, Step: s.ID})
+				Rate: e.costRate(s.Cost), RunID: e.rec.ID, Step: s.ID, GPUSeconds: gpu})
 			if err != nil {
 				fmt.Fprintf(e.o.Stderr, "lifeos: warning: cost of step %s not logged: %v\n", s.ID, err)
 				return
@@ -273,6 +277,14 @@ func (e *engine) run(ctx context.Context, el *element) {
 		Hash: func(abs string, look func(io.Reader) error) (string, bool, error) {
 			sum, looked, err := e.stat.SumLook(abs, look)
 			return sum.String(), looked, err
+		},
+		GPU: func(server string, seconds float64) {
+			gpuMu.Lock()
+			defer gpuMu.Unlock()
+			if gpu == nil {
+				gpu = map[string]float64{}
+			}
+			gpu[server] += seconds
 		}}
 	if s.readsItems {
 		env.Items = el.n.inItems

@@ -431,6 +431,11 @@ func (g *Generate) generateAll(ctx context.Context, env *Env, out string, jobs [
 		}
 	}
 	wg.Wait()
+	for _, c := range clients {
+		if secs := c.gpuSeconds(); secs > 0 {
+			env.gpu(c.shown, secs)
+		}
+	}
 	// What this run queued and will not collect is taken off the servers,
 	// even after a Ctrl-C (hence a context of its own, briefly).
 	cctx, cancelCleanup := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)

@@ -37,6 +37,7 @@ type comfyClient struct {
 	inflight map[string]bool // prompts of this run not collected yet
 	events   *comfyEvents    // the WebSocket's, when there is one
 	maxImage int64           // policy.comfyui.max_image_bytes
+	gpu      float64         // seconds the server spent executing this run's prompts
 
 	health health // in its batch's pool
 }
@@ -493,6 +494,9 @@ func (c *comfyClient) wait(ctx context.Context, id string, check bool) ([]output
 				return nil, err
 			}
 			if entry != nil {
+				c.mu.Lock()
+				c.gpu += entry.execSeconds()
+				c.mu.Unlock()
 				return entry.images(id, c.shown)
 			}
 		}
@@ -516,6 +520,41 @@ func (c *comfyClient) wait(ctx context.Context, id string, check bool) ([]output
 		}
 		delay = min(delay*3/2, pollMax)
 	}
+}
+
+// execSeconds is how long the server executed the prompt: from its
+// execution_start message to its last (success, error, interruption), by
+// the server's own millisecond timestamps; 0 when they are missing.
+func (e *histEntry) execSeconds() float64 {
+	var start, end float64
+	for _, m := range e.Status.Messages {
+		if len(m) != 2 {
+			continue
+		}
+		var kind string
+		var d struct {
+			Timestamp float64 `json:"timestamp"`
+		}
+		json.Unmarshal(m[0], &kind)
+		json.Unmarshal(m[1], &d)
+		switch kind {
+		case "execution_start":
+			start = d.Timestamp
+		case "execution_success", "execution_error", "execution_interrupted":
+			end = d.Timestamp
+		}
+	}
+	if start <= 0 || end < start {
+		return 0
+	}
+	return (end - start) / 1000
+}
+
+// gpuSeconds is the execution time of the prompts collected so far.
+func (c *comfyClient) gpuSeconds() float64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.gpu
 }
 
 // images returns a finished entry's output images, or its failure.

@@ -91,6 +91,10 @@ type Env struct {
 	// Progress, when not nil, is told how far a long step is ("image", 12,
 	// 20); the engine shows it. Safe for concurrent use.
 	Progress func(unit string, done, total int)
+	// GPU, when not nil, is told the seconds a server spent executing the
+	// step's work (by the server's own clock), for the cost log. Safe for
+	// concurrent use.
+	GPU func(server string, seconds float64)
 	// RunPipeline runs another pipeline file with params, in the same
 	// workspace and cache, and returns its outputs (for the pipeline step).
 	RunPipeline func(ctx context.Context, file string, params map[string]any) (Outputs, error)
@@ -114,6 +118,13 @@ func (env *Env) Sum(abs string) (string, error) {
 	}
 	sum, _, err := hash(abs, nil)
 	return sum, err
+}
+
+// gpu reports to env.GPU when there is one.
+func (env *Env) gpu(server string, seconds float64) {
+	if env.GPU != nil {
+		env.GPU(server, seconds)
+	}
 }
 
 // progress reports to env.Progress when there is one.

@@ -29,6 +29,10 @@ type Entry struct {
 	Cost     float64   `json:"cost"`
 	RunID    string    `json:"run_id,omitempty"`
 	Step     string    `json:"step,omitempty"`
+	// GPUSeconds is the time each server spent executing the step's
+	// prompts, by server URL (credentials hidden): what the GPU did, next
+	// to the wall time that is billed.
+	GPUSeconds map[string]float64 `json:"gpu_seconds,omitempty"`
 }
 
 // Log is the path of a workspace's cost log.
@@ -95,10 +99,13 @@ func MeanSeconds(entries []Entry, activity string) (float64, bool) {
 
 // Row is one group of a Summary, or its total.
 type Row struct {
-	Key     string  `json:"key"`
-	Hours   float64 `json:"hours"`
-	Cost    float64 `json:"cost"`
-	Entries int     `json:"entries"`
+	Key   string  `json:"key"`
+	Hours float64 `json:"hours"`
+	Cost  float64 `json:"cost"`
+	// GPUHours is what the servers spent executing prompts (from
+	// generation steps), within Hours.
+	GPUHours float64 `json:"gpu_hours"`
+	Entries  int     `json:"entries"`
 }
 
 // Summary is the log summed by activity or by day.
@@ -108,31 +115,48 @@ type Summary struct {
 	Total  Row    `json:"total"`
 }
 
-// Summarize sums the entries from `from` on, grouped by "activity" or
-// "day" (local date), groups sorted by key.
+// Summarize sums the entries from `from` on, grouped by "activity",
+// "day" (local date) or "server" (the generation servers an entry used:
+// an entry that used two counts in both rows, and once in the total),
+// groups sorted by key.
 func Summarize(entries []Entry, by string, from time.Time) (Summary, error) {
-	if by != "activity" && by != "day" {
-		return Summary{}, fmt.Errorf("group by %q: use activity or day", by)
+	if by != "activity" && by != "day" && by != "server" {
+		return Summary{}, fmt.Errorf("group by %q: use activity, day or server", by)
 	}
 	groups := map[string]*Row{}
 	s := Summary{By: by, Groups: []Row{}, Total: Row{Key: "total"}}
-	for _, e := range entries {
-		if e.Time.Before(from) {
-			continue
-		}
-		key := e.Activity
-		if by == "day" {
-			key = e.Time.Local().Format(time.DateOnly)
-		}
+	add := func(r *Row, e Entry, gpu float64) {
+		r.Hours += e.Seconds / 3600
+		r.Cost += e.Cost
+		r.GPUHours += gpu / 3600
+		r.Entries++
+	}
+	row := func(key string) *Row {
 		g := groups[key]
 		if g == nil {
 			g = &Row{Key: key}
 			groups[key] = g
 		}
-		for _, r := range []*Row{g, &s.Total} {
-			r.Hours += e.Seconds / 3600
-			r.Cost += e.Cost
-			r.Entries++
+		return g
+	}
+	for _, e := range entries {
+		if e.Time.Before(from) {
+			continue
+		}
+		var gpu float64
+		for _, secs := range e.GPUSeconds {
+			gpu += secs
+		}
+		add(&s.Total, e, gpu)
+		switch by {
+		case "activity":
+			add(row(e.Activity), e, gpu)
+		case "day":
+			add(row(e.Time.Local().Format(time.DateOnly)), e, gpu)
+		case "server":
+			for server, secs := range e.GPUSeconds {
+				add(row(server), e, secs)
+			}
 		}
 	}
 	for _, g := range groups {

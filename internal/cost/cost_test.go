@@ -5,6 +5,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -34,7 +35,7 @@ func TestSessionStartStop(t *testing.T) {
 		t.Errorf("the session file is left: %v", err)
 	}
 	entries, err := Read(root)
-	if err != nil || len(entries) != 1 || entries[0] != e {
+	if err != nil || len(entries) != 1 || !reflect.DeepEqual(entries[0], e) {
 		t.Errorf("log = %+v, %v; want [%+v]", entries, err, e)
 	}
 }
