@@ -20,7 +20,7 @@ func (a *app) comfyCmd() *cobra.Command {
 		Use:   "comfy",
 		Short: "ComfyUI helpers: see what a workflow's generation would patch, run a stand-in server",
 	}
-	cmd.AddCommand(a.comfyInspectCmd(), a.comfyServeCmd())
+	cmd.AddCommand(a.comfyInspectCmd(), a.comfyServeCmd(), a.comfyRecordCmd())
 	return cmd
 }
 
