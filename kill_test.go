@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/lifeos/lifeos/internal/comfytest"
+	"github.com/lifeos/lifeos/internal/testdir"
 )
 
 var killRuns = flag.Int("kills", 0, "run TestKill: this many kill -9 at random moments, each followed by a re-run")
@@ -30,7 +31,7 @@ func TestKill(t *testing.T) {
 	if *killRuns == 0 {
 		t.Skip("enable with -kills N")
 	}
-	bin := filepath.Join(t.TempDir(), "lifeos")
+	bin := filepath.Join(testdir.New(t), "lifeos")
 	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
 		t.Fatalf("build: %v\n%s", err, out)
 	}
@@ -62,7 +63,7 @@ func TestKill(t *testing.T) {
 	}
 	pipelines := []string{"pipelines/demo.yaml", "pipelines/batch.yaml"}
 	// The clean run's outputs, to compare with.
-	clean := t.TempDir()
+	clean := testdir.New(t)
 	setup(clean)
 	for _, p := range pipelines {
 		if out, err := run(clean, p); err != nil {
@@ -71,7 +72,7 @@ func TestKill(t *testing.T) {
 	}
 	want := outputTree(t, clean)
 
-	ws := t.TempDir()
+	ws := testdir.New(t)
 	setup(ws)
 	for _, p := range pipelines {
 		if out, err := run(ws, p); err != nil {

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/lifeos/lifeos/internal/testdir"
 )
 
 // genDAG returns a pipeline of n fake steps, each needing up to two earlier
@@ -38,7 +40,7 @@ func genDAG(n int) string {
 // decoding, graph checks, params decoding and the topological order.
 func BenchmarkPlan10k(b *testing.B) {
 	src := []byte(genDAG(10000))
-	root := b.TempDir()
+	root := testdir.New(b)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		p, err := parsePipeline("p.yaml", src)
@@ -56,7 +58,7 @@ func BenchmarkPlan10k(b *testing.B) {
 // no-op steps with the cache off, so nothing but scheduling is timed.
 func BenchmarkSchedule10k(b *testing.B) {
 	b.Setenv("LIFEOS_CACHE", "off")
-	root := b.TempDir()
+	root := testdir.New(b)
 	p, err := parsePipeline("p.yaml", []byte(genDAG(10000)))
 	if err != nil {
 		b.Fatal(err)
@@ -78,7 +80,7 @@ func BenchmarkSchedule10k(b *testing.B) {
 // measures each file in a foreach exec step (one output file per element)
 // and filters them by a policy threshold.
 func cachedWorkspace(tb testing.TB, n int) (root string) {
-	root = tb.TempDir()
+	root = testdir.New(tb)
 	os.MkdirAll(filepath.Join(root, "images"), 0o777)
 	os.MkdirAll(filepath.Join(root, "pipelines"), 0o777)
 	for i := 0; i < n; i++ {
@@ -137,7 +139,7 @@ var editCount int
 // batch of 1,000 images: the scores come from the cache, the filter and
 // the report run again (each iteration flips the threshold).
 func BenchmarkThresholdEdit1000(b *testing.B) {
-	root := b.TempDir()
+	root := testdir.New(b)
 	b.Setenv("LIFEOS_CACHE", "")
 	os.MkdirAll(filepath.Join(root, "shots"), 0o777)
 	for i := 0; i < 1000; i++ {

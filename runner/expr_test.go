@@ -3,6 +3,8 @@ package runner
 import (
 	"strings"
 	"testing"
+
+	"github.com/lifeos/lifeos/internal/testdir"
 )
 
 // compileOne builds a two-step pipeline whose second step has the given
@@ -26,7 +28,7 @@ steps:
 	if err != nil {
 		t.Fatalf("parse: %v", err)
 	}
-	_, err = Compile(t.TempDir(), p, Options{})
+	_, err = Compile(testdir.New(t), p, Options{})
 	if err == nil {
 		return ""
 	}
@@ -127,7 +129,7 @@ steps:
 	if err != nil {
 		t.Fatal(err)
 	}
-	plan, err := Compile(t.TempDir(), p, Options{})
+	plan, err := Compile(testdir.New(t), p, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

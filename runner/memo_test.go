@@ -13,13 +13,15 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/lifeos/lifeos/internal/testdir"
 )
 
 // memoWorkspace has three inputs, a foreach that writes one output per
 // input, and a filter over all outputs that reads a threshold.
 func memoWorkspace(t *testing.T) string {
 	t.Helper()
-	root := t.TempDir()
+	root := testdir.New(t)
 	for _, name := range []string{"a", "b", "c"} {
 		writeFile(t, root, "in/"+name+".txt", name+name)
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/lifeos/lifeos/internal/atomicfile"
 	"github.com/lifeos/lifeos/internal/pathglob"
+	"github.com/lifeos/lifeos/internal/robustio"
 	"github.com/lifeos/lifeos/runner/cache"
 )
 
@@ -108,7 +109,7 @@ func (e *engine) syncOutputs(res *cache.Result, apply bool) (ch outputChanges, w
 			continue
 		}
 		if err == nil && info.IsDir() {
-			if err := os.RemoveAll(abs); err != nil {
+			if err := robustio.RemoveAll(abs); err != nil {
 				return ch, nil, err
 			}
 		}
@@ -154,7 +155,7 @@ func (e *engine) syncOutputs(res *cache.Result, apply bool) (ch outputChanges, w
 		for _, x := range extra {
 			ch.removed = append(ch.removed, x)
 			if apply {
-				if err := os.RemoveAll(e.abs(x)); err != nil {
+				if err := robustio.RemoveAll(e.abs(x)); err != nil {
 					return ch, nil, err
 				}
 			}

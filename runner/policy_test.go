@@ -5,10 +5,12 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/lifeos/lifeos/internal/testdir"
 )
 
 func TestPolicyPrecedence(t *testing.T) {
-	root := t.TempDir()
+	root := testdir.New(t)
 	os.MkdirAll(filepath.Join(root, "policies"), 0o777)
 	os.WriteFile(filepath.Join(root, "policies/thresholds.yaml"), []byte("face:\n  min_similarity: 0.7\n  max_distance: 0.5\nextra:\n  n: 1\n"), 0o666)
 
@@ -54,7 +56,7 @@ func TestPolicyPrecedence(t *testing.T) {
 }
 
 func TestPolicyErrors(t *testing.T) {
-	root := t.TempDir()
+	root := testdir.New(t)
 	write := func(s string) {
 		os.MkdirAll(filepath.Join(root, "policies"), 0o777)
 		os.WriteFile(filepath.Join(root, "policies/thresholds.yaml"), []byte(s), 0o666)

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/lifeos/lifeos/internal/testdir"
 	"github.com/lifeos/lifeos/steps"
 )
 
@@ -49,7 +50,7 @@ steps:
 	if err != nil {
 		b.Fatal(err)
 	}
-	plan, err := Compile(b.TempDir(), pl, Options{})
+	plan, err := Compile(testdir.New(b), pl, Options{})
 	if err != nil {
 		b.Fatal(err)
 	}

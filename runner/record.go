@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/lifeos/lifeos/internal/atomicfile"
+	"github.com/lifeos/lifeos/internal/robustio"
 	"github.com/lifeos/lifeos/runner/cache"
 )
 
@@ -365,7 +366,7 @@ func pruneRuns(root string, keep int, maxAge time.Duration, now time.Time) error
 	for i := 0; i < len(ents)-keep; i++ {                                                                // ReadDir sorts by name: oldest first
 		name := ents[i].Name()
 		if name < cutoff {
-			if err := os.RemoveAll(filepath.Join(RunsDir(root), name)); err != nil {
+			if err := robustio.RemoveAll(filepath.Join(RunsDir(root), name)); err != nil {
 				return err
 			}
 		}

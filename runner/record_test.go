@@ -9,10 +9,12 @@ import (
 	"reflect"
 	"testing"
 	"time"
+
+	"github.com/lifeos/lifeos/internal/testdir"
 )
 
 func TestRecordRoundTrip(t *testing.T) {
-	dir := t.TempDir()
+	dir := testdir.New(t)
 	for _, steps := range [][]*StepRecord{
 		nil,
 		{{ID: "a", Uses: "exec", Status: StatusOK, Outputs: map[string]any{"x": "a > b"}}},
@@ -37,7 +39,7 @@ func TestRecordRoundTrip(t *testing.T) {
 }
 
 func TestPruneRuns(t *testing.T) {
-	root := t.TempDir()
+	root := testdir.New(t)
 	now := time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
 	var names []string
 	for i := 0; i < 6; i++ {

@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/lifeos/lifeos/internal/testdir"
 	"github.com/lifeos/lifeos/steps"
 )
 
@@ -88,7 +89,7 @@ func wide(n int, extra string) string {
 func TestJobsLimit(t *testing.T) {
 	resetFake()
 	t.Setenv("LIFEOS_CACHE", "")
-	root := t.TempDir()
+	root := testdir.New(t)
 	plan := fakePipeline(t, root, wide(12, ""))
 	if _, err := plan.Run(context.Background(), RunOptions{Jobs: 3}); err != nil {
 		t.Fatal(err)
@@ -120,7 +121,7 @@ func TestJobsLimit(t *testing.T) {
 func TestFailureCancelsRunning(t *testing.T) {
 	resetFake()
 	t.Setenv("LIFEOS_CACHE", "")
-	root := t.TempDir()
+	root := testdir.New(t)
 	plan := fakePipeline(t, root, `version: 1
 steps:
   - id: waiter
@@ -162,7 +163,7 @@ steps:
 func TestInterruptCancelsRun(t *testing.T) {
 	resetFake()
 	t.Setenv("LIFEOS_CACHE", "")
-	plan := fakePipeline(t, t.TempDir(), `version: 1
+	plan := fakePipeline(t, testdir.New(t), `version: 1
 steps:
   - id: waiter
     uses: test.fake

@@ -4,13 +4,14 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/lifeos/lifeos/internal/testdir"
 	"github.com/lifeos/lifeos/runner/cache"
 )
 
 // The key state reads back what it saved: memos with their policy lines,
 // stamps of paths that need escaping, and the folders found clean.
 func TestKeyStateRoundTrip(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "p.ids")
+	path := filepath.Join(testdir.New(t), "p.ids")
 	ks := loadKeyStateAsync(path)
 	m := &memo{key: [16]byte{1}, output: cache.OutputID{2}, outputs: `{"n":1}`, policy: "face.min=0.5\nscorecard.grades={\"A\":0.9}\n",
 		patterns: []string{"in/odd\\name.txt"},

@@ -8,13 +8,15 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/lifeos/lifeos/internal/testdir"
 )
 
 // storedWorkspace has a step whose outputs are large (200 items) and a
 // filter over them that reads a threshold.
 func storedWorkspace(t *testing.T) string {
 	t.Helper()
-	root := t.TempDir()
+	root := testdir.New(t)
 	for i := range 200 {
 		writeFile(t, root, "in/x"+strconv.Itoa(1000+i)+".txt", strconv.Itoa(i))
 	}

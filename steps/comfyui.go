@@ -16,6 +16,7 @@ import (
 
 	"github.com/lifeos/lifeos/internal/atomicfile"
 	"github.com/lifeos/lifeos/internal/pathglob"
+	"github.com/lifeos/lifeos/internal/robustio"
 )
 
 func init() {
@@ -495,7 +496,7 @@ func keepOnly(dir string, keep []string, root string) error {
 	}
 	for _, e := range entries {
 		if p := filepath.Join(dir, e.Name()); !set[p] {
-			if err := os.RemoveAll(p); err != nil {
+			if err := robustio.RemoveAll(p); err != nil {
 				return err
 			}
 		}

@@ -14,6 +14,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/lifeos/lifeos/internal/testdir"
 )
 
 func loadWorkflow(t *testing.T, name string) workflow {
@@ -298,7 +300,7 @@ func TestHostileComfyAnswers(t *testing.T) {
 		t.Errorf("decompression bomb: err = %v", err)
 	}
 	// The same header in a file: listing and scoring refuse it too.
-	dir := t.TempDir()
+	dir := testdir.New(t)
 	if err := os.WriteFile(dir+"/bomb.png", bomb, 0o666); err != nil {
 		t.Fatal(err)
 	}

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/lifeos/lifeos/internal/testdir"
 )
 
 func TestExecValidate(t *testing.T) {
@@ -53,7 +55,7 @@ func (l *logBuffer) String() string {
 }
 
 func TestExecRun(t *testing.T) {
-	root := t.TempDir()
+	root := testdir.New(t)
 	var log logBuffer
 	e := &Exec{Shell: `echo to-log; echo '{"n": 2}' > out.json`, OutputsFile: "out.json"}
 	out, err := e.Run(context.Background(), &Env{Root: root, Log: &log})

@@ -14,6 +14,7 @@ import (
 
 	"github.com/lifeos/lifeos/internal/facedetect"
 	"github.com/lifeos/lifeos/internal/filehash"
+	"github.com/lifeos/lifeos/internal/testdir"
 )
 
 // BenchmarkFacePortraits1024 runs the built-in face pipeline (decode,
@@ -27,7 +28,7 @@ func BenchmarkFacePortraits1024(b *testing.B) {
 			big.Set(x, y, src.At(x/2, y/2))
 		}
 	}
-	dir := b.TempDir()
+	dir := testdir.New(b)
 	const n = 8
 	var items []Item
 	for i := range n {
@@ -75,7 +76,7 @@ func TestFaceAllComparesBestFace(t *testing.T) {
 			}
 		}
 	}
-	root := t.TempDir()
+	root := testdir.New(t)
 	os.Mkdir(filepath.Join(root, "ref"), 0o755)
 	writePNGFile(t, filepath.Join(root, "both.png"), both)
 	writePNGFile(t, filepath.Join(root, "ref", "astro.png"), astro)
@@ -124,7 +125,7 @@ func TestEachImageStopsWhenCancelled(t *testing.T) {
 	cancel()
 	calls := 0
 	items := []Item{{Path: "a.png"}, {Path: "b.png"}}
-	err := eachImage(ctx, &Env{Root: t.TempDir(), Log: io.Discard}, items, "images", func(int, image.Image) error {
+	err := eachImage(ctx, &Env{Root: testdir.New(t), Log: io.Discard}, items, "images", func(int, image.Image) error {
 		calls++
 		return nil
 	})

@@ -12,6 +12,7 @@ import (
 
 	"github.com/lifeos/lifeos/internal/atomicfile"
 	"github.com/lifeos/lifeos/internal/pathglob"
+	"github.com/lifeos/lifeos/internal/robustio"
 )
 
 func init() {
@@ -296,7 +297,7 @@ func place(ctx context.Context, out string, want []placed) error {
 	// and links land on free names.
 	for key, h := range existing {
 		if !keep[key] && !moving[key] {
-			if err := os.RemoveAll(h.path); err != nil {
+			if err := robustio.RemoveAll(h.path); err != nil {
 				return err
 			}
 		}

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"sort"
 	"testing"
+
+	"github.com/lifeos/lifeos/internal/testdir"
 )
 
 // place leaves approved/ and rejected/ holding exactly what is wanted,
@@ -13,7 +15,7 @@ import (
 // verdicts that flipped (a swap of two images of one name included),
 // images no longer in the batch, junk, and a stale file under a kept name.
 func TestPlace(t *testing.T) {
-	root := t.TempDir()
+	root := testdir.New(t)
 	src := func(name, content string) string {
 		p := filepath.Join(root, "src", name)
 		os.MkdirAll(filepath.Dir(p), 0o777)

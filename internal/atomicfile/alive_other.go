@@ -1,11 +1,11 @@
-//go:build !unix
+//go:build !unix && !windows
 
 package atomicfile
 
 import "os"
 
-// processAlive reports whether a process with this id exists: on Windows,
-// finding a process opens a handle to it, which fails when it is gone.
+// processAlive reports whether a process with this id exists, as well as
+// os.FindProcess can tell on this system.
 func processAlive(pid int) bool {
 	if pid == os.Getpid() {
 		return true

@@ -15,6 +15,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/lifeos/lifeos/internal/robustio"
 )
 
 // WriteFile atomically replaces name with data. Parent directories are
@@ -92,7 +94,7 @@ func write(name, tmpDir string, perm os.FileMode, fill func(w io.Writer) error, 
 	if err := f.Close(); err != nil {
 		return err
 	}
-	return os.Rename(tmp, name)
+	return robustio.Rename(tmp, name)
 }
 
 // createTemp is os.CreateTemp with the file's permissions given, so that

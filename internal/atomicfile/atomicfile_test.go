@@ -8,10 +8,12 @@ import (
 	"os/exec"
 	"path/filepath"
 	"testing"
+
+	"github.com/lifeos/lifeos/internal/testdir"
 )
 
 func TestWriteReplaces(t *testing.T) {
-	dir := t.TempDir()
+	dir := testdir.New(t)
 	name := filepath.Join(dir, "sub", "f.txt")
 	if err := WriteFile(name, []byte("one"), 0o644); err != nil {
 		t.Fatal(err)
@@ -25,7 +27,7 @@ func TestWriteReplaces(t *testing.T) {
 }
 
 func TestFailedWriteLeavesOriginal(t *testing.T) {
-	dir := t.TempDir()
+	dir := testdir.New(t)
 	name := filepath.Join(dir, "f.txt")
 	WriteFile(name, []byte("original"), 0o644)
 	boom := errors.New("boom")
@@ -45,7 +47,7 @@ func TestFailedWriteLeavesOriginal(t *testing.T) {
 }
 
 func TestSweepRemovesOnlyDeadProcessesTemps(t *testing.T) {
-	dir := t.TempDir()
+	dir := testdir.New(t)
 	// A process that has exited: its id is free (or reused, then kept).
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	if err := cmd.Run(); err != nil {
@@ -86,7 +88,7 @@ func TestSweepRemovesOnlyDeadProcessesTemps(t *testing.T) {
 }
 
 func TestTempPatternIsRecognised(t *testing.T) {
-	f, err := os.CreateTemp(t.TempDir(), TempPattern("batch_report.html"))
+	f, err := os.CreateTemp(testdir.New(t), TempPattern("batch_report.html"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -102,7 +104,7 @@ func TestTempPatternIsRecognised(t *testing.T) {
 }
 
 func TestAppendJSONLineAfterTornLine(t *testing.T) {
-	name := filepath.Join(t.TempDir(), "h.jsonl")
+	name := filepath.Join(testdir.New(t), "h.jsonl")
 	os.WriteFile(name, []byte(`{"ok":1}`+"\n"+`{"torn":`), 0o666)
 	if err := AppendJSONLine(name, map[string]int{"next": 2}); err != nil {
 		t.Fatal(err)

@@ -8,13 +8,15 @@ import (
 	"path/filepath"
 	"reflect"
 	"testing"
+
+	"github.com/lifeos/lifeos/internal/testdir"
 )
 
 // With LoraDir, the LoRAs are that folder's files, read on every request:
 // /models/loras lists them and /object_info offers them in LoraLoader's
 // combo, as ComfyUI does; an unknown class is {}.
 func TestLoraDir(t *testing.T) {
-	dir := t.TempDir()
+	dir := testdir.New(t)
 	_, h := Handler(Options{LoraDir: dir})
 	srv := httptest.NewServer(h)
 	defer srv.Close()

@@ -9,10 +9,12 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/lifeos/lifeos/internal/testdir"
 )
 
 func TestSessionStartStop(t *testing.T) {
-	root := t.TempDir()
+	root := testdir.New(t)
 	t0 := time.Date(2026, 11, 30, 10, 0, 0, 0, time.UTC)
 	if _, _, err := Stop(root, t0); !errors.Is(err, ErrNoSession) {
 		t.Fatalf("stop without a session: %v", err)
@@ -93,7 +95,7 @@ func TestParseSince(t *testing.T) {
 }
 
 func TestCheck(t *testing.T) {
-	root := t.TempDir()
+	root := testdir.New(t)
 	t0 := time.Date(2026, 11, 30, 9, 0, 0, 0, time.Local)
 	lim := Limits{MaxIdle: 30 * time.Minute, DailyBudget: 2.5}
 	st, err := Check(root, lim, time.Time{}, t0)

@@ -5,10 +5,12 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/lifeos/lifeos/internal/testdir"
 )
 
 func TestReadSkipsTornLines(t *testing.T) {
-	name := filepath.Join(t.TempDir(), "h.jsonl")
+	name := filepath.Join(testdir.New(t), "h.jsonl")
 	os.WriteFile(name, []byte(`{"run_id":"a","label":"v1","grade":"B"}`+"\n"+`{"run_id":"b",`+"\n"+`{"run_id":"c","label":"v2"}`+"\n"), 0o666)
 	recs, skipped, err := Read(name)
 	if err != nil || len(recs) != 2 || skipped != 1 || recs[1].RunID != "c" {

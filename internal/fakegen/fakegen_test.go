@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/lifeos/lifeos/internal/fixture"
+	"github.com/lifeos/lifeos/internal/testdir"
 )
 
 func prompt(text string, seed int, lora string) map[string]any {
@@ -38,7 +39,7 @@ func TestRender(t *testing.T) {
 		t.Fatal(err)
 	}
 	other, _ := fixture.Photo("ghopper")
-	dir := t.TempDir()
+	dir := testdir.New(t)
 	os.WriteFile(filepath.Join(dir, "v1.safetensors"), []byte("lifeos-fake-lora quality=0.2\n"), 0o666)
 	os.WriteFile(filepath.Join(dir, "v2.safetensors"), []byte("lifeos-fake-lora quality=0.9\n"), 0o666)
 	g := &Generator{References: []image.Image{ref}, Others: []image.Image{other}, LoraDir: dir}

@@ -11,6 +11,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/lifeos/lifeos/internal/testdir"
 )
 
 func TestSumMatchesSHA256(t *testing.T) {
@@ -20,7 +22,7 @@ func TestSumMatchesSHA256(t *testing.T) {
 		for i := range data {
 			data[i] = byte(rng.IntN(256))
 		}
-		name := filepath.Join(t.TempDir(), "f")
+		name := filepath.Join(testdir.New(t), "f")
 		if err := os.WriteFile(name, data, 0o644); err != nil {
 			t.Fatal(err)
 		}
@@ -33,7 +35,7 @@ func TestSumMatchesSHA256(t *testing.T) {
 			t.Errorf("size %d: Hex = %s", size, h)
 		}
 	}
-	if _, _, err := Sum(filepath.Join(t.TempDir(), "missing")); !errors.Is(err, fs.ErrNotExist) {
+	if _, _, err := Sum(filepath.Join(testdir.New(t), "missing")); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("missing file: %v, want fs.ErrNotExist", err)
 	}
 }
@@ -43,7 +45,7 @@ func TestSumLookHashesWhatItShows(t *testing.T) {
 	for i := range data {
 		data[i] = byte(i * 7)
 	}
-	name := filepath.Join(t.TempDir(), "f")
+	name := filepath.Join(testdir.New(t), "f")
 	if err := os.WriteFile(name, data, 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -65,7 +67,7 @@ func TestSumLookHashesWhatItShows(t *testing.T) {
 	if _, _, err := SumLook(name, func(io.Reader) error { return stop }); err != stop {
 		t.Errorf("look's error: got %v, want it returned as it is", err)
 	}
-	if _, _, err := Sum(t.TempDir()); err == nil {
+	if _, _, err := Sum(testdir.New(t)); err == nil {
 		t.Error("hashing a directory: no error")
 	}
 }
@@ -73,7 +75,7 @@ func TestSumLookHashesWhatItShows(t *testing.T) {
 // SumLookSize reads the size it is given and no further; a shorter file is
 // hashed whole.
 func TestSumLookSize(t *testing.T) {
-	name := filepath.Join(t.TempDir(), "f")
+	name := filepath.Join(testdir.New(t), "f")
 	os.WriteFile(name, []byte("0123456789"), 0o644)
 	for _, c := range []struct {
 		size int64

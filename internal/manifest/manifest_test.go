@@ -15,6 +15,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/lifeos/lifeos/internal/testdir"
 )
 
 // hashFile is a Hasher that knows every digest without lending the file
@@ -43,7 +45,7 @@ func writePNG(t *testing.T, name string, w, h int) {
 // An unchanged image or caption takes its dimensions or text from the
 // previous manifest; a changed one is read again.
 func TestCreateReusesPrevious(t *testing.T) {
-	dir := t.TempDir()
+	dir := testdir.New(t)
 	writePNG(t, filepath.Join(dir, "a.png"), 4, 3)
 	writePNG(t, filepath.Join(dir, "b.png"), 5, 5)
 	os.WriteFile(filepath.Join(dir, "a.txt"), []byte("new caption\n"), 0o644)
@@ -84,7 +86,7 @@ func TestCreateReusesPrevious(t *testing.T) {
 }
 
 func TestCreateCancelled(t *testing.T) {
-	dir := t.TempDir()
+	dir := testdir.New(t)
 	writePNG(t, filepath.Join(dir, "a.png"), 2, 2)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
@@ -95,12 +97,12 @@ func TestCreateCancelled(t *testing.T) {
 
 // Encode is valid JSON that Read gives back unchanged, byte for byte.
 func TestEncodeRoundTrip(t *testing.T) {
-	dir := t.TempDir()
+	dir := testdir.New(t)
 	os.Mkdir(filepath.Join(dir, "x"), 0o755)
 	writePNG(t, filepath.Join(dir, "x", "a.png"), 2, 2)
 	os.WriteFile(filepath.Join(dir, "x", "a.txt"), []byte(`a "quoted" <caption> & more`), 0o644)
 	writePNG(t, filepath.Join(dir, "x", "b.png"), 3, 2)
-	for _, d := range []string{dir, t.TempDir()} { // a dataset, and an empty one
+	for _, d := range []string{dir, testdir.New(t)} { // a dataset, and an empty one
 		m, err := Create(context.Background(), d, hashFile, Options{})
 		if err != nil {
 			t.Fatal(err)
@@ -109,7 +111,7 @@ func TestEncodeRoundTrip(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		name := filepath.Join(t.TempDir(), "m.json")
+		name := filepath.Join(testdir.New(t), "m.json")
 		os.WriteFile(name, data, 0o644)
 		back, err := Read(name)
 		if err != nil {
@@ -125,7 +127,7 @@ func TestEncodeRoundTrip(t *testing.T) {
 // A file read to be hashed lends its header or text in the same pass; the
 // manifest is the same as when everything is read separately.
 func TestCreateOnePass(t *testing.T) {
-	dir := t.TempDir()
+	dir := testdir.New(t)
 	writePNG(t, filepath.Join(dir, "a.png"), 4, 3)
 	os.WriteFile(filepath.Join(dir, "a.txt"), []byte(" a caption \n"), 0o644)
 	writePNG(t, filepath.Join(dir, "b.png"), 7, 5)
@@ -172,7 +174,7 @@ func TestCreateOnePass(t *testing.T) {
 // looked up in the folder's listing, not by a stat that fails (a thousand
 // uncaptioned images were a thousand failing stats on every run).
 func TestScanAsksOnlyForListedCaptions(t *testing.T) {
-	dir := t.TempDir()
+	dir := testdir.New(t)
 	writePNG(t, filepath.Join(dir, "a.png"), 4, 3)
 	os.WriteFile(filepath.Join(dir, "a.txt"), []byte("a caption"), 0o644)
 	writePNG(t, filepath.Join(dir, "b.png"), 7, 5)
@@ -200,7 +202,7 @@ func TestScanAsksOnlyForListedCaptions(t *testing.T) {
 // Links to images and to folders are followed (a dataset assembled from
 // photos kept elsewhere); a link to a folder above is an error, not a hang.
 func TestCreateFollowsLinks(t *testing.T) {
-	photos, dir := t.TempDir(), t.TempDir()
+	photos, dir := testdir.New(t), testdir.New(t)
 	writePNG(t, filepath.Join(photos, "a.png"), 2, 3)
 	os.Mkdir(filepath.Join(photos, "more"), 0o755)
 	writePNG(t, filepath.Join(photos, "more", "b.png"), 4, 5)

@@ -6,10 +6,12 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/lifeos/lifeos/internal/testdir"
 )
 
 func TestFiles(t *testing.T) {
-	top := t.TempDir()
+	top := testdir.New(t)
 	root := filepath.Join(top, "ws")
 	shared := filepath.ToSlash(filepath.Join(top, "shared"))
 	for _, f := range []string{"ws/a/1.png", "ws/a/2.png", "ws/a/b/3.png", "ws/a/notes.txt", "ws/c.png", "shared/s.png", "shared/t.txt"} {
@@ -71,7 +73,7 @@ func TestCheck(t *testing.T) {
 // the general doublestar walk finds: files and links to files, no
 // directories, dotfiles included, in name order.
 func TestOneDirGlobMatchesDoublestar(t *testing.T) {
-	root := t.TempDir()
+	root := testdir.New(t)
 	for _, f := range []string{"a/1.png", "a/2.png", "a/b/3.png", "a/.hidden.png", "a/notes.txt", "a/x1.png", "c.png", "d/b.png/inner.png"} {
 		p := filepath.Join(root, f)
 		os.MkdirAll(filepath.Dir(p), 0o777)

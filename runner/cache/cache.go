@@ -56,6 +56,7 @@ import (
 
 	"github.com/lifeos/lifeos/internal/atomicfile"
 	"github.com/lifeos/lifeos/internal/filehash"
+	"github.com/lifeos/lifeos/internal/robustio"
 )
 
 // mtimeInterval is how stale an entry's mtime may be before Get refreshes it:
@@ -265,7 +266,7 @@ func (c *Cache) GetBytes(id ActionID) ([]byte, Entry, error) {
 // ReadObject returns the content of object id, checking its size (when
 // size >= 0) and digest.
 func (c *Cache) ReadObject(id OutputID, size int64) ([]byte, error) {
-	data, err := os.ReadFile(c.ObjectPath(id))
+	data, err := robustio.ReadFile(c.ObjectPath(id))
 	if err != nil {
 		return nil, fmt.Errorf("object %s: %w", id.Short(), err)
 	}
@@ -332,7 +333,7 @@ func (c *Cache) PutObject(r io.Reader) (OutputID, error) {
 	if err := os.Chmod(tmp, 0o444); err != nil {
 		return id, err
 	}
-	if err := os.Rename(tmp, name); err != nil {
+	if err := robustio.Rename(tmp, name); err != nil {
 		return id, fmt.Errorf("store object: %w", err)
 	}
 	stored = true

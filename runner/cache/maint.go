@@ -226,7 +226,7 @@ func (c *Cache) Trim(maxAge time.Duration) (TrimReport, error) {
 	// used within maxAge (a hit refreshes its mtime, as for entries).
 	err = c.walkPacks(func(path string, info fs.FileInfo) error {
 		if info.ModTime().Before(cutoff) {
-			if err := os.Remove(path); err == nil {
+			if err := c.removePack(path); err == nil {
 				r.Packs++
 				r.Bytes += info.Size()
 			}
@@ -333,7 +333,7 @@ func (c *Cache) Verify() (checked int, problems []Problem, err error) {
 		checked += max(n, 1)
 		if verr != nil {
 			problems = append(problems, Problem{path, verr.Error()})
-			os.Remove(path)
+			c.removePack(path)
 		}
 		return nil
 	})

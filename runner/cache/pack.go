@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/lifeos/lifeos/internal/atomicfile"
+	"github.com/lifeos/lifeos/internal/robustio"
 )
 
 // Packs hold many small entries in one file: the scores of a batch of
@@ -197,6 +198,47 @@ func readPackIndex(p *packFile, add func(ActionID, packLoc)) error {
 	return nil
 }
 
+// Close closes the pack files the cache has open. A long-lived process
+// done with the cache calls it; the cache stays usable (packs are opened
+// again when read).
+func (c *Cache) Close() error {
+	c.packs.mu.Lock()
+	defer c.packs.mu.Unlock()
+	var first error
+	fresh := map[*packFile]*packFile{} // one new packFile per pack, opened again on its next read
+	for id, loc := range c.packs.m {
+		p := loc.pack
+		if fresh[p] == nil {
+			fresh[p] = &packFile{path: p.path, mtime: p.mtime, touched: p.touched}
+			if p.f != nil {
+				if err := p.f.Close(); err != nil && first == nil {
+					first = err
+				}
+			}
+		}
+		loc.pack = fresh[p]
+		c.packs.m[id] = loc
+	}
+	return first
+}
+
+// removePack deletes a pack file, first closing this process's handle to
+// it and forgetting its entries: on Windows an open file keeps its name
+// (and a new pack cannot take it) until its last handle is closed.
+func (c *Cache) removePack(path string) error {
+	c.packs.mu.Lock()
+	for id, loc := range c.packs.m {
+		if loc.pack.path == path {
+			if loc.pack.f != nil {
+				loc.pack.f.Close() // a read still in flight fails: a miss
+			}
+			delete(c.packs.m, id)
+		}
+	}
+	c.packs.mu.Unlock()
+	return os.Remove(path)
+}
+
 // getPacked returns a packed entry and its data, verified.
 func (c *Cache) getPacked(id ActionID) (Entry, []byte, error) {
 	c.loadPacks()
@@ -207,7 +249,7 @@ func (c *Cache) getPacked(id ActionID) (Entry, []byte, error) {
 		return Entry{}, nil, fs.ErrNotExist
 	}
 	p := loc.pack
-	p.open.Do(func() { p.f, p.err = os.Open(p.path) })
+	p.open.Do(func() { p.f, p.err = robustio.Open(p.path) })
 	if p.err != nil {
 		return Entry{}, nil, p.err
 	}

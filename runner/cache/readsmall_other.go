@@ -4,12 +4,13 @@ package cache
 
 import (
 	"io"
-	"os"
 	"time"
+
+	"github.com/lifeos/lifeos/internal/robustio"
 )
 
 func readSmall(name string, buf []byte) (int, time.Time, error) {
-	f, err := os.Open(name)
+	f, err := robustio.Open(name)
 	if err != nil {
 		return 0, time.Time{}, err
 	}
