@@ -10,7 +10,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"sort"
 	"time"
 
@@ -103,15 +102,13 @@ func (e *Exec) Deps(map[string]Outputs) Deps {
 
 // Run runs the command, its output going to env.Log.
 func (e *Exec) Run(ctx context.Context, env *Env) (Outputs, error) {
-	argv := e.Argv
+	var cmd *exec.Cmd
 	if e.Shell != "" {
-		if runtime.GOOS == "windows" {
-			argv = []string{"cmd", "/C", e.Shell}
-		} else {
-			argv = []string{"sh", "-c", e.Shell}
-		}
+		cmd = shellCommand(ctx, e.Shell)
+	} else {
+		cmd = exec.CommandContext(ctx, e.Argv[0], e.Argv[1:]...)
 	}
-	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	name := cmd.Args[0] // "sh", "cmd" or the command, for messages
 	cmd.Dir = filepath.Join(env.Root, e.Dir)
 	cmd.Env = append(os.Environ(), "LIFEOS_ROOT="+env.Root)
 	keys := make([]string, 0, len(e.Env))
@@ -144,7 +141,7 @@ func (e *Exec) Run(ctx context.Context, env *Env) (Outputs, error) {
 		return nil, context.Cause(ctx)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", argv[0], err)
+		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	for _, o := range e.Outputs {
 		if _, err := os.Stat(filepath.Join(env.Root, o)); err != nil {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -54,10 +55,19 @@ func (l *logBuffer) String() string {
 	return l.b.String()
 }
 
+// shell picks a test's script: sh's on Unix, cmd's on Windows (where a
+// shell: step runs cmd /C).
+func shell(unix, windows string) string {
+	if runtime.GOOS == "windows" {
+		return windows
+	}
+	return unix
+}
+
 func TestExecRun(t *testing.T) {
 	root := testdir.New(t)
 	var log logBuffer
-	e := &Exec{Shell: `echo to-log; echo '{"n": 2}' > out.json`, OutputsFile: "out.json"}
+	e := &Exec{Shell: shell(`echo to-log; echo '{"n": 2}' > out.json`, `echo to-log& echo {"n": 2}> out.json`), OutputsFile: "out.json"}
 	out, err := e.Run(context.Background(), &Env{Root: root, Log: &log})
 	if err != nil {
 		t.Fatal(err)
@@ -66,7 +76,7 @@ func TestExecRun(t *testing.T) {
 		t.Errorf("outputs %v, log %q", out, log.String())
 	}
 	// A stale outputs file from an earlier run is not taken for this run's.
-	e = &Exec{Argv: []string{"true"}, OutputsFile: "out.json"}
+	e = &Exec{Shell: "exit 0", OutputsFile: "out.json"}
 	if _, err := e.Run(context.Background(), &Env{Root: root, Log: &log}); err == nil {
 		t.Error("stale outputs_file accepted")
 	}
@@ -74,14 +84,14 @@ func TestExecRun(t *testing.T) {
 		t.Errorf("stale outputs_file not removed: %v", err)
 	}
 	// Not a JSON object.
-	e = &Exec{Argv: []string{"echo", "[1]"}, OutputsFile: "-"}
+	e = &Exec{Shell: "echo [1]", OutputsFile: "-"}
 	if _, err := e.Run(context.Background(), &Env{Root: root, Log: &log}); err == nil || !strings.Contains(err.Error(), "want a JSON object") {
 		t.Errorf("err = %v", err)
 	}
 	// Cancellation returns the context's cause.
 	ctx, cancel := context.WithCancelCause(context.Background())
 	cancel(errors.New("stop now"))
-	e = &Exec{Shell: "sleep 10"}
+	e = &Exec{Shell: shell("sleep 10", "ping -n 11 127.0.0.1")}
 	if _, err := e.Run(ctx, &Env{Root: root, Log: &log}); err == nil || err.Error() != "stop now" {
 		t.Errorf("cancelled run err = %v", err)
 	}
