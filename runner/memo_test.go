@@ -33,7 +33,7 @@ steps:
     uses: exec
     foreach: {glob: "in/*.txt"}
     with:
-      shell: 'echo each >> calls.log; mkdir -p out; cat "${{ item }}" > "out/${{ item[3:] }}"; echo "{\"tag\": \"${{ params.tag }}\"}"'
+      run: `+helperRun("each", "${{ item }}", "out/${{ item[3:] }}", "${{ params.tag }}")+`
       inputs: ["${{ item }}"]
       outputs: ["out/${{ item[3:] }}"]
       outputs_file: "-"
@@ -41,7 +41,7 @@ steps:
     uses: exec
     needs: each
     with:
-      shell: 'echo all >> calls.log; cat out/*.txt > all.txt; echo ${{ policy.sharpness.min }} >> all.txt'
+      run: `+helperRun("all", "${{ policy.sharpness.min }}")+`
       inputs: ["out/*.txt"]
       outputs: [all.txt]
 `)
@@ -174,7 +174,7 @@ func TestMemoInvalidation(t *testing.T) {
 		{"step edited", func(t *testing.T, root string) Options {
 			p := filepath.Join(root, "pipelines/p.yaml")
 			b, _ := os.ReadFile(p)
-			os.WriteFile(p, bytes.Replace(b, []byte("cat out/*.txt > all.txt"), []byte("cat out/*.txt > all.txt "), 1), 0o666)
+			os.WriteFile(p, bytes.Replace(b, []byte(`"${{ policy.sharpness.min }}"]`), []byte(`"${{ policy.sharpness.min }}", "edited"]`), 1), 0o666)
 			return Options{}
 		}, "all", []string{"all"}, nil},
 	} {

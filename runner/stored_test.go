@@ -25,16 +25,7 @@ steps:
   - id: list
     uses: exec
     with:
-      shell: |
-        echo list >> calls.log
-        printf '{"summary": "200 items", "items": ['
-        n=0
-        for f in in/*.txt; do
-          [ $n -gt 0 ] && printf ','
-          printf '{"path": "%s", "sha256": "%s", "n": %s}' "$f" "$(sha256sum < "$f" | cut -c1-64)" "$(cat "$f")"
-          n=$((n + 1))
-        done
-        printf ']}'
+      run: `+helperRun("list")+`
       inputs: ["in/*.txt"]
       outputs_file: "-"
   - id: keep
