@@ -47,12 +47,16 @@ func TestScript(t *testing.T) {
 		RequireUniqueNames:  true,
 		UpdateScripts:       os.Getenv("LIFEOS_UPDATE") != "",
 		Condition: func(cond string) (bool, error) {
-			if cond == "mount" { // tmpfs can be mounted: root on Linux with the capability
+			switch cond {
+			case "mount": // tmpfs can be mounted: root on Linux with the capability
 				return canMount(), nil
+			case "wine": // Windows test binaries under Wine (.ci/wine/run)
+				return os.Getenv("LIFEOS_UNDER_WINE") != "", nil
 			}
 			return false, fmt.Errorf("unknown condition %q", cond)
 		},
 		Setup: func(env *testscript.Env) error {
+			skipWithoutShell(env)
 			// Scenarios use the workspace's own .lifeos/cache, never one
 			// from the developer's environment.
 			env.Setenv("LIFEOS_CACHE", "")
@@ -174,6 +178,28 @@ func cmdFakeHealth(ts *testscript.TestScript, neg bool, args []string) {
 // every queued prompt appends one line per literal input to <env>.prompts,
 // "<prompt number> <node id> <class> <input>=<JSON value>", so scenarios
 // check what was patched.
+// usesShell matches what in a scenario needs a Unix shell or its tools:
+// exec sh, a run: [sh|echo|touch..., ...] or a shell: step (sh -c on Unix,
+// cmd /C on Windows, and the scenarios' scripts are sh).
+var usesShell = regexp.MustCompile(`(?m)\bexec (sh|ls)\b|(run|argv): \["?(sh|echo|true|false|touch|cat|sleep|printf)\b|^\s+shell:|\bshell: ['"|]`)
+
+// skipWithoutShell skips, where there is no sh (Windows, Wine), the
+// scenarios that need one, saying so: the rest run there as anywhere.
+func skipWithoutShell(env *testscript.Env) {
+	if _, err := exec.LookPath("sh"); err == nil {
+		return
+	}
+	named, ok := env.T().(interface{ Name() string })
+	if !ok {
+		return
+	}
+	_, script, _ := strings.Cut(named.Name(), "/")
+	data, err := os.ReadFile(filepath.Join("testdata", script+".txtar"))
+	if err == nil && usesShell.Match(data) {
+		env.T().Skip("uses a Unix shell, and there is no sh here")
+	}
+}
+
 // cmdFakeGitHub starts a GitHub REST API stand-in (internal/githubtest)
 // holding the repositories named, empty, at $GITHUB_API_URL; it accepts the
 // token ghp_fake. Each request is a line of github.log ("POST

@@ -209,6 +209,9 @@ func TestCreateFollowsLinks(t *testing.T) {
 	if err := os.Symlink(filepath.Join(photos, "a.png"), filepath.Join(dir, "a.png")); err != nil {
 		t.Skip("no symlinks here:", err)
 	}
+	if os.Getenv("LIFEOS_UNDER_WINE") != "" {
+		t.Skip("Wine 8 makes the link, but reads it back as neither a link nor its target")
+	}
 	os.Symlink(filepath.Join(photos, "more"), filepath.Join(dir, "more"))
 	m, err := Create(context.Background(), dir, HashFile, Options{})
 	if err != nil {
