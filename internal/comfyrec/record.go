@@ -57,14 +57,10 @@ func NewRecorder(upstream, dir string) (*Recorder, error) {
 			r.byImage[v] = key
 		}
 	}
-	p := httputil.NewSingleHostReverseProxy(u)
-	director := p.Director
-	p.Director = func(req *http.Request) {
-		director(req)
-		req.Host = u.Host
+	r.proxy = &httputil.ReverseProxy{
+		Rewrite:        func(pr *httputil.ProxyRequest) { pr.SetURL(u) },
+		ModifyResponse: r.capture,
 	}
-	p.ModifyResponse = r.capture
-	r.proxy = p
 	return r, nil
 }
 
