@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"os"
 	"regexp"
+	"sort"
 	"strings"
 
 	"github.com/lifeos/lifeos/internal/gh"
@@ -18,29 +19,34 @@ func init() {
 	Register(&Type{
 		Name:    "notify",
 		Version: 1,
-		Summary: "post to a chat webhook, or open or update a GitHub issue (found again by a hidden marker)",
+		Summary: "post to a chat webhook, or open or update a GitHub issue or pull request (found again by a hidden marker)",
 		New:     func() Step { return new(Notify) },
 	})
 }
 
 // Notify tells people: "promote v4: grade B". A webhook message is cached
 // like any step, keyed by its text: a re-run with the same text does not
-// post it again. A GitHub issue always runs: the issue carrying its key's
-// marker is updated, or one is opened, so a re-run never opens a second.
+// post it again. A GitHub issue or pull request always runs: the one
+// carrying its key's marker (for a pull request, its branch's) is updated,
+// or one is opened, so a re-run never opens a second.
 type Notify struct {
-	Kind string `yaml:"kind" doc:"webhook: POST {\"text\": ...}; github.issue: open or update an issue"`
+	Kind string `yaml:"kind" doc:"webhook: POST {\"text\": ...}; github.issue: open or update an issue; github.pr: commit files to a branch and open or update its pull request"`
 	// webhook
 	URLEnv string `yaml:"url_env" doc:"webhook: the environment variable holding the webhook URL (a URL is its own credential: never in the pipeline)"`
 	Text   string `yaml:"text" doc:"webhook: the message; ${{ }} reads params, policy and steps' outputs"`
-	// github.issue
-	Repo     string   `yaml:"repo" doc:"github.issue: owner/name"`
-	Title    string   `yaml:"title" doc:"github.issue: the title"`
-	Body     string   `yaml:"body" doc:"github.issue: the body (Markdown)"`
-	BodyFile string   `yaml:"body_file" doc:"github.issue: a workspace file to use as the body (a compare report), after body"`
+	// github.issue, github.pr
+	Repo     string   `yaml:"repo" doc:"github: owner/name"`
+	Title    string   `yaml:"title" doc:"github: the title"`
+	Body     string   `yaml:"body" doc:"github: the body (Markdown)"`
+	BodyFile string   `yaml:"body_file" doc:"github: a workspace file to use as the body (a compare report), after body"`
 	Labels   []string `yaml:"labels" doc:"github.issue: labels to set (default [lifeos]); the issue is looked for among those with the first"`
-	Key      string   `yaml:"key" doc:"github.issue: what makes it the same issue on a re-run (default: the title); kept in a hidden marker"`
-	TokenEnv string   `yaml:"token_env" doc:"github.issue: the environment variable holding the token (default GITHUB_TOKEN)"`
-	APIURL   string   `yaml:"api_url" doc:"github.issue: the REST API (default $GITHUB_API_URL, else https://api.github.com/)"`
+	Key      string   `yaml:"key" doc:"github: what makes it the same issue or pull request on a re-run (default: the title); kept in a hidden marker"`
+	TokenEnv string   `yaml:"token_env" doc:"github: the environment variable holding the token (default GITHUB_TOKEN)"`
+	APIURL   string   `yaml:"api_url" doc:"github: the REST API (default $GITHUB_API_URL, else https://api.github.com/)"`
+	// github.pr
+	Files  map[string]string `yaml:"files" doc:"github.pr: repository path: the workspace file whose content it gets on the branch"`
+	Branch string            `yaml:"branch" doc:"github.pr: the branch to commit to (default lifeos/<key>)"`
+	Base   string            `yaml:"base" doc:"github.pr: the branch to merge into (default: the repository's default branch)"`
 }
 
 var envName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
@@ -55,12 +61,12 @@ func (n *Notify) Validate() error {
 		case n.Text == "":
 			return errors.New("text: the message to post")
 		}
-	case "github.issue":
+	case "github.issue", "github.pr":
 		if err := gh.CheckRepo(n.Repo); err != nil {
 			return fmt.Errorf("repo: %w", err)
 		}
 		if n.Title == "" {
-			return errors.New("title: the issue's title")
+			return errors.New("title: the issue's or pull request's title")
 		}
 		if n.TokenEnv != "" && !envName.MatchString(n.TokenEnv) {
 			return errors.New("token_env: want the name of an environment variable holding the token (GITHUB_TOKEN)")
@@ -75,8 +81,25 @@ func (n *Notify) Validate() error {
 				return fmt.Errorf("body_file: %w", err)
 			}
 		}
+		if n.Kind == "github.issue" {
+			if len(n.Files) > 0 || n.Branch != "" || n.Base != "" {
+				return errors.New("files, branch and base are for kind github.pr")
+			}
+			break
+		}
+		if len(n.Files) == 0 {
+			return errors.New("files: what the pull request changes, {repository path: workspace file}")
+		}
+		for to, from := range n.Files {
+			if err := pathglob.Check(to); err != nil {
+				return fmt.Errorf("files: %s: want a path inside the repository", to)
+			}
+			if err := pathglob.CheckRead(from); err != nil {
+				return fmt.Errorf("files: %s: %w", to, err)
+			}
+		}
 	default:
-		return fmt.Errorf("kind: %q: want webhook or github.issue", n.Kind)
+		return fmt.Errorf("kind: %q: want webhook, github.issue or github.pr", n.Kind)
 	}
 	return nil
 }
@@ -85,20 +108,24 @@ func (n *Notify) Validate() error {
 // issue is reconciled with GitHub on every run: someone may have edited or
 // closed it, and the marker makes running again safe.
 func (n *Notify) Deps(map[string]Outputs) Deps {
-	if n.Kind == "github.issue" {
-		d := Deps{Volatile: true}
-		if n.BodyFile != "" {
-			d.Reads = []string{n.BodyFile}
-		}
-		return d
+	if n.Kind == "webhook" {
+		return Deps{}
 	}
-	return Deps{}
+	d := Deps{Volatile: true}
+	if n.BodyFile != "" {
+		d.Reads = append(d.Reads, n.BodyFile)
+	}
+	for _, from := range n.Files {
+		d.Reads = append(d.Reads, from)
+	}
+	sort.Strings(d.Reads)
+	return d
 }
 
 // Run posts the message, or opens or updates the issue.
 func (n *Notify) Run(ctx context.Context, env *Env) (Outputs, error) {
-	if n.Kind == "github.issue" {
-		return n.issue(ctx, env)
+	if n.Kind != "webhook" {
+		return n.github(ctx, env)
 	}
 	raw := os.Getenv(n.URLEnv)
 	if raw == "" {
@@ -115,14 +142,14 @@ func (n *Notify) Run(ctx context.Context, env *Env) (Outputs, error) {
 	return Outputs{"sent": true, "summary": "posted to " + host}, nil
 }
 
-func (n *Notify) issue(ctx context.Context, env *Env) (Outputs, error) {
+func (n *Notify) github(ctx context.Context, env *Env) (Outputs, error) {
 	tokenEnv := n.TokenEnv
 	if tokenEnv == "" {
 		tokenEnv = "GITHUB_TOKEN"
 	}
 	token := os.Getenv(tokenEnv)
 	if token == "" {
-		return nil, fmt.Errorf("$%s is not set: it holds the GitHub token (issues: write)", tokenEnv)
+		return nil, fmt.Errorf("$%s is not set: it holds the GitHub token (issues, contents and pull requests: write)", tokenEnv)
 	}
 	api := n.APIURL
 	if api == "" {
@@ -139,10 +166,6 @@ func (n *Notify) issue(ctx context.Context, env *Env) (Outputs, error) {
 		}
 		body += string(data)
 	}
-	labels := n.Labels
-	if labels == nil {
-		labels = []string{"lifeos"}
-	}
 	key := n.Key
 	if key == "" {
 		key = titleKey(n.Title)
@@ -151,16 +174,39 @@ func (n *Notify) issue(ctx context.Context, env *Env) (Outputs, error) {
 	if err != nil {
 		return nil, err
 	}
-	r, err := c.UpsertIssue(ctx, key, n.Title, body, labels)
+	var r gh.Result
+	what := "issue"
+	if n.Kind == "github.pr" {
+		what = "pull request"
+		files := map[string][]byte{}
+		for to, from := range n.Files {
+			data, err := os.ReadFile(pathglob.Abs(env.Root, from))
+			if err != nil {
+				return nil, fmt.Errorf("files: %s: %w", to, err)
+			}
+			files[to] = data
+		}
+		branch := n.Branch
+		if branch == "" {
+			branch = "lifeos/" + key
+		}
+		r, err = c.UpsertPR(ctx, key, branch, n.Base, n.Title, body, files)
+	} else {
+		labels := n.Labels
+		if labels == nil {
+			labels = []string{"lifeos"}
+		}
+		r, err = c.UpsertIssue(ctx, key, n.Title, body, labels)
+	}
 	if err != nil {
 		return nil, err
 	}
-	what := fmt.Sprintf("%s issue #%d", r.Action, r.Number)
+	line := fmt.Sprintf("%s %s #%d", r.Action, what, r.Number)
 	if r.State != "" && r.State != "open" {
-		what += " (" + r.State + ")"
+		line += " (" + r.State + ")"
 	}
-	fmt.Fprintf(env.Log, "%s in %s: %s\n%s\n", what, n.Repo, n.Title, r.URL)
-	return Outputs{"number": r.Number, "url": r.URL, "action": r.Action, "summary": what + " in " + n.Repo}, nil
+	fmt.Fprintf(env.Log, "%s in %s: %s\n%s\n", line, n.Repo, n.Title, r.URL)
+	return Outputs{"number": r.Number, "url": r.URL, "action": r.Action, "summary": line + " in " + n.Repo}, nil
 }
 
 var notKey = regexp.MustCompile(`[^A-Za-z0-9_.:/+-]+`)

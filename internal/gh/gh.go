@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"sort"
 	"strings"
 	"time"
 
@@ -130,6 +131,88 @@ func (c *Client) UpsertIssue(ctx context.Context, key, title, body string, label
 	return Result{Number: is.GetNumber(), URL: is.GetHTMLURL(), Action: "opened", State: is.GetState()}, nil
 }
 
+// UpsertPR makes branch hold files (repository path -> content) on top of
+// base (empty: the repository's default branch), creating the branch when
+// it is missing and committing only the files that differ, then opens a
+// pull request from it with title and body (the marker appended), or
+// updates the one that branch already has. A re-run with the same files
+// commits nothing.
+func (c *Client) UpsertPR(ctx context.Context, key, branch, base, title, body string, files map[string][]byte) (Result, error) {
+	body = withMarker(body, key)
+	if base == "" {
+		repo, _, err := c.gh.Repositories.Get(ctx, c.owner, c.name)
+		if err != nil {
+			return Result{}, c.wrap("read the repository", err)
+		}
+		base = repo.GetDefaultBranch()
+	}
+	if _, _, err := c.gh.Git.GetRef(ctx, c.owner, c.name, "heads/"+branch); err != nil {
+		if !notFound(err) {
+			return Result{}, c.wrap("read branch "+branch, err)
+		}
+		ref, _, err := c.gh.Git.GetRef(ctx, c.owner, c.name, "heads/"+base)
+		if err != nil {
+			return Result{}, c.wrap("read branch "+base, err)
+		}
+		if _, _, err := c.gh.Git.CreateRef(ctx, c.owner, c.name, github.CreateRef{Ref: "refs/heads/" + branch, SHA: ref.GetObject().GetSHA()}); err != nil {
+			return Result{}, c.wrap("create branch "+branch, err)
+		}
+	}
+	paths := make([]string, 0, len(files))
+	for p := range files {
+		paths = append(paths, p)
+	}
+	sort.Strings(paths)
+	for _, p := range paths {
+		opts := &github.RepositoryContentFileOptions{Message: github.Ptr("lifeos: " + title), Content: files[p], Branch: &branch}
+		cur, _, _, err := c.gh.Repositories.GetContents(ctx, c.owner, c.name, p, &github.RepositoryContentGetOptions{Ref: branch})
+		switch {
+		case err == nil && cur != nil:
+			if old, err := cur.GetContent(); err == nil && old == string(files[p]) {
+				continue // already there: no empty commit
+			}
+			opts.SHA = cur.SHA
+			_, _, err = c.gh.Repositories.UpdateFile(ctx, c.owner, c.name, p, opts)
+			if err != nil {
+				return Result{}, c.wrap("update "+p+" on "+branch, err)
+			}
+		case notFound(err):
+			if _, _, err := c.gh.Repositories.CreateFile(ctx, c.owner, c.name, p, opts); err != nil {
+				return Result{}, c.wrap("add "+p+" on "+branch, err)
+			}
+		default:
+			return Result{}, c.wrap("read "+p+" on "+branch, err)
+		}
+	}
+	// The branch's pull request, open or closed, newest first; else one
+	// carrying the marker from another branch is not ours to touch.
+	prs, _, err := c.gh.PullRequests.List(ctx, c.owner, c.name, &github.PullRequestListOptions{
+		State: "all", Head: c.owner + ":" + branch, ListOptions: github.ListOptions{PerPage: 100}})
+	if err != nil {
+		return Result{}, c.wrap("list pull requests", err)
+	}
+	for _, pr := range prs {
+		if pr.GetState() != "open" && !strings.Contains(pr.GetBody(), Marker(key)) {
+			continue
+		}
+		up, _, err := c.gh.PullRequests.Edit(ctx, c.owner, c.name, pr.GetNumber(), &github.PullRequest{Title: &title, Body: &body})
+		if err != nil {
+			return Result{}, c.wrap(fmt.Sprintf("update pull request #%d", pr.GetNumber()), err)
+		}
+		return Result{Number: up.GetNumber(), URL: up.GetHTMLURL(), Action: "updated", State: up.GetState()}, nil
+	}
+	pr, _, err := c.gh.PullRequests.Create(ctx, c.owner, c.name, &github.NewPullRequest{Title: &title, Head: &branch, Base: &base, Body: &body})
+	if err != nil {
+		return Result{}, c.wrap("open a pull request", err)
+	}
+	return Result{Number: pr.GetNumber(), URL: pr.GetHTMLURL(), Action: "opened", State: pr.GetState()}, nil
+}
+
+func notFound(err error) bool {
+	var er *github.ErrorResponse
+	return errors.As(err, &er) && er.Response.StatusCode == http.StatusNotFound
+}
+
 // findIssue returns the newest issue (not pull request) whose body holds
 // marker. It looks among those with the first label first (exact and
 // cheap), then among all: GitHub drops the labels of a token without push
@@ -193,7 +276,7 @@ func (c *Client) wrap(what string, err error) error {
 		case http.StatusNotFound:
 			hint = " (does the repository exist, and may the token see it?)"
 		case http.StatusForbidden:
-			hint = " (may the token write issues there?)"
+			hint = " (may the token write there?)"
 		}
 		return fmt.Errorf("github %s/%s: %s: %d %s%s", c.owner, c.name, what, er.Response.StatusCode, msg, hint)
 	}

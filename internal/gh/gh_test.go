@@ -123,3 +123,40 @@ func TestUpsertIssueLabelsDropped(t *testing.T) {
 		t.Fatalf("issues: %+v", is)
 	}
 }
+
+// A pull request: the branch is made from the default one, only changed
+// files are committed, and a re-run updates the same pull request.
+func TestUpsertPR(t *testing.T) {
+	s, api := fake(t, "acme/studio")
+	c, _ := New(api, "ghp_test", "acme/studio")
+	ctx := context.Background()
+	files := map[string][]byte{"loras/current.txt": []byte("ecollins_v2.safetensors\n"), "README.md": []byte("# acme/studio\n")}
+	r, err := c.UpsertPR(ctx, "promote-v2", "lifeos/promote-v2", "", "Promote v2", "grade A", files)
+	if err != nil || r.Action != "opened" || r.Number != 1 || !strings.HasSuffix(r.URL, "/acme/studio/pull/1") {
+		t.Fatalf("first: %+v, %v", r, err)
+	}
+	if got, _ := s.File("acme/studio", "lifeos/promote-v2", "loras/current.txt"); string(got) != "ecollins_v2.safetensors\n" {
+		t.Errorf("branch file %q", got)
+	}
+	if _, ok := s.File("acme/studio", "main", "loras/current.txt"); ok {
+		t.Error("main was changed")
+	}
+	r, err = c.UpsertPR(ctx, "promote-v2", "lifeos/promote-v2", "", "Promote v2: grade A", "grade A, again", files)
+	if err != nil || r.Action != "updated" || r.Number != 1 {
+		t.Fatalf("again: %+v, %v", r, err)
+	}
+	is := s.Issues("acme/studio")
+	if len(is) != 1 || is[0].Title != "Promote v2: grade A" || !strings.Contains(is[0].Body, Marker("promote-v2")) {
+		t.Errorf("pull requests: %+v", is)
+	}
+	// An issue with the same key is another thing: the issue search skips
+	// pull requests.
+	if r, err := c.UpsertIssue(ctx, "promote-v2", "Promote v2", "x", nil); err != nil || r.Number != 2 || r.Action != "opened" {
+		t.Errorf("issue beside the pull request: %+v, %v", r, err)
+	}
+	// Nothing to change: GitHub refuses a pull request without commits.
+	_, err = c.UpsertPR(ctx, "same", "lifeos/same", "main", "Same", "", map[string][]byte{"README.md": []byte("# acme/studio\n")})
+	if err == nil || !strings.Contains(err.Error(), "422 No commits between main and lifeos/same") {
+		t.Errorf("no change: %v", err)
+	}
+}
