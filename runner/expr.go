@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/expr-lang/expr"
 	"github.com/expr-lang/expr/ast"
@@ -35,6 +36,16 @@ type Expr struct {
 	// local is set when it reads what exists only while a step runs:
 	// item, item_index or outputs.
 	local bool
+	// termProgs are the compiled operands that explain a value (terms),
+	// made once: a filter explains every rejected image.
+	termsOnce sync.Once
+	termProgs []termProg
+}
+
+// termProg is one operand of an expression, compiled.
+type termProg struct {
+	src  string
+	prog *vm.Program
 }
 
 // static says the expression's value is known before anything runs: it
@@ -396,9 +407,23 @@ func (e *Expr) operands(env *Env) string {
 // terms evaluates the operands of e (member chains, names and calls), so a
 // false gate or when can show why: `outputs.grade = "C"`.
 func (e *Expr) terms(env *Env) []Term {
+	e.termsOnce.Do(e.compileTerms)
+	terms := make([]Term, len(e.termProgs))
+	for i, t := range e.termProgs {
+		v, err := expr.Run(t.prog, env)
+		if err != nil {
+			v = "error: " + err.Error()
+		}
+		terms[i] = Term{Expr: t.src, Value: v}
+	}
+	return terms
+}
+
+// compileTerms finds and compiles e's operands, in source order.
+func (e *Expr) compileTerms() {
 	tree, err := parser.Parse(e.Src)
 	if err != nil {
-		return nil
+		return
 	}
 	var col nodeCollector
 	ast.Walk(&tree.Node, &col)
@@ -424,7 +449,7 @@ func (e *Expr) terms(env *Env) []Term {
 	seen := map[string]bool{}
 	type located struct {
 		from int
-		t    Term
+		t    termProg
 	}
 	var out []located
 	for _, n := range col.nodes {
@@ -445,18 +470,12 @@ func (e *Expr) terms(env *Env) []Term {
 		if err != nil {
 			continue
 		}
-		v, err := expr.Run(prog, env)
-		if err != nil {
-			v = "error: " + err.Error()
-		}
-		out = append(out, located{n.Location().From, Term{Expr: src, Value: v}})
+		out = append(out, located{n.Location().From, termProg{src, prog}})
 	}
 	sort.SliceStable(out, func(i, j int) bool { return out[i].from < out[j].from })
-	terms := make([]Term, len(out))
-	for i, o := range out {
-		terms[i] = o.t
+	for _, o := range out {
+		e.termProgs = append(e.termProgs, o.t)
 	}
-	return terms
 }
 
 // parseTemplate splits a `with:` string into literal text and ${{ }}
