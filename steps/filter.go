@@ -142,6 +142,20 @@ type rejection struct {
 	Reason string `json:"reason"`
 }
 
+// Judge is a filter's verdict on an item: approved, or rejected with the
+// clause and values that decided. An item a scorer could not score is
+// rejected with the scorer's reason, whatever the expression would make
+// of the missing metrics.
+func Judge(it Item, pred Predicate) (ok bool, reason string, err error) {
+	if step, why, failed := scoreFailure(it); failed {
+		return false, fmt.Sprintf("not scored by %s: %s", step, why), nil
+	}
+	if ok, reason, err = pred.Eval(it); err != nil {
+		return false, "", fmt.Errorf("%s: approve: %w", it.Path, err)
+	}
+	return ok, reason, nil
+}
+
 // Run splits the items.
 func (f *Filter) Run(ctx context.Context, env *Env) (Outputs, error) {
 	pred := env.Predicates["approve"]
@@ -158,13 +172,9 @@ func (f *Filter) Run(ctx context.Context, env *Env) (Outputs, error) {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		ok, reason, err := false, "", error(nil)
-		if step, why, failed := scoreFailure(it); failed {
-			// Not scored: rejected with the scorer's reason, whatever
-			// the expression would make of the missing metrics.
-			reason = fmt.Sprintf("not scored by %s: %s", step, why)
-		} else if ok, reason, err = pred.Eval(it); err != nil {
-			return nil, fmt.Errorf("%s: approve: %w", it.Path, err)
+		ok, reason, err := Judge(it, pred)
+		if err != nil {
+			return nil, err
 		}
 		sub := "rejected"
 		if ok {

@@ -65,6 +65,41 @@ func (s *Scorecard) Deps(map[string]Outputs) Deps {
 	return d
 }
 
+// Grading is what a scorecard makes of a batch.
+type Grading struct {
+	Metrics      map[string]Aggregate
+	Composite    float64
+	Grade        string
+	Weights      map[string]float64 // the weights used
+	EqualWeights bool               // no weight applied: 0..1 scores weighed equally
+}
+
+// Grade aggregates items' metrics and grades them by policy weights
+// (scorecard.weights) and grades (scorecard.grades), as the scorecard
+// step does: lifeos whatif grades a batch again under an edited policy.
+func Grade(items []Item, weights, grades any) (Grading, error) {
+	metrics := aggregate(items)
+	if len(metrics) == 0 {
+		return Grading{}, errors.New("the items carry no scores: put a score step before the scorecard")
+	}
+	means := make(map[string]float64, len(metrics))
+	for name, a := range metrics {
+		means[name] = a.Mean
+	}
+	c, used, equal, ok, err := composite(means, weights)
+	if err != nil {
+		return Grading{}, err
+	}
+	if !ok {
+		return Grading{}, fmt.Errorf("no metric of the batch (%s) has a weight in policy scorecard.weights, and none is a 0..1 score (similarity, realism, sharpness) to weigh equally", strings.Join(sortedKeys(metrics), ", "))
+	}
+	grade, err := letter(c, grades)
+	if err != nil {
+		return Grading{}, err
+	}
+	return Grading{Metrics: metrics, Composite: c, Grade: grade, Weights: used, EqualWeights: equal}, nil
+}
+
 // Aggregate is one metric over a batch, as the eval history stores it.
 type Aggregate = evalhist.Aggregate
 
@@ -73,27 +108,13 @@ func (s *Scorecard) Run(ctx context.Context, env *Env) (Outputs, error) {
 	if len(env.Items) == 0 {
 		return nil, errors.New("no items: a scorecard needs scored items from its needs")
 	}
-	metrics := aggregate(env.Items)
-	if len(metrics) == 0 {
-		return nil, errors.New("the items carry no scores: put a score step before the scorecard")
-	}
-	means := make(map[string]float64, len(metrics))
-	for name, a := range metrics {
-		means[name] = a.Mean
-	}
-	composite, used, equal, ok, err := composite(means, env.Policy["scorecard.weights"])
+	g, err := Grade(env.Items, env.Policy["scorecard.weights"], env.Policy["scorecard.grades"])
 	if err != nil {
 		return nil, err
 	}
-	if !ok {
-		return nil, fmt.Errorf("no metric of the batch (%s) has a weight in policy scorecard.weights, and none is a 0..1 score (similarity, realism, sharpness) to weigh equally", strings.Join(sortedKeys(metrics), ", "))
-	}
+	metrics, composite, grade, used, equal := g.Metrics, g.Composite, g.Grade, g.Weights, g.EqualWeights
 	if equal {
 		fmt.Fprintf(env.Log, "note: no metric of the batch has a weight in policy scorecard.weights; weighing %s equally\n", weightNames(used))
-	}
-	grade, err := letter(composite, env.Policy["scorecard.grades"])
-	if err != nil {
-		return nil, err
 	}
 	out := Outputs{"metrics": metrics, "composite": round4(composite), "grade": grade, "count": len(env.Items), "weights": used,
 		"equal_weights": equal, "summary": fmt.Sprintf("grade %s (composite %.3f)", grade, composite)}

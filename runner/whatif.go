@@ -1,0 +1,236 @@
+package runner
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/lifeos/lifeos/steps"
+)
+
+// Recorded is a finished run's recorded results, read once to be replayed
+// through edited policies by WhatIf (a sweep replays it many times).
+type Recorded struct {
+	Run     *Record
+	outputs map[string]any          // step id -> complete outputs, resolved
+	items   map[string][]steps.Item // step id -> its items, when it has some
+}
+
+// LoadRecorded reads the complete outputs of every step of rec that
+// finished (large ones from the cache).
+func LoadRecorded(root string, rec *Record) (*Recorded, error) {
+	r := &Recorded{Run: rec, outputs: map[string]any{}, items: map[string][]steps.Item{}}
+	for _, s := range rec.Steps {
+		if s.Status != StatusOK && s.Status != StatusCached && s.Status != StatusBlocked {
+			continue
+		}
+		out, _, err := StepDetail(root, rec, s.ID)
+		if err != nil {
+			return nil, fmt.Errorf("run %s: step %s: %w (the cache no longer holds its outputs?)", rec.ID, s.ID, err)
+		}
+		r.outputs[s.ID] = out
+		m, _ := out.(map[string]any)
+		if raw, ok := m["items"].([]any); ok {
+			b, err := json.Marshal(raw)
+			if err != nil {
+				return nil, err
+			}
+			var its []steps.Item
+			if err := json.Unmarshal(b, &its); err != nil {
+				return nil, fmt.Errorf("run %s: step %s: items: %w", rec.ID, s.ID, err)
+			}
+			r.items[s.ID] = its
+		}
+	}
+	return r, nil
+}
+
+// Flip is an image whose verdict the edited policy changes.
+type Flip struct {
+	Path   string `json:"path"`
+	SHA256 string `json:"sha256"`
+	// Approved is the new verdict (the recorded one was the opposite).
+	Approved bool `json:"approved"`
+	// Why is the clause and values that decide it: the clause that now
+	// fails, or, for an image now approved, the one that had failed.
+	Why string `json:"why"`
+}
+
+// FilterWhatIf is a filter's verdicts, recorded and replayed.
+type FilterWhatIf struct {
+	Step           string `json:"step"`
+	Items          int    `json:"items"`
+	ApprovedBefore int    `json:"approved_before"`
+	ApprovedAfter  int    `json:"approved_after"`
+	Flips          []Flip `json:"flips"`
+}
+
+// GradeWhatIf is a scorecard's grade, recorded and replayed.
+type GradeWhatIf struct {
+	Step            string  `json:"step"`
+	GradeBefore     string  `json:"grade_before"`
+	GradeAfter      string  `json:"grade_after"`
+	CompositeBefore float64 `json:"composite_before"`
+	CompositeAfter  float64 `json:"composite_after"`
+}
+
+// GateWhatIf is a gate, recorded and replayed on the step's outputs.
+type GateWhatIf struct {
+	Step   string `json:"step"`
+	Before bool   `json:"before"`
+	After  bool   `json:"after"`
+	// Explain is the gate with its operands' values under the edit.
+	Explain string `json:"explain"`
+}
+
+// WhatIfResult is what an edited policy would have made of a run.
+type WhatIfResult struct {
+	Run        string         `json:"run"`
+	Pipeline   string         `json:"pipeline"`
+	Filters    []FilterWhatIf `json:"filters"`
+	Scorecards []GradeWhatIf  `json:"scorecards"`
+	Gates      []GateWhatIf   `json:"gates"`
+}
+
+// WhatIf replays the recorded results through the plan's policy (the
+// policy file with --set edits), executing nothing: each filter's
+// expression on its recorded items, each scorecard's grades and weights on
+// the items as the filters now judge them, and each gate on its step's
+// recorded outputs (a scorecard's or filter's as replayed).
+func (p *Plan) WhatIf(r *Recorded) (*WhatIfResult, error) {
+	res := &WhatIfResult{Run: r.Run.ID, Pipeline: r.Run.Pipeline, Filters: []FilterWhatIf{}, Scorecards: []GradeWhatIf{}, Gates: []GateWhatIf{}}
+	policy := p.Policy.Map()
+	env := Env{Params: p.Params, Policy: policy, Run: map[string]any{"id": r.Run.ID, "started": r.Run.Started.UTC().Format(time.RFC3339), "pipeline": p.Pipeline.Name}}
+	items := map[string][]steps.Item{} // as replayed
+	outputs := map[string]any{}        // as replayed, for gates
+	for _, s := range p.Order {
+		out, recorded := r.outputs[s.ID]
+		if !recorded {
+			continue
+		}
+		outputs[s.ID] = out
+		switch s.Uses {
+		case "filter":
+			pred := predicatesFor(s, env)["approve"]
+			its := r.items[s.ID]
+			if pred == nil || its == nil {
+				continue
+			}
+			fw := FilterWhatIf{Step: s.ID, Items: len(its), Flips: []Flip{}}
+			now := make([]steps.Item, len(its))
+			for i, it := range its {
+				was, wasWhy := verdict(it, s.ID)
+				ok, why, err := steps.Judge(it, pred)
+				if err != nil {
+					return nil, fmt.Errorf("step %s: %w", s.ID, err)
+				}
+				if was {
+					fw.ApprovedBefore++
+				}
+				if ok {
+					fw.ApprovedAfter++
+				}
+				if ok != was {
+					if ok {
+						why = wasWhy
+					}
+					fw.Flips = append(fw.Flips, Flip{Path: it.Path, SHA256: it.SHA256, Approved: ok, Why: why})
+				}
+				v := map[string]any{"approved": ok}
+				if !ok {
+					v["reason"] = why
+				}
+				now[i] = it.With(s.ID, v)
+			}
+			items[s.ID] = now
+			if m, ok := out.(map[string]any); ok && len(its) > 0 {
+				m = copyMap(m)
+				m["approved_rate"] = float64(fw.ApprovedAfter) / float64(len(its))
+				outputs[s.ID] = m
+			}
+			res.Filters = append(res.Filters, fw)
+		case "scorecard":
+			its := mergeNeeds(s.Needs, items, r.items)
+			if len(its) == 0 {
+				continue
+			}
+			weights, _ := p.Policy.Get("scorecard.weights")
+			grades, _ := p.Policy.Get("scorecard.grades")
+			g, err := steps.Grade(its, weights, grades)
+			if err != nil {
+				return nil, fmt.Errorf("step %s: %w", s.ID, err)
+			}
+			m, _ := out.(map[string]any)
+			before, _ := m["grade"].(string)
+			cb, _ := m["composite"].(float64)
+			res.Scorecards = append(res.Scorecards, GradeWhatIf{Step: s.ID, GradeBefore: before, GradeAfter: g.Grade,
+				CompositeBefore: cb, CompositeAfter: math.Round(g.Composite*1e4) / 1e4})
+			m = copyMap(m)
+			m["grade"], m["composite"] = g.Grade, math.Round(g.Composite*1e4)/1e4
+			outputs[s.ID] = m
+		}
+		if s.Gate != nil {
+			var before bool
+			for _, sr := range r.Run.Steps {
+				if sr.ID == s.ID && sr.Gate != nil {
+					before = sr.Gate.Value
+				}
+			}
+			genv := env
+			genv.Outputs = outputs[s.ID]
+			if len(s.refs) > 0 {
+				genv.Steps = map[string]any{}
+				for _, id := range s.refs {
+					genv.Steps[id] = map[string]any{"outputs": outputs[id]}
+				}
+			}
+			ev, err := evalBool(s.Gate, &genv)
+			if err != nil {
+				return nil, fmt.Errorf("step %s: gate: %w", s.ID, err)
+			}
+			res.Gates = append(res.Gates, GateWhatIf{Step: s.ID, Before: before, After: ev.Value, Explain: explainEval(ev)})
+		}
+	}
+	return res, nil
+}
+
+// verdict is the recorded verdict of filter id on an item.
+func verdict(it steps.Item, id string) (bool, string) {
+	m, _ := it.Fields[id].(map[string]any)
+	ok, _ := m["approved"].(bool)
+	why, _ := m["reason"].(string)
+	return ok, why
+}
+
+// mergeNeeds is a step's input items as the engine gives them: its needs'
+// items merged by content digest, replayed ones first.
+func mergeNeeds(needs []string, now, recorded map[string][]steps.Item) []steps.Item {
+	var out []steps.Item
+	at := map[string]int{}
+	for _, id := range needs {
+		its, ok := now[id]
+		if !ok {
+			its = recorded[id]
+		}
+		for _, it := range its {
+			if i, seen := at[it.SHA256]; seen {
+				for k, v := range it.Fields {
+					out[i] = out[i].With(k, v)
+				}
+				continue
+			}
+			at[it.SHA256] = len(out)
+			out = append(out, it)
+		}
+	}
+	return out
+}
+
+func copyMap(m map[string]any) map[string]any {
+	out := make(map[string]any, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
