@@ -124,7 +124,11 @@ is in policy.scorecard.promote_grades and its composite did not regress.`,
 			if err != nil {
 				return err
 			}
-			c := evalhist.Compare(r1, r2, compareOptions(pol.Map()))
+			opts, err := compareOptions(pol.Map())
+			if err != nil {
+				return &runner.UsageError{Err: err}
+			}
+			c := evalhist.Compare(r1, r2, opts)
 			md := c.Markdown()
 			if output != "" {
 				if err := atomicfile.WriteFile(resolve(root, output), []byte(md), 0o666); err != nil {
@@ -147,7 +151,7 @@ is in policy.scorecard.promote_grades and its composite did not regress.`,
 }
 
 // compareOptions reads the comparison settings from a policy.
-func compareOptions(policy map[string]any) evalhist.Options {
+func compareOptions(policy map[string]any) (evalhist.Options, error) {
 	sc, _ := policy["scorecard"].(map[string]any)
 	return runner.CompareOptions(sc)
 }

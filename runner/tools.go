@@ -21,8 +21,8 @@ import (
 const DefaultHistory = steps.DefaultHistory
 
 // CompareOptions reads policy.scorecard (tolerance, promote_grades,
-// lower_is_better) as the compare step does.
-func CompareOptions(scorecard map[string]any) evalhist.Options {
+// lower_is_better, promote_requires) as the compare step does.
+func CompareOptions(scorecard map[string]any) (evalhist.Options, error) {
 	return steps.CompareOptions(scorecard)
 }
 

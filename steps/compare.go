@@ -15,7 +15,7 @@ import (
 func init() {
 	Register(&Type{
 		Name:    "compare",
-		Version: 2,
+		Version: 3,
 		Summary: "compare two evaluations of the eval history; a Markdown report and a promotion recommendation",
 		New:     func() Step { return new(Compare) },
 	})
@@ -55,7 +55,7 @@ func (c *Compare) Validate() error {
 // report.
 func (c *Compare) Deps(map[string]Outputs) Deps {
 	d := Deps{Reads: []string{c.history()},
-		Policy: []string{"scorecard.tolerance", "scorecard.promote_grades", "scorecard.lower_is_better"}}
+		Policy: []string{"scorecard.tolerance", "scorecard.promote_grades", "scorecard.lower_is_better", "scorecard.promote_requires"}}
 	if c.Output != "" {
 		d.Writes = []string{c.Output}
 	}
@@ -63,7 +63,7 @@ func (c *Compare) Deps(map[string]Outputs) Deps {
 }
 
 // CompareOptions reads the comparison settings of policy.scorecard.
-func CompareOptions(sc map[string]any) evalhist.Options {
+func CompareOptions(sc map[string]any) (evalhist.Options, error) {
 	var o evalhist.Options
 	o.Tolerance, _ = number(sc["tolerance"])
 	strs := func(v any) []string {
@@ -76,7 +76,13 @@ func CompareOptions(sc map[string]any) evalhist.Options {
 	}
 	o.PromoteGrades = strs(sc["promote_grades"])
 	o.LowerIsBetter = strs(sc["lower_is_better"])
-	return o
+	switch req := sc["promote_requires"]; req {
+	case nil, "significant", "any":
+		o.PromoteRequires, _ = req.(string)
+	default:
+		return o, fmt.Errorf("policy scorecard.promote_requires: %v: want significant or any", req)
+	}
+	return o, nil
 }
 
 // Run compares.
@@ -98,11 +104,16 @@ func (c *Compare) Run(ctx context.Context, env *Env) (Outputs, error) {
 			return nil, fmt.Errorf("v1: %w", err)
 		}
 	}
-	cmp := evalhist.Compare(r1, r2, CompareOptions(map[string]any{
-		"tolerance":       env.Policy["scorecard.tolerance"],
-		"promote_grades":  env.Policy["scorecard.promote_grades"],
-		"lower_is_better": env.Policy["scorecard.lower_is_better"],
-	}))
+	opts, err := CompareOptions(map[string]any{
+		"tolerance":        env.Policy["scorecard.tolerance"],
+		"promote_grades":   env.Policy["scorecard.promote_grades"],
+		"lower_is_better":  env.Policy["scorecard.lower_is_better"],
+		"promote_requires": env.Policy["scorecard.promote_requires"],
+	})
+	if err != nil {
+		return nil, err
+	}
+	cmp := evalhist.Compare(r1, r2, opts)
 	md := cmp.Markdown()
 	if c.Output != "" {
 		if err := atomicfile.WriteFile(filepath.Join(env.Root, filepath.FromSlash(c.Output)), []byte(md), 0o666); err != nil {

@@ -143,6 +143,7 @@ func (s *Scorecard) Run(ctx context.Context, env *Env) (Outputs, error) {
 	if r, ok := out["approved_rate"].(float64); ok {
 		line.ApprovedRate = &r
 	}
+	line.PerImage = perImage(env.Items, used)
 	if s.Lora != "" {
 		sum, err := env.Sum(pathglob.Abs(env.Root, s.Lora))
 		if err != nil {
@@ -156,6 +157,37 @@ func (s *Scorecard) Run(ctx context.Context, env *Env) (Outputs, error) {
 	}
 	fmt.Fprintf(env.Log, "grade %s (composite %.4f over %d items); appended to %s\n", grade, composite, len(env.Items), history)
 	return out, nil
+}
+
+// perImage is each item's value of the weighted metrics and of the
+// composite (over the weighted metrics it has), for confidence intervals
+// between versions (evalhist.DiffCI).
+func perImage(items []Item, weights map[string]float64) map[string][]float64 {
+	w := make(map[string]any, len(weights))
+	for k, v := range weights {
+		w[k] = v
+	}
+	out := map[string][]float64{}
+	for _, it := range items {
+		values := map[string]float64{}
+		for name := range weights {
+			step, metric, _ := strings.Cut(name, ".")
+			m, _ := it.Fields[step].(map[string]any)
+			switch x := m[metric].(type) {
+			case float64:
+				values[name] = x
+			case bool:
+				values[name] = map[bool]float64{true: 1}[x]
+			default:
+				continue
+			}
+			out[name] = append(out[name], round4(values[name]))
+		}
+		if c, _, _, ok, err := composite(values, w); ok && err == nil {
+			out["composite"] = append(out["composite"], round4(c))
+		}
+	}
+	return out
 }
 
 // aggregate collects every numeric field of the form <step>.<metric>,

@@ -39,6 +39,9 @@ type Record struct {
 	Composite      float64              `json:"composite"`
 	Grade          string               `json:"grade"`
 	ApprovedRate   *float64             `json:"approved_rate,omitempty"`
+	// PerImage holds each image's value of the composite and of the
+	// weighted metrics, for confidence intervals between versions.
+	PerImage map[string][]float64 `json:"per_image,omitempty"`
 }
 
 // Read returns the history's records, oldest first. Lines that do not parse
@@ -106,6 +109,14 @@ type Row struct {
 	V2      *float64 `json:"v2"`
 	Delta   *float64 `json:"delta"`
 	Verdict string   `json:"verdict"` // improved, regressed, unchanged, added, removed
+	// With both versions' per-image values: the delta's 95% bootstrap
+	// confidence interval, whether it tells the versions apart (better,
+	// worse, not distinguishable) and how many images per version would
+	// at the observed spread.
+	CILow        *float64 `json:"ci_low,omitempty"`
+	CIHigh       *float64 `json:"ci_high,omitempty"`
+	Significance string   `json:"significance,omitempty"`
+	ImagesNeeded int      `json:"images_needed,omitempty"`
 }
 
 // Comparison is v2 against v1.
@@ -121,6 +132,10 @@ type Options struct {
 	Tolerance     float64  // changes smaller than this are "unchanged"
 	PromoteGrades []string // grades that may be promoted
 	LowerIsBetter []string // metrics where smaller is better
+	// PromoteRequires is "significant" (the default): with a baseline, the
+	// composite must be better beyond its 95% confidence interval; "any":
+	// a better mean will do.
+	PromoteRequires string
 }
 
 // lowerBetter: distances and clipped fractions are better small.
@@ -190,6 +205,24 @@ func Compare(v1, v2 Record, o Options) Comparison {
 				regressed++
 			}
 		}
+		if a, b := v1.PerImage[m], v2.PerImage[m]; len(a) > 1 && len(b) > 1 {
+			lo, hi := DiffCI(a, b)
+			lo, hi = math.Round(lo*1e4)/1e4, math.Round(hi*1e4)/1e4
+			r.CILow, r.CIHigh = &lo, &hi
+			r.ImagesNeeded = ImagesNeeded(a, b)
+			better, worse := lo > 0, hi < 0
+			if o.lowerBetter(m) {
+				better, worse = worse, better
+			}
+			switch {
+			case better:
+				r.Significance = "better"
+			case worse:
+				r.Significance = "worse"
+			default:
+				r.Significance = fmt.Sprintf("not distinguishable with %d and %d images", len(a), len(b))
+			}
+		}
 		c.Rows = append(c.Rows, r)
 	}
 	promotable := false
@@ -197,14 +230,24 @@ func Compare(v1, v2 Record, o Options) Comparison {
 		promotable = promotable || g == v2.Grade
 	}
 	last := c.Rows[len(c.Rows)-1] // composite
+	significant := o.PromoteRequires != "any"
 	switch {
 	case !promotable:
 		c.Recommendation, c.Reason = "hold", fmt.Sprintf("grade %s is not one of the promotable grades %s", v2.Grade, strings.Join(o.PromoteGrades, ", "))
+	case significant && last.Significance != "" && last.Significance != "better":
+		c.Recommendation = "hold"
+		c.Reason = fmt.Sprintf("the composite's change %+.4f is %s (95%% CI %+.4f..%+.4f)", *last.Delta, last.Significance, *last.CILow, *last.CIHigh)
+		if last.ImagesNeeded > 0 {
+			c.Reason += fmt.Sprintf("; about %d images per version would tell at this spread", last.ImagesNeeded)
+		}
 	case last.Verdict == "regressed":
 		c.Recommendation, c.Reason = "hold", fmt.Sprintf("the composite regressed by %.4f", -*last.Delta)
 	default:
 		c.Recommendation = "promote"
 		c.Reason = fmt.Sprintf("grade %s, composite %s", v2.Grade, last.Verdict)
+		if last.Significance == "better" {
+			c.Reason += fmt.Sprintf(" (95%% CI %+.4f..%+.4f)", *last.CILow, *last.CIHigh)
+		}
 		if regressed > 0 {
 			c.Reason += fmt.Sprintf(" (%d metric(s) regressed)", regressed)
 		}
@@ -246,13 +289,18 @@ func (c Comparison) Markdown() string {
 	if c.V1.LoraSHA256 != "" || c.V2.LoraSHA256 != "" {
 		fmt.Fprintf(&b, "| LoRA sha256 | %s | %s |\n", short(c.V1.LoraSHA256), short(c.V2.LoraSHA256))
 	}
-	b.WriteString("\n| metric (mean) | v1 | v2 | delta | verdict |\n|---|---:|---:|---:|---|\n")
+	b.WriteString("\n| metric (mean) | v1 | v2 | delta | 95% CI | verdict |\n|---|---:|---:|---:|---:|---|\n")
 	for _, r := range c.Rows {
-		delta := "–"
+		delta, ci := "–", "–"
 		if r.Delta != nil {
 			delta = fmt.Sprintf("%+.4f", *r.Delta)
 		}
-		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", r.Metric, fmtNum(r.V1), fmtNum(r.V2), delta, r.Verdict)
+		verdict := r.Verdict
+		if r.CILow != nil {
+			ci = fmt.Sprintf("%+.4f..%+.4f", *r.CILow, *r.CIHigh)
+			verdict += ": " + r.Significance
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s |\n", r.Metric, fmtNum(r.V1), fmtNum(r.V2), delta, ci, verdict)
 	}
 	fmt.Fprintf(&b, "\n**Recommendation: %s** — %s.\n", c.Recommendation, c.Reason)
 	return b.String()
