@@ -124,7 +124,7 @@ never run twice.
 	})
 	root.PersistentFlags().StringVarP(&a.dir, "directory", "C", "", "run as if started in `DIR` (the workspace root)")
 	root.AddCommand(
-		a.runCmd(), a.planCmd(), a.whatifCmd(), a.validateCmd(), a.graphCmd(),
+		a.runCmd(), a.planCmd(), a.whatifCmd(), a.overrideCmd(), a.validateCmd(), a.graphCmd(),
 		a.policyCmd(), a.runsCmd(), a.cacheCmd(), a.manifestCmd(), a.historyCmd(), a.compareCmd(), a.testCmd(), a.costCmd(), a.faceCmd(), a.scoreCmd(), a.calibrateCmd(), a.comfyCmd(), a.schemaCmd(), a.versionCmd(), a.initCmd(), a.fixtureCmd(),
 	)
 	return root

@@ -120,8 +120,12 @@ func recordedParams(rec *runner.Record) []string {
 func printWhatIf(a *app, res *runner.WhatIfResult, sets []string) {
 	fmt.Fprintf(a.stdout, "whatif %s (run %s) with %s\n", res.Pipeline, res.Run, strings.Join(sets, ", "))
 	for _, fw := range res.Filters {
-		fmt.Fprintf(a.stdout, "  %-10s %d approved, %d rejected -> %d approved, %d rejected\n", fw.Step,
-			fw.ApprovedBefore, fw.Items-fw.ApprovedBefore, fw.ApprovedAfter, fw.Items-fw.ApprovedAfter)
+		by := ""
+		if fw.Overridden > 0 {
+			by = fmt.Sprintf(" (%d decided by overrides.yaml)", fw.Overridden)
+		}
+		fmt.Fprintf(a.stdout, "  %-10s %d approved, %d rejected -> %d approved, %d rejected%s\n", fw.Step,
+			fw.ApprovedBefore, fw.Items-fw.ApprovedBefore, fw.ApprovedAfter, fw.Items-fw.ApprovedAfter, by)
 		for _, fl := range fw.Flips {
 			if fl.Approved {
 				fmt.Fprintf(a.stdout, "    now approved  %s  (was: %s)\n", fl.Path, fl.Why)

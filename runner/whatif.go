@@ -6,6 +6,7 @@ import (
 	"math"
 	"time"
 
+	"github.com/lifeos/lifeos/internal/overrides"
 	"github.com/lifeos/lifeos/steps"
 )
 
@@ -63,7 +64,10 @@ type FilterWhatIf struct {
 	Items          int    `json:"items"`
 	ApprovedBefore int    `json:"approved_before"`
 	ApprovedAfter  int    `json:"approved_after"`
-	Flips          []Flip `json:"flips"`
+	// Overridden counts the images a human decision (overrides.yaml)
+	// judged, whatever the expression says.
+	Overridden int    `json:"overridden"`
+	Flips      []Flip `json:"flips"`
 }
 
 // GradeWhatIf is a scorecard's grade, recorded and replayed.
@@ -102,6 +106,11 @@ func (p *Plan) WhatIf(r *Recorded) (*WhatIfResult, error) {
 	res := &WhatIfResult{Run: r.Run.ID, Pipeline: r.Run.Pipeline, Filters: []FilterWhatIf{}, Scorecards: []GradeWhatIf{}, Gates: []GateWhatIf{}}
 	policy := p.Policy.Map()
 	env := Env{Params: p.Params, Policy: policy, Run: map[string]any{"id": r.Run.ID, "started": r.Run.Started.UTC().Format(time.RFC3339), "pipeline": p.Pipeline.Name}}
+	list, err := overrides.Read(p.Root)
+	if err != nil {
+		return nil, err
+	}
+	ov := overrides.BySHA(list)
 	items := map[string][]steps.Item{} // as replayed
 	outputs := map[string]any{}        // as replayed, for gates
 	for _, s := range p.Order {
@@ -121,9 +130,16 @@ func (p *Plan) WhatIf(r *Recorded) (*WhatIfResult, error) {
 			now := make([]steps.Item, len(its))
 			for i, it := range its {
 				was, wasWhy := verdict(it, s.ID)
-				ok, why, err := steps.Judge(it, pred)
+				v, err := steps.Judge(it, pred, ov)
 				if err != nil {
 					return nil, fmt.Errorf("step %s: %w", s.ID, err)
+				}
+				ok, why := v.Approved, v.Reason
+				if v.Override != "" {
+					fw.Overridden++
+					if ok {
+						why = "override: " + v.Override
+					}
 				}
 				if was {
 					fw.ApprovedBefore++
@@ -132,16 +148,19 @@ func (p *Plan) WhatIf(r *Recorded) (*WhatIfResult, error) {
 					fw.ApprovedAfter++
 				}
 				if ok != was {
-					if ok {
+					if ok && v.Override == "" {
 						why = wasWhy
 					}
 					fw.Flips = append(fw.Flips, Flip{Path: it.Path, SHA256: it.SHA256, Approved: ok, Why: why})
 				}
-				v := map[string]any{"approved": ok}
+				fields := map[string]any{"approved": ok}
 				if !ok {
-					v["reason"] = why
+					fields["reason"] = why
 				}
-				now[i] = it.With(s.ID, v)
+				if v.Override != "" {
+					fields["override"] = v.Override
+				}
+				now[i] = it.With(s.ID, fields)
 			}
 			items[s.ID] = now
 			if m, ok := out.(map[string]any); ok && len(its) > 0 {

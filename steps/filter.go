@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 
 	"github.com/lifeos/lifeos/internal/atomicfile"
+	"github.com/lifeos/lifeos/internal/overrides"
 	"github.com/lifeos/lifeos/internal/pathglob"
 	"github.com/lifeos/lifeos/internal/robustio"
 )
@@ -18,7 +19,7 @@ import (
 func init() {
 	Register(&Type{
 		Name:    "filter",
-		Version: 1,
+		Version: 2,
 		Summary: "split items into approved and rejected by an expression over each item and the policy",
 		New:     func() Step { return new(Filter) },
 	})
@@ -48,7 +49,9 @@ func (f *Filter) Validate() error {
 // and filter.json in its output directory, and nothing else there (a
 // report or a history may share the directory).
 func (f *Filter) Deps(map[string]Outputs) Deps {
-	return Deps{Items: true, Writes: []string{
+	// The human decisions of overrides.yaml are part of the key: changing
+	// them re-runs the filter, not the scoring.
+	return Deps{Items: true, Reads: []string{overrides.Pattern}, Writes: []string{
 		path.Join(f.Output, "approved"), path.Join(f.Output, "rejected"), path.Join(f.Output, "filter.json")}}
 }
 
@@ -59,12 +62,18 @@ func (f *Filter) Deps(map[string]Outputs) Deps {
 type Verdict struct {
 	Approved bool
 	Reason   string
+	// Override is the reason of the human decision (overrides.yaml) that
+	// decided, if one did.
+	Override string
 }
 
 func (v Verdict) fields() map[string]any {
 	m := map[string]any{"approved": v.Approved}
 	if !v.Approved {
 		m["reason"] = v.Reason
+	}
+	if v.Override != "" {
+		m["override"] = v.Override
 	}
 	return m
 }
@@ -80,7 +89,8 @@ func verdictOf(it Item) (Verdict, string, bool) {
 		}
 		if a, ok := m["approved"].(bool); ok {
 			r, _ := m["reason"].(string)
-			return Verdict{Approved: a, Reason: r}, id, true
+			o, _ := m["override"].(string)
+			return Verdict{Approved: a, Reason: r, Override: o}, id, true
 		}
 	}
 	return Verdict{}, "", false
@@ -142,18 +152,27 @@ type rejection struct {
 	Reason string `json:"reason"`
 }
 
-// Judge is a filter's verdict on an item: approved, or rejected with the
-// clause and values that decided. An item a scorer could not score is
-// rejected with the scorer's reason, whatever the expression would make
-// of the missing metrics.
-func Judge(it Item, pred Predicate) (ok bool, reason string, err error) {
+// Judge is a filter's verdict on an item. A human decision on its content
+// (overrides, by SHA-256) comes first; then an item a scorer could not
+// score is rejected with the scorer's reason, whatever the expression
+// would make of the missing metrics; then the expression decides, a
+// rejection naming the clause and values that decided.
+func Judge(it Item, pred Predicate, ov map[string]overrides.Override) (Verdict, error) {
+	if o, ok := ov[it.SHA256]; ok {
+		v := Verdict{Approved: o.Approve(), Override: o.Reason}
+		if !v.Approved {
+			v.Reason = "override: " + o.Reason
+		}
+		return v, nil
+	}
 	if step, why, failed := scoreFailure(it); failed {
-		return false, fmt.Sprintf("not scored by %s: %s", step, why), nil
+		return Verdict{Reason: fmt.Sprintf("not scored by %s: %s", step, why)}, nil
 	}
-	if ok, reason, err = pred.Eval(it); err != nil {
-		return false, "", fmt.Errorf("%s: approve: %w", it.Path, err)
+	ok, reason, err := pred.Eval(it)
+	if err != nil {
+		return Verdict{}, fmt.Errorf("%s: approve: %w", it.Path, err)
 	}
-	return ok, reason, nil
+	return Verdict{Approved: ok, Reason: reason}, nil
 }
 
 // Run splits the items.
@@ -162,6 +181,11 @@ func (f *Filter) Run(ctx context.Context, env *Env) (Outputs, error) {
 	if pred == nil {
 		return nil, errors.New("internal error: approve was not compiled")
 	}
+	list, err := overrides.Read(env.Root)
+	if err != nil {
+		return nil, err
+	}
+	ov := overrides.BySHA(list)
 	out := filepath.Join(env.Root, filepath.FromSlash(f.Output))
 	approved := []string{}
 	rejected := []rejection{}
@@ -172,10 +196,11 @@ func (f *Filter) Run(ctx context.Context, env *Env) (Outputs, error) {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		ok, reason, err := Judge(it, pred)
+		v, err := Judge(it, pred, ov)
 		if err != nil {
 			return nil, err
 		}
+		ok, reason := v.Approved, v.Reason
 		sub := "rejected"
 		if ok {
 			sub = "approved"
@@ -192,7 +217,7 @@ func (f *Filter) Run(ctx context.Context, env *Env) (Outputs, error) {
 			rejected = append(rejected, rejection{it.Path, reason})
 			fmt.Fprintf(env.Log, "rejected %s: %s\n", it.Path, reason)
 		}
-		items[i] = it.With(env.StepID, Verdict{Approved: ok, Reason: reason}.fields())
+		items[i] = it.With(env.StepID, v.fields())
 	}
 	if err := place(ctx, out, want); err != nil {
 		return nil, err
@@ -207,7 +232,7 @@ func (f *Filter) Run(ctx context.Context, env *Env) (Outputs, error) {
 	outputs["approved_rate"] = rate
 	outputs["items"] = items
 	outputs["summary"] = fmt.Sprintf("%d approved, %d rejected", len(approved), len(rejected))
-	err := atomicfile.Write(filepath.Join(out, "filter.json"), 0o666, func(w io.Writer) error {
+	err = atomicfile.Write(filepath.Join(out, "filter.json"), 0o666, func(w io.Writer) error {
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
 		enc.SetEscapeHTML(false) // the approve expression stays readable

@@ -160,6 +160,9 @@ func (r *Report) Run(ctx context.Context, env *Env) (Outputs, error) {
 		if judged {
 			ri.Verdict = map[bool]string{true: "approved", false: "rejected"}[verdict.Approved]
 			ri.Reason = verdict.Reason
+			if verdict.Approved && verdict.Override != "" {
+				ri.Reason = "override: " + verdict.Override
+			}
 		}
 		for step, v := range it.Fields {
 			m, ok := v.(map[string]any)
