@@ -142,6 +142,12 @@ func printWhatIf(a *app, res *runner.WhatIfResult, sets []string) {
 			fmt.Fprintf(a.stdout, "  %-10s gate %v -> %v: %s\n", g.Step, g.Before, g.After, g.Explain)
 		}
 	}
+	for _, w := range res.Whens {
+		if w.Before != w.After {
+			fmt.Fprintf(a.stdout, "  %-10s when %v -> %v (would %s): %s\n", w.Step, w.Before, w.After,
+				map[bool]string{true: "run", false: "be skipped"}[w.After], w.Explain)
+		}
+	}
 }
 
 // sweepRow is one value of a sweep.

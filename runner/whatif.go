@@ -95,6 +95,9 @@ type WhatIfResult struct {
 	Filters    []FilterWhatIf `json:"filters"`
 	Scorecards []GradeWhatIf  `json:"scorecards"`
 	Gates      []GateWhatIf   `json:"gates"`
+	// Whens are the steps' when conditions on the replayed results: a
+	// production step that would now run, or not.
+	Whens []GateWhatIf `json:"whens"`
 }
 
 // WhatIf replays the recorded results through the plan's policy (the
@@ -103,7 +106,7 @@ type WhatIfResult struct {
 // the items as the filters now judge them, and each gate on its step's
 // recorded outputs (a scorecard's or filter's as replayed).
 func (p *Plan) WhatIf(r *Recorded) (*WhatIfResult, error) {
-	res := &WhatIfResult{Run: r.Run.ID, Pipeline: r.Run.Pipeline, Filters: []FilterWhatIf{}, Scorecards: []GradeWhatIf{}, Gates: []GateWhatIf{}}
+	res := &WhatIfResult{Run: r.Run.ID, Pipeline: r.Run.Pipeline, Filters: []FilterWhatIf{}, Scorecards: []GradeWhatIf{}, Gates: []GateWhatIf{}, Whens: []GateWhatIf{}}
 	policy := p.Policy.Map()
 	env := Env{Params: p.Params, Policy: policy, Run: map[string]any{"id": r.Run.ID, "started": r.Run.Started.UTC().Format(time.RFC3339), "pipeline": p.Pipeline.Name}}
 	list, err := overrides.Read(p.Root)
@@ -114,6 +117,13 @@ func (p *Plan) WhatIf(r *Recorded) (*WhatIfResult, error) {
 	items := map[string][]steps.Item{} // as replayed
 	outputs := map[string]any{}        // as replayed, for gates
 	for _, s := range p.Order {
+		if s.When != nil && s.Foreach == nil && recordedWhen(r.Run, s.ID) != nil {
+			w, err := replayBool(s, s.When, env, outputs, "when", r.Run)
+			if err != nil {
+				return nil, err
+			}
+			res.Whens = append(res.Whens, w)
+		}
 		out, recorded := r.outputs[s.ID]
 		if !recorded {
 			continue
@@ -190,28 +200,53 @@ func (p *Plan) WhatIf(r *Recorded) (*WhatIfResult, error) {
 			outputs[s.ID] = m
 		}
 		if s.Gate != nil {
-			var before bool
-			for _, sr := range r.Run.Steps {
-				if sr.ID == s.ID && sr.Gate != nil {
-					before = sr.Gate.Value
-				}
-			}
-			genv := env
-			genv.Outputs = outputs[s.ID]
-			if len(s.refs) > 0 {
-				genv.Steps = map[string]any{}
-				for _, id := range s.refs {
-					genv.Steps[id] = map[string]any{"outputs": outputs[id]}
-				}
-			}
-			ev, err := evalBool(s.Gate, &genv)
+			g, err := replayBool(s, s.Gate, env, outputs, "gate", r.Run)
 			if err != nil {
-				return nil, fmt.Errorf("step %s: gate: %w", s.ID, err)
+				return nil, err
 			}
-			res.Gates = append(res.Gates, GateWhatIf{Step: s.ID, Before: before, After: ev.Value, Explain: explainEval(ev)})
+			res.Gates = append(res.Gates, g)
 		}
 	}
 	return res, nil
+}
+
+// recordedWhen is a step's recorded when evaluation, if any.
+func recordedWhen(rec *Record, id string) *Evaluation {
+	for _, sr := range rec.Steps {
+		if sr.ID == id {
+			return sr.When
+		}
+	}
+	return nil
+}
+
+// replayBool evaluates a step's gate or when on the replayed outputs (the
+// step's own, for a gate; its references', for both) and pairs it with
+// the recorded value.
+func replayBool(s *Step, x *Expr, env Env, outputs map[string]any, what string, rec *Record) (GateWhatIf, error) {
+	var before bool
+	for _, sr := range rec.Steps {
+		if sr.ID != s.ID {
+			continue
+		}
+		if ev := map[bool]*Evaluation{true: sr.Gate, false: sr.When}[what == "gate"]; ev != nil {
+			before = ev.Value
+		}
+	}
+	if what == "gate" {
+		env.Outputs = outputs[s.ID]
+	}
+	if len(s.refs) > 0 {
+		env.Steps = map[string]any{}
+		for _, id := range s.refs {
+			env.Steps[id] = map[string]any{"outputs": outputs[id]}
+		}
+	}
+	ev, err := evalBool(x, &env)
+	if err != nil {
+		return GateWhatIf{}, fmt.Errorf("step %s: %s: %w", s.ID, what, err)
+	}
+	return GateWhatIf{Step: s.ID, Before: before, After: ev.Value, Explain: explainEval(ev)}, nil
 }
 
 // verdict is the recorded verdict of filter id on an item.
