@@ -146,6 +146,9 @@ func Compile(root string, p *Pipeline, o Options) (*Plan, error) {
 		}
 		c.compile(s.When, s, sc, true)
 		c.compile(s.Gate, s, scopeGate, true)
+		if s.Repeat != nil {
+			c.compile(s.Repeat.Until, s, scopeGate, true)
+		}
 		if s.Type != nil && !s.withInvalid {
 			for _, err := range c.compileWith(l, s, sc) {
 				add(err)

@@ -169,6 +169,9 @@ func (e *engine) start(ctx context.Context, n *node) []*element {
 			}
 		}
 		el := &element{n: n, env: env}
+		if s.Repeat != nil {
+			el.label = "iteration 0"
+		}
 		n.fp, el.memoOK = e.memoFingerprint(n)
 		n.elems, n.remaining = []*element{el}, 1
 		return n.elems
@@ -190,6 +193,36 @@ func (e *engine) start(ctx context.Context, n *node) []*element {
 	}
 	n.remaining = len(n.elems)
 	return n.elems
+}
+
+// nextIteration decides, once a repeat step's iteration is done, whether
+// another runs: it returns it, or nil when the loop ends (until holds, an
+// iteration did not succeed, max ran, the run stops, or in a plan).
+func (e *engine) nextIteration(ctx context.Context, el *element) (*element, error) {
+	n, r := el.n, el.n.s.Repeat
+	if ctx.Err() != nil || (el.status != StatusOK && el.status != StatusCached) {
+		return nil, nil
+	}
+	env := el.env
+	out, err := resolve(el.outputs)
+	if err != nil {
+		return nil, err
+	}
+	env.Outputs = out
+	ev, err := evalBool(r.Until, &env)
+	if err != nil {
+		return nil, fmt.Errorf("%s: repeat.until: %w", n.s.ID, err)
+	}
+	n.until = ev
+	if ev.Value || el.index+1 >= r.Max {
+		return nil, nil
+	}
+	next := &element{n: n, index: el.index + 1, label: fmt.Sprintf("iteration %d", el.index+1), env: el.env,
+		elemPlan: elemPlan{memoOK: el.memoOK}}
+	next.env.Iteration, next.env.Previous = next.index, out
+	n.elems = append(n.elems, next)
+	n.remaining++
+	return next, nil
 }
 
 // expand evaluates a foreach: a glob gives workspace-relative paths.

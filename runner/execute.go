@@ -208,7 +208,7 @@ func decodeOutputs(data []byte) (any, error) {
 }
 
 func (e *engine) logName(el *element) string {
-	if el.foreach {
+	if el.foreach || el.n.s.Repeat != nil {
 		return fmt.Sprintf("%s.%d.log", el.n.s.ID, el.index)
 	}
 	return el.n.s.ID + ".log"

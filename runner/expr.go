@@ -63,6 +63,10 @@ type Env struct {
 	Item      any            `expr:"item"`
 	ItemIndex int            `expr:"item_index"`
 	Outputs   any            `expr:"outputs"`
+	// Iteration and Previous are a repeat step's loop: 0, 1, ... and the
+	// outputs of the iteration before (nil in the first).
+	Iteration int `expr:"iteration"`
+	Previous  any `expr:"previous"`
 }
 
 type scope int
@@ -205,7 +209,12 @@ func (c *compiler) checkNames(e *Expr, root ast.Node, s *Step, sc scope) bool {
 			case "outputs":
 				e.local = true
 				if sc != scopeGate {
-					c.errAt(e, id.Location().From, "%s: outputs is only defined in gate: (use steps.<id>.outputs)", e.what)
+					c.errAt(e, id.Location().From, "%s: outputs is only defined in gate: and repeat.until: (use steps.<id>.outputs)", e.what)
+				}
+			case "iteration", "previous":
+				e.local = true
+				if s == nil || s.Repeat == nil {
+					c.errAt(e, id.Location().From, "%s: %s is only defined in a step with repeat:", e.what, id.Value)
 				}
 			}
 		}

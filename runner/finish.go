@@ -1,12 +1,41 @@
 package runner
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
 )
+
+// finishRepeat records a repeat step's iterations and decides what a loop
+// that never met its until comes to: a failure, or with on_max: warn, a
+// success with a warning.
+func (e *engine) finishRepeat(n *node) {
+	rec := n.rec
+	rec.Iterations, rec.Until = len(n.elems), n.until
+	for _, el := range n.elems {
+		er := &ElementRecord{Index: el.index, Item: el.index, Status: el.status, Reason: el.reason, DurationMS: ms(el.dur)}
+		if el.status == StatusOK {
+			er.Output = el.output.String()
+		}
+		if el.err != nil {
+			er.Error = el.err.Error()
+		}
+		rec.Elements = append(rec.Elements, er)
+	}
+	if (n.status != StatusOK && n.status != StatusCached) || n.until == nil || n.until.Value {
+		return
+	}
+	msg := fmt.Sprintf("repeat: until still false after %d iterations: %s", len(n.elems), explainEval(n.until))
+	if n.s.Repeat.OnMax == "warn" {
+		rec.Reason = msg + " (on_max: warn)"
+		fmt.Fprintf(e.o.Stderr, "lifeos: warning: step %s: %s\n", n.s.ID, msg)
+		return
+	}
+	n.status, rec.Error = StatusFailed, msg
+}
 
 // finish completes a node once all its elements are done: status, outputs,
 // record, gate. It returns a *GateError when the gate is false.
@@ -21,7 +50,7 @@ func (e *engine) finish(n *node) error {
 		}
 	}
 	if !n.s.isForeach() {
-		el := n.elems[0]
+		el := n.elems[len(n.elems)-1] // a repeat step: its last iteration
 		n.status, n.outputs, rec.outputsJSON = el.status, el.outputs, el.outJSON
 		rec.Reason, rec.Attempts, rec.When = el.reason, el.attempts, firstEval(rec.When, el.when)
 		if el.err != nil {
@@ -36,6 +65,9 @@ func (e *engine) finish(n *node) error {
 		}
 		if el.status == StatusOK || el.status == StatusCached {
 			rec.Output = el.output.String()
+		}
+		if n.s.Repeat != nil {
+			e.finishRepeat(n)
 		}
 	} else {
 		list := make([]any, len(n.elems))
@@ -114,6 +146,9 @@ func (e *engine) finish(n *node) error {
 		}
 	}
 	var gateErr error
+	if n.s.Repeat != nil && n.status == StatusFailed && rec.Error != "" && !e.explain {
+		gateErr = &StepError{Step: n.s.ID, Err: errors.New(rec.Error)}
+	}
 	if n.s.Gate != nil && (n.status == StatusOK || n.status == StatusCached) {
 		env, err := e.nodeEnv(n)
 		if err == nil {
@@ -194,8 +229,16 @@ func (e *engine) detail(n *node) string {
 		if rec.Reason != "" && !n.s.isForeach() {
 			d = strings.TrimSpace(d + " (" + rec.Reason + ")")
 		}
+	}
+	if rec.Iterations > 0 && (n.status == StatusOK || n.status == StatusCached) {
+		d = strings.TrimSpace(fmt.Sprintf("%d iterations, %s", rec.Iterations, d))
+	}
+	switch n.status {
 	case StatusRun:
 		d = rec.Reason
+		if r := n.s.Repeat; r != nil {
+			d += fmt.Sprintf("; then again until %s, %d times at most", r.Until.Src, r.Max)
+		}
 	case StatusFailed, StatusCancelled:
 		d = rec.Error
 		var notes []string

@@ -29,7 +29,7 @@ var (
 // Keys of a pipeline file and of a step, in the order the docs list them.
 var (
 	pipelineKeys = []string{"version", "name", "description", "policy", "params", "defaults", "steps"}
-	stepKeys     = []string{"id", "description", "uses", "needs", "when", "foreach", "with", "gate", "retries", "timeout", "cache", "continue_on_error", "cost"}
+	stepKeys     = []string{"id", "description", "uses", "needs", "when", "foreach", "with", "gate", "retries", "timeout", "cache", "continue_on_error", "cost", "repeat"}
 	defaultsKeys = []string{"retries", "timeout"}
 )
 
@@ -534,8 +534,35 @@ func (l *loader) step(n *yaml.Node) *Step {
 			}
 		case "continue_on_error":
 			s.ContinueOnError = l.boolean(v, what+": continue_on_error")
+		case "repeat":
+			s.Repeat = &Repeat{Pos: l.pos(v), OnMax: "fail"}
+			l.fields(v, what+": repeat", []string{"until", "max", "on_max"}, func(key string, _, rv *yaml.Node) {
+				switch key {
+				case "until":
+					s.Repeat.Until = l.exprNode(rv, what+": repeat.until")
+				case "max":
+					s.Repeat.Max = l.integer(rv, what+": repeat.max")
+					if s.Repeat.Max < 1 || s.Repeat.Max > 1000 {
+						l.errorf(rv, "%s: repeat.max: expected 1 to 1000 iterations, got %d", what, s.Repeat.Max)
+					}
+				case "on_max":
+					s.Repeat.OnMax, _ = l.str(rv, what+": repeat.on_max")
+					if s.Repeat.OnMax != "fail" && s.Repeat.OnMax != "warn" {
+						l.errorf(rv, "%s: repeat.on_max: expected fail or warn, got %q", what, s.Repeat.OnMax)
+					}
+				}
+			})
+			switch {
+			case s.Repeat.Until == nil && v.Kind == yaml.MappingNode:
+				l.errorf(v, "%s: repeat: missing until: an expression over outputs that ends the loop when true", what)
+			case s.Repeat.Max == 0 && v.Kind == yaml.MappingNode:
+				l.errorf(v, "%s: repeat: missing max: the most iterations to run", what)
+			}
 		}
 	})
+	if s.Repeat != nil && s.Foreach != nil {
+		l.errorf(n, "%s: repeat and foreach: a step takes one of them", what)
+	}
 	if s.ID == "" {
 		if !hasKey(n, "id") {
 			l.errorf(n, "step without id: every step needs id: name")

@@ -71,6 +71,17 @@ type Step struct {
 	ContinueOnError bool
 	// Cost makes the step's running time billable (GPU time).
 	Cost *CostSpec
+	// Repeat runs the step again, with iteration 1, 2, ... in scope,
+	// until its until expression holds (or Max iterations ran).
+	Repeat *Repeat
+}
+
+// Repeat is a step's loop: `repeat: {until: EXPR, max: N, on_max: warn}`.
+type Repeat struct {
+	Until *Expr
+	Max   int
+	OnMax string // fail (default) or warn
+	Pos   Pos
 }
 
 // CostSpec is a step's cost: its elapsed time times an hourly rate, logged

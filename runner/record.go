@@ -88,15 +88,19 @@ type StepRecord struct {
 	// OutputsObject, when set, is the cache object holding the step's
 	// complete outputs (JSON), too large for the record: Outputs then keeps
 	// only the small ones (summary, counts). runner.StepOutputs reads it.
-	OutputsObject string           `json:"outputs_object,omitempty"`
-	When          *Evaluation      `json:"when,omitempty"`
-	Gate          *Evaluation      `json:"gate,omitempty"`
-	Error         string           `json:"error,omitempty"`
-	Log           string           `json:"log,omitempty"`
-	Failed        string           `json:"failed_work,omitempty"` // where a failed step's outputs were moved
-	Cost          *StepCost        `json:"cost,omitempty"`
-	Counts        map[string]int   `json:"counts,omitempty"`
-	Elements      []*ElementRecord `json:"elements,omitempty"`
+	OutputsObject string      `json:"outputs_object,omitempty"`
+	When          *Evaluation `json:"when,omitempty"`
+	Gate          *Evaluation `json:"gate,omitempty"`
+	// Iterations and Until are a repeat step's: how many ran, and its
+	// until on the last one.
+	Iterations int              `json:"iterations,omitempty"`
+	Until      *Evaluation      `json:"until,omitempty"`
+	Error      string           `json:"error,omitempty"`
+	Log        string           `json:"log,omitempty"`
+	Failed     string           `json:"failed_work,omitempty"` // where a failed step's outputs were moved
+	Cost       *StepCost        `json:"cost,omitempty"`
+	Counts     map[string]int   `json:"counts,omitempty"`
+	Elements   []*ElementRecord `json:"elements,omitempty"`
 	// ElementsObject, when set, is the cache object holding every element
 	// record (JSON) when there were too many for the record: Elements then
 	// keeps the first failed ones, then the first others.

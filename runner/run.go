@@ -176,8 +176,9 @@ type node struct {
 	outputs    any
 	elems      []*element
 	remaining  int
-	fp         [16]byte // memo fingerprint, when the step may use memos
-	key        *stepKey // the key lines its elements share
+	fp         [16]byte    // memo fingerprint, when the step may use memos
+	until      *Evaluation // a repeat step's last until evaluation
+	key        *stepKey    // the key lines its elements share
 	started    time.Time
 	itemsID    string // itemsIdentity, once finished
 	index      int    // in the plan's order: the colour of its output
@@ -410,7 +411,11 @@ func (e *engine) schedule(parent context.Context) error {
 	}
 	var firstErr error // the failure or gate that decides the exit status
 	done := func(el *element) {
-		ready = append(ready, e.elementDone(ctx, el, &firstErr, cancel)...)
+		nodes, next := e.elementDone(ctx, el, &firstErr, cancel)
+		ready = append(ready, nodes...)
+		if next != nil {
+			queue = append(queue, task{probe: []*element{next}})
+		}
 	}
 	inflight := 0
 	for {
@@ -503,9 +508,20 @@ func stopReason(ctx context.Context) string {
 }
 
 // elementDone records a finished element; when it was the node's last, it
-// finishes the node and returns the dependents that became ready.
-func (e *engine) elementDone(ctx context.Context, el *element, firstErr *error, cancel context.CancelCauseFunc) []*node {
+// finishes the node and returns the dependents that became ready. A repeat
+// step's iteration may instead return the next iteration, to run.
+func (e *engine) elementDone(ctx context.Context, el *element, firstErr *error, cancel context.CancelCauseFunc) ([]*node, *element) {
 	n := el.n
+	if n.s.Repeat != nil && !e.explain {
+		next, err := e.nextIteration(ctx, el)
+		if err != nil {
+			el.status, el.err = StatusFailed, err
+		}
+		if next != nil {
+			n.remaining--
+			return nil, next
+		}
+	}
 	if el.status == StatusFailed && !n.s.ContinueOnError && ctx.Err() == nil {
 		err := &StepError{Step: n.s.ID, Err: el.err}
 		*firstErr = firstOf(*firstErr, err)
@@ -516,7 +532,7 @@ func (e *engine) elementDone(ctx context.Context, el *element, firstErr *error, 
 		e.con.progress(n.s.ID, "elements", len(n.elems)-n.remaining, len(n.elems))
 	}
 	if n.remaining > 0 {
-		return nil
+		return nil, nil
 	}
 	if err := e.finish(n); err != nil {
 		*firstErr = firstOf(*firstErr, err)
@@ -525,7 +541,7 @@ func (e *engine) elementDone(ctx context.Context, el *element, firstErr *error, 
 			cancel(err)
 		}
 	}
-	return e.release(n)
+	return e.release(n), nil
 }
 
 // release lowers the pending count of n's dependents and returns the ready ones.

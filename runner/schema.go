@@ -58,6 +58,12 @@ func Schema() map[string]any {
 			"timeout":           duration,
 			"cache":             map[string]any{"type": "boolean", "description": "false: never cache this step"},
 			"continue_on_error": map[string]any{"type": "boolean", "description": "a failure does not stop the run"},
+			"cost": map[string]any{"type": "object", "additionalProperties": false, "description": "bill the step's running time (GPU time) to the cost log",
+				"properties": map[string]any{"activity": map[string]any{"type": "string"}, "rate_per_hour": map[string]any{"type": "number", "minimum": 0}, "estimate": duration}},
+			"repeat": map[string]any{"type": "object", "additionalProperties": false, "required": []any{"until", "max"},
+				"description": "run again (iteration, previous in scope) until until holds or max iterations ran",
+				"properties": map[string]any{"until": boolExpr, "max": map[string]any{"type": "integer", "minimum": 1, "maximum": 1000},
+					"on_max": map[string]any{"enum": []any{"fail", "warn"}}}},
 		},
 		"allOf": conds,
 	}
