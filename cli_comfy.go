@@ -18,7 +18,7 @@ import (
 func (a *app) comfyCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "comfy",
-		Short: "ComfyUI helpers: see what a workflow's generation would patch, run a stand-in server",
+		Short: "ComfyUI helpers: what a workflow's generation would patch, a stand-in server, record and replay a real one",
 	}
 	cmd.AddCommand(a.comfyInspectCmd(), a.comfyServeCmd(), a.comfyRecordCmd())
 	return cmd
