@@ -9,6 +9,7 @@ import (
 	"image"
 	"image/png"
 	"io"
+	"io/fs"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -108,6 +109,7 @@ func TestScript(t *testing.T) {
 			},
 			"fakecomfy":  cmdFakeComfy,
 			"fakegithub": cmdFakeGitHub,
+			"cprepo":     cmdCpRepo,
 			"alter":      cmdAlter,
 			"fakescorehttp": func(ts *testscript.TestScript, neg bool, args []string) {
 				// The fakescorer protocol over HTTP, at $SCORER_URL; the
@@ -178,6 +180,45 @@ func cmdFakeHealth(ts *testscript.TestScript, neg bool, args []string) {
 // every queued prompt appends one line per literal input to <env>.prompts,
 // "<prompt number> <node id> <class> <input>=<JSON value>", so scenarios
 // check what was patched.
+// cmdCpRepo copies files and folders of the project into the scenario, so
+// that the shipped pipelines and sample data are tested as shipped, with
+// no shell (the scenario then runs on Windows too): "cprepo PATH... DIR",
+// PATHs relative to $REPO (globs allowed), DIR relative to $WORK (made if
+// missing); a folder is copied whole into DIR.
+func cmdCpRepo(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) < 2 {
+		ts.Fatalf("usage: cprepo PATH... DIR")
+	}
+	repo := ts.Getenv("REPO")
+	dst := ts.MkAbs(args[len(args)-1])
+	ts.Check(os.MkdirAll(dst, 0o777))
+	for _, pat := range args[:len(args)-1] {
+		matches, err := filepath.Glob(filepath.Join(repo, filepath.FromSlash(pat)))
+		ts.Check(err)
+		if len(matches) == 0 {
+			ts.Fatalf("cprepo: %s matches nothing in the project", pat)
+		}
+		for _, m := range matches {
+			base := filepath.Dir(m)
+			ts.Check(filepath.WalkDir(m, func(p string, d fs.DirEntry, err error) error {
+				if err != nil {
+					return err
+				}
+				rel, _ := filepath.Rel(base, p)
+				to := filepath.Join(dst, rel)
+				if d.IsDir() {
+					return os.MkdirAll(to, 0o777)
+				}
+				data, err := os.ReadFile(p)
+				if err != nil {
+					return err
+				}
+				return os.WriteFile(to, data, 0o666)
+			}))
+		}
+	}
+}
+
 // usesShell matches what in a scenario needs a Unix shell or its tools:
 // exec sh, a run: [sh|echo|touch..., ...] or a shell: step (sh -c on Unix,
 // cmd /C on Windows, and the scenarios' scripts are sh).
