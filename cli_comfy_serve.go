@@ -123,8 +123,8 @@ prompt as submitted (its key), its /history entry, its images (stored once,
 by content), and the server's /system_stats, /object_info and
 /models/loras. Point a pipeline's server at the printed URL and run it once
 on the pod; then lifeos comfy serve --replay DIR answers the same prompts
-in CI without one. A recording is added to, never cleared. /ws is not
-proxied: clients poll /history, which is what is recorded.
+in CI without one. A recording is added to, never cleared. /ws is
+passed through, so clients hear when a prompt is done.
 
   lifeos comfy record --upstream http://pod:8188 --dir testdata/pod-recording &
   lifeos run pipelines/production.yaml --param server=http://127.0.0.1:8189`,

@@ -65,13 +65,10 @@ func NewRecorder(upstream, dir string) (*Recorder, error) {
 }
 
 // ServeHTTP forwards a request, reading a POST /prompt's body first to
-// know what is submitted. /ws is not proxied: clients then poll /history,
-// which is what is recorded.
+// know what is submitted. /ws is proxied too (ReverseProxy passes the
+// upgrade through): a client learns at once that a prompt is done, then
+// reads /history, which is what is recorded.
 func (r *Recorder) ServeHTTP(w http.ResponseWriter, req *http.Request) {
-	if req.URL.Path == "/ws" {
-		http.NotFound(w, req)
-		return
-	}
 	if req.Method == http.MethodPost && req.URL.Path == "/prompt" {
 		data, err := readBody(req.Body)
 		if err != nil {
