@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/lifeos/lifeos/internal/atomicfile"
 	"github.com/lifeos/lifeos/internal/pathglob"
 	"github.com/lifeos/lifeos/internal/robustio"
@@ -600,7 +601,7 @@ func (g *Generate) generate(ctx context.Context, env *Env, c *comfyClient, earli
 		if e.Status.StatusStr == "success" {
 			adopted = true
 		} else {
-			id = uuid4() // the failed entry would answer for the new prompt
+			id = uuid.NewString() // the failed entry would answer for the new prompt
 		}
 	} else if ctx.Err() != nil {
 		return Item{}, context.Cause(ctx)
@@ -624,7 +625,7 @@ func (g *Generate) generate(ctx context.Context, env *Env, c *comfyClient, earli
 	if err != nil && adopted && ctx.Err() == nil {
 		// The earlier prompt failed or its image is gone: made anew.
 		fmt.Fprintf(env.Log, "%s: the earlier prompt %s gave no image (%v): submitting it anew\n", c.shown, id, err)
-		id = uuid4()
+		id = uuid.NewString()
 		if err := c.submitAs(ctx, j.wf, &id); err != nil {
 			return Item{}, err
 		}

@@ -20,6 +20,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/hashicorp/go-retryablehttp"
 	"github.com/lifeos/lifeos/internal/retryhttp"
 )
@@ -247,29 +248,14 @@ type serverUnreachable struct {
 
 func (e *serverUnreachable) Unwrap() error { return e.error }
 
-// uuid4 returns a random UUID in the canonical lowercase form ComfyUI
-// requires of a prompt_id.
-func uuid4() string {
-	var b [16]byte
-	rand.Read(b[:])
-	return uuidString(b)
-}
-
-// uuidString formats 16 bytes as a version 4 UUID.
-func uuidString(b [16]byte) string {
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	h := hex.EncodeToString(b[:])
-	return h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
-}
-
 // promptID derives a prompt's id from its cache key, in the canonical
 // UUID form ComfyUI requires: the same request has the same id in every
 // run, so a prompt an earlier run queued (and did not collect) is found
-// on the server instead of being paid for again.
+// on the server instead of being paid for again. (The digest's first 16
+// bytes, with version 4 and variant bits set.)
 func promptID(key string) string {
 	sum := sha256.Sum256([]byte("lifeos prompt_id v1 " + key))
-	return uuidString([16]byte(sum[:16]))
+	return uuid.Must(uuid.NewRandomFromReader(bytes.NewReader(sum[:16]))).String()
 }
 
 // comfyError is ComfyUI's error object.

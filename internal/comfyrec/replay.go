@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+
+	"github.com/google/uuid"
 )
 
 // Replayer answers as the recorded server did, offline.
@@ -119,7 +121,7 @@ func (r *Replayer) prompt(w http.ResponseWriter, req *http.Request) {
 	}
 	id := body.PromptID
 	if id == "" {
-		id = newID()
+		id = uuid.NewString()
 	}
 	r.mu.Lock()
 	r.byID[id] = key

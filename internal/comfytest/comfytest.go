@@ -10,7 +10,6 @@ import (
 	"bytes"
 	"compress/zlib"
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/json"
@@ -32,6 +31,7 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/google/uuid"
 )
 
 // Options shape the server's behaviour.
@@ -305,9 +305,7 @@ func (s *Server) postPrompt(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if id == "" {
-		var b [16]byte
-		rand.Read(b[:])
-		id = fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
+		id = uuid.NewString()
 	}
 	// A prompt_id seen before is queued again, as ComfyUI does: a second
 	// execution, logged as such.
