@@ -20,10 +20,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strings"
 
 	"github.com/lifeos/lifeos/internal/atomicfile"
@@ -177,7 +178,7 @@ func diff(rec, got map[string]any) map[string][]string {
 		for k := range gi {
 			names[k] = true
 		}
-		for _, k := range sortedKeys(names) {
+		for _, k := range slices.Sorted(maps.Keys(names)) {
 			rv, rok := ri[k]
 			gv, gok := gi[k]
 			rb, _ := json.Marshal(rv)
@@ -202,15 +203,6 @@ func short(b []byte) string {
 	return string(b)
 }
 
-func sortedKeys(m map[string]bool) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
-}
-
 func count(d map[string][]string) int {
 	n := 0
 	for _, l := range d {
@@ -220,36 +212,34 @@ func count(d map[string][]string) int {
 }
 
 // closest is the recorded prompt that differs from got in the fewest
-// fields, with those differences.
-func closest(recs map[string]*Exchange, got map[string]any) (map[string][]string, bool) {
-	var best map[string][]string
-	keys := make([]string, 0, len(recs))
-	for k := range recs {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys) // the same answer every time on a tie
-	for _, k := range keys {
+// fields (the first by key on a tie, so the answer is the same every
+// time), with those differences; nil when nothing is recorded.
+func closest(recs map[string]*Exchange, got map[string]any) (map[string]any, map[string][]string) {
+	var best map[string]any
+	var bestDiff map[string][]string
+	bestN := 0
+	for _, k := range slices.Sorted(maps.Keys(recs)) {
 		d := diff(recs[k].Prompt, got)
-		if best == nil || count(d) < count(best) {
-			best = d
+		if n := count(d); best == nil || n < bestN {
+			best, bestDiff, bestN = recs[k].Prompt, d, n
 		}
 	}
-	return best, best != nil
+	return best, bestDiff
 }
 
 // refusal is ComfyUI's 400 answer for a prompt the recording lacks: one
 // node error per node that differs from the closest recorded prompt.
 func refusal(recs map[string]*Exchange, got map[string]any) map[string]any {
-	d, ok := closest(recs, got)
+	rec, d := closest(recs, got)
+	ok := rec != nil
 	nodeErrors := map[string]any{}
 	if ok {
 		for id, fields := range d {
-			class := ""
-			if n, _ := got[id].(map[string]any); n != nil {
-				class = fmt.Sprint(n["class_type"])
-			} else if r, _ := recs[firstKey(recs)].Prompt[id].(map[string]any); r != nil {
-				class = fmt.Sprint(r["class_type"])
+			n, _ := got[id].(map[string]any)
+			if n == nil { // a node only the recording has
+				n, _ = rec[id].(map[string]any)
 			}
+			class := fmt.Sprint(n["class_type"])
 			var errs []map[string]any
 			for _, f := range fields {
 				errs = append(errs, map[string]any{"type": "not_recorded", "message": "Not in the recording",
@@ -267,13 +257,6 @@ func refusal(recs map[string]*Exchange, got map[string]any) map[string]any {
 			"details": fmt.Sprintf("%d recorded prompts; the closest differs as node_errors say", len(recs)), "extra_info": map[string]any{}},
 		"node_errors": nodeErrors,
 	}
-}
-
-func firstKey(m map[string]*Exchange) string {
-	for k := range m {
-		return k
-	}
-	return ""
 }
 
 // readBody reads a request body up to maxBody.

@@ -47,4 +47,10 @@ func TestRefusalNamesTheClosest(t *testing.T) {
 	if d := ne["9"].(map[string]any)["errors"].([]map[string]any)[0]["details"]; !strings.Contains(d.(string), "not in the recording") {
 		t.Errorf("node 9: %v", d)
 	}
+	// A node only the recording has is named with the recording's class.
+	missing := prompt(t, `{"3": {"class_type": "KSampler", "inputs": {"seed": 1, "steps": 20, "model": ["4", 0]}}}`)
+	six = refusal(recs, missing)["node_errors"].(map[string]any)["6"].(map[string]any)
+	if six["class_type"] != "CLIPTextEncode" {
+		t.Errorf("missing node 6: %v", six)
+	}
 }
