@@ -3,6 +3,7 @@ package runner
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math"
 	"time"
 
@@ -115,12 +116,16 @@ func (p *Plan) WhatIf(r *Recorded) (*WhatIfResult, error) {
 	}
 	ov := overrides.BySHA(list)
 	items := map[string][]steps.Item{} // as replayed
-	outputs := map[string]any{}        // as replayed, for gates
+	outputs := map[string]any{}        // as replayed, for gates and whens
+	recs := make(map[string]*StepRecord, len(r.Run.Steps))
+	for _, sr := range r.Run.Steps {
+		recs[sr.ID] = sr
+	}
 	for _, s := range p.Order {
-		if s.When != nil && s.Foreach == nil && recordedWhen(r.Run, s.ID) != nil {
-			w, err := replayBool(s, s.When, env, outputs, "when", r.Run)
+		if sr := recs[s.ID]; sr != nil && sr.When != nil && s.When != nil && s.Foreach == nil {
+			w, err := replayBool(s, s.When, sr.When.Value, env, outputs, nil)
 			if err != nil {
-				return nil, err
+				return nil, fmt.Errorf("step %s: when: %w", s.ID, err)
 			}
 			res.Whens = append(res.Whens, w)
 		}
@@ -139,48 +144,46 @@ func (p *Plan) WhatIf(r *Recorded) (*WhatIfResult, error) {
 			fw := FilterWhatIf{Step: s.ID, Items: len(its), Flips: []Flip{}}
 			now := make([]steps.Item, len(its))
 			for i, it := range its {
-				was, wasWhy := verdict(it, s.ID)
+				was, _ := steps.VerdictOf(it, s.ID)
 				v, err := steps.Judge(it, pred, ov)
 				if err != nil {
 					return nil, fmt.Errorf("step %s: %w", s.ID, err)
 				}
-				ok, why := v.Approved, v.Reason
 				if v.Override != "" {
 					fw.Overridden++
-					if ok {
-						why = "override: " + v.Override
-					}
 				}
-				if was {
+				if was.Approved {
 					fw.ApprovedBefore++
 				}
-				if ok {
+				if v.Approved {
 					fw.ApprovedAfter++
 				}
-				if ok != was {
-					if ok && v.Override == "" {
-						why = wasWhy
+				if v.Approved != was.Approved {
+					why := v.Why()
+					if why == "" { // approved by its scores: say what had failed
+						why = was.Reason
 					}
-					fw.Flips = append(fw.Flips, Flip{Path: it.Path, SHA256: it.SHA256, Approved: ok, Why: why})
+					fw.Flips = append(fw.Flips, Flip{Path: it.Path, SHA256: it.SHA256, Approved: v.Approved, Why: why})
 				}
-				fields := map[string]any{"approved": ok}
-				if !ok {
-					fields["reason"] = why
-				}
-				if v.Override != "" {
-					fields["override"] = v.Override
-				}
-				now[i] = it.With(s.ID, fields)
+				now[i] = it.With(s.ID, v.Fields())
 			}
 			items[s.ID] = now
 			if m, ok := out.(map[string]any); ok && len(its) > 0 {
-				m = copyMap(m)
+				m = maps.Clone(m)
 				m["approved_rate"] = float64(fw.ApprovedAfter) / float64(len(its))
 				outputs[s.ID] = m
 			}
 			res.Filters = append(res.Filters, fw)
 		case "scorecard":
-			its := mergeNeeds(s.Needs, items, r.items)
+			lists := make([][]steps.Item, 0, len(s.Needs))
+			for _, id := range s.Needs {
+				its, ok := items[id]
+				if !ok {
+					its = r.items[id]
+				}
+				lists = append(lists, its)
+			}
+			its := steps.MergeItems(lists...)
 			if len(its) == 0 {
 				continue
 			}
@@ -193,16 +196,17 @@ func (p *Plan) WhatIf(r *Recorded) (*WhatIfResult, error) {
 			m, _ := out.(map[string]any)
 			before, _ := m["grade"].(string)
 			cb, _ := m["composite"].(float64)
+			composite := math.Round(g.Composite*1e4) / 1e4
 			res.Scorecards = append(res.Scorecards, GradeWhatIf{Step: s.ID, GradeBefore: before, GradeAfter: g.Grade,
-				CompositeBefore: cb, CompositeAfter: math.Round(g.Composite*1e4) / 1e4})
-			m = copyMap(m)
-			m["grade"], m["composite"] = g.Grade, math.Round(g.Composite*1e4)/1e4
+				CompositeBefore: cb, CompositeAfter: composite})
+			m = maps.Clone(m)
+			m["grade"], m["composite"] = g.Grade, composite
 			outputs[s.ID] = m
 		}
-		if s.Gate != nil {
-			g, err := replayBool(s, s.Gate, env, outputs, "gate", r.Run)
+		if sr := recs[s.ID]; s.Gate != nil && sr != nil && sr.Gate != nil {
+			g, err := replayBool(s, s.Gate, sr.Gate.Value, env, outputs, outputs[s.ID])
 			if err != nil {
-				return nil, err
+				return nil, fmt.Errorf("step %s: gate: %w", s.ID, err)
 			}
 			res.Gates = append(res.Gates, g)
 		}
@@ -210,32 +214,11 @@ func (p *Plan) WhatIf(r *Recorded) (*WhatIfResult, error) {
 	return res, nil
 }
 
-// recordedWhen is a step's recorded when evaluation, if any.
-func recordedWhen(rec *Record, id string) *Evaluation {
-	for _, sr := range rec.Steps {
-		if sr.ID == id {
-			return sr.When
-		}
-	}
-	return nil
-}
-
-// replayBool evaluates a step's gate or when on the replayed outputs (the
-// step's own, for a gate; its references', for both) and pairs it with
-// the recorded value.
-func replayBool(s *Step, x *Expr, env Env, outputs map[string]any, what string, rec *Record) (GateWhatIf, error) {
-	var before bool
-	for _, sr := range rec.Steps {
-		if sr.ID != s.ID {
-			continue
-		}
-		if ev := map[bool]*Evaluation{true: sr.Gate, false: sr.When}[what == "gate"]; ev != nil {
-			before = ev.Value
-		}
-	}
-	if what == "gate" {
-		env.Outputs = outputs[s.ID]
-	}
+// replayBool evaluates a step's gate or when on the replayed outputs of
+// the steps it reads (and, for a gate, its own) and pairs it with the
+// recorded value.
+func replayBool(s *Step, x *Expr, before bool, env Env, outputs map[string]any, own any) (GateWhatIf, error) {
+	env.Outputs = own
 	if len(s.refs) > 0 {
 		env.Steps = map[string]any{}
 		for _, id := range s.refs {
@@ -244,47 +227,7 @@ func replayBool(s *Step, x *Expr, env Env, outputs map[string]any, what string, 
 	}
 	ev, err := evalBool(x, &env)
 	if err != nil {
-		return GateWhatIf{}, fmt.Errorf("step %s: %s: %w", s.ID, what, err)
+		return GateWhatIf{}, err
 	}
 	return GateWhatIf{Step: s.ID, Before: before, After: ev.Value, Explain: explainEval(ev)}, nil
-}
-
-// verdict is the recorded verdict of filter id on an item.
-func verdict(it steps.Item, id string) (bool, string) {
-	m, _ := it.Fields[id].(map[string]any)
-	ok, _ := m["approved"].(bool)
-	why, _ := m["reason"].(string)
-	return ok, why
-}
-
-// mergeNeeds is a step's input items as the engine gives them: its needs'
-// items merged by content digest, replayed ones first.
-func mergeNeeds(needs []string, now, recorded map[string][]steps.Item) []steps.Item {
-	var out []steps.Item
-	at := map[string]int{}
-	for _, id := range needs {
-		its, ok := now[id]
-		if !ok {
-			its = recorded[id]
-		}
-		for _, it := range its {
-			if i, seen := at[it.SHA256]; seen {
-				for k, v := range it.Fields {
-					out[i] = out[i].With(k, v)
-				}
-				continue
-			}
-			at[it.SHA256] = len(out)
-			out = append(out, it)
-		}
-	}
-	return out
-}
-
-func copyMap(m map[string]any) map[string]any {
-	out := make(map[string]any, len(m))
-	for k, v := range m {
-		out[k] = v
-	}
-	return out
 }

@@ -58,7 +58,7 @@ func (f *Filter) Deps(map[string]Outputs) Deps {
 // Verdict is a filter's decision on one item. The filter files it on the
 // item under its step id, so that expressions read
 // `item.<filter id>.approved` and `.reason`, and the scorecard and report
-// read it with verdictOf.
+// read it with VerdictOf.
 type Verdict struct {
 	Approved bool
 	Reason   string
@@ -67,7 +67,8 @@ type Verdict struct {
 	Override string
 }
 
-func (v Verdict) fields() map[string]any {
+// Fields is the verdict as the filter files it on an item.
+func (v Verdict) Fields() map[string]any {
 	m := map[string]any{"approved": v.Approved}
 	if !v.Approved {
 		m["reason"] = v.Reason
@@ -78,19 +79,35 @@ func (v Verdict) fields() map[string]any {
 	return m
 }
 
-// verdictOf returns the filter verdict on an item and the filter's id,
-// if a filter judged it. Fields come back from JSON (a cached step's
-// outputs) as maps, so the verdict is read from its fields.
+// Why says what decided: the rejection's reason, or for an image a human
+// approved, "override: <reason>"; "" for an image its scores approved.
+func (v Verdict) Why() string {
+	if v.Approved && v.Override != "" {
+		return "override: " + v.Override
+	}
+	return v.Reason
+}
+
+// VerdictOf returns filter id's verdict on an item, if it judged it.
+// Fields come back from JSON (a cached step's outputs) as maps, so the
+// verdict is read from its fields.
+func VerdictOf(it Item, id string) (Verdict, bool) {
+	m, ok := it.Fields[id].(map[string]any)
+	if !ok {
+		return Verdict{}, false
+	}
+	a, ok := m["approved"].(bool)
+	r, _ := m["reason"].(string)
+	o, _ := m["override"].(string)
+	return Verdict{Approved: a, Reason: r, Override: o}, ok
+}
+
+// verdictOf returns the verdict of whichever filter judged an item, and
+// the filter's id.
 func verdictOf(it Item) (Verdict, string, bool) {
 	for _, id := range sortedKeys(it.Fields) {
-		m, ok := it.Fields[id].(map[string]any)
-		if !ok {
-			continue
-		}
-		if a, ok := m["approved"].(bool); ok {
-			r, _ := m["reason"].(string)
-			o, _ := m["override"].(string)
-			return Verdict{Approved: a, Reason: r, Override: o}, id, true
+		if v, ok := VerdictOf(it, id); ok {
+			return v, id, true
 		}
 	}
 	return Verdict{}, "", false
@@ -217,7 +234,7 @@ func (f *Filter) Run(ctx context.Context, env *Env) (Outputs, error) {
 			rejected = append(rejected, rejection{it.Path, reason})
 			fmt.Fprintf(env.Log, "rejected %s: %s\n", it.Path, reason)
 		}
-		items[i] = it.With(env.StepID, v.fields())
+		items[i] = it.With(env.StepID, v.Fields())
 	}
 	if err := place(ctx, out, want); err != nil {
 		return nil, err

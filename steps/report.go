@@ -159,10 +159,7 @@ func (r *Report) Run(ctx context.Context, env *Env) (Outputs, error) {
 		verdict, filterID, judged := verdictOf(it)
 		if judged {
 			ri.Verdict = map[bool]string{true: "approved", false: "rejected"}[verdict.Approved]
-			ri.Reason = verdict.Reason
-			if verdict.Approved && verdict.Override != "" {
-				ri.Reason = "override: " + verdict.Override
-			}
+			ri.Reason = verdict.Why()
 		}
 		for step, v := range it.Fields {
 			m, ok := v.(map[string]any)
