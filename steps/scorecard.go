@@ -173,21 +173,32 @@ func perImage(items []Item, weights map[string]float64) map[string][]float64 {
 		for name := range weights {
 			step, metric, _ := strings.Cut(name, ".")
 			m, _ := it.Fields[step].(map[string]any)
-			switch x := m[metric].(type) {
-			case float64:
-				values[name] = x
-			case bool:
-				values[name] = map[bool]float64{true: 1}[x]
-			default:
+			v, ok := metricValue(m[metric])
+			if !ok {
 				continue
 			}
-			out[name] = append(out[name], round4(values[name]))
+			values[name] = v
+			out[name] = append(out[name], round4(v))
 		}
 		if c, _, _, ok, err := composite(values, w); ok && err == nil {
 			out["composite"] = append(out["composite"], round4(c))
 		}
 	}
 	return out
+}
+
+// metricValue is an item field as a metric: a number, or a yes/no as 1 or 0.
+func metricValue(x any) (float64, bool) {
+	switch x := x.(type) {
+	case float64:
+		return x, true
+	case bool:
+		if x {
+			return 1, true
+		}
+		return 0, true
+	}
+	return 0, false
 }
 
 // aggregate collects every numeric field of the form <step>.<metric>,
@@ -202,11 +213,8 @@ func aggregate(items []Item) map[string]Aggregate {
 				continue
 			}
 			for name, x := range m {
-				switch x := x.(type) {
-				case float64:
-					values[step+"."+name] = append(values[step+"."+name], x)
-				case bool:
-					values[step+"."+name] = append(values[step+"."+name], map[bool]float64{true: 1}[x])
+				if v, ok := metricValue(x); ok {
+					values[step+"."+name] = append(values[step+"."+name], v)
 				}
 			}
 		}
