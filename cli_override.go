@@ -42,30 +42,21 @@ counts them. Changing the file re-runs the filters, not the scoring.
 				if strings.TrimSpace(reason) == "" {
 					return &runner.UsageError{Err: errors.New("override " + decision + " needs --reason: say why, for whoever reviews overrides.yaml")}
 				}
-				root, err := a.root()
-				if err != nil {
-					return err
-				}
-				list, err := overrides.Read(root)
+				root, list, err := a.overrides()
 				if err != nil {
 					return err
 				}
 				by, at := whoAmI(), time.Now().UTC().Format(time.RFC3339)
 				for _, img := range argv {
-					abs, err := a.arg(img)
+					p, err := a.arg(img) // workspace-relative, or absolute outside it
 					if err != nil {
 						return err
 					}
-					abs = resolve(root, abs)
-					sum, err := filehash.Hex(abs)
+					sum, err := filehash.Hex(resolve(root, p))
 					if err != nil {
 						return fmt.Errorf("override: %w", err)
 					}
-					rel, err := filepath.Rel(root, abs)
-					if err != nil || strings.HasPrefix(rel, "..") {
-						rel = abs
-					}
-					o := overrides.Override{SHA256: sum, Path: filepath.ToSlash(rel), Decision: decision, Reason: reason, By: by, At: at}
+					o := overrides.Override{SHA256: sum, Path: filepath.ToSlash(p), Decision: decision, Reason: reason, By: by, At: at}
 					replaced := false
 					for i := range list {
 						if list[i].SHA256 == sum {
@@ -89,11 +80,7 @@ counts them. Changing the file re-runs the filters, not the scoring.
 		Short: "List the overrides",
 		Args:  args(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			root, err := a.root()
-			if err != nil {
-				return err
-			}
-			l, err := overrides.Read(root)
+			_, l, err := a.overrides()
 			if err != nil {
 				return err
 			}
@@ -121,23 +108,20 @@ counts them. Changing the file re-runs the filters, not the scoring.
 		Short: "Remove overrides: by image file, recorded path or SHA-256 prefix",
 		Args:  args(cobra.MinimumNArgs(1)),
 		RunE: func(cmd *cobra.Command, argv []string) error {
-			root, err := a.root()
-			if err != nil {
-				return err
-			}
-			l, err := overrides.Read(root)
+			root, l, err := a.overrides()
 			if err != nil {
 				return err
 			}
 			for _, q := range argv {
-				sum := ""
-				if abs, err := a.arg(q); err == nil {
-					sum, _ = filehash.Hex(resolve(root, abs))
+				sum, p := "", ""
+				if p, err = a.arg(q); err == nil {
+					p = filepath.ToSlash(p)
+					sum, _ = filehash.Hex(resolve(root, p)) // "" when the image is gone
 				}
 				n := len(l)
 				kept := l[:0]
 				for _, o := range l {
-					if o.SHA256 == sum || o.Path == filepath.ToSlash(q) || len(q) >= 6 && strings.HasPrefix(o.SHA256, q) {
+					if o.SHA256 == sum || o.Path == p || len(q) >= 6 && strings.HasPrefix(o.SHA256, q) {
 						fmt.Fprintf(a.stdout, "removed %s %s (%s)\n", o.Decision, o.Path, o.SHA256[:12])
 						continue
 					}
@@ -152,6 +136,15 @@ counts them. Changing the file re-runs the filters, not the scoring.
 	}
 	cmd.AddCommand(decide("approve"), decide("reject"), list, rm)
 	return cmd
+}
+
+// overrides reads the workspace's overrides.
+func (a *app) overrides() (root string, list []overrides.Override, err error) {
+	if root, err = a.root(); err != nil {
+		return "", nil, err
+	}
+	list, err = overrides.Read(root)
+	return root, list, err
 }
 
 // whoAmI names the person deciding: git's user.name, else $USER.
