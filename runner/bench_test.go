@@ -152,8 +152,7 @@ func BenchmarkThresholdEdit1000(b *testing.B) {
 		png.Encode(f, img)
 		f.Close()
 	}
-	os.MkdirAll(filepath.Join(root, "pipelines"), 0o777)
-	os.WriteFile(filepath.Join(root, "pipelines", "p.yaml"), []byte(`version: 1
+	writeFile(b, root, "pipelines/p.yaml", `version: 1
 steps:
   - id: shots
     uses: images
@@ -169,7 +168,7 @@ steps:
   - id: report
     uses: report
     needs: keep
-`), 0o666)
+`)
 	run := func(min string) *Record {
 		plan, err := Load(root, "pipelines/p.yaml", Options{Sets: []string{"sharpness.min=" + min}})
 		if err != nil {
@@ -200,8 +199,7 @@ steps:
 // in it: a sweep reads it once.
 func BenchmarkWhatIf1000(b *testing.B) {
 	root := testdir.New(b)
-	os.MkdirAll(filepath.Join(root, "pipelines"), 0o777)
-	os.WriteFile(filepath.Join(root, "pipelines", "p.yaml"), []byte(`version: 1
+	writeFile(b, root, "pipelines/p.yaml", `version: 1
 steps:
   - id: shots
     uses: images
@@ -223,7 +221,7 @@ steps:
   - id: card
     uses: scorecard
     needs: filter
-`), 0o666)
+`)
 	r := &Recorded{Run: &Record{ID: "bench", Pipeline: "pipelines/p.yaml"}, outputs: map[string]any{}, items: map[string][]steps.Item{}}
 	rng := rand.New(rand.NewSource(1))
 	var its []steps.Item

@@ -229,11 +229,6 @@ func (e *engine) detail(n *node) string {
 		if rec.Reason != "" && !n.s.isForeach() {
 			d = strings.TrimSpace(d + " (" + rec.Reason + ")")
 		}
-	}
-	if rec.Iterations > 0 && (n.status == StatusOK || n.status == StatusCached) {
-		d = strings.TrimSpace(fmt.Sprintf("%d iterations, %s", rec.Iterations, d))
-	}
-	switch n.status {
 	case StatusRun:
 		d = rec.Reason
 		if r := n.s.Repeat; r != nil {
@@ -258,6 +253,9 @@ func (e *engine) detail(n *node) string {
 		}
 	case StatusSkipped:
 		d = rec.Reason
+	}
+	if rec.Iterations > 0 && (n.status == StatusOK || n.status == StatusCached) {
+		d = strings.TrimSpace(fmt.Sprintf("%d iterations, %s", rec.Iterations, d))
 	}
 	if rec.Counts != nil {
 		var parts []string

@@ -48,7 +48,7 @@ steps:
 	return root
 }
 
-func writeFile(t *testing.T, root, name, content string) {
+func writeFile(t testing.TB, root, name, content string) {
 	t.Helper()
 	p := filepath.Join(root, name)
 	os.MkdirAll(filepath.Dir(p), 0o777)
