@@ -1,7 +1,6 @@
 package runner
 
 import (
-	"encoding/json"
 	"fmt"
 	"maps"
 	"math"
@@ -33,14 +32,10 @@ func LoadRecorded(root string, rec *Record) (*Recorded, error) {
 		}
 		r.outputs[s.ID] = out
 		m, _ := out.(map[string]any)
-		if raw, ok := m["items"].([]any); ok {
-			b, err := json.Marshal(raw)
+		if v, ok := m["items"]; ok {
+			its, err := steps.ItemsFrom(v)
 			if err != nil {
-				return nil, err
-			}
-			var its []steps.Item
-			if err := json.Unmarshal(b, &its); err != nil {
-				return nil, fmt.Errorf("run %s: step %s: items: %w", rec.ID, s.ID, err)
+				return nil, fmt.Errorf("run %s: step %s: outputs.%w", rec.ID, s.ID, err)
 			}
 			r.items[s.ID] = its
 		}
