@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -58,8 +57,12 @@ does what whatif said.
 			}
 			// The run's own params, so that expressions reading them see
 			// what the run saw.
+			assigns, err := runner.ParamAssignments(rec.Params)
+			if err != nil {
+				return err
+			}
 			base := f
-			base.params = append(recordedParams(rec), f.params...)
+			base.params = append(assigns, f.params...)
 			if sweep != "" {
 				return a.sweep(recorded, argv[0], &base, sweep, asJSON)
 			}
@@ -101,20 +104,6 @@ func (a *app) whatifRun(root, file, id string) (*runner.Record, error) {
 		}
 	}
 	return nil, &runner.UsageError{Err: fmt.Errorf("whatif: no recorded run of %s: run it once (whatif replays its scores)", file)}
-}
-
-// recordedParams are a run's params as --param assignments.
-func recordedParams(rec *runner.Record) []string {
-	var out []string
-	for k, v := range rec.Params {
-		if s, ok := v.(string); ok {
-			out = append(out, k+"="+s)
-			continue
-		}
-		b, _ := json.Marshal(v)
-		out = append(out, k+"="+string(b))
-	}
-	return out
 }
 
 func printWhatIf(a *app, res *runner.WhatIfResult, sets []string) {

@@ -15,17 +15,9 @@ import (
 // record) in the same workspace and cache; its progress lines are shown
 // indented under the step's.
 func (e *engine) runSub(ctx context.Context, file string, params map[string]any) (steps.Outputs, error) {
-	var assigns []string
-	for name, v := range params {
-		if s, ok := v.(string); ok {
-			assigns = append(assigns, name+"="+s)
-			continue
-		}
-		b, err := json.Marshal(v) // JSON is YAML: typed as --param types it
-		if err != nil {
-			return nil, fmt.Errorf("param %s: %w", name, err)
-		}
-		assigns = append(assigns, name+"="+string(b))
+	assigns, err := ParamAssignments(params)
+	if err != nil {
+		return nil, err
 	}
 	plan, err := Load(e.plan.Root, file, Options{Params: assigns})
 	if err != nil {
@@ -49,6 +41,25 @@ func (e *engine) runSub(ctx context.Context, file string, params map[string]any)
 	outputs := steps.Outputs{"run_id": rec.ID, "status": rec.Status, "steps": byStep,
 		"summary": fmt.Sprintf("%s run %s", rec.Status, rec.ID)}
 	return outputs, err
+}
+
+// ParamAssignments turns param values into --param assignments: strings
+// as they are, other values as JSON (which is YAML, so typed as --param
+// types it).
+func ParamAssignments(params map[string]any) ([]string, error) {
+	var out []string
+	for name, v := range params {
+		if s, ok := v.(string); ok {
+			out = append(out, name+"="+s)
+			continue
+		}
+		b, err := json.Marshal(v)
+		if err != nil {
+			return nil, fmt.Errorf("param %s: %w", name, err)
+		}
+		out = append(out, name+"="+string(b))
+	}
+	return out, nil
 }
 
 // prefixWriter writes whole lines with a prefix.
