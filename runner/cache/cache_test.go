@@ -307,16 +307,20 @@ func TestStatCacheSumLook(t *testing.T) {
 	}
 }
 
+// scores are n small results, as a score step packs them.
+func scores(n int) (ids []ActionID, data [][]byte) {
+	for i := range n {
+		ids = append(ids, action(fmt.Sprint("score ", i)))
+		data = append(data, []byte(fmt.Sprintf(`{"sharpness": %d}`, i)))
+	}
+	return ids, data
+}
+
 // A pack holds many small results in one file: another process finds
 // them and stats count them.
 func TestPacks(t *testing.T) {
 	c := newCache(t)
-	var ids []ActionID
-	var data [][]byte
-	for i := range 500 {
-		ids = append(ids, action(fmt.Sprint("score ", i)))
-		data = append(data, []byte(fmt.Sprintf(`{"sharpness": %d}`, i)))
-	}
+	ids, data := scores(500)
 	ids = append(ids, ids[7]) // a repeated action keeps its first result
 	data = append(data, []byte("later"))
 	if err := c.PutPack(ids, data); err != nil {
@@ -369,12 +373,7 @@ func TestPacks(t *testing.T) {
 // cache has to it first (Windows keeps an open file's name).
 func TestPackDamageVerifyTrim(t *testing.T) {
 	c := newCache(t)
-	var ids []ActionID
-	var data [][]byte
-	for i := range 500 {
-		ids = append(ids, action(fmt.Sprint("score ", i)))
-		data = append(data, []byte(fmt.Sprintf(`{"sharpness": %d}`, i)))
-	}
+	ids, data := scores(500)
 	if err := c.PutPack(ids, data); err != nil {
 		t.Fatal(err)
 	}
