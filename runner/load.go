@@ -16,6 +16,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/lifeos/lifeos/internal/lazyre"
 	"github.com/lifeos/lifeos/runner/cache"
 	"github.com/lifeos/lifeos/steps"
 )
@@ -23,7 +24,7 @@ import (
 var (
 	stepIDRe  = regexp.MustCompile(`^[a-z][a-z0-9_]*$`)
 	paramRe   = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
-	yamlErrRe = regexp.MustCompile(`line (\d+)(?:, column (\d+))?: (.*)`)
+	yamlErrRe = lazyre.New(`line (\d+)(?:, column (\d+))?: (.*)`)
 )
 
 // Keys of a pipeline file and of a step, in the order the docs list them.
@@ -69,12 +70,12 @@ func yamlSyntaxError(file string, src []byte, err error) *PipelineError {
 	at := func(line, col int, format string, args ...any) *PipelineError {
 		return &PipelineError{Pos: Pos{file, line, col}, Err: fmt.Errorf(format, args...), Source: sourceLine(src, line)}
 	}
-	m := yamlErrRe.FindStringSubmatch(msg)
+	m := yamlErrRe().FindStringSubmatch(msg)
 	if m == nil {
 		if line, col := badByte(src); line > 0 {
 			return at(line, col, "invalid YAML: %s", msg)
 		}
-		if a := undefinedAliasRe.FindStringSubmatch(msg); a != nil {
+		if a := undefinedAliasRe().FindStringSubmatch(msg); a != nil {
 			if i := bytes.Index(src, []byte("*"+a[1])); i >= 0 {
 				line, col := lineCol(src, i)
 				return at(line, col, "invalid YAML: %s", msg)
@@ -98,7 +99,7 @@ func yamlSyntaxError(file string, src []byte, err error) *PipelineError {
 	return at(line, indentCol(line), "invalid YAML: %s", m[3])
 }
 
-var undefinedAliasRe = regexp.MustCompile(`unknown anchor '([^']*)' referenced`)
+var undefinedAliasRe = lazyre.New(`unknown anchor '([^']*)' referenced`)
 
 // firstUnparsableLine returns the first line after from at which the file,
 // cut after that line, no longer parses; 0 when there is none.

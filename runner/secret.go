@@ -5,9 +5,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"regexp"
 	"sort"
 	"strings"
+
+	"github.com/lifeos/lifeos/internal/lazyre"
 )
 
 // Secrets (API tokens, passwords) come from the environment, into params
@@ -30,7 +31,7 @@ type redactor struct {
 const minSecretLen = 4
 
 // urlPassword matches the password of a URL's userinfo.
-var urlPassword = regexp.MustCompile(`(://[^/@:\s"]*):[^/@\s"]*@`)
+var urlPassword = lazyre.New(`(://[^/@:\s"]*):[^/@\s"]*@`)
 
 func newRedactor(decl []*Param, values map[string]any) *redactor {
 	r := &redactor{names: map[string]bool{}}
@@ -67,7 +68,7 @@ func (r *redactor) String(s string) string {
 		s = r.replacer.Replace(s)
 	}
 	if strings.Contains(s, "@") {
-		s = urlPassword.ReplaceAllString(s, "$1:xxxxx@")
+		s = urlPassword().ReplaceAllString(s, "$1:xxxxx@")
 	}
 	return s
 }

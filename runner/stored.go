@@ -6,10 +6,10 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"regexp"
 	"slices"
 	"sync"
 
+	"github.com/lifeos/lifeos/internal/lazyre"
 	"github.com/lifeos/lifeos/runner/cache"
 	"github.com/lifeos/lifeos/steps"
 )
@@ -110,7 +110,7 @@ func upstreamView(outputs any) map[string]any {
 // runIDPattern matches run ids (newRunID) and RFC 3339 times: what a step
 // may legitimately write that differs from run to run (a report names the
 // run that made it).
-var runIDPattern = regexp.MustCompile(`\b\d{8}-\d{6}-[0-9a-f]{6}\b|\b\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})`)
+var runIDPattern = lazyre.New(`\b\d{8}-\d{6}-[0-9a-f]{6}\b|\b\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})`)
 
 // sameResult reports whether two results of one key differ only in run
 // ids and times (LIFEOS_DEBUG=cacheverify): outputs and every file's
@@ -120,7 +120,7 @@ func (e *engine) sameResult(a, b []byte) bool {
 	if json.Unmarshal(a, &ra) != nil || json.Unmarshal(b, &rb) != nil || len(ra.Files) != len(rb.Files) {
 		return false
 	}
-	norm := func(data []byte) []byte { return runIDPattern.ReplaceAll(data, []byte("<run>")) }
+	norm := func(data []byte) []byte { return runIDPattern().ReplaceAll(data, []byte("<run>")) }
 	outputs := func(r cache.Result) []byte {
 		if r.OutputsObject != (cache.OutputID{}) {
 			data, _ := e.cache.ReadObject(r.OutputsObject, r.OutputsSize)

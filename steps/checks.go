@@ -9,13 +9,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/lifeos/lifeos/internal/cost"
+	"github.com/lifeos/lifeos/internal/lazyre"
 	"github.com/lifeos/lifeos/internal/pathglob"
 )
 
@@ -111,11 +111,11 @@ func (p *Preflight) Run(ctx context.Context, env *Env) (Outputs, error) {
 	return Outputs{"checked": n, "summary": plural(n, "check") + " passed"}, nil
 }
 
-var sizeRe = regexp.MustCompile(`^\s*([0-9.]+)\s*([KMGT]?i?B?)\s*$`)
+var sizeRe = lazyre.New(`^\s*([0-9.]+)\s*([KMGT]?i?B?)\s*$`)
 
 // parseSize reads 10GB, 512MiB, 1.5T (decimal units, binary with i).
 func parseSize(s string) (uint64, error) {
-	m := sizeRe.FindStringSubmatch(strings.ToUpper(s))
+	m := sizeRe().FindStringSubmatch(strings.ToUpper(s))
 	if m == nil {
 		return 0, fmt.Errorf("size %q: want a number with a unit such as 10GB or 512MiB", s)
 	}

@@ -6,11 +6,11 @@ import (
 	"fmt"
 	"net/url"
 	"os"
-	"regexp"
 	"sort"
 	"strings"
 
 	"github.com/lifeos/lifeos/internal/gh"
+	"github.com/lifeos/lifeos/internal/lazyre"
 	"github.com/lifeos/lifeos/internal/pathglob"
 	"github.com/lifeos/lifeos/internal/webhook"
 )
@@ -49,14 +49,14 @@ type Notify struct {
 	Base   string            `yaml:"base" doc:"github.pr: the branch to merge into (default: the repository's default branch)"`
 }
 
-var envName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+var envName = lazyre.New(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
 // Validate checks the params.
 func (n *Notify) Validate() error {
 	switch n.Kind {
 	case "webhook":
 		switch {
-		case !envName.MatchString(n.URLEnv):
+		case !envName().MatchString(n.URLEnv):
 			return errors.New("url_env: want the name of an environment variable holding the URL (LIFEOS_WEBHOOK)")
 		case n.Text == "":
 			return errors.New("text: the message to post")
@@ -68,7 +68,7 @@ func (n *Notify) Validate() error {
 		if n.Title == "" {
 			return errors.New("title: the issue's or pull request's title")
 		}
-		if n.TokenEnv != "" && !envName.MatchString(n.TokenEnv) {
+		if n.TokenEnv != "" && !envName().MatchString(n.TokenEnv) {
 			return errors.New("token_env: want the name of an environment variable holding the token (GITHUB_TOKEN)")
 		}
 		if n.Key != "" {
@@ -209,11 +209,11 @@ func (n *Notify) github(ctx context.Context, env *Env) (Outputs, error) {
 	return Outputs{"number": r.Number, "url": r.URL, "action": r.Action, "summary": line + " in " + n.Repo}, nil
 }
 
-var notKey = regexp.MustCompile(`[^A-Za-z0-9_.:/+-]+`)
+var notKey = lazyre.New(`[^A-Za-z0-9_.:/+-]+`)
 
 // titleKey makes a marker key of a title.
 func titleKey(title string) string {
-	k := strings.Trim(notKey.ReplaceAllString(strings.ToLower(title), "-"), "-")
+	k := strings.Trim(notKey().ReplaceAllString(strings.ToLower(title), "-"), "-")
 	if len(k) > 100 {
 		k = k[:100]
 	}

@@ -24,7 +24,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -32,6 +31,7 @@ import (
 
 	"github.com/coder/websocket"
 	"github.com/google/uuid"
+	"github.com/lifeos/lifeos/internal/lazyre"
 )
 
 // Options shape the server's behaviour.
@@ -222,7 +222,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	json.NewEncoder(w).Encode(v)
 }
 
-var uuidRe = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`)
+var uuidRe = lazyre.New(`^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`)
 
 // known are the node types the stand-in has: those of the SD1.5, SDXL
 // (base and refiner) and Flux examples; any other is a missing_node_type.
@@ -299,7 +299,7 @@ func (s *Server) postPrompt(w http.ResponseWriter, r *http.Request) {
 	var id string
 	if raw, ok := body["prompt_id"]; ok { // honoured, as by recent ComfyUI
 		json.Unmarshal(raw, &id)
-		if !uuidRe.MatchString(id) {
+		if !uuidRe().MatchString(id) {
 			writeJSON(w, 400, map[string]any{"error": map[string]any{"type": "invalid_prompt_id", "message": "prompt_id must be a valid UUID", "details": "", "extra_info": map[string]any{}}, "node_errors": map[string]any{}})
 			return
 		}

@@ -18,11 +18,11 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strconv"
 
 	"github.com/lifeos/lifeos/internal/alter"
+	"github.com/lifeos/lifeos/internal/lazyre"
 )
 
 // Generator renders prompts.
@@ -40,7 +40,7 @@ var Defects = []string{"other face", "smoothed skin", "noise", "under-exposed"}
 // qualityLine is how a stand-in LoRA states its quality: a file whose
 // first line is "lifeos-fake-lora quality=0.85" gives 85% good images.
 // Any other file's quality comes from its content's SHA-256 (0.4-0.9).
-var qualityLine = regexp.MustCompile(`^lifeos-fake-lora quality=([0-9.]+)`)
+var qualityLine = lazyre.New(`^lifeos-fake-lora quality=([0-9.]+)`)
 
 // Quality is the share of good images a LoRA file gives, and its digest.
 func Quality(path string) (float64, [32]byte, error) {
@@ -49,7 +49,7 @@ func Quality(path string) (float64, [32]byte, error) {
 		return 0, [32]byte{}, err
 	}
 	sum := sha256.Sum256(data)
-	if m := qualityLine.FindSubmatch(data); m != nil {
+	if m := qualityLine().FindSubmatch(data); m != nil {
 		q, err := strconv.ParseFloat(string(m[1]), 64)
 		if err != nil || q < 0 || q > 1 {
 			return 0, sum, fmt.Errorf("%s: quality: want 0..1, got %s", path, m[1])

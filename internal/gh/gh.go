@@ -10,13 +10,13 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"regexp"
 	"sort"
 	"strings"
 	"time"
 
 	"github.com/google/go-github/v75/github"
 	"github.com/hashicorp/go-retryablehttp"
+	"github.com/lifeos/lifeos/internal/lazyre"
 	"github.com/lifeos/lifeos/internal/retryhttp"
 )
 
@@ -30,13 +30,13 @@ const DefaultAPI = "https://api.github.com/"
 const maxScan = 10
 
 var (
-	repoRE = regexp.MustCompile(`^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$`)
-	keyRE  = regexp.MustCompile(`^[A-Za-z0-9_.:/+-]{1,100}$`)
+	repoRE = lazyre.New(`^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$`)
+	keyRE  = lazyre.New(`^[A-Za-z0-9_.:/+-]{1,100}$`)
 )
 
 // CheckRepo checks an owner/name.
 func CheckRepo(repo string) error {
-	if !repoRE.MatchString(repo) {
+	if !repoRE().MatchString(repo) {
 		return fmt.Errorf("%q: want owner/name", repo)
 	}
 	return nil
@@ -44,7 +44,7 @@ func CheckRepo(repo string) error {
 
 // CheckKey checks a marker key: it goes into an HTML comment.
 func CheckKey(key string) error {
-	if !keyRE.MatchString(key) {
+	if !keyRE().MatchString(key) {
 		return fmt.Errorf("%q: want 1-100 letters, digits and _.:/+-", key)
 	}
 	return nil
