@@ -79,8 +79,9 @@ recomputes what it needs. 'lifeos cache stats|gc|verify' inspect and trim it.
 
 // Cache is a content-addressed store in one directory.
 type Cache struct {
-	dir   string
-	packs packIndex
+	dir    string
+	packs  packIndex
+	remote *remote // nil without SetRemote
 	// Now returns the current time; tests replace it.
 	Now func() time.Time
 }
@@ -110,9 +111,10 @@ func (c *Cache) StatCache() *StatCache { return OpenStatCache(filepath.Join(c.di
 
 // DefaultDir returns the cache directory for a workspace: $LIFEOS_CACHE if
 // set (it must be absolute, or "off" to disable caching, reported as ""),
-// otherwise <root>/.lifeos/cache.
+// otherwise <root>/.lifeos/cache; also when $LIFEOS_CACHE names a shared
+// store (s3://...), which that local cache stands in front of.
 func DefaultDir(root string) (string, error) {
-	if d := os.Getenv("LIFEOS_CACHE"); d != "" {
+	if d := os.Getenv("LIFEOS_CACHE"); d != "" && !strings.HasPrefix(d, "s3://") {
 		if d == "off" {
 			return "", nil
 		}
@@ -178,8 +180,25 @@ func (c *Cache) Get(id ActionID) (Entry, error) {
 	return e, err
 }
 
-// get reads an entry and, when the result is inlined, its data (unverified).
+// get reads an entry and, when the result is inlined, its data
+// (unverified); after a local miss, from the remote, if there is one.
 func (c *Cache) get(id ActionID) (Entry, []byte, error) {
+	e, data, err := c.getLocal(id)
+	if err == nil || c.remote == nil {
+		return e, data, err
+	}
+	e, data, rerr := c.remoteGet(id)
+	switch {
+	case rerr == nil:
+		return e, data, nil
+	case errors.Is(rerr, fs.ErrNotExist):
+		return Entry{}, nil, err
+	}
+	return Entry{}, nil, &EntryNotFoundError{Err: rerr}
+}
+
+// getLocal is get in the local cache only.
+func (c *Cache) getLocal(id ActionID) (Entry, []byte, error) {
 	miss := func(err error) (Entry, []byte, error) { return Entry{}, nil, &EntryNotFoundError{Err: err} }
 	name := c.fileName(id, "a")
 	bp := entryBufs.Get().(*[]byte)
@@ -267,6 +286,11 @@ func (c *Cache) GetBytes(id ActionID) ([]byte, Entry, error) {
 // size >= 0) and digest.
 func (c *Cache) ReadObject(id OutputID, size int64) ([]byte, error) {
 	data, err := robustio.ReadFile(c.ObjectPath(id))
+	if errors.Is(err, fs.ErrNotExist) && c.remote != nil {
+		if err = c.fetchObject(id, size); err == nil {
+			data, err = robustio.ReadFile(c.ObjectPath(id))
+		}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("object %s: %w", id.Short(), err)
 	}
@@ -337,6 +361,7 @@ func (c *Cache) PutObject(r io.Reader) (OutputID, error) {
 		return id, fmt.Errorf("store object: %w", err)
 	}
 	stored = true
+	c.queueObject(id)
 	return id, nil
 }
 
@@ -350,6 +375,7 @@ func (c *Cache) PutData(data []byte) (OutputID, error) {
 	if sum, n, err := filehash.Sum(name); err == nil && n == int64(len(data)) && OutputID(sum) == id {
 		now := c.Now()
 		if err := os.Chtimes(name, now, now); err == nil {
+			c.queueObject(id)
 			return id, nil
 		}
 	}
@@ -385,23 +411,38 @@ func (c *Cache) Put(id ActionID, out OutputID, size int64) error {
 // putEntry writes the entry for id, followed by the result itself when
 // inline is not nil.
 func (c *Cache) putEntry(id ActionID, out OutputID, size int64, inline []byte) error {
-	line := fmt.Sprintf("v1 %s %s %20d %20d\n", id, out, size, c.Now().UnixNano())
-	if len(line) != entrySize {
-		return errors.New("internal error: bad entry size")
-	}
+	data := append(c.entryLine(id, out, size), inline...)
 	// Not synced: an entry is checked when read (its form, its action, the
 	// digest of its result), so one a crash damaged is a miss, and an fsync
 	// per entry was a third of a cold run's time.
-	if err := atomicfile.WriteFileUnsynced(c.fileName(id, "a"), append([]byte(line), inline...), 0o666); err != nil {
+	if err := atomicfile.WriteFileUnsynced(c.fileName(id, "a"), data, 0o666); err != nil {
 		return fmt.Errorf("store cache entry: %w", err)
 	}
+	if inline == nil {
+		c.queueObject(out) // stored earlier, perhaps before there was a remote
+	}
+	c.queueEntry(id, data)
 	return nil
+}
+
+// entryLine is the first line of an entry file.
+func (c *Cache) entryLine(id ActionID, out OutputID, size int64) []byte {
+	line := fmt.Appendf(make([]byte, 0, entrySize+16), "v1 %s %s %20d %20d\n", id, out, size, c.Now().UnixNano())
+	if len(line) != entrySize {
+		panic("cache: bad entry size") // a size over 20 digits: not an int64
+	}
+	return line
 }
 
 // CopyObject writes object id to dst atomically, verifying its digest while
 // copying. A corrupt object leaves dst untouched and returns an error.
 func (c *Cache) CopyObject(id OutputID, dst string, perm os.FileMode) error {
 	src, err := os.Open(c.ObjectPath(id))
+	if errors.Is(err, fs.ErrNotExist) && c.remote != nil {
+		if err = c.fetchObject(id, -1); err == nil {
+			src, err = os.Open(c.ObjectPath(id))
+		}
+	}
 	if err != nil {
 		return fmt.Errorf("object %s: %w", id.Short(), err)
 	}

@@ -120,6 +120,16 @@ func (c *Cache) PutPack(ids []ActionID, data [][]byte) error {
 		return fmt.Errorf("put pack: %w", err)
 	}
 	c.loadPacks()
+	if c.remote != nil {
+		// Shared one entry each: another cache looks results up one by one.
+		for k, i := range order {
+			if len(data[i]) <= inlineMax {
+				c.queueEntry(ids[i], append(c.entryLine(ids[i], sums[k], int64(len(data[i]))), data[i]...))
+			} else if _, err := c.PutData(data[i]); err == nil {
+				c.queueEntry(ids[i], c.entryLine(ids[i], sums[k], int64(len(data[i]))))
+			}
+		}
+	}
 	p := &packFile{path: name, mtime: c.Now(), touched: true}
 	c.packs.mu.Lock()
 	defer c.packs.mu.Unlock()

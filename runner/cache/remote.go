@@ -1,0 +1,674 @@
+package cache
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sync"
+
+	"github.com/lifeos/lifeos/internal/atomicfile"
+	"github.com/lifeos/lifeos/internal/filehash"
+	"github.com/lifeos/lifeos/internal/robustio"
+)
+
+// # A shared store behind the cache
+//
+// With a Remote attached (SetRemote), the local cache stays in front: a
+// lookup that misses locally asks the remote, and what it finds is
+// verified (an entry's form and action, every object's size and digest)
+// and copied into the local cache before it is used; anything damaged or
+// partial is a miss. What a run stores locally is uploaded in the
+// background: objects under cas/<xx>/<sha256>, entries (the same bytes as
+// the local entry file) under ac/<xx>/<action> written create-only, so the
+// first result stored for an action is the one everybody gets. An entry
+// is uploaded only after every object stored before it, so a reader never
+// finds an entry whose objects are not there yet. The remote is an
+// accelerator: a failed upload is a warning, and a failed download a miss.
+
+// Remote is an object store shared by several caches (internal/s3store).
+type Remote interface {
+	// Get copies the object at key to w; an error wrapping fs.ErrNotExist
+	// when there is none.
+	Get(ctx context.Context, key string, w io.Writer) (int64, error)
+	// Put stores size bytes of r at key; with ifAbsent, an existing object
+	// is kept and the error wraps fs.ErrExist. r is read again on a retry.
+	Put(ctx context.Context, key string, r io.ReadSeeker, size int64, ifAbsent bool) error
+	// Stat returns an object's size; an error wrapping fs.ErrNotExist when
+	// there is none.
+	Stat(ctx context.Context, key string) (int64, error)
+	// List calls fn for every object under prefix, in key order.
+	List(ctx context.Context, prefix string, fn func(key string, size int64) error) error
+	// String names the store in messages (s3://bucket/prefix).
+	String() string
+}
+
+// Key prefixes in a remote store.
+const (
+	RemoteObjects = "cas/"
+	RemoteEntries = "ac/"
+)
+
+// remoteStatBefore is the object size from which an upload first asks
+// whether the remote has it: a refused create-only put has sent the body.
+const remoteStatBefore = 256 << 10
+
+// remoteWorkers is how many uploads run at once: enough to hide a
+// service's latency, few enough not to compete with the run.
+const remoteWorkers = 8
+
+func remoteKey(prefix string, id [32]byte) string {
+	h := hex.EncodeToString(id[:])
+	return prefix + h[:2] + "/" + h
+}
+
+// RemoteStats counts what a cache exchanged with its remote.
+type RemoteStats struct {
+	Fetched, FetchedBytes   int64 // entries and objects downloaded and verified
+	Damaged                 int64 // remote entries or objects found damaged: misses
+	Uploaded, UploadedBytes int64 // entries and objects the remote did not have
+	Failed                  int64 // uploads that failed
+	FirstError              error // the first failed upload
+}
+
+type remote struct {
+	r    Remote
+	warn func(string)
+	ctx  context.Context
+	stop context.CancelFunc
+	jobs chan upload
+	wg   sync.WaitGroup
+
+	mu        sync.Mutex
+	cond      *sync.Cond
+	enqueued  uint64          // objects queued so far
+	done      map[uint64]bool // objects finished beyond the watermark
+	watermark uint64          // every object up to it is finished
+	sent      map[[32]byte]bool
+	damaged   map[[32]byte]bool // remote copies found damaged: replace them
+	stats     RemoteStats
+	closed    bool
+	// After offlineAfter failures in a row (each already retried by the
+	// client), the remote is taken as unreachable for the rest of the
+	// process: a dead endpoint must not cost every lookup its retries.
+	failures int
+	offline  bool
+}
+
+const offlineAfter = 3
+
+// upload is one object (seq > 0) or one entry (data set, waiting for the
+// objects up to after).
+type upload struct {
+	seq   uint64
+	id    [32]byte
+	after uint64
+	data  []byte
+}
+
+// SetRemote puts r behind the cache. Uploads run in the background until
+// FlushRemote. warn (nil to discard) is told once if r becomes unreachable.
+func (c *Cache) SetRemote(r Remote, warn func(string)) {
+	ctx, stop := context.WithCancel(context.Background())
+	rm := &remote{r: r, warn: warn, ctx: ctx, stop: stop, jobs: make(chan upload, 4096), done: map[uint64]bool{}, sent: map[[32]byte]bool{}, damaged: map[[32]byte]bool{}}
+	rm.cond = sync.NewCond(&rm.mu)
+	for range remoteWorkers {
+		rm.wg.Add(1)
+		go rm.work(c)
+	}
+	c.remote = rm
+}
+
+// Remote returns the store behind the cache, nil when there is none.
+func (c *Cache) Remote() Remote {
+	if c.remote == nil {
+		return nil
+	}
+	return c.remote.r
+}
+
+// FlushRemote waits for the uploads still queued (or, once ctx is done,
+// abandons them: a later run or `cache push` sends what is missing) and
+// returns what was exchanged with the remote. Lookups still ask the
+// remote afterwards; what is stored is no longer uploaded.
+func (c *Cache) FlushRemote(ctx context.Context) RemoteStats {
+	rm := c.remote
+	if rm == nil {
+		return RemoteStats{}
+	}
+	rm.mu.Lock()
+	if !rm.closed {
+		rm.closed = true
+		close(rm.jobs)
+	}
+	rm.mu.Unlock()
+	finished := make(chan struct{})
+	go func() { rm.wg.Wait(); close(finished) }()
+	select {
+	case <-finished:
+	case <-ctx.Done():
+		rm.stop()
+		rm.mu.Lock()
+		rm.cond.Broadcast()
+		rm.mu.Unlock()
+		<-finished
+	}
+	rm.mu.Lock()
+	defer rm.mu.Unlock()
+	return rm.stats
+}
+
+// result notes whether an operation reached the remote: an answer, even
+// "no such object", resets the count of failures in a row.
+func (rm *remote) result(err error) {
+	reached := err == nil || errors.Is(err, fs.ErrNotExist) || errors.Is(err, fs.ErrExist)
+	rm.mu.Lock()
+	if reached {
+		rm.failures = 0
+		rm.mu.Unlock()
+		return
+	}
+	rm.failures++
+	off := rm.failures == offlineAfter && !rm.offline
+	if off {
+		rm.offline = true
+	}
+	rm.mu.Unlock()
+	if off && rm.warn != nil {
+		rm.warn(fmt.Sprintf("shared cache %s unreachable, using the local cache only: %v", rm.r, err))
+	}
+}
+
+func (rm *remote) isOffline() bool {
+	rm.mu.Lock()
+	defer rm.mu.Unlock()
+	return rm.offline
+}
+
+func (rm *remote) count(f func(s *RemoteStats)) {
+	rm.mu.Lock()
+	f(&rm.stats)
+	rm.mu.Unlock()
+}
+
+// queueObject uploads object id once it is stored locally.
+func (c *Cache) queueObject(id OutputID) {
+	rm := c.remote
+	if rm == nil {
+		return
+	}
+	rm.mu.Lock()
+	if rm.closed || rm.sent[id] {
+		rm.mu.Unlock()
+		return
+	}
+	rm.sent[id] = true
+	rm.enqueued++
+	u := upload{seq: rm.enqueued, id: id}
+	rm.mu.Unlock()
+	rm.jobs <- u
+}
+
+// queueEntry uploads an entry's bytes after the objects stored before it.
+func (c *Cache) queueEntry(id ActionID, data []byte) {
+	rm := c.remote
+	if rm == nil {
+		return
+	}
+	rm.mu.Lock()
+	if rm.closed {
+		rm.mu.Unlock()
+		return
+	}
+	u := upload{id: id, after: rm.enqueued, data: data}
+	rm.mu.Unlock()
+	rm.jobs <- u
+}
+
+func (rm *remote) work(c *Cache) {
+	defer rm.wg.Done()
+	for u := range rm.jobs {
+		var err error
+		if u.seq > 0 {
+			err = rm.putObject(c, OutputID(u.id))
+			rm.mu.Lock()
+			rm.done[u.seq] = true
+			for rm.done[rm.watermark+1] {
+				delete(rm.done, rm.watermark+1)
+				rm.watermark++
+			}
+			rm.cond.Broadcast()
+			rm.mu.Unlock()
+		} else {
+			rm.mu.Lock()
+			for rm.watermark < u.after && rm.ctx.Err() == nil {
+				rm.cond.Wait()
+			}
+			rm.mu.Unlock()
+			err = rm.putEntry(ActionID(u.id), u.data)
+		}
+		if err != nil {
+			rm.count(func(s *RemoteStats) {
+				s.Failed++
+				if s.FirstError == nil {
+					s.FirstError = err
+				}
+			})
+		}
+	}
+}
+
+func (rm *remote) replace(id [32]byte) bool {
+	rm.mu.Lock()
+	defer rm.mu.Unlock()
+	return rm.damaged[id]
+}
+
+func (rm *remote) putObject(c *Cache, id OutputID) error {
+	if err := rm.ctx.Err(); err != nil {
+		return err
+	}
+	if rm.isOffline() {
+		return errOffline
+	}
+	key := remoteKey(RemoteObjects, id)
+	replace := rm.replace(id)
+	f, err := robustio.Open(c.ObjectPath(id))
+	if err != nil {
+		return fmt.Errorf("upload object %s: %w", id.Short(), err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	if st.Size() >= remoteStatBefore && !replace {
+		n, err := rm.r.Stat(rm.ctx, key)
+		rm.result(err)
+		if err == nil && n == st.Size() {
+			return nil
+		}
+	}
+	err = rm.r.Put(rm.ctx, key, f, st.Size(), !replace)
+	rm.result(err)
+	switch {
+	case errors.Is(err, fs.ErrExist):
+		return nil
+	case err != nil:
+		return err
+	}
+	rm.count(func(s *RemoteStats) { s.Uploaded++; s.UploadedBytes += st.Size() })
+	return nil
+}
+
+func (rm *remote) putEntry(id ActionID, data []byte) error {
+	if err := rm.ctx.Err(); err != nil {
+		return err
+	}
+	if rm.isOffline() {
+		return errOffline
+	}
+	err := rm.r.Put(rm.ctx, remoteKey(RemoteEntries, id), bytes.NewReader(data), int64(len(data)), !rm.replace(id))
+	rm.result(err)
+	switch {
+	case errors.Is(err, fs.ErrExist):
+		return nil
+	case err != nil:
+		return err
+	}
+	rm.count(func(s *RemoteStats) { s.Uploaded++; s.UploadedBytes += int64(len(data)) })
+	return nil
+}
+
+// remoteGet looks an entry up in the remote after a local miss. What it
+// finds is checked, its object fetched when not inline, and the entry
+// written to the local cache; any problem is a miss.
+func (c *Cache) remoteGet(id ActionID) (Entry, []byte, error) {
+	rm := c.remote
+	if rm.isOffline() {
+		return Entry{}, nil, fs.ErrNotExist
+	}
+	var buf bytes.Buffer
+	_, err := rm.r.Get(rm.ctx, remoteKey(RemoteEntries, id), &limitWriter{w: &buf, n: int64(entrySize + inlineMax)})
+	rm.result(err)
+	if err != nil {
+		return Entry{}, nil, err
+	}
+	b := buf.Bytes()
+	damaged := func(err error) (Entry, []byte, error) {
+		rm.markDamaged(id)
+		return Entry{}, nil, fmt.Errorf("%s: entry %s: %v: %w", rm.r, id.Short(), err, errDamaged)
+	}
+	if len(b) < entrySize {
+		return damaged(errors.New("entry has wrong size"))
+	}
+	e, err := parseEntry(b[:entrySize], id)
+	if err != nil {
+		return damaged(err)
+	}
+	var inline []byte
+	if len(b) > entrySize {
+		inline = b[entrySize:]
+		if int64(len(inline)) != e.Size || Sum(inline) != e.Output {
+			return damaged(errors.New("inline result is corrupt"))
+		}
+	} else if _, err := os.Stat(c.ObjectPath(e.Output)); err != nil {
+		if err := c.fetchObject(e.Output, e.Size); err != nil {
+			return Entry{}, nil, err
+		}
+	}
+	// Kept locally as fetched (time included), not uploaded again.
+	if err := atomicfile.WriteFileUnsynced(c.fileName(id, "a"), b, 0o666); err != nil {
+		return Entry{}, nil, fmt.Errorf("store fetched entry: %w", err)
+	}
+	rm.count(func(s *RemoteStats) { s.Fetched++; s.FetchedBytes += int64(len(b)) })
+	return e, inline, nil
+}
+
+func (rm *remote) markDamaged(id [32]byte) {
+	rm.mu.Lock()
+	rm.damaged[id] = true
+	rm.stats.Damaged++
+	rm.mu.Unlock()
+}
+
+// fetchObject copies object id from the remote into the local cache,
+// verifying its size (when size >= 0) and digest on the way.
+func (c *Cache) fetchObject(id OutputID, size int64) error {
+	rm := c.remote
+	if rm == nil || rm.isOffline() {
+		return fs.ErrNotExist
+	}
+	tmpDir := filepath.Join(c.dir, "tmp")
+	if err := os.MkdirAll(tmpDir, 0o777); err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(tmpDir, atomicfile.TempPattern("fetch"))
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	kept := false
+	defer func() {
+		if !kept {
+			os.Remove(tmp)
+		}
+	}()
+	h := sha256.New()
+	n, err := rm.r.Get(rm.ctx, remoteKey(RemoteObjects, id), io.MultiWriter(f, h))
+	rm.result(err)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("fetch object %s: %w", id.Short(), err)
+	}
+	if (size >= 0 && n != size) || OutputID(h.Sum(nil)) != id {
+		rm.markDamaged(id)
+		return fmt.Errorf("%s: object %s: size or digest mismatch: %w", rm.r, id.Short(), errDamaged)
+	}
+	name := c.ObjectPath(id)
+	if err := os.MkdirAll(filepath.Dir(name), 0o777); err != nil {
+		return err
+	}
+	if err := os.Chmod(tmp, 0o444); err != nil {
+		return err
+	}
+	if err := robustio.Rename(tmp, name); err != nil {
+		return err
+	}
+	kept = true
+	rm.mu.Lock()
+	rm.sent[id] = true // the remote has it
+	rm.stats.Fetched++
+	rm.stats.FetchedBytes += n
+	rm.mu.Unlock()
+	return nil
+}
+
+var (
+	errOffline = errors.New("the shared cache is unreachable")
+	errDamaged = errors.New("damaged, taken as a miss")
+)
+
+func isDamaged(err error) bool { return errors.Is(err, errDamaged) }
+
+// limitWriter fails once more than n bytes are written: an entry is small,
+// and whatever the remote holds under its name must not fill memory.
+type limitWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (l *limitWriter) Write(p []byte) (int, error) {
+	if int64(len(p)) > l.n {
+		return 0, errors.New("entry too large")
+	}
+	l.n -= int64(len(p))
+	return l.w.Write(p)
+}
+
+// RemoteUsage counts the entries and objects in the remote store and
+// their bytes, by listing it.
+func (c *Cache) RemoteUsage(ctx context.Context) (entries, entryBytes, objects, objectBytes int64, err error) {
+	rm := c.remote
+	if rm == nil {
+		return 0, 0, 0, 0, errors.New("no remote store")
+	}
+	err = rm.r.List(ctx, RemoteEntries, func(_ string, size int64) error { entries++; entryBytes += size; return nil })
+	if err != nil {
+		return
+	}
+	err = rm.r.List(ctx, RemoteObjects, func(_ string, size int64) error { objects++; objectBytes += size; return nil })
+	return
+}
+
+// syncWorkers is how many transfers Push and Pull run at once.
+const syncWorkers = 8
+
+// each runs fn for every item of list on syncWorkers goroutines and
+// returns the first error; it stops early when ctx is done.
+func each[T any](ctx context.Context, list []T, fn func(T) error) error {
+	var (
+		mu    sync.Mutex
+		first error
+		wg    sync.WaitGroup
+	)
+	work := make(chan T)
+	for range syncWorkers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for it := range work {
+				if err := fn(it); err != nil {
+					mu.Lock()
+					if first == nil {
+						first = err
+					}
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	for _, it := range list {
+		if ctx.Err() != nil {
+			break
+		}
+		work <- it
+	}
+	close(work)
+	wg.Wait()
+	if first == nil {
+		first = ctx.Err()
+	}
+	return first
+}
+
+func (rm *remote) snapshot() RemoteStats {
+	rm.mu.Lock()
+	defer rm.mu.Unlock()
+	return rm.stats
+}
+
+func (rm *remote) since(before RemoteStats) RemoteStats {
+	now := rm.snapshot()
+	return RemoteStats{
+		Fetched: now.Fetched - before.Fetched, FetchedBytes: now.FetchedBytes - before.FetchedBytes,
+		Damaged: now.Damaged - before.Damaged, Uploaded: now.Uploaded - before.Uploaded,
+		UploadedBytes: now.UploadedBytes - before.UploadedBytes, Failed: now.Failed - before.Failed, FirstError: now.FirstError,
+	}
+}
+
+// remoteKeys lists the keys under prefix in the remote.
+func (rm *remote) keys(ctx context.Context, prefix string) (map[string]int64, error) {
+	have := map[string]int64{}
+	err := rm.r.List(ctx, prefix, func(key string, size int64) error { have[key] = size; return nil })
+	return have, err
+}
+
+// Push uploads what the local cache has and the remote lacks: objects,
+// verified first (a damaged one is skipped and counted), then entries,
+// loose and packed, whose objects are there.
+func (c *Cache) Push(ctx context.Context) (RemoteStats, error) {
+	rm := c.remote
+	if rm == nil {
+		return RemoteStats{}, errors.New("no shared cache")
+	}
+	before := rm.snapshot()
+	objs, err := rm.keys(ctx, RemoteObjects)
+	if err != nil {
+		return RemoteStats{}, err
+	}
+	entries, err := rm.keys(ctx, RemoteEntries)
+	if err != nil {
+		return RemoteStats{}, err
+	}
+	var local []OutputID
+	var loose []ActionID
+	if err := c.walk(func(path, kind string, _ fs.FileInfo) error {
+		var id [32]byte
+		if parseHex(id[:], filepath.Base(path)[:hexSize]) != nil {
+			return nil
+		}
+		_, remoteObj := objs[remoteKey(RemoteObjects, id)]
+		_, remoteEntry := entries[remoteKey(RemoteEntries, id)]
+		switch {
+		case kind == "d" && !remoteObj:
+			local = append(local, id)
+		case kind == "a" && !remoteEntry:
+			loose = append(loose, id)
+		}
+		return nil
+	}); err != nil {
+		return RemoteStats{}, err
+	}
+	var mu sync.Mutex
+	err = each(ctx, local, func(id OutputID) error {
+		if sum, _, err := filehash.Sum(c.ObjectPath(id)); err != nil || OutputID(sum) != id {
+			rm.count(func(s *RemoteStats) { s.Damaged++ })
+			return nil // cache verify removes it
+		}
+		if err := rm.putObject(c, id); err != nil {
+			return err
+		}
+		mu.Lock()
+		objs[remoteKey(RemoteObjects, id)] = 0
+		mu.Unlock()
+		return nil
+	})
+	if err != nil {
+		return rm.since(before), err
+	}
+	var sends []upload
+	for _, id := range loose {
+		e, inline, err := c.get(id)
+		if err != nil || (inline != nil && Sum(inline) != e.Output) {
+			continue // damaged: a miss here too
+		}
+		if inline == nil {
+			if _, ok := objs[remoteKey(RemoteObjects, e.Output)]; !ok {
+				continue // its object is in neither cache
+			}
+		}
+		sends = append(sends, upload{id: id, data: append(c.entryLine(id, e.Output, e.Size), inline...)})
+	}
+	c.loadPacks()
+	c.packs.mu.RLock()
+	var packed []ActionID
+	for id := range c.packs.m {
+		if _, ok := entries[remoteKey(RemoteEntries, id)]; !ok {
+			packed = append(packed, id)
+		}
+	}
+	c.packs.mu.RUnlock()
+	for _, id := range packed {
+		if e, data, err := c.getPacked(id); err == nil && len(data) <= inlineMax {
+			sends = append(sends, upload{id: id, data: append(c.entryLine(id, e.Output, e.Size), data...)})
+		}
+	}
+	err = each(ctx, sends, func(u upload) error { return rm.putEntry(ActionID(u.id), u.data) })
+	return rm.since(before), err
+}
+
+// Pull copies into the local cache what the remote has and it lacks,
+// verifying every entry and object; damaged ones are counted and left.
+func (c *Cache) Pull(ctx context.Context) (RemoteStats, error) {
+	rm := c.remote
+	if rm == nil {
+		return RemoteStats{}, errors.New("no shared cache")
+	}
+	before := rm.snapshot()
+	objs, err := rm.keys(ctx, RemoteObjects)
+	if err != nil {
+		return RemoteStats{}, err
+	}
+	type obj struct {
+		id   OutputID
+		size int64
+	}
+	var want []obj
+	for key, size := range objs {
+		var id OutputID
+		if parseHex(id[:], key[len(key)-hexSize:]) != nil {
+			continue
+		}
+		if _, err := os.Stat(c.ObjectPath(id)); errors.Is(err, fs.ErrNotExist) {
+			want = append(want, obj{id, size})
+		}
+	}
+	if err := each(ctx, want, func(o obj) error {
+		if err := c.fetchObject(o.id, o.size); err != nil && !isDamaged(err) {
+			return err
+		}
+		return nil
+	}); err != nil {
+		return rm.since(before), err
+	}
+	entries, err := rm.keys(ctx, RemoteEntries)
+	if err != nil {
+		return rm.since(before), err
+	}
+	var ids []ActionID
+	for key := range entries {
+		var id ActionID
+		if parseHex(id[:], key[len(key)-hexSize:]) != nil {
+			continue
+		}
+		if _, _, err := c.getLocal(id); err != nil {
+			ids = append(ids, id)
+		}
+	}
+	err = each(ctx, ids, func(id ActionID) error {
+		if _, _, err := c.remoteGet(id); err != nil && !isDamaged(err) && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+		return nil
+	})
+	return rm.since(before), err
+}
