@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/lifeos/lifeos/internal/s3store"
 	"github.com/lifeos/lifeos/runner"
 	"github.com/lifeos/lifeos/runner/cache"
 )
@@ -28,7 +29,43 @@ func (a *app) cacheCmd() *cobra.Command {
 		}
 		return cache.Open(dir)
 	}
+	// openRemote opens the cache with the shared store named by --remote
+	// (the workspace's, for a bare --remote or none) behind it, and checks
+	// the store can be reached.
+	openRemote := func(url string) (*cache.Cache, error) {
+		root, err := a.root()
+		if err != nil {
+			return nil, err
+		}
+		if url == "" || url == configuredRemote {
+			if url, err = runner.RemoteCache(root); err != nil {
+				return nil, err
+			}
+		}
+		if url == "" {
+			return nil, &runner.UsageError{Err: fmt.Errorf("no shared cache: set LIFEOS_CACHE=s3://bucket/prefix, or cache.remote in %s, or give --remote=s3://bucket/prefix", runner.WorkspaceFile)}
+		}
+		s, err := s3store.Open(url)
+		if err != nil {
+			return nil, &runner.UsageError{Err: err}
+		}
+		if err := s.Check(a.ctx); err != nil {
+			return nil, err
+		}
+		s.Warn = func(msg string) { fmt.Fprintf(a.stderr, "lifeos: warning: %s\n", msg) }
+		c, err := open()
+		if err != nil {
+			return nil, err
+		}
+		c.SetRemote(s, s.Warn)
+		return c, nil
+	}
+	remoteFlag := func(cmd *cobra.Command, url *string, what string) {
+		cmd.Flags().StringVar(url, "remote", "", what+" the shared store `s3://bucket/prefix` (a bare --remote: the workspace's, from LIFEOS_CACHE or "+runner.WorkspaceFile+")")
+		cmd.Flags().Lookup("remote").NoOptDefVal = configuredRemote
+	}
 	var statsJSON bool
+	var statsRemote string
 	stats := &cobra.Command{
 		Use:   "stats",
 		Short: "Count entries and objects and their size",
@@ -42,11 +79,27 @@ func (a *app) cacheCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			var remote map[string]any
+			if statsRemote != "" {
+				rc, err := openRemote(statsRemote)
+				if err != nil {
+					return err
+				}
+				defer rc.FlushRemote(a.ctx)
+				entries, entryBytes, objects, objectBytes, err := rc.RemoteUsage(a.ctx)
+				if err != nil {
+					return err
+				}
+				remote = map[string]any{"url": rc.Remote().String(), "entries": entries, "entry_bytes": entryBytes, "objects": objects, "bytes": objectBytes}
+			}
 			if statsJSON {
 				out := map[string]any{"dir": c.Dir(), "entries": s.Entries, "packs": s.Packs, "packed_entries": s.Packed,
 					"objects": s.Objects, "bytes": s.ObjectBytes}
 				if s.Entries > 0 {
 					out["least_recently_used"], out["most_recently_used"] = s.Oldest, s.Newest
+				}
+				if remote != nil {
+					out["remote"] = remote
 				}
 				return writeJSON(a.stdout, out)
 			}
@@ -54,14 +107,19 @@ func (a *app) cacheCmd() *cobra.Command {
 			if s.Packs > 0 {
 				packed = fmt.Sprintf(" (%d in %d packs)", s.Packed, s.Packs)
 			}
-			fmt.Fprintf(a.stdout, "cache:   %s\nentries: %d%s\nobjects: %d (%s)\n", c.Dir(), s.Entries, packed, s.Objects, humanBytes(s.ObjectBytes))
+			fmt.Fprintf(a.stdout, "cache:   %s\nentries: %d%s\nobjects: %d (%s)\n", c.Dir(), s.Entries, packed, s.Objects, runner.HumanBytes(s.ObjectBytes))
 			if s.Entries > 0 {
 				fmt.Fprintf(a.stdout, "least recently used: %s\nmost recently used:  %s\n", s.Oldest.Format(time.RFC3339), s.Newest.Format(time.RFC3339))
+			}
+			if remote != nil {
+				fmt.Fprintf(a.stdout, "\nshared:  %s\nentries: %d (%s)\nobjects: %d (%s)\n", remote["url"], remote["entries"],
+					runner.HumanBytes(remote["entry_bytes"].(int64)), remote["objects"], runner.HumanBytes(remote["bytes"].(int64)))
 			}
 			return nil
 		},
 	}
-	stats.Flags().BoolVar(&statsJSON, "json", false, `print {"dir", "entries", "packs", "packed_entries", "objects", "bytes", "least_recently_used", "most_recently_used"}`)
+	stats.Flags().BoolVar(&statsJSON, "json", false, `print {"dir", "entries", "packs", "packed_entries", "objects", "bytes", "least_recently_used", "most_recently_used", "remote"}`)
+	remoteFlag(stats, &statsRemote, "also count what is in")
 	var maxAge string
 	gc := &cobra.Command{
 		Use:   "gc",
@@ -80,7 +138,7 @@ func (a *app) cacheCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(a.stdout, "removed %d entries, %d packs and %d objects (%s)\n", r.Entries, r.Packs, r.Objects, humanBytes(r.Bytes))
+			fmt.Fprintf(a.stdout, "removed %d entries, %d packs and %d objects (%s)\n", r.Entries, r.Packs, r.Objects, runner.HumanBytes(r.Bytes))
 			return nil
 		},
 	}
@@ -113,9 +171,49 @@ func (a *app) cacheCmd() *cobra.Command {
 			return nil
 		},
 	}
-	cmd.AddCommand(stats, gc, verify)
+	sync := func(use, short, verb, flagWhat string, move func(*cache.Cache) (cache.RemoteStats, error)) *cobra.Command {
+		var url string
+		cmd := &cobra.Command{
+			Use:   use,
+			Short: short,
+			Args:  args(cobra.NoArgs),
+			RunE: func(cmd *cobra.Command, _ []string) error {
+				c, err := openRemote(url)
+				if err != nil {
+					return err
+				}
+				defer c.Close()
+				st, err := move(c)
+				c.FlushRemote(a.ctx)
+				n, bytes := st.Uploaded, st.UploadedBytes
+				if verb == "fetched" {
+					n, bytes = st.Fetched, st.FetchedBytes
+				}
+				prep := "to"
+				if verb == "fetched" {
+					prep = "from"
+				}
+				fmt.Fprintf(a.stdout, "%s %d entries and objects (%s) %s %s\n", verb, n, runner.HumanBytes(bytes), prep, c.Remote())
+				if st.Damaged > 0 {
+					fmt.Fprintf(a.stdout, "skipped %d damaged (a miss wherever they are read)\n", st.Damaged)
+				}
+				if err == nil && st.Failed > 0 {
+					err = st.FirstError
+				}
+				return err
+			},
+		}
+		remoteFlag(cmd, &url, flagWhat)
+		return cmd
+	}
+	push := sync("push", "Upload to the shared cache what it lacks of this workspace's", "uploaded", "upload to", func(c *cache.Cache) (cache.RemoteStats, error) { return c.Push(a.ctx) })
+	pull := sync("pull", "Copy from the shared cache what this workspace's lacks (to work offline)", "fetched", "fetch from", func(c *cache.Cache) (cache.RemoteStats, error) { return c.Pull(a.ctx) })
+	cmd.AddCommand(stats, gc, verify, push, pull)
 	return cmd
 }
+
+// configuredRemote is what a bare --remote stands for.
+const configuredRemote = "workspace"
 
 // parseAge accepts Go durations plus a d (days) suffix.
 func parseAge(s string) (time.Duration, error) {
@@ -130,17 +228,4 @@ func parseAge(s string) (time.Duration, error) {
 		return 0, nil
 	}
 	return time.ParseDuration(s)
-}
-
-func humanBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }

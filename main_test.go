@@ -51,6 +51,8 @@ func TestScript(t *testing.T) {
 			switch cond {
 			case "mount": // tmpfs can be mounted: root on Linux with the capability
 				return canMount(), nil
+			case "s3": // a real S3-compatible server can be started (s3server)
+				return hasS3Server(), nil
 			case "wine": // Windows test binaries under Wine (.ci/wine/run)
 				return os.Getenv("LIFEOS_UNDER_WINE") != "", nil
 			}
@@ -109,6 +111,8 @@ func TestScript(t *testing.T) {
 			},
 			"fakecomfy":  cmdFakeComfy,
 			"fakegithub": cmdFakeGitHub,
+			"s3server":   cmdS3Server,
+			"damage":     cmdDamage,
 			"cprepo":     cmdCpRepo,
 			"alter":      cmdAlter,
 			"fakescorehttp": func(ts *testscript.TestScript, neg bool, args []string) {

@@ -100,14 +100,11 @@ func (plan *Plan) newEngine(o RunOptions, explain bool) (*engine, error) {
 	}
 	o.Stderr = &syncWriter{w: redactWriter{plan.redact, stderr}}
 	e = &engine{plan: plan, o: o, debug: debugFlags(), explain: explain, byStep: map[*Step]*node{}, stats: newDirStats(plan.Root)}
-	dir, err := cache.DefaultDir(plan.Root)
-	if err != nil {
-		return nil, &UsageError{err}
+	var err error
+	if e.cache, err = OpenCache(plan.Root, func(msg string) { fmt.Fprintf(e.o.Stderr, "lifeos: warning: %s\n", msg) }); err != nil {
+		return nil, err
 	}
-	if dir != "" {
-		if e.cache, err = cache.Open(dir); err != nil {
-			return nil, err
-		}
+	if e.cache != nil {
 		e.stat = e.cache.StatCache()
 	} else {
 		e.stat = cache.OpenStatCache("")
@@ -302,6 +299,9 @@ func (plan *Plan) Run(ctx context.Context, o RunOptions) (*Record, error) {
 	if err := e.state.save(); err != nil {
 		fmt.Fprintf(e.o.Stderr, "lifeos: save key state: %v\n", err)
 	}
+	if e.cache != nil && e.cache.Remote() != nil {
+		e.flushRemote(ctx)
+	}
 	if e.cache != nil && e.cache.MaybeTrim() {
 		// Daily, with the cache: old run records go too.
 		if err := pruneRuns(plan.Root, keepRuns, cache.DefaultMaxAge, time.Now()); err != nil {
@@ -310,6 +310,19 @@ func (plan *Plan) Run(ctx context.Context, o RunOptions) (*Record, error) {
 	}
 	e.summary()
 	return rec, runErr
+}
+
+// flushRemote waits for the run's uploads to the shared store (abandoned
+// when the run was interrupted) and says what was exchanged with it.
+func (e *engine) flushRemote(ctx context.Context) {
+	st := e.cache.FlushRemote(ctx)
+	url := e.cache.Remote().String()
+	if line := remoteSummary(url, st); line != "" && !e.o.Quiet {
+		fmt.Fprintln(e.o.Stdout, line)
+	}
+	if st.Failed > 0 {
+		fmt.Fprintf(e.o.Stderr, "lifeos: warning: %d uploads to %s failed (first: %v); the next run or `lifeos cache push` sends what is missing\n", st.Failed, url, st.FirstError)
+	}
 }
 
 func (e *engine) summary() {
