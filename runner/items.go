@@ -83,6 +83,19 @@ func (ic itemCache) Get(key string) ([]byte, bool) {
 	return data, err == nil
 }
 
+// Prefetch looks keys up in parallel when a shared store stands behind
+// the cache: what it has is copied in, so the Gets that follow are local.
+func (ic itemCache) Prefetch(keys []string) {
+	if ic.c.Remote() == nil {
+		return // local lookups are fast one by one
+	}
+	ids := make([]cache.ActionID, len(keys))
+	for i, k := range keys {
+		ids[i] = ic.id(k)
+	}
+	ic.c.Prefetch(ids)
+}
+
 func (ic itemCache) PutBatch(keys []string, data [][]byte) error {
 	ids := make([]cache.ActionID, len(keys))
 	for i, k := range keys {

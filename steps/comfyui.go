@@ -296,6 +296,16 @@ func (g *Generate) Run(ctx context.Context, env *Env) (Outputs, error) {
 		b, _ := json.Marshal(j.wf) // maps marshal sorted: a canonical form
 		sum := sha256.Sum256(append(b, salt...))
 		j.key = hex.EncodeToString(sum[:])
+	}
+	if env.Cache != nil {
+		keys := make([]string, 0, 2*len(jobs))
+		for _, j := range jobs {
+			keys = append(keys, metaKey+j.key, imageKey+j.key)
+		}
+		prefetch(env.Cache, keys)
+	}
+	for i := range jobs {
+		j := &jobs[i]
 		if it, ok := g.fromCache(env, out, *j); ok {
 			items[i] = it
 			continue
@@ -555,12 +565,18 @@ func (g *Generate) imageName(j genJob, k int, format string) string {
 	return fmt.Sprintf("%04d_seed%d_%d%s", j.index, j.seed, k, ext)
 }
 
+// The per-image cache's keys: a generated image and what is known of it.
+const (
+	imageKey = "comfyui image v1 "
+	metaKey  = "comfyui meta v1 "
+)
+
 // fromCache restores a job's image from the per-image cache.
 func (g *Generate) fromCache(env *Env, out string, j genJob) (Item, bool) {
 	if env.Cache == nil {
 		return Item{}, false
 	}
-	metaData, ok := env.Cache.Get("comfyui meta v1 " + j.key)
+	metaData, ok := env.Cache.Get(metaKey + j.key)
 	if !ok {
 		return Item{}, false
 	}
@@ -568,7 +584,7 @@ func (g *Generate) fromCache(env *Env, out string, j genJob) (Item, bool) {
 	if json.Unmarshal(metaData, &m) != nil {
 		return Item{}, false
 	}
-	img, ok := env.Cache.Get("comfyui image v1 " + j.key)
+	img, ok := env.Cache.Get(imageKey + j.key)
 	if !ok {
 		return Item{}, false
 	}
@@ -642,8 +658,8 @@ func (g *Generate) generate(ctx context.Context, env *Env, c *comfyClient, earli
 	}
 	if env.Cache != nil {
 		mb, _ := json.Marshal(m)
-		if err := env.Cache.Put("comfyui image v1 "+j.key, data); err == nil {
-			env.Cache.Put("comfyui meta v1 "+j.key, mb)
+		if err := env.Cache.Put(imageKey+j.key, data); err == nil {
+			env.Cache.Put(metaKey+j.key, mb)
 		}
 	}
 	fmt.Fprintf(env.Log, "%s: seed %d -> %s (%dx%d, prompt %s)\n", c.shown, j.seed, name, w, h, id)

@@ -201,6 +201,13 @@ func (s *Score) Metrics(ctx context.Context, env *Env, items []Item) ([]map[stri
 func perItem[T any](env *Env, key, what string, items []Item, compute func([]Item) ([]T, error), keep func(T) bool) ([]T, int, error) {
 	out := make([]T, len(items))
 	var todo []int
+	if env.Cache != nil {
+		keys := make([]string, len(items))
+		for i, it := range items {
+			keys[i] = key + it.SHA256
+		}
+		prefetch(env.Cache, keys)
+	}
 	for i, it := range items {
 		if env.Cache != nil {
 			if data, ok := env.Cache.Get(key + it.SHA256); ok && json.Unmarshal(data, &out[i]) == nil {

@@ -157,6 +157,22 @@ type ItemCache interface {
 	PutBatch(keys []string, data [][]byte) error
 }
 
+// ItemPrefetcher is an ItemCache that can look many keys up at once: one
+// with a shared store behind it, where one lookup after another would
+// wait on the network for each. Steps call prefetch before their loop of
+// Gets.
+type ItemPrefetcher interface {
+	Prefetch(keys []string)
+}
+
+// prefetch tells the cache, if it can use it, which keys are about to be
+// read.
+func prefetch(c ItemCache, keys []string) {
+	if p, ok := c.(ItemPrefetcher); ok && len(keys) > 1 {
+		p.Prefetch(keys)
+	}
+}
+
 // Predicate is a compiled per-item expression such as a filter's approve.
 type Predicate interface {
 	// Eval evaluates the expression for one item. When it is false, reason

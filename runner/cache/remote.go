@@ -672,3 +672,16 @@ func (c *Cache) Pull(ctx context.Context) (RemoteStats, error) {
 	})
 	return rm.since(before), err
 }
+
+// Prefetch looks ids up in parallel: what is missing locally and found in
+// the remote is copied in (verified), so that the lookups that follow are
+// local. Without a remote it does nothing.
+func (c *Cache) Prefetch(ids []ActionID) {
+	if c.remote == nil {
+		return
+	}
+	each(c.remote.ctx, ids, func(id ActionID) error {
+		c.get(id)
+		return nil
+	})
+}

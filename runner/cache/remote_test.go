@@ -378,3 +378,26 @@ func (d *deadRemote) Stat(context.Context, string) (int64, error) { return 0, d.
 func (d *deadRemote) List(context.Context, string, func(string, int64) error) error {
 	return d.fail()
 }
+
+func TestPrefetchCopiesIn(t *testing.T) {
+	r := newMemRemote()
+	a := remoteCache(t, r)
+	ids := []ActionID{action("1"), action("2"), action("3")}
+	for _, id := range ids {
+		if _, err := a.PutBytes(id, id[:]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a.FlushRemote(context.Background())
+	b := remoteCache(t, r)
+	b.Prefetch(append(ids, action("not there")))
+	gets := r.gets
+	for _, id := range ids {
+		if got, _, err := b.GetBytes(id); err != nil || !bytes.Equal(got, id[:]) {
+			t.Fatalf("%s after prefetch: %v", id.Short(), err)
+		}
+	}
+	if r.gets != gets {
+		t.Errorf("lookups after a prefetch asked the remote %d times", r.gets-gets)
+	}
+}
