@@ -459,13 +459,17 @@ func (e *engine) schedule(parent context.Context) error {
 		var next task
 		if len(queue) > 0 {
 			if ctx.Err() != nil {
-				// Stopping: drop what has not started.
+				// Stopping: drop what has not started. (Not by appending
+				// t.run to t.probe: a probe batch is a window on its step's
+				// elements, and the append wrote over the next one.)
 				for _, t := range queue {
-					for _, el := range append(t.probe, t.run) {
-						if el != nil {
-							el.status, el.reason = StatusCancelled, "not started: "+stopReason(ctx)
-							done(el)
-						}
+					for _, el := range t.probe {
+						el.status, el.reason = StatusCancelled, "not started: "+stopReason(ctx)
+						done(el)
+					}
+					if el := t.run; el != nil {
+						el.status, el.reason = StatusCancelled, "not started: "+stopReason(ctx)
+						done(el)
 					}
 				}
 				queue = nil

@@ -184,3 +184,42 @@ steps:
 		t.Errorf("run %s, step %s; want cancelled", rec.Status, rec.Steps[0].Status)
 	}
 }
+
+// A failure while a foreach is still being probed drops the batches not
+// yet probed; every element of the step must still be accounted for, or
+// the step never finishes and its record says nothing. (Dropping a batch
+// once overwrote the first element of the next one.)
+func TestFailureWhileProbingFinishesTheStep(t *testing.T) {
+	t.Setenv("LIFEOS_CACHE", "")
+	root := testdir.New(t)
+	items := []string{`"bad"`}
+	for i := 1; i < 40; i++ {
+		items = append(items, fmt.Sprintf(`{a: {b: %d}}`, i))
+	}
+	plan := fakePipeline(t, root, `version: 1
+steps:
+  - id: each
+    uses: test.fake
+    foreach: '[`+strings.Join(items, ", ")+`]'
+    with: {name: "${{ item.a.b }}"}
+  - id: after
+    uses: test.fake
+    needs: each
+    with: {name: after}
+`)
+	rec, err := plan.Run(context.Background(), RunOptions{Jobs: 2})
+	if err == nil {
+		t.Fatal("the run succeeded")
+	}
+	each := rec.Steps[0]
+	total := 0
+	for _, n := range each.Counts {
+		total += n
+	}
+	if each.Status != StatusFailed || total != 40 {
+		t.Errorf("each: status %q, counts %v (want failed, 40 elements)", each.Status, each.Counts)
+	}
+	if s := rec.Steps[1].Status; s != StatusSkipped {
+		t.Errorf("after: status %q, want skipped", s)
+	}
+}
