@@ -70,6 +70,7 @@ type elemResult struct {
 	started                 time.Time
 	dur                     time.Duration
 	cost                    *cost.Entry // what running it cost, when the step is costed
+	appends                 []Append    // lines it appended to workspace files
 	attempts                int
 	log                     string
 	// failedDir is where a failed element's outputs were moved.

@@ -12,7 +12,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/lifeos/lifeos/internal/atomicfile"
 	"github.com/lifeos/lifeos/internal/cost"
+	"github.com/lifeos/lifeos/internal/pathglob"
 	"github.com/lifeos/lifeos/runner/cache"
 	"github.com/lifeos/lifeos/steps"
 )
@@ -270,6 +272,9 @@ func (e *engine) run(ctx context.Context, el *element) {
 				return
 			}
 			el.cost = &ce
+			if line, err := json.Marshal(ce); err == nil {
+				el.appends = append(el.appends, Append{File: e.relPath(cost.Log(e.plan.Root)), Line: line})
+			}
 		}()
 	}
 	env := &steps.Env{Root: e.plan.Root, Log: redactWriter{e.plan.redact, log}, StepID: s.ID,
@@ -277,6 +282,19 @@ func (e *engine) run(ctx context.Context, el *element) {
 		Hash: func(abs string, look func(io.Reader) error) (string, bool, error) {
 			sum, looked, err := e.stat.SumLook(abs, look)
 			return sum.String(), looked, err
+		},
+		AppendJSONLine: func(rel string, v any) error {
+			line, err := json.Marshal(v)
+			if err != nil {
+				return err
+			}
+			if err := atomicfile.AppendJSONLine(pathglob.Abs(e.plan.Root, rel), json.RawMessage(line)); err != nil {
+				return err
+			}
+			gpuMu.Lock()
+			el.appends = append(el.appends, Append{File: rel, Line: line})
+			gpuMu.Unlock()
+			return nil
 		},
 		GPU: func(server string, seconds float64) {
 			gpuMu.Lock()

@@ -124,6 +124,7 @@ func (e *engine) finish(n *node) error {
 	rec.UpToDate = rec.Cached && n.upToDate == counts[StatusCached]
 	rec.Outputs = n.outputs
 	for _, el := range n.elems {
+		rec.appends = append(rec.appends, el.appends...)
 		if el.cost == nil {
 			continue
 		}
@@ -167,6 +168,12 @@ func (e *engine) finish(n *node) error {
 				n.status, rec.Status = StatusBlocked, StatusBlocked
 				gateErr = &GateError{Step: n.s.ID, Pos: n.s.Gate.Pos, Expr: n.s.Gate.Src, Terms: ev.Terms}
 			}
+		}
+	}
+	if o := e.o.Elsewhere[n.s.ID]; o != nil {
+		if err := e.settleElsewhere(n, o); err != nil && gateErr == nil {
+			n.status, rec.Status, rec.Error = StatusFailed, StatusFailed, err.Error()
+			gateErr = &StepError{Step: n.s.ID, Err: err}
 		}
 	}
 	e.dropOutputs(n)

@@ -99,6 +99,8 @@ type StepRecord struct {
 	Log        string           `json:"log,omitempty"`
 	Failed     string           `json:"failed_work,omitempty"` // where a failed step's outputs were moved
 	Cost       *StepCost        `json:"cost,omitempty"`
+	// Worker names the machine a step carried out elsewhere ran on.
+	Worker string `json:"worker,omitempty"`
 	Counts     map[string]int   `json:"counts,omitempty"`
 	Elements   []*ElementRecord `json:"elements,omitempty"`
 	// ElementsObject, when set, is the cache object holding every element
@@ -106,7 +108,8 @@ type StepRecord struct {
 	// keeps the first failed ones, then the first others.
 	ElementsObject string `json:"elements_object,omitempty"`
 
-	outputsJSON []byte // Outputs as JSON, when the engine has it at hand
+	outputsJSON []byte   // Outputs as JSON, when the engine has it at hand
+	appends     []Append // the lines it appended to workspace files
 }
 
 // StepCost is what a costed step's running time cost.

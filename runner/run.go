@@ -1,6 +1,7 @@
 package runner
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -37,6 +38,12 @@ type RunOptions struct {
 	// Color is "always", "never" or "auto" (or ""): colour on a terminal,
 	// unless NO_COLOR is set or TERM is dumb.
 	Color string
+	// RunID, when set, is the run's id instead of a new one: a run carried
+	// out on several machines has one id on all of them.
+	RunID string
+	// Elsewhere holds the steps carried out on other machines, by id: they
+	// are restored from the cache, not run (elsewhere.go).
+	Elsewhere map[string]*Outcome
 	// nested marks the run of a pipeline step, which holds the lock of the
 	// run that started it.
 	nested bool
@@ -117,7 +124,7 @@ func (plan *Plan) newEngine(o RunOptions, explain bool) (*engine, error) {
 	now := time.Now()
 	p := plan.Pipeline
 	e.rec = &Record{
-		ID:             newRunID(now),
+		ID:             cmp.Or(o.RunID, newRunID(now)),
 		Pipeline:       p.File,
 		Name:           p.Name,
 		PipelineDigest: p.Digest.String(),
@@ -484,7 +491,10 @@ func (e *engine) schedule(parent context.Context) error {
 		case t := <-results:
 			inflight--
 			for _, el := range t.probe {
-				if el.status == "" {
+				if o := e.o.Elsewhere[el.n.s.ID]; el.status == "" && o != nil {
+					e.fromElsewhere(el, o) // not run twice
+					done(el)
+				} else if el.status == "" {
 					queue = append(queue, task{run: el}) // a miss: run it
 					if n := el.n; !n.announced {
 						n.announced = true

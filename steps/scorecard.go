@@ -5,13 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
 	"time"
 
-	"github.com/lifeos/lifeos/internal/atomicfile"
 	"github.com/lifeos/lifeos/internal/evalhist"
 	"github.com/lifeos/lifeos/internal/pathglob"
 )
@@ -152,7 +150,7 @@ func (s *Scorecard) Run(ctx context.Context, env *Env) (Outputs, error) {
 		line.Lora, line.LoraSHA256 = s.Lora, sum
 		out["lora_sha256"] = sum
 	}
-	if err := atomicfile.AppendJSONLine(filepath.Join(env.Root, filepath.FromSlash(history)), line); err != nil {
+	if err := env.appendJSONLine(history, line); err != nil {
 		return nil, fmt.Errorf("eval history: %w", err)
 	}
 	fmt.Fprintf(env.Log, "grade %s (composite %.4f over %d items); appended to %s\n", grade, composite, len(env.Items), history)

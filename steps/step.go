@@ -4,8 +4,10 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"path/filepath"
 	"sort"
 
+	"github.com/lifeos/lifeos/internal/atomicfile"
 	"github.com/lifeos/lifeos/internal/manifest"
 )
 
@@ -95,6 +97,11 @@ type Env struct {
 	// step's work (by the server's own clock), for the cost log. Safe for
 	// concurrent use.
 	GPU func(server string, seconds float64)
+	// AppendJSONLine appends v as a JSON line to the workspace file rel
+	// (an eval history), durably; nil appends directly. The engine keeps
+	// the line, so that a run carried out elsewhere replays it where it
+	// was submitted.
+	AppendJSONLine func(rel string, v any) error
 	// RunPipeline runs another pipeline file with params, in the same
 	// workspace and cache, and returns its outputs (for the pipeline step).
 	RunPipeline func(ctx context.Context, file string, params map[string]any) (Outputs, error)
@@ -253,3 +260,12 @@ type PartialError struct {
 
 func (e *PartialError) Error() string { return e.Err.Error() }
 func (e *PartialError) Unwrap() error { return e.Err }
+
+// appendJSONLine appends v to the workspace file rel through the engine
+// when it is there (Env.AppendJSONLine), directly otherwise.
+func (env *Env) appendJSONLine(rel string, v any) error {
+	if env.AppendJSONLine != nil {
+		return env.AppendJSONLine(rel, v)
+	}
+	return atomicfile.AppendJSONLine(filepath.Join(env.Root, filepath.FromSlash(rel)), v)
+}

@@ -1,0 +1,150 @@
+package runner
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/lifeos/lifeos/internal/atomicfile"
+	"github.com/lifeos/lifeos/internal/pathglob"
+)
+
+// # Steps carried out elsewhere
+//
+// A run spread over machines (a Temporal workflow, lifeos-temporal) runs
+// each step on a worker with this same engine: a plan of the step and
+// what it needs, in which the needs were carried out elsewhere
+// (RunOptions.Elsewhere). They are not run again: their results come
+// from the shared cache, declared outputs restored, as any cached step's;
+// a step whose result is not cached (a notify, a health check) takes the
+// outputs its worker reported. When the workflow is done, the submitting
+// machine assembles the run the same way, every step elsewhere: the
+// declared outputs land in its workspace, and it writes the run record,
+// and replays the lines the steps appended (eval history, cost log), as a
+// local run would have.
+
+// Outcome is what became of a step carried out elsewhere.
+type Outcome struct {
+	Status     string  `json:"status"`
+	Reason     string  `json:"reason,omitempty"`
+	Error      string  `json:"error,omitempty"`
+	DurationMS float64 `json:"duration_ms,omitempty"`
+	// Worker names the machine that carried it out (host, queue).
+	Worker string `json:"worker,omitempty"`
+	// Outputs is the step's result when the cache does not hold it (a
+	// step that is not cached); nil otherwise.
+	Outputs json.RawMessage `json:"outputs,omitempty"`
+	// Appends are the lines the step appended to workspace files.
+	Appends []Append `json:"appends,omitempty"`
+}
+
+// Append is one JSON line a step appended to a file of the workspace: an
+// eval history's evaluation, a cost log's entry.
+type Append struct {
+	File string          `json:"file"` // relative to the workspace root
+	Line json.RawMessage `json:"line"`
+}
+
+// OutcomeOf returns what became of step id in a finished run, as
+// another machine needs it: its record's status and reason, and its
+// outputs when the cache does not hold them.
+func (r *Record) OutcomeOf(id string) (*Outcome, error) {
+	for _, s := range r.Steps {
+		if s.ID != id {
+			continue
+		}
+		o := &Outcome{Status: s.Status, Reason: s.Reason, Error: s.Error, DurationMS: s.DurationMS, Appends: s.appends}
+		if s.Action == "" && (s.Status == StatusOK || s.Status == StatusCached) {
+			o.Outputs = s.outputsJSON
+			if o.Outputs == nil && s.Outputs != nil {
+				b, err := json.Marshal(s.Outputs)
+				if err != nil {
+					return nil, fmt.Errorf("step %s: outputs: %w", id, err)
+				}
+				o.Outputs = b
+			}
+		}
+		return o, nil
+	}
+	return nil, fmt.Errorf("no step %s in run %s", id, r.ID)
+}
+
+// fromElsewhere settles an element of a step carried out elsewhere that
+// the cache does not serve: with the outputs its worker reported, or as
+// the failure it was there; anything else is an error (its result should
+// be in the shared cache, and is not).
+func (e *engine) fromElsewhere(el *element, o *Outcome) {
+	switch {
+	case o.Status == StatusFailed || o.Status == StatusCancelled:
+		el.status, el.reason = o.Status, o.Reason
+		el.err = errors.New(o.Error)
+		if o.Worker != "" {
+			el.err = fmt.Errorf("on %s: %s", o.Worker, o.Error)
+		}
+	case o.Outputs != nil && !el.cacheable:
+		outputs, err := decodeOutputs(o.Outputs)
+		if err != nil {
+			el.status, el.err = StatusFailed, fmt.Errorf("outputs reported by %s: %w", o.Worker, err)
+			return
+		}
+		el.status, el.reason, el.outputs, el.outJSON = StatusOK, o.Reason, outputs, o.Outputs
+	default:
+		where := o.Worker
+		if where == "" {
+			where = "another machine"
+		}
+		el.status, el.err = StatusFailed, fmt.Errorf("carried out on %s, and its result is not in the shared cache (%s): is LIFEOS_CACHE the same bucket everywhere?", where, el.reason)
+	}
+}
+
+// settleElsewhere makes a finished node's record say what happened where
+// it was carried out (it ran there; here it was restored), and replays
+// the lines it appended there.
+func (e *engine) settleElsewhere(n *node, o *Outcome) error {
+	rec := n.rec
+	if n.status == StatusCached && o.Status == StatusOK {
+		n.status, rec.Status, rec.Cached, rec.UpToDate = StatusOK, StatusOK, false, false
+	}
+	if o.Status == StatusOK || o.Status == StatusCached {
+		rec.Reason, rec.DurationMS = o.Reason, o.DurationMS
+	}
+	rec.Worker = o.Worker
+	if e.explain {
+		return nil
+	}
+	for _, a := range o.Appends {
+		if err := appendOnce(pathglob.Abs(e.plan.Root, a.File), a.Line); err != nil {
+			return fmt.Errorf("step %s: %s: %w", n.s.ID, a.File, err)
+		}
+	}
+	return nil
+}
+
+// appendOnce appends line to the JSON-lines file name unless the file
+// already holds it: assembling a run again (after the submitting process
+// was killed) must not count an evaluation or a cost twice.
+func appendOnce(name string, line json.RawMessage) error {
+	var compact bytes.Buffer
+	if err := json.Compact(&compact, line); err != nil {
+		return err
+	}
+	if f, err := os.Open(name); err == nil {
+		sc := bufio.NewScanner(f)
+		sc.Buffer(make([]byte, 64<<10), 16<<20)
+		for sc.Scan() {
+			if bytes.Equal(bytes.TrimSpace(sc.Bytes()), compact.Bytes()) {
+				f.Close()
+				return nil
+			}
+		}
+		f.Close()
+	}
+	if err := os.MkdirAll(filepath.Dir(name), 0o777); err != nil {
+		return err
+	}
+	return atomicfile.AppendJSONLine(name, json.RawMessage(compact.Bytes()))
+}

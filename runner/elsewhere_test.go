@@ -1,0 +1,131 @@
+package runner
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/lifeos/lifeos/internal/testdir"
+)
+
+// elsewhereRun runs root's pipeline with the cache in dir (shared by the
+// workspaces of a test), returning the record, the helper calls made and
+// the error.
+func elsewhereRun(t *testing.T, root, cacheDir string, only []string, elsewhere map[string]*Outcome) (*Record, string, error) {
+	t.Helper()
+	t.Setenv("LIFEOS_CACHE", cacheDir)
+	os.Remove(filepath.Join(root, "calls.log"))
+	plan, err := Load(root, "pipelines/p.yaml", Options{Only: only})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	rec, err := plan.Run(context.Background(), RunOptions{Stdout: &out, Stderr: &out, RunID: "20261130-120000-abcdef", Elsewhere: elsewhere})
+	calls, _ := os.ReadFile(filepath.Join(root, "calls.log"))
+	return rec, string(calls), err
+}
+
+func stepRecord(t *testing.T, rec *Record, id string) *StepRecord {
+	t.Helper()
+	for _, s := range rec.Steps {
+		if s.ID == id {
+			return s
+		}
+	}
+	t.Fatalf("no step %s in the record", id)
+	return nil
+}
+
+func TestAssembleARunCarriedOutElsewhere(t *testing.T) {
+	cacheDir := testdir.New(t)
+	worker := memoWorkspace(t)
+	if _, calls, err := elsewhereRun(t, worker, cacheDir, nil, nil); err != nil || !strings.Contains(calls, "all") {
+		t.Fatalf("the worker's run: %v, calls %q", err, calls)
+	}
+
+	here := memoWorkspace(t)
+	history := json.RawMessage(`{"run_id": "20261130-120000-abcdef", "grade": "B"}`)
+	elsewhere := map[string]*Outcome{
+		"each": {Status: StatusOK, Reason: "new element", DurationMS: 12, Worker: "pod-1 (queue gpu)"},
+		"all":  {Status: StatusOK, Reason: "no cached result", DurationMS: 7, Worker: "pod-2 (queue default)", Appends: []Append{{File: "evals/h.jsonl", Line: history}}},
+	}
+	for range 2 { // assembling twice (a re-attached submitter) changes nothing
+		rec, calls, err := elsewhereRun(t, here, cacheDir, nil, elsewhere)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if calls != "" {
+			t.Fatalf("steps ran again where the run was assembled: %q", calls)
+		}
+		if rec.ID != "20261130-120000-abcdef" {
+			t.Errorf("run id %s, want the one given", rec.ID)
+		}
+		all := stepRecord(t, rec, "all")
+		if all.Status != StatusOK || all.Worker != "pod-2 (queue default)" || all.Reason != "no cached result" || all.DurationMS != 7 {
+			t.Errorf("record of all: %+v", all)
+		}
+		if stepRecord(t, rec, "each").Worker != "pod-1 (queue gpu)" {
+			t.Errorf("record of each does not name its worker")
+		}
+		for _, f := range []string{"all.txt", "out/a.txt", "out/c.txt"} {
+			want, _ := os.ReadFile(filepath.Join(worker, f))
+			got, err := os.ReadFile(filepath.Join(here, f))
+			if err != nil || !bytes.Equal(got, want) {
+				t.Errorf("%s: %q, want the worker's %q (%v)", f, got, want, err)
+			}
+		}
+		lines, _ := os.ReadFile(filepath.Join(here, "evals/h.jsonl"))
+		if got := strings.Count(string(lines), "\n"); got != 1 || !strings.Contains(string(lines), `"grade":"B"`) {
+			t.Errorf("eval history holds %d lines: %q", got, lines)
+		}
+	}
+}
+
+func TestRunOneStepWhoseNeedsRanElsewhere(t *testing.T) {
+	cacheDir := testdir.New(t)
+	first := memoWorkspace(t)
+	if _, calls, err := elsewhereRun(t, first, cacheDir, []string{"each"}, nil); err != nil || strings.Contains(calls, "all") {
+		t.Fatalf("each on the first worker: %v, calls %q", err, calls)
+	}
+	second := memoWorkspace(t)
+	rec, calls, err := elsewhereRun(t, second, cacheDir, []string{"all"}, map[string]*Outcome{"each": {Status: StatusOK, Worker: "pod-1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if calls != "all\n" {
+		t.Errorf("calls %q: the need ran again, or the step did not run", calls)
+	}
+	o, err := rec.OutcomeOf("all")
+	if err != nil || o.Status != StatusOK || o.Outputs != nil {
+		t.Errorf("outcome of all: %+v, %v (a cached step's outputs travel through the cache)", o, err)
+	}
+}
+
+func TestANeedMissingFromTheSharedCacheIsAnError(t *testing.T) {
+	root := memoWorkspace(t)
+	_, calls, err := elsewhereRun(t, root, testdir.New(t), []string{"all"}, map[string]*Outcome{"each": {Status: StatusOK, Worker: "pod-1"}})
+	if err == nil || !strings.Contains(err.Error(), "carried out on pod-1, and its result is not in the shared cache") {
+		t.Fatalf("error %v", err)
+	}
+	if calls != "" {
+		t.Errorf("calls %q: nothing may run", calls)
+	}
+}
+
+func TestAFailureElsewhereIsTheRunsFailure(t *testing.T) {
+	root := memoWorkspace(t)
+	rec, calls, err := elsewhereRun(t, root, testdir.New(t), nil, map[string]*Outcome{
+		"each": {Status: StatusFailed, Error: "exit status 3", Worker: "pod-1"},
+		"all":  {Status: StatusSkipped},
+	})
+	if err == nil || calls != "" {
+		t.Fatalf("error %v, calls %q", err, calls)
+	}
+	if s := stepRecord(t, rec, "each"); s.Status != StatusFailed || !strings.Contains(s.Error, "on pod-1: exit status 3") {
+		t.Errorf("record of each: %+v", s)
+	}
+}
