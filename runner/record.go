@@ -93,16 +93,16 @@ type StepRecord struct {
 	Gate          *Evaluation `json:"gate,omitempty"`
 	// Iterations and Until are a repeat step's: how many ran, and its
 	// until on the last one.
-	Iterations int              `json:"iterations,omitempty"`
-	Until      *Evaluation      `json:"until,omitempty"`
-	Error      string           `json:"error,omitempty"`
-	Log        string           `json:"log,omitempty"`
-	Failed     string           `json:"failed_work,omitempty"` // where a failed step's outputs were moved
-	Cost       *StepCost        `json:"cost,omitempty"`
+	Iterations int         `json:"iterations,omitempty"`
+	Until      *Evaluation `json:"until,omitempty"`
+	Error      string      `json:"error,omitempty"`
+	Log        string      `json:"log,omitempty"`
+	Failed     string      `json:"failed_work,omitempty"` // where a failed step's outputs were moved
+	Cost       *StepCost   `json:"cost,omitempty"`
 	// Worker names the machine a step carried out elsewhere ran on.
-	Worker string `json:"worker,omitempty"`
-	Counts     map[string]int   `json:"counts,omitempty"`
-	Elements   []*ElementRecord `json:"elements,omitempty"`
+	Worker   string           `json:"worker,omitempty"`
+	Counts   map[string]int   `json:"counts,omitempty"`
+	Elements []*ElementRecord `json:"elements,omitempty"`
 	// ElementsObject, when set, is the cache object holding every element
 	// record (JSON) when there were too many for the record: Elements then
 	// keeps the first failed ones, then the first others.

@@ -685,3 +685,87 @@ func (c *Cache) Prefetch(ids []ActionID) {
 		return nil
 	})
 }
+
+// LocalFile is a file to upload by its digest (UploadFiles).
+type LocalFile struct {
+	Path string
+	ID   OutputID
+	Size int64
+}
+
+// listFrom is how many files an upload asks about before it lists the
+// store instead: a listing returns a thousand keys per request.
+const listFrom = 2000
+
+// UploadFiles puts files in the remote store under their digests, now
+// (not queued), unless the store has them; it returns how many it sent.
+// A file that no longer has its digest is sent all the same, and is a
+// miss wherever it is read.
+func (c *Cache) UploadFiles(ctx context.Context, files []LocalFile) (sent int, sentBytes int64, err error) {
+	rm := c.remote
+	if rm == nil {
+		return 0, 0, errors.New("no shared cache")
+	}
+	var have map[string]int64
+	if len(files) >= listFrom {
+		if have, err = rm.keys(ctx, RemoteObjects); err != nil {
+			return 0, 0, err
+		}
+	}
+	var mu sync.Mutex
+	err = each(ctx, files, func(f LocalFile) error {
+		key := remoteKey(RemoteObjects, f.ID)
+		rm.mu.Lock()
+		known := rm.sent[f.ID] && !rm.damaged[f.ID]
+		rm.mu.Unlock()
+		if known {
+			return nil
+		}
+		if have != nil {
+			if n, ok := have[key]; ok && n == f.Size {
+				return nil
+			}
+		} else if n, err := rm.r.Stat(ctx, key); err == nil && n == f.Size {
+			return nil
+		}
+		r, err := os.Open(f.Path)
+		if err != nil {
+			return err
+		}
+		defer r.Close()
+		err = rm.r.Put(ctx, key, r, f.Size, !rm.replace(f.ID))
+		if err != nil && !errors.Is(err, fs.ErrExist) {
+			return err
+		}
+		rm.mu.Lock()
+		rm.sent[f.ID] = true
+		rm.mu.Unlock()
+		if err == nil {
+			mu.Lock()
+			sent++
+			sentBytes += f.Size
+			mu.Unlock()
+		}
+		return nil
+	})
+	return sent, sentBytes, err
+}
+
+// UploadData puts data in the remote store under its digest, now, unless
+// the store has it; it reports whether it sent it.
+func (c *Cache) UploadData(ctx context.Context, data []byte) (bool, error) {
+	rm := c.remote
+	if rm == nil {
+		return false, errors.New("no shared cache")
+	}
+	id := Sum(data)
+	key := remoteKey(RemoteObjects, id)
+	if n, err := rm.r.Stat(ctx, key); err == nil && n == int64(len(data)) {
+		return false, nil
+	}
+	err := rm.r.Put(ctx, key, bytes.NewReader(data), int64(len(data)), !rm.replace(id))
+	if err != nil && !errors.Is(err, fs.ErrExist) {
+		return false, err
+	}
+	return err == nil, nil
+}

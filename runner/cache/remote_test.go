@@ -6,98 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
-	"sort"
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/lifeos/lifeos/internal/memstore"
 )
-
-// memRemote is a Remote in memory, with create-only puts honoured; it
-// records the order of puts.
-type memRemote struct {
-	mu      sync.Mutex
-	objs    map[string][]byte
-	puts    []string
-	gets    int
-	blockOn string        // a key whose put waits for release
-	release chan struct{} // closed to let it go
-}
-
-func newMemRemote() *memRemote { return &memRemote{objs: map[string][]byte{}} }
-
-func (m *memRemote) String() string { return "mem://test/" }
-
-func (m *memRemote) Get(_ context.Context, key string, w io.Writer) (int64, error) {
-	m.mu.Lock()
-	m.gets++
-	b, ok := m.objs[key]
-	m.mu.Unlock()
-	if !ok {
-		return 0, fmt.Errorf("get %s: %w", key, fs.ErrNotExist)
-	}
-	n, err := w.Write(b)
-	return int64(n), err
-}
-
-func (m *memRemote) Put(ctx context.Context, key string, r io.ReadSeeker, size int64, ifAbsent bool) error {
-	if m.blockOn != "" && strings.HasPrefix(key, m.blockOn) {
-		select {
-		case <-m.release:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
-	b, err := io.ReadAll(r)
-	if err != nil {
-		return err
-	}
-	if int64(len(b)) != size {
-		return fmt.Errorf("put %s: %d bytes, said %d", key, len(b), size)
-	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if _, ok := m.objs[key]; ok && ifAbsent {
-		return fmt.Errorf("put %s: %w", key, fs.ErrExist)
-	}
-	m.objs[key] = b
-	m.puts = append(m.puts, key)
-	return nil
-}
-
-func (m *memRemote) Stat(_ context.Context, key string) (int64, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	b, ok := m.objs[key]
-	if !ok {
-		return 0, fs.ErrNotExist
-	}
-	return int64(len(b)), nil
-}
-
-func (m *memRemote) List(_ context.Context, prefix string, fn func(string, int64) error) error {
-	m.mu.Lock()
-	var keys []string
-	for k := range m.objs {
-		if strings.HasPrefix(k, prefix) {
-			keys = append(keys, k)
-		}
-	}
-	m.mu.Unlock()
-	sort.Strings(keys)
-	for _, k := range keys {
-		if err := fn(k, int64(len(m.objs[k]))); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func (m *memRemote) set(key string, b []byte) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.objs[key] = b
-}
 
 func remoteCache(t *testing.T, r Remote) *Cache {
 	t.Helper()
@@ -111,7 +25,7 @@ func remoteCache(t *testing.T, r Remote) *Cache {
 }
 
 func TestRemoteSharesResults(t *testing.T) {
-	r := newMemRemote()
+	r := memstore.New()
 	a := remoteCache(t, r)
 	small, large := []byte(`{"score":0.9}`), bytes.Repeat([]byte("x"), inlineMax+1)
 	if _, err := a.PutBytes(action("small"), small); err != nil {
@@ -132,11 +46,11 @@ func TestRemoteSharesResults(t *testing.T) {
 			t.Fatalf("%s: got %d bytes, %v", name, len(got), err)
 		}
 	}
-	gets := r.gets
+	gets := r.Gets
 	if _, _, err := b.GetBytes(action("large")); err != nil {
 		t.Fatal(err)
 	}
-	if r.gets != gets {
+	if r.Gets != gets {
 		t.Errorf("a second lookup asked the remote again: fetched results are kept locally")
 	}
 	if _, _, err := b.GetBytes(action("never stored")); !IsMiss(err) {
@@ -145,7 +59,7 @@ func TestRemoteSharesResults(t *testing.T) {
 }
 
 func TestRemoteDamagedObjectIsAMissAndIsReplaced(t *testing.T) {
-	r := newMemRemote()
+	r := memstore.New()
 	a := remoteCache(t, r)
 	large := bytes.Repeat([]byte("y"), inlineMax+100)
 	out, err := a.PutBytes(action("large"), large)
@@ -156,7 +70,7 @@ func TestRemoteDamagedObjectIsAMissAndIsReplaced(t *testing.T) {
 	key := remoteKey(RemoteObjects, out)
 	damaged := bytes.Clone(large)
 	damaged[10] = 'z'
-	r.set(key, damaged)
+	r.Set(key, damaged)
 
 	b := remoteCache(t, r)
 	if data, _, err := b.GetBytes(action("large")); !IsMiss(err) || data != nil {
@@ -168,7 +82,7 @@ func TestRemoteDamagedObjectIsAMissAndIsReplaced(t *testing.T) {
 	if st := b.FlushRemote(context.Background()); st.Damaged != 1 {
 		t.Errorf("damaged count %d, want 1", st.Damaged)
 	}
-	if got := r.objs[key]; !bytes.Equal(got, large) {
+	if got := r.Objs[key]; !bytes.Equal(got, large) {
 		t.Fatal("the damaged remote object was not replaced by the good one")
 	}
 	c := remoteCache(t, r)
@@ -178,7 +92,7 @@ func TestRemoteDamagedObjectIsAMissAndIsReplaced(t *testing.T) {
 }
 
 func TestRemoteDamagedEntryIsAMiss(t *testing.T) {
-	r := newMemRemote()
+	r := memstore.New()
 	a := remoteCache(t, r)
 	if _, err := a.PutBytes(action("small"), []byte("result")); err != nil {
 		t.Fatal(err)
@@ -186,11 +100,11 @@ func TestRemoteDamagedEntryIsAMiss(t *testing.T) {
 	a.FlushRemote(context.Background())
 	key := remoteKey(RemoteEntries, action("small"))
 	for name, data := range map[string][]byte{
-		"truncated":        r.objs[key][:20],
-		"other result":     append(bytes.Clone(r.objs[key][:entrySize]), "RESULT"...),
-		"for other action": bytes.Replace(r.objs[key], []byte(action("small").String()), []byte(action("other").String()), 1),
+		"truncated":        r.Objs[key][:20],
+		"other result":     append(bytes.Clone(r.Objs[key][:entrySize]), "RESULT"...),
+		"for other action": bytes.Replace(r.Objs[key], []byte(action("small").String()), []byte(action("other").String()), 1),
 	} {
-		r.set(key, data)
+		r.Set(key, data)
 		b := remoteCache(t, r)
 		if _, _, err := b.GetBytes(action("small")); !IsMiss(err) {
 			t.Errorf("%s entry: %v, want a miss", name, err)
@@ -199,8 +113,8 @@ func TestRemoteDamagedEntryIsAMiss(t *testing.T) {
 }
 
 func TestRemoteEntryWaitsForItsObjects(t *testing.T) {
-	r := newMemRemote()
-	r.blockOn, r.release = RemoteObjects, make(chan struct{})
+	r := memstore.New()
+	r.BlockOn, r.Release = RemoteObjects, make(chan struct{})
 	a := remoteCache(t, r)
 	large := bytes.Repeat([]byte("z"), inlineMax+1)
 	done := make(chan error)
@@ -210,21 +124,21 @@ func TestRemoteEntryWaitsForItsObjects(t *testing.T) {
 	}
 	// Nothing can reach the remote while the object's upload is held: the
 	// entry must not go ahead of it.
-	r.mu.Lock()
-	puts := len(r.puts)
-	r.mu.Unlock()
+	r.Mu.Lock()
+	puts := len(r.Puts)
+	r.Mu.Unlock()
 	if puts != 0 {
-		t.Fatalf("puts before the object's: %v", r.puts)
+		t.Fatalf("puts before the object's: %v", r.Puts)
 	}
-	close(r.release)
+	close(r.Release)
 	a.FlushRemote(context.Background())
-	if len(r.puts) != 2 || !strings.HasPrefix(r.puts[0], RemoteObjects) || !strings.HasPrefix(r.puts[1], RemoteEntries) {
-		t.Fatalf("put order %v, want the object then the entry", r.puts)
+	if len(r.Puts) != 2 || !strings.HasPrefix(r.Puts[0], RemoteObjects) || !strings.HasPrefix(r.Puts[1], RemoteEntries) {
+		t.Fatalf("put order %v, want the object then the entry", r.Puts)
 	}
 }
 
 func TestRemoteEntriesAreCreateOnly(t *testing.T) {
-	r := newMemRemote()
+	r := memstore.New()
 	a := remoteCache(t, r)
 	if _, err := a.PutBytes(action("x"), []byte("first")); err != nil {
 		t.Fatal(err)
@@ -244,7 +158,7 @@ func TestRemoteEntriesAreCreateOnly(t *testing.T) {
 }
 
 func TestRemotePackedResultsAreSharedOneByOne(t *testing.T) {
-	r := newMemRemote()
+	r := memstore.New()
 	a := remoteCache(t, r)
 	ids := []ActionID{action("1"), action("2"), action("3")}
 	data := [][]byte{[]byte("one"), []byte("two"), bytes.Repeat([]byte("3"), inlineMax+1)}
@@ -261,9 +175,9 @@ func TestRemotePackedResultsAreSharedOneByOne(t *testing.T) {
 }
 
 func TestRemoteFlushAbandonsUploadsWhenCancelled(t *testing.T) {
-	r := newMemRemote()
-	r.blockOn, r.release = RemoteObjects, make(chan struct{})
-	defer close(r.release)
+	r := memstore.New()
+	r.BlockOn, r.Release = RemoteObjects, make(chan struct{})
+	defer close(r.Release)
 	a := remoteCache(t, r)
 	if _, err := a.PutBytes(action("large"), bytes.Repeat([]byte("q"), inlineMax+1)); err != nil {
 		t.Fatal(err)
@@ -274,7 +188,7 @@ func TestRemoteFlushAbandonsUploadsWhenCancelled(t *testing.T) {
 	if st.Uploaded > 1 {
 		t.Errorf("uploaded %d after cancellation", st.Uploaded)
 	}
-	if _, ok := r.objs[remoteKey(RemoteEntries, action("large"))]; ok {
+	if _, ok := r.Objs[remoteKey(RemoteEntries, action("large"))]; ok {
 		t.Error("the entry was uploaded after cancellation")
 	}
 }
@@ -296,7 +210,7 @@ func TestPushThenPull(t *testing.T) {
 	if err := a.PutPack([]ActionID{action("p1"), action("p2")}, [][]byte{[]byte("one"), []byte("two")}); err != nil {
 		t.Fatal(err)
 	}
-	r := newMemRemote()
+	r := memstore.New()
 	a.SetRemote(r, nil)
 	st, err := a.Push(context.Background())
 	if err != nil {
@@ -380,7 +294,7 @@ func (d *deadRemote) List(context.Context, string, func(string, int64) error) er
 }
 
 func TestPrefetchCopiesIn(t *testing.T) {
-	r := newMemRemote()
+	r := memstore.New()
 	a := remoteCache(t, r)
 	ids := []ActionID{action("1"), action("2"), action("3")}
 	for _, id := range ids {
@@ -391,13 +305,13 @@ func TestPrefetchCopiesIn(t *testing.T) {
 	a.FlushRemote(context.Background())
 	b := remoteCache(t, r)
 	b.Prefetch(append(ids, action("not there")))
-	gets := r.gets
+	gets := r.Gets
 	for _, id := range ids {
 		if got, _, err := b.GetBytes(id); err != nil || !bytes.Equal(got, id[:]) {
 			t.Fatalf("%s after prefetch: %v", id.Short(), err)
 		}
 	}
-	if r.gets != gets {
-		t.Errorf("lookups after a prefetch asked the remote %d times", r.gets-gets)
+	if r.Gets != gets {
+		t.Errorf("lookups after a prefetch asked the remote %d times", r.Gets-gets)
 	}
 }

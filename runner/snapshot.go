@@ -1,0 +1,209 @@
+package runner
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/lifeos/lifeos/runner/cache"
+)
+
+// # Workspace snapshots
+//
+// A step carried out on another machine reads the same files it would
+// read here. Before a run is spread over machines, the workspace is
+// snapshotted: every file's content is put in the shared store by its
+// SHA-256 (a file the store has is not sent again) and a manifest of
+// paths, digests and modes is stored as an object, whose digest names the
+// snapshot. A worker materialises the snapshot into a folder of its own,
+// fetching only the contents its cache lacks; what the steps wrote there
+// is restored by the engine from the cache as usual.
+
+// snapshotSkip are the workspace's own folders that are never part of a
+// snapshot: lifeos's state and cache, git's, and tools built for tests.
+var snapshotSkip = map[string]bool{".lifeos": true, ".git": true, ".tools": true}
+
+// SnapshotFile is one file of a snapshot.
+type SnapshotFile struct {
+	Path   string         `json:"path"` // slash-separated, relative to the root
+	SHA256 cache.OutputID `json:"sha256"`
+	Size   int64          `json:"size"`
+	Exec   bool           `json:"exec,omitempty"` // an executable (a script)
+}
+
+// Snapshot is a workspace's files at one moment.
+type Snapshot struct {
+	Version int            `json:"version"`
+	Files   []SnapshotFile `json:"files"`
+}
+
+// SnapshotStats says what taking a snapshot sent.
+type SnapshotStats struct {
+	Files, Sent      int
+	Bytes, SentBytes int64
+}
+
+// TakeSnapshot puts the files of the workspace at root in c's shared store
+// and returns the digest of the snapshot's manifest, stored there too.
+// Files under the folders of skip (workspace-relative, slash-separated:
+// the run's outputs) are left out.
+func TakeSnapshot(ctx context.Context, root string, c *cache.Cache, skip []string) (cache.OutputID, SnapshotStats, error) {
+	var st SnapshotStats
+	if c == nil || c.Remote() == nil {
+		return cache.OutputID{}, st, errors.New("a snapshot needs a shared cache (LIFEOS_CACHE=s3://bucket/prefix or cache.remote in " + WorkspaceFile + ")")
+	}
+	skipped := func(rel string) bool {
+		if snapshotSkip[strings.SplitN(rel, "/", 2)[0]] {
+			return true
+		}
+		for _, s := range skip {
+			if rel == s || strings.HasPrefix(rel, strings.TrimSuffix(s, "/")+"/") {
+				return true
+			}
+		}
+		return false
+	}
+	sums := c.StatCache()
+	var snap Snapshot
+	snap.Version = 1
+	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(root, path)
+		if err != nil || rel == "." {
+			return err
+		}
+		rel = filepath.ToSlash(rel)
+		if skipped(rel) {
+			if d.IsDir() {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if !d.Type().IsRegular() {
+			return nil // folders are walked; links and devices are not content
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		sum, size, err := sums.SumInfo(path, info)
+		if err != nil {
+			return fmt.Errorf("snapshot %s: %w", rel, err)
+		}
+		snap.Files = append(snap.Files, SnapshotFile{Path: rel, SHA256: sum, Size: size, Exec: info.Mode()&0o111 != 0})
+		return nil
+	})
+	if err != nil {
+		return cache.OutputID{}, st, err
+	}
+	if err := sums.Save(); err != nil {
+		return cache.OutputID{}, st, err
+	}
+	sort.Slice(snap.Files, func(i, j int) bool { return snap.Files[i].Path < snap.Files[j].Path })
+	st.Files = len(snap.Files)
+	files := make([]cache.LocalFile, len(snap.Files))
+	for i, f := range snap.Files {
+		st.Bytes += f.Size
+		files[i] = cache.LocalFile{Path: filepath.Join(root, filepath.FromSlash(f.Path)), ID: f.SHA256, Size: f.Size}
+	}
+	if st.Sent, st.SentBytes, err = c.UploadFiles(ctx, files); err != nil {
+		return cache.OutputID{}, st, fmt.Errorf("snapshot: %w", err)
+	}
+	data, err := json.Marshal(snap)
+	if err != nil {
+		return cache.OutputID{}, st, err
+	}
+	id := cache.Sum(data)
+	sent, err := c.UploadData(ctx, data)
+	if err != nil {
+		return cache.OutputID{}, st, fmt.Errorf("snapshot manifest: %w", err)
+	}
+	if sent {
+		st.Sent++
+		st.SentBytes += int64(len(data))
+	}
+	return id, st, nil
+}
+
+// Materialize makes dir hold exactly the files of snapshot id (besides
+// its .lifeos folder), fetching what c lacks from its shared store and
+// checking every digest. Files that already match are left alone.
+func Materialize(ctx context.Context, c *cache.Cache, id cache.OutputID, dir string) error {
+	data, err := c.ReadObject(id, -1)
+	if err != nil {
+		return fmt.Errorf("snapshot %s: %w", id.Short(), err)
+	}
+	var snap Snapshot
+	if err := json.Unmarshal(data, &snap); err != nil || snap.Version != 1 {
+		return fmt.Errorf("snapshot %s: not a snapshot manifest of this lifeos (version %d): %v", id.Short(), snap.Version, err)
+	}
+	want := make(map[string]bool, len(snap.Files))
+	sums := c.StatCache()
+	for _, f := range snap.Files {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if err := checkSnapshotPath(f.Path); err != nil {
+			return fmt.Errorf("snapshot %s: %w", id.Short(), err)
+		}
+		want[f.Path] = true
+		dst := filepath.Join(dir, filepath.FromSlash(f.Path))
+		perm := os.FileMode(0o666)
+		if f.Exec {
+			perm = 0o777
+		}
+		if sum, _, err := sums.Sum(dst); err == nil && sum == f.SHA256 {
+			continue
+		}
+		if err := os.MkdirAll(filepath.Dir(dst), 0o777); err != nil {
+			return err
+		}
+		if err := c.CopyObject(f.SHA256, dst, perm); err != nil {
+			return fmt.Errorf("snapshot %s: %s: %w", id.Short(), f.Path, err)
+		}
+	}
+	if err := sums.Save(); err != nil {
+		return err
+	}
+	// What is not in the snapshot goes: an input deleted since, or what a
+	// step wrote here (restored from the cache when a step needs it).
+	return filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(dir, path)
+		if err != nil || rel == "." {
+			return err
+		}
+		rel = filepath.ToSlash(rel)
+		if rel == ".lifeos" {
+			return filepath.SkipDir
+		}
+		if !d.IsDir() && !want[rel] {
+			return os.Remove(path)
+		}
+		return nil
+	})
+}
+
+// checkSnapshotPath refuses a manifest path that would leave the folder it
+// is materialised in: a manifest comes from a shared store.
+func checkSnapshotPath(p string) error {
+	if p == "" || strings.HasPrefix(p, "/") || strings.Contains(p, "\\") || filepath.VolumeName(filepath.FromSlash(p)) != "" {
+		return fmt.Errorf("path %q is not a relative workspace path", p)
+	}
+	for _, part := range strings.Split(p, "/") {
+		if part == "" || part == "." || part == ".." {
+			return fmt.Errorf("path %q is not a relative workspace path", p)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,131 @@
+package runner
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+
+	"github.com/lifeos/lifeos/internal/memstore"
+	"github.com/lifeos/lifeos/internal/testdir"
+	"github.com/lifeos/lifeos/runner/cache"
+)
+
+func sharedCache(t *testing.T, store cache.Remote) *cache.Cache {
+	t.Helper()
+	c, err := cache.Open(testdir.New(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.SetRemote(store, nil)
+	t.Cleanup(func() { c.FlushRemote(context.Background()); c.Close() })
+	return c
+}
+
+func TestSnapshotMaterializes(t *testing.T) {
+	ctx := context.Background()
+	store := memstore.New()
+	root := testdir.New(t)
+	writeFile(t, root, "pipelines/p.yaml", "version: 1\n")
+	writeFile(t, root, "datasets/a/1.png", "png one")
+	writeFile(t, root, "datasets/a/1.txt", "a caption")
+	writeFile(t, root, "scripts/train.sh", "#!/bin/sh\necho train\n")
+	os.Chmod(filepath.Join(root, "scripts/train.sh"), 0o755)
+	writeFile(t, root, ".lifeos/runs/x/run.json", "{}")
+	writeFile(t, root, ".git/HEAD", "ref: main")
+	writeFile(t, root, "out/demo/report.html", "an output")
+
+	here := sharedCache(t, store)
+	id, st, err := TakeSnapshot(ctx, root, here, []string{"out/demo"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Files != 4 || st.Sent != 5 { // four files and the manifest
+		t.Fatalf("snapshot: %+v, want 4 files, 5 sent", st)
+	}
+
+	worker := sharedCache(t, store)
+	dir := testdir.New(t)
+	if err := Materialize(ctx, worker, id, dir); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"pipelines/p.yaml", "datasets/a/1.png", "datasets/a/1.txt", "scripts/train.sh"} {
+		want, _ := os.ReadFile(filepath.Join(root, f))
+		got, err := os.ReadFile(filepath.Join(dir, f))
+		if err != nil || string(got) != string(want) {
+			t.Errorf("%s: %q, %v", f, got, err)
+		}
+	}
+	for _, f := range []string{".lifeos/runs/x/run.json", ".git/HEAD", "out/demo/report.html"} {
+		if _, err := os.Stat(filepath.Join(dir, f)); err == nil {
+			t.Errorf("%s was snapshotted", f)
+		}
+	}
+	if runtime.GOOS != "windows" {
+		if info, err := os.Stat(filepath.Join(dir, "scripts/train.sh")); err != nil || info.Mode()&0o100 == 0 {
+			t.Errorf("the script lost its executable bit: %v %v", info.Mode(), err)
+		}
+	}
+
+	// Unchanged: nothing is sent again. One file changed: that file.
+	if _, st, err := TakeSnapshot(ctx, root, here, []string{"out/demo"}); err != nil || st.Sent != 0 {
+		t.Errorf("unchanged snapshot sent %d, %v", st.Sent, err)
+	}
+	writeFile(t, root, "datasets/a/1.txt", "a better caption")
+	os.Remove(filepath.Join(root, "datasets/a/1.png"))
+	id2, st, err := TakeSnapshot(ctx, root, here, []string{"out/demo"})
+	if err != nil || st.Sent != 2 {
+		t.Fatalf("changed snapshot sent %d, %v; want the file and the manifest", st.Sent, err)
+	}
+	writeFile(t, dir, "out/demo/report.html", "left by a step")
+	if err := Materialize(ctx, worker, id2, dir); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := os.ReadFile(filepath.Join(dir, "datasets/a/1.txt")); string(got) != "a better caption" {
+		t.Errorf("changed file: %q", got)
+	}
+	for _, gone := range []string{"datasets/a/1.png", "out/demo/report.html"} {
+		if _, err := os.Stat(filepath.Join(dir, gone)); err == nil {
+			t.Errorf("%s is not in the snapshot and was kept", gone)
+		}
+	}
+}
+
+func TestMaterializeRefusesWhatLeavesItsFolder(t *testing.T) {
+	ctx := context.Background()
+	store := memstore.New()
+	c := sharedCache(t, store)
+	for _, p := range []string{"../escape.txt", "/etc/x", "a/../../b", "a//b"} {
+		data, _ := json.Marshal(Snapshot{Version: 1, Files: []SnapshotFile{{Path: p, SHA256: cache.Sum([]byte("x")), Size: 1}}})
+		if _, err := c.UploadData(ctx, data); err != nil {
+			t.Fatal(err)
+		}
+		err := Materialize(ctx, sharedCache(t, store), cache.Sum(data), testdir.New(t))
+		if err == nil || !strings.Contains(err.Error(), "is not a relative workspace path") {
+			t.Errorf("path %q: %v", p, err)
+		}
+	}
+}
+
+func TestMaterializeRefusesADamagedFile(t *testing.T) {
+	ctx := context.Background()
+	store := memstore.New()
+	root := testdir.New(t)
+	writeFile(t, root, "data.txt", "the real content")
+	id, _, err := TakeSnapshot(ctx, root, sharedCache(t, store), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := cache.Sum([]byte("the real content")).String()
+	store.Set("cas/"+sum[:2]+"/"+sum, []byte("the real c0ntent"))
+	dir := testdir.New(t)
+	if err := Materialize(ctx, sharedCache(t, store), id, dir); err == nil || !strings.Contains(err.Error(), "data.txt") {
+		t.Fatalf("damaged file: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "data.txt")); err == nil {
+		t.Error("a damaged file was written")
+	}
+}
