@@ -44,6 +44,10 @@ type RunOptions struct {
 	// Elsewhere holds the steps carried out on other machines, by id: they
 	// are restored from the cache, not run (elsewhere.go).
 	Elsewhere map[string]*Outcome
+	// Cache, when set, is the cache to use instead of the workspace's: a
+	// worker's, shared by the steps it carries out. The run waits for its
+	// uploads and leaves it open.
+	Cache *cache.Cache
 	// nested marks the run of a pipeline step, which holds the lock of the
 	// run that started it.
 	nested bool
@@ -78,7 +82,10 @@ type engine struct {
 	swept    map[string]bool // directories swept of temporary files this run
 	// noRecord says the run record could not be written.
 	noRecord bool
-	con      *console
+	// remoteBefore is what the cache had exchanged with its shared store
+	// when the run began (a worker's cache outlives its runs).
+	remoteBefore cache.RemoteStats
+	con          *console
 }
 
 func (plan *Plan) newEngine(o RunOptions, explain bool) (*engine, error) {
@@ -108,8 +115,13 @@ func (plan *Plan) newEngine(o RunOptions, explain bool) (*engine, error) {
 	o.Stderr = &syncWriter{w: redactWriter{plan.redact, stderr}}
 	e = &engine{plan: plan, o: o, debug: debugFlags(), explain: explain, byStep: map[*Step]*node{}, stats: newDirStats(plan.Root)}
 	var err error
-	if e.cache, err = OpenCache(plan.Root, func(msg string) { fmt.Fprintf(e.o.Stderr, "lifeos: warning: %s\n", msg) }); err != nil {
+	if o.Cache != nil {
+		e.cache = o.Cache
+	} else if e.cache, err = OpenCache(plan.Root, func(msg string) { fmt.Fprintf(e.o.Stderr, "lifeos: warning: %s\n", msg) }); err != nil {
 		return nil, err
+	}
+	if e.cache != nil {
+		e.remoteBefore = e.cache.RemoteStatsNow()
 	}
 	if e.cache != nil {
 		e.stat = e.cache.StatCache()
@@ -322,7 +334,12 @@ func (plan *Plan) Run(ctx context.Context, o RunOptions) (*Record, error) {
 // flushRemote waits for the run's uploads to the shared store (abandoned
 // when the run was interrupted) and says what was exchanged with it.
 func (e *engine) flushRemote(ctx context.Context) {
-	st := e.cache.FlushRemote(ctx)
+	var st cache.RemoteStats
+	if e.o.Cache != nil {
+		st = cache.RemoteStatsSince(e.cache.WaitUploads(ctx), e.remoteBefore)
+	} else {
+		st = e.cache.FlushRemote(ctx)
+	}
 	url := e.cache.Remote().String()
 	if line := remoteSummary(url, st); line != "" && !e.o.Quiet {
 		fmt.Fprintln(e.o.Stdout, line)

@@ -94,6 +94,7 @@ type remote struct {
 	damaged   map[[32]byte]bool // remote copies found damaged: replace them
 	stats     RemoteStats
 	closed    bool
+	pending   int // uploads queued and not finished
 	// After offlineAfter failures in a row (each already retried by the
 	// client), the remote is taken as unreachable for the rest of the
 	// process: a dead endpoint must not cost every lookup its retries.
@@ -210,6 +211,7 @@ func (c *Cache) queueObject(id OutputID) {
 	}
 	rm.sent[id] = true
 	rm.enqueued++
+	rm.pending++
 	u := upload{seq: rm.enqueued, id: id}
 	rm.mu.Unlock()
 	rm.jobs <- u
@@ -227,6 +229,7 @@ func (c *Cache) queueEntry(id ActionID, data []byte) {
 		return
 	}
 	u := upload{id: id, after: rm.enqueued, data: data}
+	rm.pending++
 	rm.mu.Unlock()
 	rm.jobs <- u
 }
@@ -253,15 +256,59 @@ func (rm *remote) work(c *Cache) {
 			rm.mu.Unlock()
 			err = rm.putEntry(ActionID(u.id), u.data)
 		}
+		rm.mu.Lock()
 		if err != nil {
-			rm.count(func(s *RemoteStats) {
-				s.Failed++
-				if s.FirstError == nil {
-					s.FirstError = err
-				}
-			})
+			rm.stats.Failed++
+			if rm.stats.FirstError == nil {
+				rm.stats.FirstError = err
+			}
 		}
+		rm.pending--
+		rm.cond.Broadcast()
+		rm.mu.Unlock()
 	}
+}
+
+// WaitUploads waits until what was queued so far is uploaded (or, once
+// ctx is done, stops waiting) and returns what the cache exchanged with
+// its remote since it was attached. Uploads go on after it.
+func (c *Cache) WaitUploads(ctx context.Context) RemoteStats {
+	rm := c.remote
+	if rm == nil {
+		return RemoteStats{}
+	}
+	stop := context.AfterFunc(ctx, func() {
+		rm.mu.Lock()
+		rm.cond.Broadcast()
+		rm.mu.Unlock()
+	})
+	defer stop()
+	rm.mu.Lock()
+	defer rm.mu.Unlock()
+	for rm.pending > 0 && ctx.Err() == nil {
+		rm.cond.Wait()
+	}
+	return rm.stats
+}
+
+// RemoteStatsSince is the difference between two readings of
+// WaitUploads: what one run exchanged, on a cache that outlives it.
+func RemoteStatsSince(now, before RemoteStats) RemoteStats {
+	d := RemoteStats{Fetched: now.Fetched - before.Fetched, FetchedBytes: now.FetchedBytes - before.FetchedBytes,
+		Damaged: now.Damaged - before.Damaged, Uploaded: now.Uploaded - before.Uploaded,
+		UploadedBytes: now.UploadedBytes - before.UploadedBytes, Failed: now.Failed - before.Failed}
+	if d.Failed > 0 {
+		d.FirstError = now.FirstError
+	}
+	return d
+}
+
+// RemoteStatsNow returns what the cache exchanged with its remote so far.
+func (c *Cache) RemoteStatsNow() RemoteStats {
+	if c.remote == nil {
+		return RemoteStats{}
+	}
+	return c.remote.snapshot()
 }
 
 func (rm *remote) replace(id [32]byte) bool {
@@ -517,12 +564,7 @@ func (rm *remote) snapshot() RemoteStats {
 }
 
 func (rm *remote) since(before RemoteStats) RemoteStats {
-	now := rm.snapshot()
-	return RemoteStats{
-		Fetched: now.Fetched - before.Fetched, FetchedBytes: now.FetchedBytes - before.FetchedBytes,
-		Damaged: now.Damaged - before.Damaged, Uploaded: now.Uploaded - before.Uploaded,
-		UploadedBytes: now.UploadedBytes - before.UploadedBytes, Failed: now.Failed - before.Failed, FirstError: now.FirstError,
-	}
+	return RemoteStatsSince(rm.snapshot(), before)
 }
 
 // remoteKeys lists the keys under prefix in the remote.

@@ -315,3 +315,21 @@ func TestPrefetchCopiesIn(t *testing.T) {
 		t.Errorf("lookups after a prefetch asked the remote %d times", r.Gets-gets)
 	}
 }
+
+func TestWaitUploadsKeepsTheRemote(t *testing.T) {
+	r := memstore.New()
+	c := remoteCache(t, r)
+	if _, err := c.PutBytes(action("one"), []byte("1")); err != nil {
+		t.Fatal(err)
+	}
+	first := c.WaitUploads(context.Background())
+	if first.Uploaded != 1 {
+		t.Fatalf("after the first wait: %d uploaded", first.Uploaded)
+	}
+	if _, err := c.PutBytes(action("two"), []byte("2")); err != nil {
+		t.Fatal(err)
+	}
+	if d := RemoteStatsSince(c.WaitUploads(context.Background()), first); d.Uploaded != 1 {
+		t.Errorf("the second run uploaded %d, want 1: waiting must not stop the uploads", d.Uploaded)
+	}
+}
