@@ -125,7 +125,7 @@ never run twice.
 	root.PersistentFlags().StringVarP(&a.dir, "directory", "C", "", "run as if started in `DIR` (the workspace root)")
 	root.AddCommand(
 		a.runCmd(), a.planCmd(), a.whatifCmd(), a.overrideCmd(), a.validateCmd(), a.graphCmd(),
-		a.policyCmd(), a.runsCmd(), a.cacheCmd(), a.manifestCmd(), a.historyCmd(), a.compareCmd(), a.testCmd(), a.costCmd(), a.faceCmd(), a.scoreCmd(), a.calibrateCmd(), a.comfyCmd(), a.schemaCmd(), a.versionCmd(), a.initCmd(), a.fixtureCmd(),
+		a.policyCmd(), a.runsCmd(), a.workerCmd(), a.temporalCmd(), a.cacheCmd(), a.manifestCmd(), a.historyCmd(), a.compareCmd(), a.testCmd(), a.costCmd(), a.faceCmd(), a.scoreCmd(), a.calibrateCmd(), a.comfyCmd(), a.schemaCmd(), a.versionCmd(), a.initCmd(), a.fixtureCmd(),
 	)
 	return root
 }
@@ -178,6 +178,7 @@ func (a *app) load(file string, f *planFlags) (*runner.Plan, error) {
 
 func (a *app) runCmd() *cobra.Command {
 	var f planFlags
+	var tf temporalFlags
 	var jobs int
 	var noCache, dryRun, asJSON, noWait, quiet, verbose bool
 	color := "auto"
@@ -205,6 +206,20 @@ Ctrl-C (SIGTERM) stopped it.`,
 			if err != nil {
 				return err
 			}
+			switch tf.engine {
+			case "local":
+				if tf.detach || tf.noDownload {
+					return &runner.UsageError{Err: errors.New("--detach and --no-download are for --engine temporal")}
+				}
+			case "temporal":
+				if dryRun || noCache || noWait {
+					return &runner.UsageError{Err: errors.New("--dry-run, --no-cache and --no-wait are for the local engine (plan works for both)")}
+				}
+				// Checked here, exactly as a local run would be; run there.
+				return a.submitTemporal(argv[0], &f, &tf, quiet, verbose, asJSON, color)
+			default:
+				return &runner.UsageError{Err: fmt.Errorf("--engine %s: expected local or temporal", tf.engine)}
+			}
 			progress := a.stdout
 			if asJSON {
 				progress = a.stderr
@@ -228,6 +243,7 @@ Ctrl-C (SIGTERM) stopped it.`,
 		},
 	}
 	f.register(cmd, true)
+	tf.register(cmd)
 	a.completeFlags(cmd)
 	cmd.Flags().IntVarP(&jobs, "jobs", "j", 0, "run up to `N` steps at once (default: number of CPUs)")
 	cmd.Flags().BoolVar(&noCache, "no-cache", false, "run every step even if a cached result exists (results are still stored)")

@@ -142,7 +142,9 @@ func (a *app) runsCmd() *cobra.Command {
 	}
 	show.Flags().BoolVar(&asJSON, "json", false, "print the record as JSON")
 	show.Flags().StringVar(&outputsOf, "outputs", "", "print the complete outputs of `STEP` as JSON (large ones are kept in the cache, not in the record)")
-	cmd.AddCommand(list, show)
+	cmd.AddCommand(list, show,
+		a.passThrough("watch RUN_ID [--no-download] [--json]", "Follow a run on Temporal to its end and bring its outputs here (needs lifeos-temporal)", "watch"),
+		a.passThrough("cancel RUN_ID", "Cancel a run on Temporal: its running steps stop, no other starts", "cancel"))
 	cmd.RunE = list.RunE
 	return cmd
 }

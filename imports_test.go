@@ -3,6 +3,7 @@ package main
 import (
 	"go/parser"
 	"go/token"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -35,6 +36,27 @@ func TestImports(t *testing.T) {
 						t.Errorf("%s imports %s, against the layering main -> runner -> steps", f, path)
 					}
 				}
+			}
+		}
+	}
+}
+
+// TestLifeosDoesNotLinkTemporal keeps the Temporal SDK (and gRPC) out of
+// lifeos itself: their package initialisation would add milliseconds to
+// every command's start. They belong to the lifeos-temporal helper.
+func TestLifeosDoesNotLinkTemporal(t *testing.T) {
+	gobin, err := exec.LookPath("go")
+	if err != nil {
+		t.Skip("no go command here")
+	}
+	out, err := exec.Command(gobin, "list", "-deps", ".").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	for _, dep := range strings.Fields(string(out)) {
+		for _, bad := range []string{"go.temporal.io/", "google.golang.org/grpc", "google.golang.org/protobuf"} {
+			if strings.HasPrefix(dep, bad) {
+				t.Errorf("lifeos depends on %s: keep it in lifeos-temporal (internal/temporalrun)", dep)
 			}
 		}
 	}

@@ -35,7 +35,8 @@ func TestMain(m *testing.M) {
 		"lifeos": func() { os.Exit(lifeos()) },
 		// fakescorer is an external scorer (or, with -embed, a face
 		// embedder) speaking lifeos's JSON protocol on stdin and stdout.
-		"fakescorer": func() { os.Exit(fakeScorer(os.Args[1:], os.Stdin, os.Stdout, "scorer.calls")) },
+		"fakescorer":      func() { os.Exit(fakeScorer(os.Args[1:], os.Stdin, os.Stdout, "scorer.calls")) },
+		"lifeos-temporal": lifeosTemporal,
 	})
 }
 
@@ -53,6 +54,8 @@ func TestScript(t *testing.T) {
 				return canMount(), nil
 			case "s3": // a real S3-compatible server can be started (s3server)
 				return hasS3Server(), nil
+			case "temporal": // Temporal's dev server can be started (temporalserver)
+				return hasTemporal(), nil
 			case "wine": // Windows test binaries under Wine (.ci/wine/run)
 				return os.Getenv("LIFEOS_UNDER_WINE") != "", nil
 			}
@@ -109,12 +112,13 @@ func TestScript(t *testing.T) {
 				ts.Setenv("WEBHOOK_URL", srv.URL+"/hook/secret")
 				ts.Defer(srv.Close)
 			},
-			"fakecomfy":  cmdFakeComfy,
-			"fakegithub": cmdFakeGitHub,
-			"s3server":   cmdS3Server,
-			"damage":     cmdDamage,
-			"cprepo":     cmdCpRepo,
-			"alter":      cmdAlter,
+			"fakecomfy":      cmdFakeComfy,
+			"fakegithub":     cmdFakeGitHub,
+			"s3server":       cmdS3Server,
+			"temporalserver": cmdTemporalServer,
+			"damage":         cmdDamage,
+			"cprepo":         cmdCpRepo,
+			"alter":          cmdAlter,
 			"fakescorehttp": func(ts *testscript.TestScript, neg bool, args []string) {
 				// The fakescorer protocol over HTTP, at $SCORER_URL; the
 				// first request fails with 503 to exercise retries.

@@ -418,8 +418,12 @@ func (e *engine) replayLogs(n *node) {
 }
 
 // isTerminal reports whether w is a character device (a terminal).
-func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
+func isTerminal(w io.Writer) bool { return IsTerminal(w) }
+
+// IsTerminal reports whether v (standard input, say) is a file on a
+// character device: a terminal.
+func IsTerminal(v any) bool {
+	f, ok := v.(*os.File)
 	if !ok {
 		return false
 	}

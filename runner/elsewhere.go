@@ -35,6 +35,8 @@ type Outcome struct {
 	DurationMS float64 `json:"duration_ms,omitempty"`
 	// Worker names the machine that carried it out (host, queue).
 	Worker string `json:"worker,omitempty"`
+	// Summary is the step's one-line result ("4 approved, 2 rejected").
+	Summary string `json:"summary,omitempty"`
 	// Outputs is the step's result when the cache does not hold it (a
 	// step that is not cached); nil otherwise.
 	Outputs json.RawMessage `json:"outputs,omitempty"`
@@ -57,7 +59,7 @@ func (r *Record) OutcomeOf(id string) (*Outcome, error) {
 		if s.ID != id {
 			continue
 		}
-		o := &Outcome{Status: s.Status, Reason: s.Reason, Error: s.Error, DurationMS: s.DurationMS, Appends: s.appends}
+		o := &Outcome{Status: s.Status, Reason: s.Reason, Error: s.Error, DurationMS: s.DurationMS, Appends: s.appends, Summary: summaryOf(s.Outputs)}
 		if s.Action == "" && (s.Status == StatusOK || s.Status == StatusCached) {
 			o.Outputs = s.outputsJSON
 			if o.Outputs == nil && s.Outputs != nil {

@@ -30,7 +30,7 @@ var (
 // Keys of a pipeline file and of a step, in the order the docs list them.
 var (
 	pipelineKeys = []string{"version", "name", "description", "policy", "params", "defaults", "steps"}
-	stepKeys     = []string{"id", "description", "uses", "needs", "when", "foreach", "with", "gate", "retries", "timeout", "cache", "continue_on_error", "cost", "repeat"}
+	stepKeys     = []string{"id", "description", "uses", "needs", "when", "foreach", "with", "gate", "retries", "timeout", "cache", "continue_on_error", "cost", "repeat", "queue"}
 	defaultsKeys = []string{"retries", "timeout"}
 )
 
@@ -98,6 +98,10 @@ func yamlSyntaxError(file string, src []byte, err error) *PipelineError {
 	}
 	return at(line, indentCol(line), "invalid YAML: %s", m[3])
 }
+
+// queueRe is what a task queue may be called: Temporal takes any string,
+// workers name theirs on a command line.
+var queueRe = lazyre.New(`^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$`)
 
 var undefinedAliasRe = lazyre.New(`unknown anchor '([^']*)' referenced`)
 
@@ -512,6 +516,13 @@ func (l *loader) step(n *yaml.Node) *Step {
 			s.Retries, s.Backoff = l.retries(v, what+": retries")
 		case "timeout":
 			s.Timeout = l.duration(v, what+": timeout")
+		case "queue":
+			if q, ok := l.str(v, what+": queue"); ok {
+				if !queueRe().MatchString(q) {
+					l.errorf(v, "%s: queue: %q is not a queue name (letters, digits, - _ . :)", what, q)
+				}
+				s.Queue = q
+			}
 		case "cache":
 			s.Cache = l.boolean(v, what+": cache")
 		case "cost":

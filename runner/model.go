@@ -74,6 +74,22 @@ type Step struct {
 	// Repeat runs the step again, with iteration 1, 2, ... in scope,
 	// until its until expression holds (or Max iterations ran).
 	Repeat *Repeat
+	// Queue is the task queue of the workers that carry the step out when
+	// the run is spread over machines (run --engine temporal): "gpu" for
+	// a step that needs the GPU pod. Empty means "default". A local run
+	// ignores it.
+	Queue string
+}
+
+// DefaultQueue is the task queue of a step that names none.
+const DefaultQueue = "default"
+
+// QueueName is the step's task queue.
+func (s *Step) QueueName() string {
+	if s.Queue == "" {
+		return DefaultQueue
+	}
+	return s.Queue
 }
 
 // Repeat is a step's loop: `repeat: {until: EXPR, max: N, on_max: warn}`.

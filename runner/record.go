@@ -144,6 +144,9 @@ type Evaluation struct {
 }
 
 // newRunID returns a sortable, unique run id: UTC time plus randomness.
+// NewRunID returns a new run id, as a run started now would have.
+func NewRunID() string { return newRunID(time.Now()) }
+
 func newRunID(t time.Time) string {
 	var b [3]byte
 	rand.Read(b[:])

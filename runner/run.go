@@ -39,8 +39,10 @@ type RunOptions struct {
 	// unless NO_COLOR is set or TERM is dumb.
 	Color string
 	// RunID, when set, is the run's id instead of a new one: a run carried
-	// out on several machines has one id on all of them.
-	RunID string
+	// out on several machines has one id on all of them. Started, when
+	// set, is when it began (its submission).
+	RunID   string
+	Started time.Time
 	// Elsewhere holds the steps carried out on other machines, by id: they
 	// are restored from the cache, not run (elsewhere.go).
 	Elsewhere map[string]*Outcome
@@ -236,7 +238,7 @@ func (plan *Plan) Run(ctx context.Context, o RunOptions) (*Record, error) {
 		}
 		defer unlock()
 		// The run starts when it has the workspace: the wait is not its time.
-		e.rec.Started = time.Now()
+		e.rec.Started = cmp.Or(o.Started, time.Now())
 		e.runEnv["started"] = e.rec.Started.UTC().Format(time.RFC3339)
 	}
 	// Under the lock, what an earlier run left half-written is garbage.

@@ -58,6 +58,7 @@ func Schema() map[string]any {
 			"timeout":           duration,
 			"cache":             map[string]any{"type": "boolean", "description": "false: never cache this step"},
 			"continue_on_error": map[string]any{"type": "boolean", "description": "a failure does not stop the run"},
+			"queue":             map[string]any{"type": "string", "pattern": `^[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}$`, "description": "the task queue of the workers that carry it out with run --engine temporal (default: default)"},
 			"cost": map[string]any{"type": "object", "additionalProperties": false, "description": "bill the step's running time (GPU time) to the cost log",
 				"properties": map[string]any{"activity": map[string]any{"type": "string"}, "rate_per_hour": map[string]any{"type": "number", "minimum": 0}, "estimate": duration}},
 			"repeat": map[string]any{"type": "object", "additionalProperties": false, "required": []any{"until", "max"},

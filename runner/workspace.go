@@ -138,6 +138,22 @@ func OpenCache(root string, warn func(string)) (*cache.Cache, error) {
 	return c, nil
 }
 
+// OpenCacheAt opens the cache in dir with the shared store at url behind
+// it (a worker's: its own folder, the runs' store).
+func OpenCacheAt(dir, url string, warn func(string)) (*cache.Cache, error) {
+	s, err := s3store.Open(url)
+	if err != nil {
+		return nil, &UsageError{err}
+	}
+	c, err := cache.Open(dir)
+	if err != nil {
+		return nil, err
+	}
+	s.Warn = warn
+	c.SetRemote(s, warn)
+	return c, nil
+}
+
 // remoteSummary is the line a run prints about its shared store, "" when
 // nothing was exchanged.
 func remoteSummary(url string, st cache.RemoteStats) string {

@@ -66,7 +66,7 @@ func Start(bin, dir string, buckets []string, opts ...string) (*Server, error) {
 			return nil, err
 		}
 	}
-	port, err := freePort()
+	port, err := FreePort()
 	if err != nil {
 		return nil, err
 	}
@@ -113,7 +113,8 @@ func (s *Server) Stop() {
 	<-s.done
 }
 
-func freePort() (int, error) {
+// FreePort returns a loopback TCP port free at the moment.
+func FreePort() (int, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return 0, err

@@ -1,0 +1,227 @@
+package temporalrun
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/client"
+	tlog "go.temporal.io/sdk/log"
+
+	"github.com/lifeos/lifeos/internal/temporalreq"
+	"github.com/lifeos/lifeos/runner"
+	"github.com/lifeos/lifeos/runner/cache"
+)
+
+// Client is a Temporal client.
+type Client = client.Client
+
+// Conn says how to reach Temporal.
+type Conn = temporalreq.Conn
+
+// ConnFromEnv fills what c leaves empty from LIFEOS_TEMPORAL_ADDRESS (or
+// TEMPORAL_ADDRESS), TEMPORAL_NAMESPACE and TEMPORAL_TLS_* as the
+// Temporal CLI reads them. An API key comes from TEMPORAL_API_KEY only.
+func ConnFromEnv(c Conn) Conn {
+	get := func(v *string, names ...string) {
+		for _, n := range names {
+			if *v == "" {
+				*v = os.Getenv(n)
+			}
+		}
+	}
+	get(&c.Address, "LIFEOS_TEMPORAL_ADDRESS", "TEMPORAL_ADDRESS")
+	get(&c.Namespace, "TEMPORAL_NAMESPACE")
+	get(&c.CertPath, "TEMPORAL_TLS_CERT")
+	get(&c.KeyPath, "TEMPORAL_TLS_KEY")
+	get(&c.CAPath, "TEMPORAL_TLS_CA")
+	get(&c.ServerName, "TEMPORAL_TLS_SERVER_NAME")
+	if c.Address == "" {
+		c.Address = "127.0.0.1:7233"
+	}
+	if c.Namespace == "" {
+		c.Namespace = "default"
+	}
+	return c
+}
+
+// Dial connects to Temporal. The SDK's own log goes to logw, warnings
+// and errors only.
+func Dial(ctx context.Context, c Conn, logw io.Writer) (client.Client, error) {
+	opts := client.Options{
+		HostPort:  c.Address,
+		Namespace: c.Namespace,
+		Logger:    tlog.NewStructuredLogger(slog.New(slog.NewTextHandler(logw, &slog.HandlerOptions{Level: slog.LevelWarn}))),
+	}
+	if c.TLS || c.CertPath != "" || c.CAPath != "" {
+		cfg := &tls.Config{ServerName: c.ServerName, MinVersion: tls.VersionTLS12}
+		if c.CertPath != "" || c.KeyPath != "" {
+			cert, err := tls.LoadX509KeyPair(c.CertPath, c.KeyPath)
+			if err != nil {
+				return nil, fmt.Errorf("temporal TLS client certificate: %w", err)
+			}
+			cfg.Certificates = []tls.Certificate{cert}
+		}
+		if c.CAPath != "" {
+			pem, err := os.ReadFile(c.CAPath)
+			if err != nil {
+				return nil, fmt.Errorf("temporal TLS CA: %w", err)
+			}
+			pool := x509.NewCertPool()
+			if !pool.AppendCertsFromPEM(pem) {
+				return nil, fmt.Errorf("temporal TLS CA %s: no certificate in it", c.CAPath)
+			}
+			cfg.RootCAs = pool
+		}
+		opts.ConnectionOptions.TLS = cfg
+	}
+	if key := os.Getenv("TEMPORAL_API_KEY"); key != "" {
+		opts.Credentials = client.NewAPIKeyStaticCredentials(key)
+	}
+	cl, err := client.DialContext(ctx, opts)
+	if err != nil {
+		return nil, fmt.Errorf("reach Temporal at %s (namespace %s): %w", c.Address, c.Namespace, err)
+	}
+	return cl, nil
+}
+
+// WorkflowID is the workflow of a run: its id, so that `lifeos runs watch
+// ID` finds it.
+func WorkflowID(runID string) string { return "lifeos-" + runID }
+
+// Submit snapshots the workspace into the shared store, starts the run's
+// workflow and returns its spec. plan is the run's plan, checked here.
+// heartbeat is how long a worker may stay silent (0: 30 s).
+func Submit(ctx context.Context, cl client.Client, plan *runner.Plan, o runner.Options, c *cache.Cache, heartbeat time.Duration, say io.Writer) (RunSpec, error) {
+	snap, st, err := runner.TakeSnapshot(ctx, plan.Root, c, nil)
+	if err != nil {
+		return RunSpec{}, err
+	}
+	fmt.Fprintf(say, "snapshot %s: %d files (%s), %d sent (%s)\n", snap.Short(), st.Files, runner.HumanBytes(st.Bytes), st.Sent, runner.HumanBytes(st.SentBytes))
+	spec := RunSpec{RunID: runner.NewRunID(), Pipeline: plan.Pipeline.File, Snapshot: snap.String(),
+		PolicyFile: o.PolicyFile, Sets: o.Sets, Params: o.Params, Heartbeat: heartbeat}
+	for _, s := range plan.Order {
+		spec.Steps = append(spec.Steps, StepSpec{ID: s.ID, Needs: s.Needs, Queue: s.QueueName(), ContinueOnError: s.ContinueOnError})
+	}
+	_, err = cl.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: WorkflowID(spec.RunID), TaskQueue: WorkflowQueue}, WorkflowName, spec)
+	if err != nil {
+		return spec, fmt.Errorf("start run %s: %w", spec.RunID, err)
+	}
+	return spec, nil
+}
+
+// Watch follows run id until its workflow closes, printing each step as
+// it starts and finishes, and returns the final result: the workflow's
+// (its outcomes, also when it was cancelled part way).
+func Watch(ctx context.Context, cl client.Client, runID string, out io.Writer) (*Result, RunSpec, error) {
+	wid := WorkflowID(runID)
+	var spec RunSpec
+	if err := query(ctx, cl, wid, SpecQuery, &spec); err != nil {
+		return nil, spec, err
+	}
+	width := 0
+	for _, s := range spec.Steps {
+		width = max(width, len(s.ID))
+	}
+	started, shown := map[string]bool{}, map[string]bool{}
+	show := func(p Progress) {
+		for _, s := range spec.Steps {
+			if o := p.Outcomes[s.ID]; o != nil && !shown[s.ID] {
+				shown[s.ID] = true
+				fmt.Fprintf(out, "  %-10s %-*s  %s\n", o.Status, width, s.ID, describe(o))
+			}
+		}
+		for _, id := range p.Running {
+			if !started[id] && !shown[id] {
+				started[id] = true
+				fmt.Fprintf(out, "  %-10s %s\n", "start", id)
+			}
+		}
+	}
+	tick := time.NewTicker(250 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		var p Progress
+		qerr := query(ctx, cl, wid, ProgressQuery, &p)
+		if qerr == nil {
+			show(p)
+		}
+		desc, err := cl.DescribeWorkflow(ctx, wid, "")
+		if err != nil {
+			return nil, spec, fmt.Errorf("run %s: %w", runID, err)
+		}
+		if st := desc.RawResponse.GetWorkflowExecutionInfo().GetStatus(); st != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
+			var res Result
+			err := cl.GetWorkflow(ctx, wid, "").Get(ctx, &res)
+			if err != nil {
+				// Cancelled or failed: what finished is in the last progress.
+				if qerr := query(ctx, cl, wid, ProgressQuery, &p); qerr != nil {
+					return nil, spec, fmt.Errorf("run %s: %w", runID, err)
+				}
+				res = Result{Status: runner.StatusCancelled, Outcomes: p.Outcomes}
+				if st != enumspb.WORKFLOW_EXECUTION_STATUS_CANCELED {
+					res.Status = runner.StatusFailed
+				}
+				for _, s := range spec.Steps {
+					if res.Outcomes[s.ID] == nil {
+						res.Outcomes[s.ID] = &runner.Outcome{Status: runner.StatusCancelled, Reason: "not finished: " + strings.ToLower(st.String())}
+					}
+				}
+			}
+			show(Progress{Outcomes: res.Outcomes})
+			return &res, spec, nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil, spec, ctx.Err()
+		case <-tick.C:
+		}
+	}
+}
+
+func describe(o *runner.Outcome) string {
+	var parts []string
+	if o.Summary != "" {
+		parts = append(parts, o.Summary)
+	}
+	if o.Error != "" {
+		parts = append(parts, o.Error)
+	}
+	if o.DurationMS > 0 {
+		parts = append(parts, (time.Duration(o.DurationMS * float64(time.Millisecond))).Round(time.Millisecond).String())
+	}
+	if o.Reason != "" {
+		parts = append(parts, "("+o.Reason+")")
+	}
+	if o.Worker != "" {
+		parts = append(parts, "on "+o.Worker)
+	}
+	return strings.Join(parts, "  ")
+}
+
+func query(ctx context.Context, cl client.Client, wid, name string, v any) error {
+	resp, err := cl.QueryWorkflow(ctx, wid, "", name)
+	if err != nil {
+		var nf *serviceerror.NotFound
+		if errors.As(err, &nf) {
+			return fmt.Errorf("no run %s on this Temporal namespace", strings.TrimPrefix(wid, "lifeos-"))
+		}
+		return err
+	}
+	return resp.Get(v)
+}
+
+// Cancel asks Temporal to cancel run id: its running steps are cancelled
+// and no other starts.
+func Cancel(ctx context.Context, cl client.Client, runID string) error {
+	return cl.CancelWorkflow(ctx, WorkflowID(runID), "")
+}

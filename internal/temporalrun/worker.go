@@ -1,0 +1,192 @@
+package temporalrun
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/lifeos/lifeos/runner"
+	"github.com/lifeos/lifeos/runner/cache"
+)
+
+// Worker carries out steps: it materialises the run's workspace snapshot
+// in a folder of its own and runs the step there with the engine, its
+// needs restored from the shared cache.
+type Worker struct {
+	// Cache is the worker's cache, with the shared store behind it.
+	Cache *cache.Cache
+	// Dir holds the materialised snapshots, one folder per snapshot and
+	// step (steps of one run carried out at once do not share one).
+	Dir string
+	// Name says where a step ran, in records ("pod-1").
+	Name string
+	// Jobs is how many elements of a step run at once (0: CPUs).
+	Jobs int
+	// Log receives what the steps print, prefixed with run and step.
+	Log io.Writer
+}
+
+// CarryOut is the activity: one step of a run.
+func (w *Worker) CarryOut(ctx context.Context, t StepTask) (*runner.Outcome, error) {
+	info := activity.GetInfo(ctx)
+	snap, err := cache.ParseOutputID(t.Spec.Snapshot)
+	if err != nil {
+		return nil, temporal.NewNonRetryableApplicationError("bad snapshot digest", "lifeos.BadTask", err)
+	}
+	hb := &heartbeat{}
+	stop := hb.start(ctx, heartbeatEvery(info.HeartbeatTimeout))
+	defer stop()
+	if info.Attempt > 1 {
+		var last string
+		if activity.HasHeartbeatDetails(ctx) && activity.GetHeartbeatDetails(ctx, &last) == nil && last != "" {
+			fmt.Fprintf(w.Log, "%s %s: attempt %d, after: %s (what finished then is in the shared cache)\n", t.Spec.RunID, t.Step, info.Attempt, last)
+		}
+	}
+	dir := filepath.Join(w.Dir, t.Spec.Snapshot[:16], t.Step)
+	hb.set("fetching the workspace snapshot")
+	if err := runner.Materialize(ctx, w.Cache, snap, dir); err != nil {
+		return nil, fmt.Errorf("materialise snapshot %s: %w", snap.Short(), err)
+	}
+	plan, err := runner.Load(dir, t.Spec.Pipeline, runner.Options{PolicyFile: t.Spec.PolicyFile, Sets: t.Spec.Sets, Params: t.Spec.Params, Only: []string{t.Step}})
+	if err != nil {
+		// It loaded where it was submitted: this worker runs another
+		// lifeos. Retrying here would not help.
+		return nil, temporal.NewNonRetryableApplicationError(fmt.Sprintf("%s on worker %s: %v", t.Spec.Pipeline, w.Name, err), "lifeos.Load", err)
+	}
+	out := &prefixLines{w: w.Log, prefix: t.Spec.RunID[len(t.Spec.RunID)-6:] + " " + t.Step + " | ", last: hb.set}
+	rec, err := plan.Run(ctx, runner.RunOptions{RunID: t.Spec.RunID, Elsewhere: t.Done, Cache: w.Cache, Stdout: out, Stderr: out, Jobs: w.Jobs, Color: "never"})
+	out.flush()
+	if ctx.Err() != nil {
+		return nil, ctx.Err()
+	}
+	if rec == nil {
+		return nil, err // the run could not start: retried
+	}
+	o, oerr := rec.OutcomeOf(t.Step)
+	if oerr != nil {
+		return nil, oerr
+	}
+	o.Worker = fmt.Sprintf("%s (queue %s)", w.Name, info.TaskQueue)
+	return o, nil
+}
+
+func heartbeatEvery(timeout time.Duration) time.Duration {
+	if timeout <= 0 {
+		return 10 * time.Second
+	}
+	// The SDK sends at most one heartbeat per 0.8 of the timeout anyway.
+	return max(timeout/3, 100*time.Millisecond)
+}
+
+// heartbeat tells Temporal the activity is alive, with the step's last
+// progress line as details.
+type heartbeat struct {
+	mu   sync.Mutex
+	line string
+}
+
+func (h *heartbeat) set(line string) {
+	h.mu.Lock()
+	h.line = line
+	h.mu.Unlock()
+}
+
+func (h *heartbeat) start(ctx context.Context, every time.Duration) (stop func()) {
+	done := make(chan struct{})
+	go func() {
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			h.mu.Lock()
+			line := h.line
+			h.mu.Unlock()
+			activity.RecordHeartbeat(ctx, line)
+			select {
+			case <-done:
+				return
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return func() { close(done) }
+}
+
+// prefixLines writes whole lines to w with a prefix, and tells last the
+// latest one.
+type prefixLines struct {
+	mu     sync.Mutex
+	w      io.Writer
+	prefix string
+	buf    bytes.Buffer
+	last   func(string)
+}
+
+func (p *prefixLines) Write(b []byte) (int, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.buf.Write(b)
+	for {
+		line, err := p.buf.ReadString('\n')
+		if err != nil {
+			p.buf.WriteString(line) // not a whole line yet
+			return len(b), nil
+		}
+		fmt.Fprint(p.w, p.prefix+line)
+		if s := strings.TrimSpace(line); s != "" {
+			p.last(s)
+		}
+	}
+}
+
+func (p *prefixLines) flush() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.buf.Len() > 0 {
+		fmt.Fprintln(p.w, p.prefix+p.buf.String())
+		p.buf.Reset()
+	}
+}
+
+// Serve polls queues until ctx is done: the workflow on WorkflowQueue
+// when it is one of them, steps on all. steps is how many steps it
+// carries out at once.
+func Serve(ctx context.Context, c client.Client, queues []string, w *Worker, steps int) error {
+	if len(queues) == 0 {
+		return errors.New("no queue: name one or more with --queue")
+	}
+	var started []worker.Worker
+	defer func() {
+		for _, wk := range started {
+			wk.Stop()
+		}
+	}()
+	for _, q := range queues {
+		wk := worker.New(c, q, worker.Options{MaxConcurrentActivityExecutionSize: steps})
+		wk.RegisterActivityWithOptions(w.CarryOut, activity.RegisterOptions{Name: ActivityName})
+		if q == WorkflowQueue {
+			wk.RegisterWorkflowWithOptions(Run, workflow.RegisterOptions{Name: WorkflowName})
+		}
+		if err := wk.Start(); err != nil {
+			return fmt.Errorf("worker on queue %s: %w", q, err)
+		}
+		started = append(started, wk)
+	}
+	fmt.Fprintf(w.Log, "lifeos worker %s: polling %s (pid %d)\n", w.Name, strings.Join(queues, ", "), os.Getpid())
+	<-ctx.Done()
+	return nil
+}

@@ -1,0 +1,206 @@
+// Package temporalrun spreads a lifeos run over machines with Temporal: the
+// run is one workflow, a small DAG interpreter, and each step an activity
+// on the task queue the step names (`queue:`), carried out by `lifeos
+// worker` with the same engine as a local run. Only small JSON crosses
+// Temporal (the run's spec, each step's outcome); files travel through
+// the shared cache by digest (runner.TakeSnapshot, the cache's remote).
+//
+// It is linked into the lifeos-temporal helper, not into lifeos: the
+// Temporal SDK's package initialisation (protobuf registries, gRPC) costs
+// every process several milliseconds, which every local command would pay.
+package temporalrun
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/lifeos/lifeos/runner"
+)
+
+// Names registered with Temporal. The workflow's name carries its version:
+// a change to the commands it issues for a given history needs a new
+// name, or workflow.GetVersion.
+const (
+	WorkflowName  = "lifeos.Run.v1"
+	ActivityName  = "lifeos.CarryOut.v1"
+	WorkflowQueue = runner.DefaultQueue // where the workflow itself runs
+	ProgressQuery = "progress"
+	SpecQuery     = "spec"
+)
+
+// RunSpec is a run as submitted: what every worker needs to carry out one
+// of its steps. Files are not in it, only the snapshot's digest.
+type RunSpec struct {
+	RunID      string     `json:"run_id"`
+	Pipeline   string     `json:"pipeline"` // workspace-relative
+	Snapshot   string     `json:"snapshot"` // digest of the workspace snapshot
+	PolicyFile string     `json:"policy_file,omitempty"`
+	Sets       []string   `json:"sets,omitempty"`
+	Params     []string   `json:"params,omitempty"`
+	Steps      []StepSpec `json:"steps"` // in the plan's order
+	// Heartbeat is how long a worker may go silent before its step is
+	// given to another; 0 means 30 s.
+	Heartbeat time.Duration `json:"heartbeat,omitempty"`
+}
+
+// StepSpec is what the workflow knows of a step: its place in the graph
+// and where it runs.
+type StepSpec struct {
+	ID              string   `json:"id"`
+	Needs           []string `json:"needs,omitempty"`
+	Queue           string   `json:"queue"`
+	ContinueOnError bool     `json:"continue_on_error,omitempty"`
+}
+
+// StepTask is one activity: carry out step Step of the run, given what
+// became of the steps it needs.
+type StepTask struct {
+	Spec RunSpec                    `json:"spec"`
+	Step string                     `json:"step"`
+	Done map[string]*runner.Outcome `json:"done,omitempty"`
+}
+
+// Result is what became of every step.
+type Result struct {
+	Status   string                     `json:"status"` // ok, failed, blocked, cancelled
+	Outcomes map[string]*runner.Outcome `json:"outcomes"`
+}
+
+// Progress is the answer to the progress query: the outcomes so far and
+// the steps running, with the worker's last heartbeat line where known.
+type Progress struct {
+	Outcomes map[string]*runner.Outcome `json:"outcomes"`
+	Running  []string                   `json:"running"`
+	Done     bool                       `json:"done"`
+}
+
+// Run is the workflow: it starts every step whose needs are done, in the
+// plan's order, and waits for any to finish; the first failure (or a
+// blocking gate) cancels the steps running and starts no other. It does
+// no I/O and reads no clock: its decisions depend on its history alone.
+func Run(ctx workflow.Context, spec RunSpec) (*Result, error) {
+	res := &Result{Outcomes: map[string]*runner.Outcome{}}
+	running := map[string]bool{}
+	done := func(id string) bool { return res.Outcomes[id] != nil }
+	if err := workflow.SetQueryHandler(ctx, SpecQuery, func() (RunSpec, error) { return spec, nil }); err != nil {
+		return nil, err
+	}
+	finished := false
+	if err := workflow.SetQueryHandler(ctx, ProgressQuery, func() (Progress, error) {
+		p := Progress{Outcomes: res.Outcomes, Done: finished}
+		for _, s := range spec.Steps { // sorted, as the plan orders them
+			if running[s.ID] {
+				p.Running = append(p.Running, s.ID)
+			}
+		}
+		return p, nil
+	}); err != nil {
+		return nil, err
+	}
+	heartbeat := spec.Heartbeat
+	if heartbeat <= 0 {
+		heartbeat = 30 * time.Second
+	}
+	actx, cancel := workflow.WithCancel(ctx)
+	selector := workflow.NewSelector(ctx)
+	stopped := "" // why no step starts any more: failed, blocked, cancelled
+	inflight := 0
+	start := func(s StepSpec) {
+		task := StepTask{Spec: spec, Step: s.ID, Done: map[string]*runner.Outcome{}}
+		for _, d := range spec.Steps {
+			if o := res.Outcomes[d.ID]; o != nil {
+				task.Done[d.ID] = o
+			}
+		}
+		opts := workflow.ActivityOptions{
+			TaskQueue:           s.Queue,
+			StartToCloseTimeout: 7 * 24 * time.Hour, // a training run; each heartbeat says it is alive
+			HeartbeatTimeout:    heartbeat,
+			RetryPolicy: &temporal.RetryPolicy{
+				// A step's own failure is its outcome, not an error: what is
+				// retried is a worker lost or a snapshot that could not be
+				// fetched.
+				InitialInterval:    time.Second,
+				BackoffCoefficient: 2,
+				MaximumInterval:    time.Minute,
+				MaximumAttempts:    5,
+			},
+		}
+		running[s.ID] = true
+		inflight++
+		f := workflow.ExecuteActivity(workflow.WithActivityOptions(actx, opts), ActivityName, task)
+		selector.AddFuture(f, func(f workflow.Future) {
+			inflight--
+			delete(running, s.ID)
+			var o runner.Outcome
+			if err := f.Get(ctx, &o); err != nil {
+				o = runner.Outcome{Status: runner.StatusFailed, Error: err.Error()}
+				var ce *temporal.CanceledError
+				if errors.As(err, &ce) || stopped != "" {
+					o = runner.Outcome{Status: runner.StatusCancelled, Reason: "not finished: " + stopped}
+				}
+			}
+			res.Outcomes[s.ID] = &o
+			if stopped == "" && !s.ContinueOnError && (o.Status == runner.StatusFailed || o.Status == runner.StatusBlocked) {
+				stopped = "step " + s.ID + " " + o.Status
+				cancel()
+			}
+		})
+	}
+	// The workflow is cancelled (runs cancel) through ctx: the activities,
+	// on actx, are cancelled with it.
+	workflow.Go(ctx, func(gctx workflow.Context) {
+		gctx.Done().Receive(gctx, nil)
+		if stopped == "" {
+			stopped = "cancelled"
+		}
+	})
+	for {
+		if stopped == "" && ctx.Err() == nil {
+			for _, s := range spec.Steps {
+				if done(s.ID) || running[s.ID] {
+					continue
+				}
+				ready := true
+				for _, n := range s.Needs {
+					ready = ready && done(n)
+				}
+				if ready {
+					start(s)
+				}
+			}
+		}
+		if inflight == 0 {
+			break
+		}
+		selector.Select(ctx)
+	}
+	for _, s := range spec.Steps {
+		if !done(s.ID) {
+			res.Outcomes[s.ID] = &runner.Outcome{Status: runner.StatusSkipped, Reason: "not started: " + stopped}
+		}
+	}
+	res.Status = runner.StatusOK
+	switch {
+	case stopped == "cancelled" || ctx.Err() != nil:
+		res.Status = runner.StatusCancelled
+	case stopped != "":
+		res.Status = runner.StatusFailed
+		for _, s := range spec.Steps {
+			if res.Outcomes[s.ID].Status == runner.StatusBlocked {
+				res.Status = runner.StatusBlocked
+			}
+		}
+	}
+	finished = true
+	if ctx.Err() != nil {
+		// Cancelled: say so to Temporal, with the outcomes recorded by the
+		// query (the submitter assembles what finished).
+		return res, temporal.NewCanceledError(fmt.Sprintf("run %s cancelled", spec.RunID))
+	}
+	return res, nil
+}

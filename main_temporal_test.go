@@ -1,0 +1,81 @@
+package main
+
+import (
+	"flag"
+	"os"
+	"strconv"
+	"sync"
+
+	"github.com/rogpeppe/go-internal/testscript"
+
+	"github.com/lifeos/lifeos/internal/s3test"
+	"github.com/lifeos/lifeos/internal/temporalcli"
+)
+
+// lifeosTemporal is the lifeos-temporal helper, as a testscript command:
+// lifeos finds it on PATH as it would beside itself.
+func lifeosTemporal() { os.Exit(temporalcli.Main(os.Args[1:], os.Stdin, os.Stdout, os.Stderr)) }
+
+// cmdTemporalServer starts Temporal's dev server (the Temporal CLI's, tuned
+// as lifeos temporal dev tunes it) on a free loopback port and sets
+// LIFEOS_TEMPORAL_ADDRESS. -db FILE keeps its state in FILE, so that a
+// scenario can stop it (temporalserver -stop) and start it again on the
+// same state.
+func cmdTemporalServer(ts *testscript.TestScript, neg bool, args []string) {
+	fs := flag.NewFlagSet("temporalserver", flag.ContinueOnError)
+	db := fs.String("db", "", "")
+	stop := fs.Bool("stop", false, "")
+	if neg || fs.Parse(args) != nil {
+		ts.Fatalf("usage: temporalserver [-db FILE] | temporalserver -stop")
+	}
+	if *stop {
+		srv, ok := devServers.Load(ts)
+		if !ok {
+			ts.Fatalf("temporalserver -stop: no server started")
+		}
+		srv.(*temporalcli.DevServer).Stop()
+		return
+	}
+	bin, err := temporalcli.TemporalCLI()
+	ts.Check(err)
+	port := 0
+	if a := ts.Getenv("LIFEOS_TEMPORAL_ADDRESS"); a != "" { // started before: the same port
+		_, p, _ := cutLast(a, ":")
+		port, _ = strconv.Atoi(p)
+	}
+	if port == 0 {
+		port, err = s3test.FreePort()
+		ts.Check(err)
+	}
+	path := ""
+	if *db != "" {
+		path = ts.MkAbs(*db)
+	}
+	srv, err := temporalcli.StartDevServer(bin, port, path, true, ts.Stderr())
+	ts.Check(err)
+	ts.Defer(srv.Stop)
+	ts.Setenv("LIFEOS_TEMPORAL_ADDRESS", srv.Address)
+	devServers.Store(ts, srv)
+}
+
+// devServers is each scenario's latest dev server, for -stop.
+var devServers sync.Map // *testscript.TestScript -> *temporalcli.DevServer
+
+func cutLast(s, sep string) (before, after string, found bool) {
+	for i := len(s) - len(sep); i >= 0; i-- {
+		if s[i:i+len(sep)] == sep {
+			return s[:i], s[i+len(sep):], true
+		}
+	}
+	return s, "", false
+}
+
+// hasTemporal is the [temporal] condition: the Temporal CLI is installed
+// (always true where it is required: in CI, which builds it).
+func hasTemporal() bool {
+	if s3test.Required() {
+		return true
+	}
+	_, err := temporalcli.TemporalCLI()
+	return err == nil
+}
