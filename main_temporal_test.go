@@ -1,3 +1,5 @@
+//go:build !race && !windows
+
 package main
 
 import (
@@ -12,16 +14,20 @@ import (
 	"github.com/lifeos/lifeos/internal/temporalcli"
 )
 
-// lifeosTemporal is the lifeos-temporal helper, as a testscript command:
-// lifeos finds it on PATH as it would beside itself.
-func lifeosTemporal() { os.Exit(temporalcli.Main(os.Args[1:], os.Stdin, os.Stdout, os.Stderr)) }
+func init() {
+	// The lifeos-temporal helper, as a testscript command: lifeos finds
+	// it on PATH as it would beside itself.
+	lifeosTemporal = func() { os.Exit(temporalcli.Main(os.Args[1:], os.Stdin, os.Stdout, os.Stderr)) }
+	cmdTemporalServer = temporalServer
+	hasTemporal = temporalAvailable
+}
 
-// cmdTemporalServer starts Temporal's dev server (the Temporal CLI's, tuned
+// temporalServer starts Temporal's dev server (the Temporal CLI's, tuned
 // as lifeos temporal dev tunes it) on a free loopback port and sets
 // LIFEOS_TEMPORAL_ADDRESS. -db FILE keeps its state in FILE, so that a
 // scenario can stop it (temporalserver -stop) and start it again on the
 // same state.
-func cmdTemporalServer(ts *testscript.TestScript, neg bool, args []string) {
+func temporalServer(ts *testscript.TestScript, neg bool, args []string) {
 	fs := flag.NewFlagSet("temporalserver", flag.ContinueOnError)
 	db := fs.String("db", "", "")
 	stop := fs.Bool("stop", false, "")
@@ -70,9 +76,9 @@ func cutLast(s, sep string) (before, after string, found bool) {
 	return s, "", false
 }
 
-// hasTemporal is the [temporal] condition: the Temporal CLI is installed
+// temporalAvailable is the [temporal] condition: the Temporal CLI is installed
 // (always true where it is required: in CI, which builds it).
-func hasTemporal() bool {
+func temporalAvailable() bool {
 	if s3test.Required() {
 		return true
 	}

@@ -31,14 +31,29 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	testscript.Main(m, map[string]func(){
+	cmds := map[string]func(){
 		"lifeos": func() { os.Exit(lifeos()) },
 		// fakescorer is an external scorer (or, with -embed, a face
 		// embedder) speaking lifeos's JSON protocol on stdin and stdout.
-		"fakescorer":      func() { os.Exit(fakeScorer(os.Args[1:], os.Stdin, os.Stdout, "scorer.calls")) },
-		"lifeos-temporal": lifeosTemporal,
-	})
+		"fakescorer": func() { os.Exit(fakeScorer(os.Args[1:], os.Stdin, os.Stdout, "scorer.calls")) },
+	}
+	if lifeosTemporal != nil {
+		cmds["lifeos-temporal"] = lifeosTemporal
+	}
+	testscript.Main(m, cmds)
 }
+
+// The Temporal parts (main_temporal_test.go) are left out of race and
+// Windows test builds: the race pass skips their scenarios (-short), the
+// Windows pass has no Temporal server, and compiling the Temporal SDK for
+// either would only cost CI minutes.
+var (
+	lifeosTemporal    func()
+	cmdTemporalServer = func(ts *testscript.TestScript, _ bool, _ []string) {
+		ts.Fatalf("temporalserver: not in this test build (race or Windows)")
+	}
+	hasTemporal = func() bool { return false }
+)
 
 // TestScript runs the CLI scenarios in testdata/*.txtar, one behaviour per
 // file. LIFEOS_UPDATE=1 rewrites their expected output.
