@@ -1,6 +1,7 @@
 package runner
 
 import (
+	"context"
 	"crypto/sha256"
 	"fmt"
 
@@ -104,7 +105,17 @@ func (ic itemCache) PutBatch(keys []string, data [][]byte) error {
 	return ic.c.PutPack(ids, data)
 }
 
+// Put stores one result that a crash must not lose (a generated image):
+// with a shared store, it returns once the store has it too, so that a
+// worker killed after it is not asked for the image again.
 func (ic itemCache) Put(key string, data []byte) error {
-	_, err := ic.c.PutBytes(ic.id(key), data)
-	return err
+	if _, err := ic.c.PutBytes(ic.id(key), data); err != nil {
+		return err
+	}
+	if ic.c.Remote() != nil {
+		// A failed upload is the run's warning, not this result's error:
+		// it is stored here.
+		ic.c.WaitUploads(context.Background())
+	}
+	return nil
 }
