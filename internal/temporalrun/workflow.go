@@ -117,6 +117,9 @@ func Run(ctx workflow.Context, spec RunSpec) (*Result, error) {
 			}
 		}
 		opts := workflow.ActivityOptions{
+			// Named by the step: a replay then catches steps started in
+			// another order, not only other activities.
+			ActivityID:          s.ID,
 			TaskQueue:           s.Queue,
 			StartToCloseTimeout: 7 * 24 * time.Hour, // a training run; each heartbeat says it is alive
 			HeartbeatTimeout:    heartbeat,

@@ -1,0 +1,211 @@
+package temporalrun
+
+import (
+	"context"
+	"errors"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/testsuite"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/lifeos/lifeos/runner"
+)
+
+// fakeSteps stands in for the workers: each step's outcome is decided by
+// the test, and the order in which they were started is kept.
+type fakeSteps struct {
+	mu      sync.Mutex
+	started []string
+	queues  map[string]string
+	outcome func(t StepTask) (*runner.Outcome, error)
+}
+
+func (f *fakeSteps) CarryOut(ctx context.Context, t StepTask) (*runner.Outcome, error) {
+	f.mu.Lock()
+	f.started = append(f.started, t.Step)
+	f.queues[t.Step] = activity.GetInfo(ctx).TaskQueue
+	f.mu.Unlock()
+	return f.outcome(t)
+}
+
+func runWorkflow(t *testing.T, spec RunSpec, f *fakeSteps) (*Result, error) {
+	t.Helper()
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestWorkflowEnvironment()
+	env.RegisterWorkflowWithOptions(Run, workflow.RegisterOptions{Name: WorkflowName})
+	env.RegisterActivityWithOptions(f.CarryOut, activity.RegisterOptions{Name: ActivityName})
+	env.ExecuteWorkflow(WorkflowName, spec)
+	if !env.IsWorkflowCompleted() {
+		t.Fatal("the workflow did not complete")
+	}
+	var res Result
+	if err := env.GetWorkflowError(); err != nil {
+		return nil, err
+	}
+	if err := env.GetWorkflowResult(&res); err != nil {
+		t.Fatal(err)
+	}
+	return &res, nil
+}
+
+// diamond: a -> (b on gpu, c) -> d.
+func diamond() RunSpec {
+	return RunSpec{RunID: "20261130-120000-abcdef", Pipeline: "p.yaml", Snapshot: strings.Repeat("ab", 32), Steps: []StepSpec{
+		{ID: "a", Queue: "default"},
+		{ID: "b", Needs: []string{"a"}, Queue: "gpu"},
+		{ID: "c", Needs: []string{"a"}, Queue: "default"},
+		{ID: "d", Needs: []string{"b", "c"}, Queue: "default"},
+	}}
+}
+
+func TestWorkflowRunsTheGraphInOrder(t *testing.T) {
+	f := &fakeSteps{queues: map[string]string{}, outcome: func(t StepTask) (*runner.Outcome, error) {
+		return &runner.Outcome{Status: runner.StatusOK, Summary: "done " + t.Step}, nil
+	}}
+	var seen []map[string]bool
+	f.outcome = func(task StepTask) (*runner.Outcome, error) {
+		done := map[string]bool{}
+		for id := range task.Done {
+			done[id] = true
+		}
+		f.mu.Lock()
+		seen = append(seen, done)
+		f.mu.Unlock()
+		return &runner.Outcome{Status: runner.StatusOK}, nil
+	}
+	res, err := runWorkflow(t, diamond(), f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Status != runner.StatusOK || len(res.Outcomes) != 4 {
+		t.Fatalf("result %+v", res)
+	}
+	if f.started[0] != "a" || f.started[3] != "d" {
+		t.Errorf("started %v: a first, d last", f.started)
+	}
+	if f.queues["b"] != "gpu" || f.queues["c"] != "default" {
+		t.Errorf("queues %v", f.queues)
+	}
+	for i, step := range f.started {
+		if step == "d" && !(seen[i]["a"] && seen[i]["b"] && seen[i]["c"]) {
+			t.Errorf("d started knowing only %v: it needs the outcomes of a, b and c", seen[i])
+		}
+	}
+}
+
+func TestWorkflowStopsAtTheFirstFailure(t *testing.T) {
+	f := &fakeSteps{queues: map[string]string{}, outcome: func(task StepTask) (*runner.Outcome, error) {
+		if task.Step == "b" {
+			return &runner.Outcome{Status: runner.StatusFailed, Error: "exit status 1"}, nil
+		}
+		return &runner.Outcome{Status: runner.StatusOK}, nil
+	}}
+	res, err := runWorkflow(t, diamond(), f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Status != runner.StatusFailed {
+		t.Errorf("status %s, want failed", res.Status)
+	}
+	if o := res.Outcomes["d"]; o.Status != runner.StatusSkipped || !strings.Contains(o.Reason, "step b failed") {
+		t.Errorf("d: %+v, want skipped because b failed", o)
+	}
+	for _, s := range f.started {
+		if s == "d" {
+			t.Error("d started after b failed")
+		}
+	}
+}
+
+func TestWorkflowBlockedGate(t *testing.T) {
+	f := &fakeSteps{queues: map[string]string{}, outcome: func(task StepTask) (*runner.Outcome, error) {
+		if task.Step == "a" {
+			return &runner.Outcome{Status: runner.StatusBlocked}, nil
+		}
+		return &runner.Outcome{Status: runner.StatusOK}, nil
+	}}
+	res, err := runWorkflow(t, diamond(), f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Status != runner.StatusBlocked || len(f.started) != 1 {
+		t.Errorf("status %s, started %v: want blocked after a alone", res.Status, f.started)
+	}
+}
+
+func TestWorkflowContinueOnError(t *testing.T) {
+	spec := diamond()
+	spec.Steps[1].ContinueOnError = true
+	f := &fakeSteps{queues: map[string]string{}, outcome: func(task StepTask) (*runner.Outcome, error) {
+		if task.Step == "b" {
+			return &runner.Outcome{Status: runner.StatusFailed, Error: "flaky"}, nil
+		}
+		return &runner.Outcome{Status: runner.StatusOK}, nil
+	}}
+	res, err := runWorkflow(t, spec, f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	started := append([]string(nil), f.started...)
+	sort.Strings(started)
+	if strings.Join(started, "") != "abcd" || res.Status != runner.StatusOK {
+		t.Errorf("started %v, status %s: a failure that may continue stops nothing", f.started, res.Status)
+	}
+}
+
+func TestWorkflowRetriesALostWorker(t *testing.T) {
+	attempts := 0
+	f := &fakeSteps{queues: map[string]string{}, outcome: func(task StepTask) (*runner.Outcome, error) {
+		if task.Step == "a" {
+			attempts++
+			if attempts < 3 {
+				return nil, errors.New("materialise snapshot: connection reset")
+			}
+		}
+		return &runner.Outcome{Status: runner.StatusOK}, nil
+	}}
+	res, err := runWorkflow(t, diamond(), f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if attempts != 3 || res.Status != runner.StatusOK {
+		t.Errorf("%d attempts, status %s", attempts, res.Status)
+	}
+}
+
+func TestWorkflowCancelled(t *testing.T) {
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestWorkflowEnvironment()
+	env.RegisterWorkflowWithOptions(Run, workflow.RegisterOptions{Name: WorkflowName})
+	env.RegisterActivityWithOptions(func(ctx context.Context, t StepTask) (*runner.Outcome, error) {
+		if t.Step == "b" { // a long step, heartbeating until cancelled
+			for ctx.Err() == nil {
+				activity.RecordHeartbeat(ctx, "working")
+				time.Sleep(10 * time.Millisecond)
+			}
+			return nil, ctx.Err()
+		}
+		return &runner.Outcome{Status: runner.StatusOK}, nil
+	}, activity.RegisterOptions{Name: ActivityName})
+	env.RegisterDelayedCallback(env.CancelWorkflow, 100*time.Millisecond)
+	env.ExecuteWorkflow(WorkflowName, diamond())
+	if err := env.GetWorkflowError(); err == nil || !strings.Contains(err.Error(), "cancel") {
+		t.Fatalf("error %v, want cancelled", err)
+	}
+	v, err := env.QueryWorkflow(ProgressQuery)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var p Progress
+	if err := v.Get(&p); err != nil {
+		t.Fatal(err)
+	}
+	if p.Outcomes["a"].Status != runner.StatusOK || p.Outcomes["d"] == nil || p.Outcomes["d"].Status == runner.StatusOK {
+		t.Errorf("outcomes after cancel: a %+v, d %+v", p.Outcomes["a"], p.Outcomes["d"])
+	}
+}
