@@ -32,8 +32,6 @@ export AWS_ENDPOINT_URL=http://127.0.0.1:$s3 AWS_ACCESS_KEY_ID=bench AWS_SECRET_
 export LIFEOS_TEMPORAL_ADDRESS=127.0.0.1:$tp LIFEOS_WORKER_DIR=$work/worker
 until curl -sf "http://127.0.0.1:$s3/health" > /dev/null; do sleep 0.1; done
 until "$here/.tools/bin/temporal" operator cluster health --address "127.0.0.1:$tp" 2>/dev/null | grep -q SERVING; do sleep 0.2; done
-LIFEOS_CACHE=s3://bench/warmup lifeos worker --queue default --steps 2 > "$work/worker.log" 2>&1 &
-pids+=($!)
 
 # The workspaces: a DAG of exec steps, and a foreach over files.
 mkdir -p "$work/dag/pipelines" "$work/each/pipelines" "$work/each/images"
@@ -58,19 +56,20 @@ ms() { # ms ENGINE BUCKET DIR: wall milliseconds of one cold run
 	end=$(date +%s%N)
 	echo $(((end - start) / 1000000))
 }
-# The worker's bucket must be the run's: one bucket prefix, a fresh
-# prefix per measurement through the workspace's lifeos.yaml... simpler:
-# restart the worker with the prefix of each measurement.
-run_temporal() { # run_temporal BUCKET DIR
-	kill "${pids[2]}" 2>/dev/null; wait "${pids[2]}" 2>/dev/null || true
+# Each measurement has a bucket prefix of its own, so each is cold; the
+# worker must use the run's, so it is started anew for each.
+worker=""
+run_temporal() { # run_temporal BUCKET DIR VAR: sets VAR to the milliseconds
+	if [ -n "$worker" ]; then kill "$worker"; wait "$worker" 2>/dev/null || true; fi
 	LIFEOS_CACHE=s3://bench/$1 lifeos worker --queue default --steps 2 >> "$work/worker.log" 2>&1 &
-	pids[2]=$!
-	ms temporal "$1" "$2"
+	worker=$!
+	pids+=("$worker")
+	printf -v "$3" '%s' "$(ms temporal "$1" "$2")"
 }
 dag_local=$(ms local dag-local "$work/dag")
-dag_temporal=$(run_temporal dag-temporal "$work/dag")
+run_temporal dag-temporal "$work/dag" dag_temporal
 each_local=$(ms local each-local "$work/each")
-each_temporal=$(run_temporal each-temporal "$work/each")
+run_temporal each-temporal "$work/each" each_temporal
 
 awk -v n="$steps" -v m="$images" -v dl="$dag_local" -v dt="$dag_temporal" -v el="$each_local" -v et="$each_temporal" -v cpus="$(nproc)" 'BEGIN {
 	printf "%d CPUs; one worker carrying out 2 steps at once; cold runs, the shared bucket on loopback\n", cpus

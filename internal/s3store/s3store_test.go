@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/lifeos/lifeos/internal/s3test"
+	"github.com/lifeos/lifeos/internal/testdir"
 )
 
 // server starts versitygw for one test, with the client's environment set;
@@ -27,7 +28,7 @@ func server(t *testing.T, opts ...string) *s3test.Server {
 		}
 		t.Fatal(err)
 	}
-	srv, err := s3test.Start(bin, t.TempDir(), []string{"bucket"}, opts...)
+	srv, err := s3test.Start(bin, testdir.New(t), []string{"bucket"}, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}

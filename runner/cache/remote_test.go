@@ -11,11 +11,12 @@ import (
 	"testing"
 
 	"github.com/lifeos/lifeos/internal/memstore"
+	"github.com/lifeos/lifeos/internal/testdir"
 )
 
 func remoteCache(t *testing.T, r Remote) *Cache {
 	t.Helper()
-	c, err := Open(t.TempDir())
+	c, err := Open(testdir.New(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -195,7 +196,7 @@ func TestRemoteFlushAbandonsUploadsWhenCancelled(t *testing.T) {
 
 func TestPushThenPull(t *testing.T) {
 	// a ran without a shared cache; it pushes everything afterwards.
-	a, err := Open(t.TempDir())
+	a, err := Open(testdir.New(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -223,7 +224,7 @@ func TestPushThenPull(t *testing.T) {
 		t.Fatalf("second push: %d uploaded, %v; want nothing", st.Uploaded, err)
 	}
 
-	b, err := Open(t.TempDir())
+	b, err := Open(testdir.New(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -244,7 +245,7 @@ func TestPushThenPull(t *testing.T) {
 func TestOfflineRemoteIsSkipped(t *testing.T) {
 	r := &deadRemote{}
 	var warned []string
-	c, err := Open(t.TempDir())
+	c, err := Open(testdir.New(t))
 	if err != nil {
 		t.Fatal(err)
 	}
