@@ -83,44 +83,38 @@ func TestPutGetStatList(t *testing.T) {
 	}
 }
 
+// TestCreateOnlyPut: a create-only put never replaces an object, on a
+// service that honours If-None-Match and on one that ignores it (versitygw
+// --nometa), where the store checks first and says so once.
 func TestCreateOnlyPut(t *testing.T) {
-	server(t)
-	ctx := context.Background()
-	s := open(t, "s3://bucket/p")
-	var warned []string
-	s.Warn = func(m string) { warned = append(warned, m) }
-	if err := s.Put(ctx, "ac/k", strings.NewReader("first"), 5, true); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Put(ctx, "ac/k", strings.NewReader("other"), 5, true); !errors.Is(err, ErrExists) {
-		t.Fatalf("second create-only put: %v, want ErrExists", err)
-	}
-	var buf bytes.Buffer
-	if _, err := s.Get(ctx, "ac/k", &buf); err != nil || buf.String() != "first" {
-		t.Fatalf("got %q, %v; want the first", buf.String(), err)
-	}
-	if err := s.Put(ctx, "ac/k", strings.NewReader("fixed"), 5, false); err != nil {
-		t.Fatalf("replacing put: %v", err)
-	}
-	if len(warned) != 0 {
-		t.Errorf("warnings from a service that honours If-None-Match: %q", warned)
-	}
-}
-
-func TestServiceIgnoringConditionalWrites(t *testing.T) {
-	server(t, "--nometa") // accepts If-None-Match and ignores it
-	ctx := context.Background()
-	s := open(t, "s3://bucket/p")
-	var warned []string
-	s.Warn = func(m string) { warned = append(warned, m) }
-	if err := s.Put(ctx, "ac/k", strings.NewReader("first"), 5, true); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Put(ctx, "ac/k", strings.NewReader("other"), 5, true); !errors.Is(err, ErrExists) {
-		t.Fatalf("second create-only put: %v, want ErrExists (checked first)", err)
-	}
-	if len(warned) != 1 || !strings.Contains(warned[0], "ignores If-None-Match") {
-		t.Errorf("warnings %q, want one", warned)
+	for _, tc := range []struct {
+		name     string
+		opts     []string
+		warnings int
+	}{{"conditional", nil, 0}, {"ignores If-None-Match", []string{"--nometa"}, 1}} {
+		t.Run(tc.name, func(t *testing.T) {
+			server(t, tc.opts...)
+			ctx := context.Background()
+			s := open(t, "s3://bucket/p")
+			var warned []string
+			s.Warn = func(m string) { warned = append(warned, m) }
+			if err := s.Put(ctx, "ac/k", strings.NewReader("first"), 5, true); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.Put(ctx, "ac/k", strings.NewReader("other"), 5, true); !errors.Is(err, ErrExists) {
+				t.Fatalf("second create-only put: %v, want ErrExists", err)
+			}
+			var buf bytes.Buffer
+			if _, err := s.Get(ctx, "ac/k", &buf); err != nil || buf.String() != "first" {
+				t.Fatalf("got %q, %v; want the first", buf.String(), err)
+			}
+			if err := s.Put(ctx, "ac/k", strings.NewReader("fixed"), 5, false); err != nil {
+				t.Fatalf("replacing put: %v", err)
+			}
+			if len(warned) != tc.warnings || (tc.warnings > 0 && !strings.Contains(warned[0], "ignores If-None-Match")) {
+				t.Errorf("warnings %q, want %d", warned, tc.warnings)
+			}
+		})
 	}
 }
 

@@ -574,16 +574,23 @@ func (rm *remote) keys(ctx context.Context, prefix string) (map[string]int64, er
 	return have, err
 }
 
+// startSync begins a Push or Pull: the remote, its stats so far and the
+// objects it holds.
+func (c *Cache) startSync(ctx context.Context) (*remote, RemoteStats, map[string]int64, error) {
+	rm := c.remote
+	if rm == nil {
+		return nil, RemoteStats{}, nil, errors.New("no shared cache")
+	}
+	before := rm.snapshot()
+	objs, err := rm.keys(ctx, RemoteObjects)
+	return rm, before, objs, err
+}
+
 // Push uploads what the local cache has and the remote lacks: objects,
 // verified first (a damaged one is skipped and counted), then entries,
 // loose and packed, whose objects are there.
 func (c *Cache) Push(ctx context.Context) (RemoteStats, error) {
-	rm := c.remote
-	if rm == nil {
-		return RemoteStats{}, errors.New("no shared cache")
-	}
-	before := rm.snapshot()
-	objs, err := rm.keys(ctx, RemoteObjects)
+	rm, before, objs, err := c.startSync(ctx)
 	if err != nil {
 		return RemoteStats{}, err
 	}
@@ -661,12 +668,7 @@ func (c *Cache) Push(ctx context.Context) (RemoteStats, error) {
 // Pull copies into the local cache what the remote has and it lacks,
 // verifying every entry and object; damaged ones are counted and left.
 func (c *Cache) Pull(ctx context.Context) (RemoteStats, error) {
-	rm := c.remote
-	if rm == nil {
-		return RemoteStats{}, errors.New("no shared cache")
-	}
-	before := rm.snapshot()
-	objs, err := rm.keys(ctx, RemoteObjects)
+	rm, before, objs, err := c.startSync(ctx)
 	if err != nil {
 		return RemoteStats{}, err
 	}
