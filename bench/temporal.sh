@@ -13,7 +13,7 @@ images=${2:-1000}
 here=$(cd "$(dirname "$0")/.." && pwd)
 work=$(mktemp -d)
 pids=()
-trap 'kill "${pids[@]}" 2>/dev/null; wait 2>/dev/null; rm -rf "$work"' EXIT
+trap 'kill "${pids[@]}" 2>/dev/null; wait 2>/dev/null; [ -n "${KEEP:-}" ] || rm -rf "$work"' EXIT
 
 CGO_ENABLED=0 go build -o "$work/bin/lifeos" "$here"
 CGO_ENABLED=0 go build -o "$work/bin/lifeos-temporal" "$here/cmd/lifeos-temporal"

@@ -99,26 +99,65 @@ func (e *engine) prepare(el *element) error {
 // status empty when the element must run (el.reason says why); in a plan
 // (explain) that is StatusRun instead.
 func (e *engine) probe(ctx context.Context, el *element) {
+	if e.probeKey(ctx, el) {
+		e.probeCache(el)
+	}
+}
+
+// probeBatch probes a batch of elements. With a shared store behind the
+// cache, their keys are made first and their entries fetched together:
+// one lookup after another would wait on the network for each.
+func (e *engine) probeBatch(ctx context.Context, els []*element) {
+	if len(els) < 2 || e.cache == nil || e.cache.Remote() == nil {
+		for _, el := range els {
+			e.probe(ctx, el)
+		}
+		return
+	}
+	var look []*element
+	var ids []cache.ActionID
+	for _, el := range els {
+		if e.probeKey(ctx, el) {
+			look = append(look, el)
+			if el.cacheable {
+				ids = append(ids, el.action)
+			}
+		}
+	}
+	e.cache.Prefetch(ids)
+	for _, el := range look {
+		e.probeCache(el)
+	}
+}
+
+// probeKey prepares an element: served by its memo, or with its key made.
+// It reports whether the cache is still to be asked (probeCache).
+func (e *engine) probeKey(ctx context.Context, el *element) bool {
 	el.started = time.Now()
 	defer func() { el.dur = time.Since(el.started) }()
 	if ctx.Err() != nil && !e.explain {
 		el.status, el.reason = StatusCancelled, "not started: "+stopReason(ctx)
-		return
+		return false
 	}
 	if el.memoOK {
 		el.memoKey = memoKey(el.n.fp, el) // here, in a worker, not in the scheduler
 		if !e.o.NoCache && !e.debug["cacheverify"] && e.memoHit(el) {
 			el.status, el.cacheable, el.upToDate = StatusCached, true, true
-			return
+			return false
 		}
 	}
 	if err := e.prepare(el); err != nil {
 		el.status, el.err = StatusFailed, err
-		return
+		return false
 	}
-	if el.status == StatusSkipped {
-		return
-	}
+	return el.status != StatusSkipped
+}
+
+// probeCache looks a prepared element up in the cache, or says why it
+// runs.
+func (e *engine) probeCache(el *element) {
+	started := time.Now()
+	defer func() { el.dur += time.Since(started) }()
 	if el.cacheable && !e.o.NoCache && !e.debug["cacheverify"] && e.restore(el) {
 		el.status = StatusCached
 		return

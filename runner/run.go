@@ -429,9 +429,7 @@ func (e *engine) schedule(parent context.Context) error {
 	for i := 0; i < e.o.Jobs; i++ {
 		go func() {
 			for t := range work {
-				for _, el := range t.probe {
-					e.probe(ctx, el)
-				}
+				e.probeBatch(ctx, t.probe)
 				if t.run != nil {
 					e.run(ctx, t.run)
 				}

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/lifeos/lifeos/runner/cache"
 )
@@ -146,29 +147,49 @@ func Materialize(ctx context.Context, c *cache.Cache, id cache.OutputID, dir str
 		return fmt.Errorf("snapshot %s: not a snapshot manifest of this lifeos (version %d): %v", id.Short(), snap.Version, err)
 	}
 	want := make(map[string]bool, len(snap.Files))
-	sums := c.StatCache()
 	for _, f := range snap.Files {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
 		if err := checkSnapshotPath(f.Path); err != nil {
 			return fmt.Errorf("snapshot %s: %w", id.Short(), err)
 		}
 		want[f.Path] = true
-		dst := filepath.Join(dir, filepath.FromSlash(f.Path))
-		perm := os.FileMode(0o666)
-		if f.Exec {
-			perm = 0o777
+	}
+	sums := c.StatCache()
+	// Eight at a time: most of a file's time is its round trip to the
+	// shared store.
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		first error
+	)
+	files := make(chan SnapshotFile)
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for f := range files {
+				if err := materializeFile(c, sums, dir, f); err != nil {
+					mu.Lock()
+					if first == nil {
+						first = fmt.Errorf("snapshot %s: %s: %w", id.Short(), f.Path, err)
+					}
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	for _, f := range snap.Files {
+		if ctx.Err() != nil {
+			break
 		}
-		if sum, _, err := sums.Sum(dst); err == nil && sum == f.SHA256 {
-			continue
-		}
-		if err := os.MkdirAll(filepath.Dir(dst), 0o777); err != nil {
-			return err
-		}
-		if err := c.CopyObject(f.SHA256, dst, perm); err != nil {
-			return fmt.Errorf("snapshot %s: %s: %w", id.Short(), f.Path, err)
-		}
+		files <- f
+	}
+	close(files)
+	wg.Wait()
+	if first == nil {
+		first = ctx.Err()
+	}
+	if first != nil {
+		return first
 	}
 	if err := sums.Save(); err != nil {
 		return err
@@ -192,6 +213,22 @@ func Materialize(ctx context.Context, c *cache.Cache, id cache.OutputID, dir str
 		}
 		return nil
 	})
+}
+
+// materializeFile makes dir's copy of f hold its content, unless it does.
+func materializeFile(c *cache.Cache, sums *cache.StatCache, dir string, f SnapshotFile) error {
+	dst := filepath.Join(dir, filepath.FromSlash(f.Path))
+	perm := os.FileMode(0o666)
+	if f.Exec {
+		perm = 0o777
+	}
+	if sum, _, err := sums.Sum(dst); err == nil && sum == f.SHA256 {
+		return nil
+	}
+	if err := os.MkdirAll(filepath.Dir(dst), 0o777); err != nil {
+		return err
+	}
+	return c.CopyObject(f.SHA256, dst, perm)
 }
 
 // checkSnapshotPath refuses a manifest path that would leave the folder it

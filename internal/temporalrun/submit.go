@@ -102,11 +102,13 @@ func WorkflowID(runID string) string { return "lifeos-" + runID }
 // workflow and returns its spec. plan is the run's plan, checked here.
 // heartbeat is how long a worker may stay silent (0: 30 s).
 func Submit(ctx context.Context, cl client.Client, plan *runner.Plan, o runner.Options, c *cache.Cache, heartbeat time.Duration, say io.Writer) (RunSpec, error) {
+	began := time.Now()
 	snap, st, err := runner.TakeSnapshot(ctx, plan.Root, c, nil)
 	if err != nil {
 		return RunSpec{}, err
 	}
-	fmt.Fprintf(say, "snapshot %s: %d files (%s), %d sent (%s)\n", snap.Short(), st.Files, runner.HumanBytes(st.Bytes), st.Sent, runner.HumanBytes(st.SentBytes))
+	fmt.Fprintf(say, "snapshot %s: %d files (%s), %d sent (%s) in %s\n", snap.Short(), st.Files, runner.HumanBytes(st.Bytes),
+		st.Sent, runner.HumanBytes(st.SentBytes), time.Since(began).Round(time.Millisecond))
 	spec := RunSpec{RunID: runner.NewRunID(), Pipeline: plan.Pipeline.File, Snapshot: snap.String(),
 		PolicyFile: o.PolicyFile, Sets: o.Sets, Params: o.Params, Heartbeat: heartbeat}
 	for _, s := range plan.Order {

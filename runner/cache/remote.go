@@ -769,8 +769,12 @@ func (c *Cache) UploadFiles(ctx context.Context, files []LocalFile) (sent int, s
 			if n, ok := have[key]; ok && n == f.Size {
 				return nil
 			}
-		} else if n, err := rm.r.Stat(ctx, key); err == nil && n == f.Size {
-			return nil
+		} else if f.Size >= remoteStatBefore {
+			// A large file is looked for first; a small one is sent
+			// create-only, one request either way.
+			if n, err := rm.r.Stat(ctx, key); err == nil && n == f.Size {
+				return nil
+			}
 		}
 		r, err := os.Open(f.Path)
 		if err != nil {
