@@ -60,7 +60,9 @@ func (r *Record) OutcomeOf(id string) (*Outcome, error) {
 			continue
 		}
 		o := &Outcome{Status: s.Status, Reason: s.Reason, Error: s.Error, DurationMS: s.DurationMS, Appends: s.appends, Summary: summaryOf(s.Outputs)}
-		if s.Action == "" && (s.Status == StatusOK || s.Status == StatusCached) {
+		// A step not cached carries its outputs, a blocked one too: its
+		// gate is evaluated again where the run is assembled.
+		if s.Action == "" && (s.Status == StatusOK || s.Status == StatusCached || s.Status == StatusBlocked) {
 			o.Outputs = s.outputsJSON
 			if o.Outputs == nil && s.Outputs != nil {
 				b, err := json.Marshal(s.Outputs)

@@ -129,3 +129,45 @@ func TestAFailureElsewhereIsTheRunsFailure(t *testing.T) {
 		t.Errorf("record of each: %+v", s)
 	}
 }
+
+// A step that is not cached (a health check) and was blocked by its gate
+// elsewhere is blocked here too, from the outputs its worker reported.
+func TestABlockedStepNotCachedIsAssembledFromItsOutputs(t *testing.T) {
+	cacheDir := testdir.New(t)
+	root := testdir.New(t)
+	writeFile(t, root, "pipelines/p.yaml", `version: 1
+steps:
+  - id: check
+    uses: exec
+    with:
+      run: `+helperRun("each", "pipelines/p.yaml", "out/copy.txt", "on-the-worker")+`
+      outputs_file: "-"
+    gate: outputs.tag == "expected"
+`)
+	worker := testdir.New(t)
+	writeFile(t, worker, "pipelines/p.yaml", mustRead(t, filepath.Join(root, "pipelines/p.yaml")))
+	rec, _, err := elsewhereRun(t, worker, cacheDir, nil, nil)
+	if err == nil {
+		t.Fatal("the gate did not block on the worker")
+	}
+	o, err := rec.OutcomeOf("check")
+	if err != nil || o.Status != StatusBlocked || o.Outputs == nil {
+		t.Fatalf("outcome %+v, %v: a blocked step that is not cached carries its outputs", o, err)
+	}
+	rec, calls, err := elsewhereRun(t, root, cacheDir, nil, map[string]*Outcome{"check": o})
+	if err == nil || calls != "" {
+		t.Fatalf("assembled: %v, calls %q; want blocked, nothing run", err, calls)
+	}
+	if s := stepRecord(t, rec, "check"); s.Status != StatusBlocked {
+		t.Errorf("check: %+v", s)
+	}
+}
+
+func mustRead(t *testing.T, name string) string {
+	t.Helper()
+	b, err := os.ReadFile(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
