@@ -105,6 +105,17 @@ func (e *engine) fromElsewhere(el *element, o *Outcome) {
 	}
 }
 
+// cancelledElsewhere reports whether a step carried out elsewhere was
+// cancelled there (runs cancel): the run was, though nothing stopped here.
+func (e *engine) cancelledElsewhere() bool {
+	for _, n := range e.nodes {
+		if e.o.Elsewhere[n.s.ID] != nil && n.status == StatusCancelled {
+			return true
+		}
+	}
+	return false
+}
+
 // settleElsewhere makes a finished node's record say what happened where
 // it was carried out (it ran there; here it was restored), and replays
 // the lines it appended there.

@@ -269,6 +269,9 @@ func (plan *Plan) Run(ctx context.Context, o RunOptions) (*Record, error) {
 		runErr = errors.New("interrupted")
 	case runErr != nil:
 		rec.Status = StatusFailed
+	case e.cancelledElsewhere():
+		rec.Status = StatusCancelled
+		runErr = errors.New("cancelled where it was carried out")
 	default:
 		rec.Status = StatusOK
 	}

@@ -11,6 +11,7 @@
 package temporalrun
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"time"
@@ -144,7 +145,7 @@ func Run(ctx workflow.Context, spec RunSpec) (*Result, error) {
 				o = runner.Outcome{Status: runner.StatusFailed, Error: err.Error()}
 				var ce *temporal.CanceledError
 				if errors.As(err, &ce) || stopped != "" {
-					o = runner.Outcome{Status: runner.StatusCancelled, Reason: "not finished: " + stopped}
+					o = runner.Outcome{Status: runner.StatusCancelled, Reason: "not finished: " + cmp.Or(stopped, "cancelled")}
 				}
 			}
 			res.Outcomes[s.ID] = &o
