@@ -70,6 +70,7 @@ type temporalFlags struct {
 	detach     bool
 	noDownload bool
 	heartbeat  time.Duration
+	chunk      int
 }
 
 func (f *temporalFlags) register(cmd *cobra.Command) {
@@ -84,6 +85,7 @@ func (f *temporalFlags) register(cmd *cobra.Command) {
 	cmd.Flags().BoolVar(&f.noDownload, "no-download", false, "with --engine temporal: leave the outputs in the shared cache")
 	cmd.Flags().DurationVar(&f.heartbeat, "heartbeat", 0, "with --engine temporal: how long a worker may go silent before its step goes to another (default 30s)")
 	_ = cmd.Flags().MarkHidden("heartbeat") // for tests of killed workers
+	cmd.Flags().IntVar(&f.chunk, "chunk", 0, "with --engine temporal: how many elements of a foreach one worker carries out at a time (default 100)")
 }
 
 // submit hands a checked run over to the helper.
@@ -100,7 +102,7 @@ func (a *app) submitTemporal(file string, f *planFlags, t *temporalFlags, quiet,
 		return err
 	}
 	req := temporalreq.Request{Root: root, Pipeline: file, Conn: t.conn, Detach: t.detach, NoDownload: t.noDownload,
-		Quiet: quiet, Verbose: verbose, JSON: asJSON, Color: color, Heartbeat: t.heartbeat,
+		Quiet: quiet, Verbose: verbose, JSON: asJSON, Color: color, Heartbeat: t.heartbeat, Chunk: t.chunk,
 		Options: temporalreq.Options{PolicyFile: o.PolicyFile, Sets: o.Sets, Params: o.Params, Only: o.Only}}
 	b, err := json.Marshal(req)
 	if err != nil {

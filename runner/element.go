@@ -181,16 +181,25 @@ func (e *engine) start(ctx context.Context, n *node) []*element {
 	if err != nil {
 		return fail(err)
 	}
+	n.rec.Total = len(items)
+	from := 0
+	if c := e.o.Chunk; c != nil && c.Step == s.ID {
+		// One chunk of the elements, on one of several workers: each is
+		// cached on its own, and the step is assembled once all are.
+		from = min(c.From, len(items))
+		items = items[from:min(max(c.To, from), len(items))]
+	}
 	n.elems = make([]*element, len(items))
 	e.seen.reserve(len(items))
 	var memoOK bool
 	n.fp, memoOK = e.memoFingerprint(n)
 	all := make([]element, len(items)) // one allocation, not one per image
-	for i, it := range items {
-		el := &all[i]
+	for k, it := range items {
+		i := from + k
+		el := &all[k]
 		*el = element{n: n, index: i, item: it, foreach: true, label: stringify(it), env: env, elemPlan: elemPlan{memoOK: memoOK}}
 		el.env.Item, el.env.ItemIndex = it, i
-		n.elems[i] = el
+		n.elems[k] = el
 	}
 	n.remaining = len(n.elems)
 	return n.elems

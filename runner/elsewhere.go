@@ -37,11 +37,20 @@ type Outcome struct {
 	Worker string `json:"worker,omitempty"`
 	// Summary is the step's one-line result ("4 approved, 2 rejected").
 	Summary string `json:"summary,omitempty"`
+	// Elements is how many elements a foreach step has (all of them, when
+	// only a chunk was carried out).
+	Elements int `json:"elements,omitempty"`
 	// Outputs is the step's result when the cache does not hold it (a
 	// step that is not cached); nil otherwise.
 	Outputs json.RawMessage `json:"outputs,omitempty"`
 	// Appends are the lines the step appended to workspace files.
 	Appends []Append `json:"appends,omitempty"`
+}
+
+// Chunk is a share of a foreach step's elements: From to To, exclusive.
+type Chunk struct {
+	Step     string `json:"step"`
+	From, To int
 }
 
 // Append is one JSON line a step appended to a file of the workspace: an
@@ -59,7 +68,7 @@ func (r *Record) OutcomeOf(id string) (*Outcome, error) {
 		if s.ID != id {
 			continue
 		}
-		o := &Outcome{Status: s.Status, Reason: s.Reason, Error: s.Error, DurationMS: s.DurationMS, Appends: s.appends, Summary: summaryOf(s.Outputs)}
+		o := &Outcome{Status: s.Status, Reason: s.Reason, Error: s.Error, DurationMS: s.DurationMS, Appends: s.appends, Summary: summaryOf(s.Outputs), Elements: s.Total}
 		// A step not cached carries its outputs, a blocked one too: its
 		// gate is evaluated again where the run is assembled.
 		if s.Action == "" && (s.Status == StatusOK || s.Status == StatusCached || s.Status == StatusBlocked) {

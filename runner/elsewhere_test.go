@@ -171,3 +171,37 @@ func mustRead(t *testing.T, name string) string {
 	}
 	return string(b)
 }
+
+func TestChunkRunsItsShareOfAForeach(t *testing.T) {
+	cacheDir := testdir.New(t)
+	root := memoWorkspace(t)
+	t.Setenv("LIFEOS_CACHE", cacheDir)
+	plan, err := Load(root, "pipelines/p.yaml", Options{Only: []string{"each"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	rec, err := plan.Run(context.Background(), RunOptions{Stdout: &out, Stderr: &out, Chunk: &Chunk{Step: "each", From: 1, To: 2}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	o, _ := rec.OutcomeOf("each")
+	if o.Elements != 3 {
+		t.Errorf("elements %d, want all 3 counted", o.Elements)
+	}
+	calls, _ := os.ReadFile(filepath.Join(root, "calls.log"))
+	if string(calls) != "each\n" {
+		t.Fatalf("the chunk ran %q, want one element", calls)
+	}
+	if _, err := os.Stat(filepath.Join(root, "out/b.txt")); err != nil {
+		t.Errorf("the chunk's element (index 1, in/b.txt) did not run: %v", err)
+	}
+	// The whole step then runs only the elements outside the chunk.
+	_, calls2, err := elsewhereRun(t, root, cacheDir, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Count(calls2, "each") != 2 {
+		t.Errorf("the whole step ran %q: the chunk's element was not cached", calls2)
+	}
+}

@@ -150,7 +150,8 @@ func (e *engine) finish(n *node) error {
 	if n.s.Repeat != nil && n.status == StatusFailed && rec.Error != "" && !e.explain {
 		gateErr = &StepError{Step: n.s.ID, Err: errors.New(rec.Error)}
 	}
-	if n.s.Gate != nil && (n.status == StatusOK || n.status == StatusCached) {
+	chunk := e.o.Chunk != nil && e.o.Chunk.Step == n.s.ID // a share of the step: its gate is the whole step's
+	if n.s.Gate != nil && (n.status == StatusOK || n.status == StatusCached) && !chunk {
 		env, err := e.nodeEnv(n)
 		if err == nil {
 			env.Outputs, err = resolve(n.outputs)

@@ -99,6 +99,8 @@ type StepRecord struct {
 	Log        string      `json:"log,omitempty"`
 	Failed     string      `json:"failed_work,omitempty"` // where a failed step's outputs were moved
 	Cost       *StepCost   `json:"cost,omitempty"`
+	// Total is how many elements a foreach step has.
+	Total int `json:"total,omitempty"`
 	// Worker names the machine a step carried out elsewhere ran on.
 	Worker   string           `json:"worker,omitempty"`
 	Counts   map[string]int   `json:"counts,omitempty"`

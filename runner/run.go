@@ -46,6 +46,9 @@ type RunOptions struct {
 	// Elsewhere holds the steps carried out on other machines, by id: they
 	// are restored from the cache, not run (elsewhere.go).
 	Elsewhere map[string]*Outcome
+	// Chunk, when set, runs only elements From to To (exclusive) of its
+	// foreach step: a share of a step spread over workers.
+	Chunk *Chunk
 	// Cache, when set, is the cache to use instead of the workspace's: a
 	// worker's, shared by the steps it carries out. The run waits for its
 	// uploads and leaves it open.

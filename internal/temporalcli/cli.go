@@ -114,7 +114,7 @@ func submit(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer) (int
 	if req.JSON {
 		say = stderr
 	}
-	spec, err := temporalrun.Submit(ctx, cl, plan, opts, c, req.Heartbeat, say)
+	spec, err := temporalrun.Submit(ctx, cl, plan, opts, c, req.Heartbeat, req.Chunk, say)
 	c.FlushRemote(ctx)
 	if err != nil {
 		return exitFailed, err

@@ -33,6 +33,7 @@ type Request struct {
 	JSON       bool          `json:"json,omitempty"`
 	Color      string        `json:"color,omitempty"`
 	Heartbeat  time.Duration `json:"heartbeat,omitempty"`
+	Chunk      int           `json:"chunk,omitempty"`
 }
 
 // Options are the run's runner.Options, as JSON.

@@ -101,7 +101,9 @@ func WorkflowID(runID string) string { return "lifeos-" + runID }
 // Submit snapshots the workspace into the shared store, starts the run's
 // workflow and returns its spec. plan is the run's plan, checked here.
 // heartbeat is how long a worker may stay silent (0: 30 s).
-func Submit(ctx context.Context, cl client.Client, plan *runner.Plan, o runner.Options, c *cache.Cache, heartbeat time.Duration, say io.Writer) (RunSpec, error) {
+// chunk is how many elements of a foreach an activity carries out (0:
+// DefaultChunk).
+func Submit(ctx context.Context, cl client.Client, plan *runner.Plan, o runner.Options, c *cache.Cache, heartbeat time.Duration, chunk int, say io.Writer) (RunSpec, error) {
 	began := time.Now()
 	snap, st, err := runner.TakeSnapshot(ctx, plan.Root, c, nil)
 	if err != nil {
@@ -110,9 +112,9 @@ func Submit(ctx context.Context, cl client.Client, plan *runner.Plan, o runner.O
 	fmt.Fprintf(say, "snapshot %s: %d files (%s), %d sent (%s) in %s\n", snap.Short(), st.Files, runner.HumanBytes(st.Bytes),
 		st.Sent, runner.HumanBytes(st.SentBytes), time.Since(began).Round(time.Millisecond))
 	spec := RunSpec{RunID: runner.NewRunID(), Pipeline: plan.Pipeline.File, Snapshot: snap.String(),
-		PolicyFile: o.PolicyFile, Sets: o.Sets, Params: o.Params, Heartbeat: heartbeat}
+		PolicyFile: o.PolicyFile, Sets: o.Sets, Params: o.Params, Heartbeat: heartbeat, ChunkSize: chunk}
 	for _, s := range plan.Order {
-		spec.Steps = append(spec.Steps, StepSpec{ID: s.ID, Needs: s.Needs, Queue: s.QueueName(), ContinueOnError: s.ContinueOnError})
+		spec.Steps = append(spec.Steps, StepSpec{ID: s.ID, Needs: s.Needs, Queue: s.QueueName(), ContinueOnError: s.ContinueOnError, Foreach: s.Foreach != nil})
 	}
 	_, err = cl.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: WorkflowID(spec.RunID), TaskQueue: WorkflowQueue}, WorkflowName, spec)
 	if err != nil {

@@ -56,6 +56,9 @@ func (w *Worker) CarryOut(ctx context.Context, t StepTask) (*runner.Outcome, err
 		}
 	}
 	dir := filepath.Join(w.Dir, t.Spec.Snapshot[:16], t.Step)
+	if t.Chunk != nil { // chunks of a step may run at once on one worker
+		dir += fmt.Sprintf("#%d", t.Chunk.From)
+	}
 	hb.set("fetching the workspace snapshot")
 	if err := runner.Materialize(ctx, w.Cache, snap, dir); err != nil {
 		return nil, fmt.Errorf("materialise snapshot %s: %w", snap.Short(), err)
@@ -67,7 +70,7 @@ func (w *Worker) CarryOut(ctx context.Context, t StepTask) (*runner.Outcome, err
 		return nil, temporal.NewNonRetryableApplicationError(fmt.Sprintf("%s on worker %s: %v", t.Spec.Pipeline, w.Name, err), "lifeos.Load", err)
 	}
 	out := &prefixLines{w: w.Log, prefix: t.Spec.RunID[len(t.Spec.RunID)-6:] + " " + t.Step + " | ", last: hb.set}
-	rec, err := plan.Run(ctx, runner.RunOptions{RunID: t.Spec.RunID, Elsewhere: t.Done, Cache: w.Cache, Stdout: out, Stderr: out, Jobs: w.Jobs, Color: "never"})
+	rec, err := plan.Run(ctx, runner.RunOptions{RunID: t.Spec.RunID, Elsewhere: t.Done, Chunk: t.Chunk, Cache: w.Cache, Stdout: out, Stderr: out, Jobs: w.Jobs, Color: "never"})
 	out.flush()
 	if ctx.Err() != nil {
 		return nil, ctx.Err()

@@ -14,6 +14,8 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"go.temporal.io/sdk/temporal"
@@ -46,12 +48,21 @@ type RunSpec struct {
 	// Heartbeat is how long a worker may go silent before its step is
 	// given to another; 0 means 30 s.
 	Heartbeat time.Duration `json:"heartbeat,omitempty"`
+	// ChunkSize is how many elements of a foreach one activity carries
+	// out; 0 means DefaultChunk.
+	ChunkSize int `json:"chunk_size,omitempty"`
 }
+
+// DefaultChunk is how many elements of a foreach step one worker carries
+// out at a time: enough that each activity's overhead (tens of
+// milliseconds) is small beside its work.
+const DefaultChunk = 100
 
 // StepSpec is what the workflow knows of a step: its place in the graph
 // and where it runs.
 type StepSpec struct {
 	ID              string   `json:"id"`
+	Foreach         bool     `json:"foreach,omitempty"`
 	Needs           []string `json:"needs,omitempty"`
 	Queue           string   `json:"queue"`
 	ContinueOnError bool     `json:"continue_on_error,omitempty"`
@@ -60,9 +71,10 @@ type StepSpec struct {
 // StepTask is one activity: carry out step Step of the run, given what
 // became of the steps it needs.
 type StepTask struct {
-	Spec RunSpec                    `json:"spec"`
-	Step string                     `json:"step"`
-	Done map[string]*runner.Outcome `json:"done,omitempty"`
+	Spec  RunSpec                    `json:"spec"`
+	Step  string                     `json:"step"`
+	Chunk *runner.Chunk              `json:"chunk,omitempty"`
+	Done  map[string]*runner.Outcome `json:"done,omitempty"`
 }
 
 // Result is what became of every step.
@@ -110,17 +122,23 @@ func Run(ctx workflow.Context, spec RunSpec) (*Result, error) {
 	selector := workflow.NewSelector(ctx)
 	stopped := "" // why no step starts any more: failed, blocked, cancelled
 	inflight := 0
-	start := func(s StepSpec) {
-		task := StepTask{Spec: spec, Step: s.ID, Done: map[string]*runner.Outcome{}}
+	// execute starts one activity of step s (one chunk of it, or all of
+	// it) and calls then with its outcome.
+	execute := func(s StepSpec, chunk *runner.Chunk, then func(runner.Outcome)) {
+		task := StepTask{Spec: spec, Step: s.ID, Chunk: chunk, Done: map[string]*runner.Outcome{}}
 		for _, d := range spec.Steps {
 			if o := res.Outcomes[d.ID]; o != nil {
 				task.Done[d.ID] = o
 			}
 		}
+		id := s.ID
+		if chunk != nil {
+			id = fmt.Sprintf("%s#%d", s.ID, chunk.From)
+		}
 		opts := workflow.ActivityOptions{
 			// Named by the step: a replay then catches steps started in
 			// another order, not only other activities.
-			ActivityID:          s.ID,
+			ActivityID:          id,
 			TaskQueue:           s.Queue,
 			StartToCloseTimeout: 7 * 24 * time.Hour, // a training run; each heartbeat says it is alive
 			HeartbeatTimeout:    heartbeat,
@@ -134,12 +152,10 @@ func Run(ctx workflow.Context, spec RunSpec) (*Result, error) {
 				MaximumAttempts:    5,
 			},
 		}
-		running[s.ID] = true
 		inflight++
 		f := workflow.ExecuteActivity(workflow.WithActivityOptions(actx, opts), ActivityName, task)
 		selector.AddFuture(f, func(f workflow.Future) {
 			inflight--
-			delete(running, s.ID)
 			var o runner.Outcome
 			if err := f.Get(ctx, &o); err != nil {
 				o = runner.Outcome{Status: runner.StatusFailed, Error: err.Error()}
@@ -148,10 +164,54 @@ func Run(ctx workflow.Context, spec RunSpec) (*Result, error) {
 					o = runner.Outcome{Status: runner.StatusCancelled, Reason: "not finished: " + cmp.Or(stopped, "cancelled")}
 				}
 			}
-			res.Outcomes[s.ID] = &o
-			if stopped == "" && !s.ContinueOnError && (o.Status == runner.StatusFailed || o.Status == runner.StatusBlocked) {
-				stopped = "step " + s.ID + " " + o.Status
-				cancel()
+			then(o)
+		})
+	}
+	finish := func(s StepSpec, o runner.Outcome) {
+		delete(running, s.ID)
+		res.Outcomes[s.ID] = &o
+		if stopped == "" && !s.ContinueOnError && (o.Status == runner.StatusFailed || o.Status == runner.StatusBlocked) {
+			stopped = "step " + s.ID + " " + o.Status
+			cancel()
+		}
+	}
+	chunkSize := spec.ChunkSize
+	if chunkSize <= 0 {
+		chunkSize = DefaultChunk
+	}
+	start := func(s StepSpec) {
+		running[s.ID] = true
+		if !s.Foreach {
+			execute(s, nil, func(o runner.Outcome) { finish(s, o) })
+			return
+		}
+		// A foreach fans out: its first chunk says how many elements there
+		// are, the others run at once on whichever workers poll the queue,
+		// and the step itself is carried out last, every element cached.
+		execute(s, &runner.Chunk{Step: s.ID, From: 0, To: chunkSize}, func(o runner.Outcome) {
+			if o.Status != runner.StatusOK && o.Status != runner.StatusCached || o.Elements <= chunkSize || stopped != "" {
+				finish(s, o) // failed, or one chunk was the whole step
+				return
+			}
+			pending, chunks := 0, []runner.Outcome{o}
+			var failed *runner.Outcome
+			for from := chunkSize; from < o.Elements; from += chunkSize {
+				pending++
+				execute(s, &runner.Chunk{Step: s.ID, From: from, To: from + chunkSize}, func(c runner.Outcome) {
+					pending--
+					chunks = append(chunks, c)
+					if failed == nil && c.Status != runner.StatusOK && c.Status != runner.StatusCached {
+						failed = &c
+					}
+					if pending > 0 {
+						return
+					}
+					if failed != nil || stopped != "" {
+						finish(s, *cmp.Or(failed, &runner.Outcome{Status: runner.StatusCancelled, Reason: "not finished: " + stopped}))
+						return
+					}
+					execute(s, nil, func(o runner.Outcome) { finish(s, fromChunks(o, chunks)) })
+				})
 			}
 		})
 	}
@@ -207,4 +267,28 @@ func Run(ctx workflow.Context, spec RunSpec) (*Result, error) {
 		return res, temporal.NewCanceledError(fmt.Sprintf("run %s cancelled", spec.RunID))
 	}
 	return res, nil
+}
+
+// fromChunks is a foreach's outcome after its chunks ran: the step's own,
+// which found every element cached, says what the chunks did.
+func fromChunks(o runner.Outcome, chunks []runner.Outcome) runner.Outcome {
+	if o.Status != runner.StatusCached {
+		return o
+	}
+	var workers []string
+	for _, c := range chunks {
+		o.DurationMS += c.DurationMS
+		if c.Status == runner.StatusOK {
+			o.Status = runner.StatusOK
+		}
+		if c.Worker != "" && !slices.Contains(workers, c.Worker) {
+			workers = append(workers, c.Worker)
+		}
+	}
+	if o.Status == runner.StatusOK {
+		slices.Sort(workers)
+		o.Reason = fmt.Sprintf("in %d chunks", len(chunks))
+		o.Worker = strings.Join(workers, ", ")
+	}
+	return o
 }

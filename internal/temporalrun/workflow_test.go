@@ -3,6 +3,7 @@ package temporalrun
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sort"
 	"strings"
 	"sync"
@@ -207,5 +208,54 @@ func TestWorkflowCancelled(t *testing.T) {
 	}
 	if p.Outcomes["a"].Status != runner.StatusOK || p.Outcomes["d"] == nil || p.Outcomes["d"].Status == runner.StatusOK {
 		t.Errorf("outcomes after cancel: a %+v, d %+v", p.Outcomes["a"], p.Outcomes["d"])
+	}
+}
+
+func TestWorkflowFansAForeachOutInChunks(t *testing.T) {
+	spec := RunSpec{RunID: "20261130-120000-abcdef", Pipeline: "p.yaml", Snapshot: strings.Repeat("ab", 32), ChunkSize: 100, Steps: []StepSpec{
+		{ID: "score", Foreach: true, Queue: "gpu"},
+		{ID: "filter", Needs: []string{"score"}, Queue: "default"},
+	}}
+	var mu sync.Mutex
+	var chunks []string
+	failAt := -1
+	f := &fakeSteps{queues: map[string]string{}}
+	f.outcome = func(task StepTask) (*runner.Outcome, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if task.Chunk != nil {
+			chunks = append(chunks, fmt.Sprintf("%d-%d", task.Chunk.From, task.Chunk.To))
+			if task.Chunk.From == failAt {
+				return &runner.Outcome{Status: runner.StatusFailed, Error: "element 117 failed", Elements: 250}, nil
+			}
+			return &runner.Outcome{Status: runner.StatusOK, Elements: 250}, nil
+		}
+		chunks = append(chunks, task.Step)
+		return &runner.Outcome{Status: runner.StatusCached, Elements: 250, Summary: "all " + task.Step}, nil
+	}
+	res, err := runWorkflow(t, spec, f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sort.Strings(chunks[1:3])
+	if got := strings.Join(chunks, " "); got != "0-100 100-200 200-300 score filter" {
+		t.Errorf("activities %q: the first chunk, the others, the step, then what needs it", got)
+	}
+	if res.Status != runner.StatusOK || res.Outcomes["score"].Summary != "all score" {
+		t.Errorf("result %+v, score %+v", res, res.Outcomes["score"])
+	}
+
+	chunks, failAt = nil, 100
+	res, err = runWorkflow(t, spec, f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Status != runner.StatusFailed || !strings.Contains(res.Outcomes["score"].Error, "element 117") {
+		t.Errorf("a failed chunk: %+v, score %+v", res.Status, res.Outcomes["score"])
+	}
+	for _, c := range chunks {
+		if c == "score" || c == "filter" {
+			t.Errorf("activities %q: nothing runs after a failed chunk", chunks)
+		}
 	}
 }
