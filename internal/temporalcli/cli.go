@@ -39,7 +39,7 @@ const (
 	exitOK       = 0
 	exitFailed   = 1
 	exitInvalid  = 2
-	exitInterrup = 130
+	exitDetached = 130 // interrupted, the run going on: as Ctrl-C exits
 )
 
 // Main runs lifeos-temporal with args and returns its exit code.
@@ -162,7 +162,7 @@ func follow(ctx context.Context, cl temporalClient, runID string, req Request, b
 				continue // watch it end, then assemble what finished
 			}
 			fmt.Fprintf(stderr, "lifeos: detached from run %s, which goes on: `lifeos runs watch %s` follows it, `lifeos runs cancel %s` stops it\n", runID, runID, runID)
-			return exitInterrup, nil
+			return exitDetached, nil
 		}
 		if err != nil {
 			return exitFailed, err
