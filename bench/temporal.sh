@@ -51,7 +51,7 @@ cp "$here/runner/testdata/bench.yaml" "$work/each/pipelines/p.yaml"
 ms() { # ms ENGINE BUCKET DIR: wall milliseconds of one cold run
 	local start end
 	start=$(date +%s%N)
-	(cd "$3" && rm -rf .lifeos out && LIFEOS_CACHE=s3://bench/$2 lifeos run -q --engine "$1" pipelines/p.yaml > "$work/$2.log" 2>&1) ||
+	(cd "$3" && rm -rf .lifeos out && LIFEOS_CACHE=s3://bench/$2 lifeos run -q --engine "$1" ${CHUNK:+$( [ "$1" = temporal ] && echo --chunk "$CHUNK")} pipelines/p.yaml > "$work/$2.log" 2>&1) ||
 		{ cat "$work/$2.log"; exit 1; }
 	end=$(date +%s%N)
 	echo $(((end - start) / 1000000))

@@ -114,7 +114,7 @@ func Submit(ctx context.Context, cl client.Client, plan *runner.Plan, o runner.O
 	spec := RunSpec{RunID: runner.NewRunID(), Pipeline: plan.Pipeline.File, Snapshot: snap.String(),
 		PolicyFile: o.PolicyFile, Sets: o.Sets, Params: o.Params, Heartbeat: heartbeat, ChunkSize: chunk}
 	for _, s := range plan.Order {
-		spec.Steps = append(spec.Steps, StepSpec{ID: s.ID, Needs: s.Needs, Queue: s.QueueName(), ContinueOnError: s.ContinueOnError, Foreach: s.Foreach != nil})
+		spec.Steps = append(spec.Steps, StepSpec{ID: s.ID, Needs: s.Needs, Queue: s.QueueName(), ContinueOnError: s.ContinueOnError, Foreach: s.Foreach != nil, Gate: s.Gate != nil})
 	}
 	_, err = cl.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: WorkflowID(spec.RunID), TaskQueue: WorkflowQueue}, WorkflowName, spec)
 	if err != nil {

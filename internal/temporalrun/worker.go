@@ -37,6 +37,8 @@ type Worker struct {
 	Jobs int
 	// Log receives what the steps print, prefixed with run and step.
 	Log io.Writer
+
+	dirs sync.Map // folder -> *sync.Mutex: one step's chunks take turns
 }
 
 // CarryOut is the activity: one step of a run.
@@ -55,10 +57,13 @@ func (w *Worker) CarryOut(ctx context.Context, t StepTask) (*runner.Outcome, err
 			fmt.Fprintf(w.Log, "%s %s: attempt %d, after: %s (what finished then is in the shared cache)\n", t.Spec.RunID, t.Step, info.Attempt, last)
 		}
 	}
+	// One folder per snapshot and step: the step's chunks take turns in
+	// it (each runs its elements in parallel), so the snapshot is copied
+	// once, not once per chunk.
 	dir := filepath.Join(w.Dir, t.Spec.Snapshot[:16], t.Step)
-	if t.Chunk != nil { // chunks of a step may run at once on one worker
-		dir += fmt.Sprintf("#%d", t.Chunk.From)
-	}
+	mu, _ := w.dirs.LoadOrStore(dir, new(sync.Mutex))
+	mu.(*sync.Mutex).Lock()
+	defer mu.(*sync.Mutex).Unlock()
 	hb.set("fetching the workspace snapshot")
 	if err := runner.Materialize(ctx, w.Cache, snap, dir); err != nil {
 		return nil, fmt.Errorf("materialise snapshot %s: %w", snap.Short(), err)

@@ -63,6 +63,7 @@ const DefaultChunk = 100
 type StepSpec struct {
 	ID              string   `json:"id"`
 	Foreach         bool     `json:"foreach,omitempty"`
+	Gate            bool     `json:"gate,omitempty"` // checked on the whole step's outputs
 	Needs           []string `json:"needs,omitempty"`
 	Queue           string   `json:"queue"`
 	ContinueOnError bool     `json:"continue_on_error,omitempty"`
@@ -210,6 +211,14 @@ func Run(ctx workflow.Context, spec RunSpec) (*Result, error) {
 						finish(s, *cmp.Or(failed, &runner.Outcome{Status: runner.StatusCancelled, Reason: "not finished: " + stopped}))
 						return
 					}
+					if !s.Gate {
+						// Every element is in the shared cache: the steps
+						// after it restore them as they need them.
+						finish(s, fromChunks(runner.Outcome{Status: runner.StatusCached, Elements: o.Elements}, chunks))
+						return
+					}
+					// Its gate reads all its outputs: the step itself,
+					// every element cached, decides.
 					execute(s, nil, func(o runner.Outcome) { finish(s, fromChunks(o, chunks)) })
 				})
 			}
@@ -278,6 +287,7 @@ func fromChunks(o runner.Outcome, chunks []runner.Outcome) runner.Outcome {
 	var workers []string
 	for _, c := range chunks {
 		o.DurationMS += c.DurationMS
+		o.Appends = append(o.Appends, c.Appends...)
 		if c.Status == runner.StatusOK {
 			o.Status = runner.StatusOK
 		}

@@ -238,12 +238,29 @@ func TestWorkflowFansAForeachOutInChunks(t *testing.T) {
 		t.Fatal(err)
 	}
 	sort.Strings(chunks[1:3])
+	if got := strings.Join(chunks, " "); got != "0-100 100-200 200-300 filter" {
+		t.Errorf("activities %q: the first chunk, the others, then what needs the step", got)
+	}
+	if o := res.Outcomes["score"]; res.Status != runner.StatusOK || o.Status != runner.StatusOK || o.Reason != "in 3 chunks" || o.Elements != 250 {
+		t.Errorf("result %+v, score %+v", res, o)
+	}
+
+	// A gate reads the whole step's outputs: the step itself runs last,
+	// every element cached, and decides.
+	chunks = nil
+	spec.Steps[0].Gate = true
+	res, err = runWorkflow(t, spec, f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sort.Strings(chunks[1:3])
 	if got := strings.Join(chunks, " "); got != "0-100 100-200 200-300 score filter" {
-		t.Errorf("activities %q: the first chunk, the others, the step, then what needs it", got)
+		t.Errorf("activities %q: the chunks, the step, then what needs it", got)
 	}
-	if res.Status != runner.StatusOK || res.Outcomes["score"].Summary != "all score" {
-		t.Errorf("result %+v, score %+v", res, res.Outcomes["score"])
+	if o := res.Outcomes["score"]; o.Status != runner.StatusOK || o.Summary != "all score" {
+		t.Errorf("score %+v", o)
 	}
+	spec.Steps[0].Gate = false
 
 	chunks, failAt = nil, 100
 	res, err = runWorkflow(t, spec, f)
