@@ -342,7 +342,13 @@ func (rm *remote) putObject(c *Cache, id OutputID) error {
 			return nil
 		}
 	}
-	err = rm.r.Put(rm.ctx, key, f, st.Size(), !replace)
+	return rm.put(key, f, st.Size(), !replace)
+}
+
+// put uploads one object or entry and counts it; one the store already
+// holds (a create-only put refused) is no error and is not counted.
+func (rm *remote) put(key string, r io.ReadSeeker, size int64, ifAbsent bool) error {
+	err := rm.r.Put(rm.ctx, key, r, size, ifAbsent)
 	rm.result(err)
 	switch {
 	case errors.Is(err, fs.ErrExist):
@@ -350,7 +356,7 @@ func (rm *remote) putObject(c *Cache, id OutputID) error {
 	case err != nil:
 		return err
 	}
-	rm.count(func(s *RemoteStats) { s.Uploaded++; s.UploadedBytes += st.Size() })
+	rm.count(func(s *RemoteStats) { s.Uploaded++; s.UploadedBytes += size })
 	return nil
 }
 
@@ -361,16 +367,7 @@ func (rm *remote) putEntry(id ActionID, data []byte) error {
 	if rm.isOffline() {
 		return errOffline
 	}
-	err := rm.r.Put(rm.ctx, remoteKey(RemoteEntries, id), bytes.NewReader(data), int64(len(data)), !rm.replace(id))
-	rm.result(err)
-	switch {
-	case errors.Is(err, fs.ErrExist):
-		return nil
-	case err != nil:
-		return err
-	}
-	rm.count(func(s *RemoteStats) { s.Uploaded++; s.UploadedBytes += int64(len(data)) })
-	return nil
+	return rm.put(remoteKey(RemoteEntries, id), bytes.NewReader(data), int64(len(data)), !rm.replace(id))
 }
 
 // remoteGet looks an entry up in the remote after a local miss. What it
