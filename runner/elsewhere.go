@@ -133,7 +133,7 @@ func (e *engine) settleElsewhere(n *node, o *Outcome) error {
 	if n.status == StatusCached && o.Status == StatusOK {
 		n.status, rec.Status, rec.Cached, rec.UpToDate = StatusOK, StatusOK, false, false
 	}
-	if o.Status == StatusOK || o.Status == StatusCached {
+	if o.Status == StatusOK { // it ran there; a step cached there says what happened here
 		rec.Reason, rec.DurationMS = o.Reason, o.DurationMS
 	}
 	rec.Worker = o.Worker

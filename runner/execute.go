@@ -215,7 +215,8 @@ func (e *engine) restore(el *element) bool {
 	if err != nil {
 		return false
 	}
-	changes, writes, err := e.syncOutputs(&res, !e.explain)
+	leave := e.o.NoDownload && e.o.Elsewhere[el.n.s.ID] != nil
+	changes, writes, err := e.syncOutputs(&res, !e.explain && !leave)
 	if err != nil {
 		return false
 	}
@@ -225,10 +226,12 @@ func (e *engine) restore(el *element) bool {
 		el.upToDate = true
 	case e.explain:
 		el.reason = changes.pending()
+	case leave:
+		el.reason = "outputs left in the shared cache (--no-download)"
 	default:
 		el.reason = changes.done()
 	}
-	if !e.explain {
+	if !e.explain && !leave {
 		e.recordMemo(el, res.Outputs, writes)
 	}
 	return true

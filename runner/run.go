@@ -46,6 +46,9 @@ type RunOptions struct {
 	// Elsewhere holds the steps carried out on other machines, by id: they
 	// are restored from the cache, not run (elsewhere.go).
 	Elsewhere map[string]*Outcome
+	// NoDownload leaves the declared outputs of the steps carried out
+	// elsewhere in the shared cache: the run is recorded, not restored.
+	NoDownload bool
 	// Chunk, when set, runs only elements From to To (exclusive) of its
 	// foreach step: a share of a step spread over workers.
 	Chunk *Chunk

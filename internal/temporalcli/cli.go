@@ -186,13 +186,6 @@ func askCancel(stdin io.Reader, stderr io.Writer, runID string) bool {
 // left it: every step carried out elsewhere, restored from the shared
 // cache; the record written; history and cost lines replayed.
 func assemble(ctx context.Context, res *temporalrun.Result, spec temporalrun.RunSpec, req Request, began time.Time, stdout, stderr io.Writer) (int, error) {
-	if req.NoDownload {
-		fmt.Fprintf(stdout, "%s: %s (outputs left in the shared cache: --no-download)\n", res.Status, spec.RunID)
-		if res.Status != runner.StatusOK {
-			return exitFailed, nil
-		}
-		return exitOK, nil
-	}
 	only := make([]string, len(spec.Steps))
 	for i, s := range spec.Steps {
 		only[i] = s.ID
@@ -205,7 +198,7 @@ func assemble(ctx context.Context, res *temporalrun.Result, spec temporalrun.Run
 	if req.JSON {
 		progress = stderr
 	}
-	rec, err := plan.Run(ctx, runner.RunOptions{RunID: spec.RunID, Started: began, Elsewhere: res.Outcomes, Quiet: true,
+	rec, err := plan.Run(ctx, runner.RunOptions{RunID: spec.RunID, Started: began, Elsewhere: res.Outcomes, Quiet: true, NoDownload: req.NoDownload,
 		Stdout: progress, Stderr: stderr, Color: req.Color})
 	if rec != nil && req.JSON {
 		if jerr := rec.WriteJSON(stdout); jerr != nil {
