@@ -9,6 +9,8 @@ import (
 	"sort"
 	"strings"
 	"testing"
+
+	"github.com/gofrs/flock"
 )
 
 // The tests' exec steps run this test binary with -lifeos-helper instead of
@@ -47,12 +49,20 @@ func helperRun(cmd string, args ...string) string {
 //	all MIN...        logs "all", writes out/*.txt then MIN to all.txt
 //	list              logs "list", prints in/*.txt as items {path, sha256, n}
 func helper(cmd string, args []string) error {
+	// Under a lock: two helpers appending at once lose a line under Wine,
+	// whose O_APPEND is a seek to the end, then a write.
+	lock := flock.New("calls.log.lock")
+	if err := lock.Lock(); err != nil {
+		return err
+	}
 	logf, err := os.OpenFile("calls.log", os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o666)
 	if err != nil {
+		lock.Unlock()
 		return err
 	}
 	fmt.Fprintln(logf, cmd)
 	logf.Close()
+	lock.Unlock()
 	switch cmd {
 	case "each":
 		data, err := os.ReadFile(args[0])
