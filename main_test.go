@@ -284,8 +284,7 @@ func cmdFakeGitHub(ts *testscript.TestScript, neg bool, args []string) {
 		os.MkdirAll(filepath.Dir(name), 0o777)
 		os.WriteFile(name, []byte(is.Title+"\n\n"+is.Body), 0o666)
 	}
-	srv := httptest.NewServer(s)
-	s.URL = srv.URL
+	srv := s.Start()
 	ts.Setenv("GITHUB_API_URL", srv.URL)
 	ts.Defer(func() { srv.Close(); log.Close() })
 }

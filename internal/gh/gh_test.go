@@ -3,7 +3,6 @@ package gh
 import (
 	"context"
 	"fmt"
-	"net/http/httptest"
 	"strings"
 	"testing"
 
@@ -14,9 +13,8 @@ func fake(t *testing.T, repos ...string) (*githubtest.Server, string) {
 	t.Helper()
 	s := githubtest.New(repos...)
 	s.Token = "ghp_test"
-	srv := httptest.NewServer(s)
+	srv := s.Start()
 	t.Cleanup(srv.Close)
-	s.URL = srv.URL
 	return s, srv.URL
 }
 

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"slices"
 	"sort"
 	"strconv"
@@ -43,7 +44,7 @@ type Server struct {
 	Token string
 	// Log, when set, gets "METHOD /path STATUS" per request.
 	Log io.Writer
-	// URL is the server's address, for html_url; set it once it listens.
+	// URL is the server's address, for html_url; Start sets it.
 	URL string
 	// Changed, when set, is called with each issue or pull request opened
 	// or edited (under the server's lock).
@@ -493,4 +494,13 @@ func invalid(w http.ResponseWriter, resource, field, code string) {
 		"documentation_url": "https://docs.github.com/rest",
 		"status":            "422",
 	})
+}
+
+// Start serves s on a loopback port. URL is set before the first request
+// can arrive: set after, it would be written while the server reads it.
+func (s *Server) Start() *httptest.Server {
+	srv := httptest.NewUnstartedServer(s)
+	s.URL = "http://" + srv.Listener.Addr().String()
+	srv.Start()
+	return srv
 }
