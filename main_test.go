@@ -67,6 +67,8 @@ func TestScript(t *testing.T) {
 			switch cond {
 			case "mount": // tmpfs can be mounted: root on Linux with the capability
 				return canMount(), nil
+			case "race": // built with the race detector (slow for image work)
+				return raceBuild, nil
 			case "s3": // a real S3-compatible server can be started (s3server)
 				return hasS3Server(), nil
 			case "temporal": // Temporal's dev server can be started (temporalserver)
