@@ -320,7 +320,7 @@ func fmtElapsed(d time.Duration) string {
 // stream returns the writer for a running step's output: whole lines, each
 // prefixed with the step (and item, for a foreach element), above the live
 // area. It is nil when the run is quiet.
-func (c *console) stream(id, item string, colorIndex int) *prefixWriter {
+func (c *console) stream(id, item string, colorIndex int) *PrefixWriter {
 	if c.quiet {
 		return nil
 	}
@@ -329,7 +329,7 @@ func (c *console) stream(id, item string, colorIndex int) *prefixWriter {
 		label += "[" + shorten(item, 32) + "]"
 	}
 	prefix := "  " + c.paint(streamColors[colorIndex%len(streamColors)], label+" |") + " "
-	return &prefixWriter{w: lineFunc(func(line string) {
+	return &PrefixWriter{w: lineFunc(func(line string) {
 		c.mu.Lock()
 		if ls := c.running[id]; ls != nil {
 			ls.lastOut = c.now()
@@ -339,7 +339,7 @@ func (c *console) stream(id, item string, colorIndex int) *prefixWriter {
 	}), prefix: prefix}
 }
 
-// lineFunc is a writer of whole lines (prefixWriter writes one per call).
+// lineFunc is a writer of whole lines (PrefixWriter writes one per call).
 type lineFunc func(string)
 
 func (f lineFunc) Write(b []byte) (int, error) {
@@ -412,7 +412,7 @@ func (e *engine) replayLogs(n *node) {
 		}
 		if w := e.con.stream(n.s.ID, item, n.index); w != nil {
 			w.Write(data)
-			w.flush()
+			w.Flush()
 		}
 	}
 }

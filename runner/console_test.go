@@ -105,7 +105,7 @@ func TestConsoleColor(t *testing.T) {
 	c.stepLine("FAIL", "b", "")
 	w := c.stream("b", "photo.png", 1)
 	w.Write([]byte("line one\npartial"))
-	w.flush()
+	w.Flush()
 	want := "  \x1b[1;31mFAIL      \x1b[0m b\n" +
 		"  \x1b[35mb[photo.png] |\x1b[0m line one\n" +
 		"  \x1b[35mb[photo.png] |\x1b[0m partial\n"

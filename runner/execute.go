@@ -277,12 +277,12 @@ func (e *engine) run(ctx context.Context, el *element) {
 	if el.foreach {
 		item = el.label
 	}
-	var sw *prefixWriter
+	var sw *PrefixWriter
 	if s.Type.Streams || e.o.Verbose {
 		// Streamed as it comes, after the redaction below like the log.
 		if sw = e.con.stream(s.ID, item, el.n.index); sw != nil {
 			log = io.MultiWriter(logf, sw)
-			defer sw.flush()
+			defer sw.Flush()
 		}
 	}
 	defer func() {

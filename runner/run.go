@@ -118,7 +118,7 @@ func (plan *Plan) newEngine(o RunOptions, explain bool) (*engine, error) {
 	if tty && (isTerminal(o.Stderr) || forced) {
 		// One screen: warnings go above the live area, or they would
 		// break it (it redraws by moving the cursor up over its lines).
-		stderr = &prefixWriter{w: lineFunc(func(line string) { e.con.printErr(line) })}
+		stderr = &PrefixWriter{w: lineFunc(func(line string) { e.con.printErr(line) })}
 	}
 	o.Stderr = &syncWriter{w: redactWriter{plan.redact, stderr}}
 	e = &engine{plan: plan, o: o, debug: debugFlags(), explain: explain, byStep: map[*Step]*node{}, stats: newDirStats(plan.Root)}

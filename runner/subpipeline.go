@@ -23,10 +23,10 @@ func (e *engine) runSub(ctx context.Context, file string, params map[string]any)
 	if err != nil {
 		return nil, err
 	}
-	out := &prefixWriter{w: e.o.Stdout, prefix: "  | "}
+	out := &PrefixWriter{w: e.o.Stdout, prefix: "  | "}
 	rec, err := plan.Run(ctx, RunOptions{Jobs: e.o.Jobs, NoCache: e.o.NoCache, Quiet: e.o.Quiet, Verbose: e.o.Verbose,
 		Stdout: out, Stderr: e.o.Stderr, nested: true})
-	out.flush()
+	out.Flush()
 	if rec == nil {
 		return nil, err
 	}
@@ -62,15 +62,21 @@ func ParamAssignments(params map[string]any) ([]string, error) {
 	return out, nil
 }
 
-// prefixWriter writes whole lines with a prefix.
-type prefixWriter struct {
+// PrefixWriter writes whole lines with a prefix: a step's output in the
+// console, a sub-pipeline's, a worker's.
+type PrefixWriter struct {
 	mu     sync.Mutex
 	w      io.Writer
 	prefix string
 	buf    bytes.Buffer
 }
 
-func (p *prefixWriter) Write(b []byte) (int, error) {
+// NewPrefixWriter returns a PrefixWriter to w.
+func NewPrefixWriter(w io.Writer, prefix string) *PrefixWriter {
+	return &PrefixWriter{w: w, prefix: prefix}
+}
+
+func (p *PrefixWriter) Write(b []byte) (int, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.buf.Write(b)
@@ -86,7 +92,8 @@ func (p *prefixWriter) Write(b []byte) (int, error) {
 	}
 }
 
-func (p *prefixWriter) flush() {
+// Flush writes what is left of a last line without a newline.
+func (p *PrefixWriter) Flush() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.buf.Len() > 0 {

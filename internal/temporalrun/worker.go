@@ -1,7 +1,6 @@
 package temporalrun
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -74,9 +73,10 @@ func (w *Worker) CarryOut(ctx context.Context, t StepTask) (*runner.Outcome, err
 		// lifeos. Retrying here would not help.
 		return nil, temporal.NewNonRetryableApplicationError(fmt.Sprintf("%s on worker %s: %v", t.Spec.Pipeline, w.Name, err), "lifeos.Load", err)
 	}
-	out := &prefixLines{w: w.Log, prefix: t.Spec.RunID[len(t.Spec.RunID)-6:] + " " + t.Step + " | ", last: hb.set}
+	prefix := t.Spec.RunID[len(t.Spec.RunID)-6:] + " " + t.Step + " | "
+	out := runner.NewPrefixWriter(io.MultiWriter(w.Log, lastLine{prefix, hb.set}), prefix)
 	rec, err := plan.Run(ctx, runner.RunOptions{RunID: t.Spec.RunID, Elsewhere: t.Done, Chunk: t.Chunk, Cache: w.Cache, Stdout: out, Stderr: out, Jobs: w.Jobs, Color: "never"})
-	out.flush()
+	out.Flush()
 	if ctx.Err() != nil {
 		return nil, ctx.Err()
 	}
@@ -134,40 +134,18 @@ func (h *heartbeat) start(ctx context.Context, every time.Duration) (stop func()
 	return func() { close(done) }
 }
 
-// prefixLines writes whole lines to w with a prefix, and tells last the
-// latest one.
-type prefixLines struct {
-	mu     sync.Mutex
-	w      io.Writer
+// lastLine tells set each non-empty line written to it, without the
+// prefix: the heartbeat's progress detail.
+type lastLine struct {
 	prefix string
-	buf    bytes.Buffer
-	last   func(string)
+	set    func(string)
 }
 
-func (p *prefixLines) Write(b []byte) (int, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.buf.Write(b)
-	for {
-		line, err := p.buf.ReadString('\n')
-		if err != nil {
-			p.buf.WriteString(line) // not a whole line yet
-			return len(b), nil
-		}
-		fmt.Fprint(p.w, p.prefix+line)
-		if s := strings.TrimSpace(line); s != "" {
-			p.last(s)
-		}
+func (l lastLine) Write(b []byte) (int, error) {
+	if s := strings.TrimSpace(strings.TrimPrefix(string(b), l.prefix)); s != "" {
+		l.set(s)
 	}
-}
-
-func (p *prefixLines) flush() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.buf.Len() > 0 {
-		fmt.Fprintln(p.w, p.prefix+p.buf.String())
-		p.buf.Reset()
-	}
+	return len(b), nil
 }
 
 // Serve polls queues until ctx is done: the workflow on WorkflowQueue
