@@ -4,6 +4,7 @@ package main
 
 import (
 	"flag"
+	"net"
 	"os"
 	"strconv"
 	"sync"
@@ -46,8 +47,9 @@ func temporalServer(ts *testscript.TestScript, neg bool, args []string) {
 	ts.Check(err)
 	port := 0
 	if a := ts.Getenv("LIFEOS_TEMPORAL_ADDRESS"); a != "" { // started before: the same port
-		_, p, _ := cutLast(a, ":")
-		port, _ = strconv.Atoi(p)
+		if _, p, err := net.SplitHostPort(a); err == nil {
+			port, _ = strconv.Atoi(p)
+		}
 	}
 	if port == 0 {
 		port, err = s3test.FreePort()
@@ -66,15 +68,6 @@ func temporalServer(ts *testscript.TestScript, neg bool, args []string) {
 
 // devServers is each scenario's latest dev server, for -stop.
 var devServers sync.Map // *testscript.TestScript -> *temporalcli.DevServer
-
-func cutLast(s, sep string) (before, after string, found bool) {
-	for i := len(s) - len(sep); i >= 0; i-- {
-		if s[i:i+len(sep)] == sep {
-			return s[:i], s[i+len(sep):], true
-		}
-	}
-	return s, "", false
-}
 
 // temporalAvailable is the [temporal] condition: the Temporal CLI is installed
 // (always true where it is required: in CI, which builds it).

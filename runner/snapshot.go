@@ -10,8 +10,8 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
-	"sync"
 
+	"github.com/lifeos/lifeos/internal/par"
 	"github.com/lifeos/lifeos/runner/cache"
 )
 
@@ -156,40 +156,14 @@ func Materialize(ctx context.Context, c *cache.Cache, id cache.OutputID, dir str
 	sums := c.StatCache()
 	// Eight at a time: most of a file's time is its round trip to the
 	// shared store.
-	var (
-		wg    sync.WaitGroup
-		mu    sync.Mutex
-		first error
-	)
-	files := make(chan SnapshotFile)
-	for range 8 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for f := range files {
-				if err := materializeFile(c, sums, dir, f); err != nil {
-					mu.Lock()
-					if first == nil {
-						first = fmt.Errorf("snapshot %s: %s: %w", id.Short(), f.Path, err)
-					}
-					mu.Unlock()
-				}
-			}
-		}()
-	}
-	for _, f := range snap.Files {
-		if ctx.Err() != nil {
-			break
+	err = par.Each(ctx, 8, snap.Files, func(f SnapshotFile) error {
+		if err := materializeFile(c, sums, dir, f); err != nil {
+			return fmt.Errorf("snapshot %s: %s: %w", id.Short(), f.Path, err)
 		}
-		files <- f
-	}
-	close(files)
-	wg.Wait()
-	if first == nil {
-		first = ctx.Err()
-	}
-	if first != nil {
-		return first
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	if err := sums.Save(); err != nil {
 		return err

@@ -15,6 +15,7 @@ import (
 
 	"github.com/lifeos/lifeos/internal/atomicfile"
 	"github.com/lifeos/lifeos/internal/filehash"
+	"github.com/lifeos/lifeos/internal/par"
 	"github.com/lifeos/lifeos/internal/robustio"
 )
 
@@ -516,42 +517,9 @@ func (c *Cache) RemoteUsage(ctx context.Context) (entries, entryBytes, objects, 
 // syncWorkers is how many transfers Push and Pull run at once.
 const syncWorkers = 8
 
-// each runs fn for every item of list on syncWorkers goroutines and
-// returns the first error; it stops early when ctx is done.
+// each is par.Each with the transfers' concurrency.
 func each[T any](ctx context.Context, list []T, fn func(T) error) error {
-	var (
-		mu    sync.Mutex
-		first error
-		wg    sync.WaitGroup
-	)
-	work := make(chan T)
-	for range syncWorkers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for it := range work {
-				if err := fn(it); err != nil {
-					mu.Lock()
-					if first == nil {
-						first = err
-					}
-					mu.Unlock()
-				}
-			}
-		}()
-	}
-	for _, it := range list {
-		if ctx.Err() != nil {
-			break
-		}
-		work <- it
-	}
-	close(work)
-	wg.Wait()
-	if first == nil {
-		first = ctx.Err()
-	}
-	return first
+	return par.Each(ctx, syncWorkers, list, fn)
 }
 
 func (rm *remote) snapshot() RemoteStats {

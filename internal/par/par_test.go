@@ -1,0 +1,46 @@
+package par
+
+import (
+	"context"
+	"errors"
+	"sync/atomic"
+	"testing"
+)
+
+func TestEachRunsEveryItemAtMostNAtOnce(t *testing.T) {
+	var running, most, sum atomic.Int64
+	list := make([]int, 100)
+	for i := range list {
+		list[i] = i
+	}
+	err := Each(context.Background(), 4, list, func(i int) error {
+		n := running.Add(1)
+		for m := most.Load(); n > m && !most.CompareAndSwap(m, n); m = most.Load() {
+		}
+		sum.Add(int64(i))
+		running.Add(-1)
+		return nil
+	})
+	if err != nil || sum.Load() != 4950 || most.Load() > 4 {
+		t.Fatalf("err %v, sum %d, at most %d at once", err, sum.Load(), most.Load())
+	}
+}
+
+func TestEachReturnsTheFirstErrorAndStopsWhenCancelled(t *testing.T) {
+	boom := errors.New("boom")
+	if err := Each(context.Background(), 2, []int{1, 2, 3}, func(i int) error {
+		if i == 2 {
+			return boom
+		}
+		return nil
+	}); !errors.Is(err, boom) {
+		t.Errorf("err %v, want boom", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	var calls atomic.Int64
+	err := Each(ctx, 2, []int{1, 2, 3}, func(int) error { calls.Add(1); return nil })
+	if !errors.Is(err, context.Canceled) || calls.Load() != 0 {
+		t.Errorf("cancelled: err %v, %d calls", err, calls.Load())
+	}
+}
