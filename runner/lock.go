@@ -11,8 +11,6 @@ import (
 	"time"
 
 	"github.com/gofrs/flock"
-
-	"github.com/lifeos/lifeos/internal/atomicfile"
 )
 
 // One run at a time per workspace: two runs writing the same declared
@@ -24,8 +22,10 @@ import (
 // share a cache (LIFEOS_CACHE) need no lock between them: cache writes are
 // atomic and content-addressed.
 
-// lockHolder says who holds the lock, in .lifeos/lock.holder, so that a
-// waiting run can say whom it waits for.
+// lockHolder says who holds the lock, so that a waiting run can say whom it
+// waits for. It is written into the lock file itself, after its first byte
+// (the byte Windows locks): a separate file cost every run the creation,
+// rename and removal of an inode, 0.8 ms of a 20 ms no-op.
 type lockHolder struct {
 	Run      string    `json:"run"`
 	PID      int       `json:"pid"`
@@ -49,13 +49,14 @@ func lockWorkspace(ctx context.Context, root string, me lockHolder, noWait bool,
 	if err := os.MkdirAll(dir, 0o777); err != nil {
 		return nil, fmt.Errorf("lock workspace: %w", err)
 	}
-	fl := flock.New(filepath.Join(dir, "lock"))
+	path := filepath.Join(dir, "lock")
+	fl := flock.New(path)
 	ok, err := fl.TryLock()
 	if err != nil {
 		return nil, fmt.Errorf("lock workspace: %w", err)
 	}
 	if !ok {
-		who := describeHolder(readHolder(dir), time.Now())
+		who := describeHolder(readHolder(path), time.Now())
 		if noWait {
 			return nil, fmt.Errorf("%w: %s holds %s (--no-wait)", ErrBusy, who, filepath.Join(".lifeos", "lock"))
 		}
@@ -67,25 +68,39 @@ func lockWorkspace(ctx context.Context, root string, me lockHolder, noWait bool,
 			return nil, fmt.Errorf("lock workspace: %w", err)
 		}
 	}
-	holder := filepath.Join(dir, "lock.holder")
-	if b, err := json.Marshal(me); err == nil {
-		// Only informative: a run that cannot say who it is still runs.
-		// Only a message reads it, and a crash releases the lock anyway:
-		// not worth an fsync on every run.
-		_ = atomicfile.WriteFileUnsynced(holder, append(b, '\n'), 0o666)
+	// Only informative: a run that cannot say who it is still runs. Only
+	// a message reads it, and a crash releases the lock anyway: not worth
+	// an fsync on every run.
+	w, werr := os.OpenFile(path, os.O_WRONLY, 0)
+	if werr == nil {
+		if b, err := json.Marshal(me); err == nil {
+			// What a longer holder left beyond it is cut off.
+			if _, err := w.WriteAt(append(b, '\n'), holderOffset); err == nil {
+				_ = w.Truncate(holderOffset + int64(len(b)) + 1)
+			}
+		}
 	}
 	return func() {
-		os.Remove(holder)
+		if werr == nil {
+			// Nobody holds it: a waiting run must not name this one.
+			_ = w.Truncate(holderOffset)
+			w.Close()
+		}
 		fl.Unlock()
 	}, nil
 }
 
-// readHolder reads who holds the lock; zero when unknown (the holder has
-// not written it yet).
-func readHolder(dir string) lockHolder {
+// holderOffset is where the holder starts in the lock file: LockFileEx
+// locks its first byte, which no other handle may then read or write.
+const holderOffset = 1
+
+// readHolder reads who holds the lock at path; zero when unknown (the
+// holder has not written it yet).
+func readHolder(path string) lockHolder {
 	var h lockHolder
-	if b, err := os.ReadFile(filepath.Join(dir, "lock.holder")); err == nil {
-		json.Unmarshal(b, &h)
+	if f, err := os.Open(path); err == nil {
+		defer f.Close()
+		json.NewDecoder(io.NewSectionReader(f, holderOffset, 4<<10)).Decode(&h)
 	}
 	return h
 }
