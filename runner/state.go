@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"unsafe"
 
 	"github.com/lifeos/lifeos/internal/atomicfile"
 	"github.com/lifeos/lifeos/runner/cache"
@@ -37,10 +38,34 @@ type keyState struct {
 	trimStamp int64
 }
 
+// elemState is an element's record. One read from the file stays as its
+// text until asked for (parse): a no-op run asks for every element, but
+// from its workers, in parallel, while the scheduler goes on; a run of
+// some steps never parses the others'. A record read is never changed
+// (set replaces it), so save writes its text as it was.
 type elemState struct {
+	text   string // its lines, from its E line on, as read; "" when made in this run
+	once   sync.Once
+	bad    bool // the text did not parse: as if there were no record
 	action cache.ActionID
 	memo   *memo
 	m      memo // where a memo read from the file lives
+}
+
+// parse parses the record's text, once.
+func (es *elemState) parse() {
+	es.once.Do(func() {
+		if es.text != "" {
+			es.bad = !es.parseText(es.text)
+		}
+	})
+}
+
+// parsed returns a record made in this run, which needs no parsing.
+func parsed(id cache.ActionID, m *memo) *elemState {
+	es := &elemState{action: id, memo: m}
+	es.once.Do(func() {})
+	return es
 }
 
 const stateHeader = "lifeos keystate v2\n"
@@ -102,39 +127,67 @@ func (ks *keyState) read() {
 	if err != nil || !bytes.HasPrefix(data, []byte(stateHeader)) {
 		return
 	}
-	var cur *elemState
-	rest := string(data[len(stateHeader):])
-	for len(rest) > 0 {
+	// Never modified: the records' texts are slices of it, not copies.
+	rest := unsafe.String(unsafe.SliceData(data), len(data))[len(stateHeader):]
+	for len(rest) > 0 && !strings.HasPrefix(rest, "E ") {
 		line := rest
 		if i := strings.IndexByte(rest, '\n'); i >= 0 {
 			line, rest = rest[:i], rest[i+1:]
 		} else {
 			rest = ""
 		}
+		switch {
+		case strings.HasPrefix(line, "S "):
+			if st, ok := parseStamp(line[2:]); ok {
+				ks.swept[st.path] = st
+			}
+		case strings.HasPrefix(line, "T "):
+			ks.trimStamp, _ = strconv.ParseInt(line[2:], 10, 64)
+		}
+	}
+	// Each element's record runs from its E line to the next: only found
+	// here, parsed when asked for.
+	for len(rest) > 0 {
+		text := rest
+		if i := strings.Index(rest, "\nE "); i >= 0 {
+			text, rest = rest[:i+1], rest[i+1:]
+		} else {
+			rest = ""
+		}
+		if !strings.HasSuffix(text, "\n") {
+			text += "\n" // saved as it was, before the next record
+		}
+		first, _, _ := strings.Cut(text, "\n")
+		if _, key, ok := strings.Cut(first[2:], " "); ok {
+			ks.elems[unescapeLine(key)] = &elemState{text: text}
+		}
+	}
+}
+
+// parseText parses an element's record (see read), reporting whether its
+// action did. A memo that does not parse is dropped.
+func (es *elemState) parseText(text string) bool {
+	cur := es
+	for len(text) > 0 {
+		line := text
+		if i := strings.IndexByte(text, '\n'); i >= 0 {
+			line, text = text[:i], text[i+1:]
+		} else {
+			text = ""
+		}
 		if len(line) < 2 || line[1] != ' ' {
 			continue
 		}
 		rest := line[2:]
 		switch line[0] {
-		case 'S':
-			if st, ok := parseStamp(rest); ok {
-				ks.swept[st.path] = st
-			}
-		case 'T':
-			ks.trimStamp, _ = strconv.ParseInt(rest, 10, 64)
 		case 'E':
-			cur = nil
-			id, key, ok := strings.Cut(rest, " ")
+			id, _, _ := strings.Cut(rest, " ")
 			a, err := cache.ParseActionID(id)
-			if !ok || err != nil {
-				continue
+			if err != nil {
+				return false
 			}
-			cur = &elemState{action: a}
-			ks.elems[unescapeLine(key)] = cur
+			cur.action = a
 		case 'M':
-			if cur == nil {
-				continue
-			}
 			k, out, _ := strings.Cut(rest, " ")
 			m := &cur.m // one allocation per element, not two
 			if parseHex16(m.key[:], k) != nil {
@@ -145,11 +198,11 @@ func (ks *keyState) read() {
 				cur.memo = m
 			}
 		case 'P':
-			if cur != nil && cur.memo != nil {
+			if cur.memo != nil {
 				cur.memo.patterns = append(cur.memo.patterns, unescapeLine(rest))
 			}
 		case 'I', 'W':
-			if cur == nil || cur.memo == nil {
+			if cur.memo == nil {
 				continue
 			}
 			st, ok := parseStamp(rest)
@@ -163,11 +216,11 @@ func (ks *keyState) read() {
 				cur.memo.writes = append(cur.memo.writes, st)
 			}
 		case 'O':
-			if cur != nil && cur.memo != nil {
+			if cur.memo != nil {
 				cur.memo.outputs = rest
 			}
 		case 'R': // <object> <size> <items: 0 or 1> <small outputs JSON>
-			if cur == nil || cur.memo == nil {
+			if cur.memo == nil {
 				continue
 			}
 			f := strings.SplitN(rest, " ", 4)
@@ -183,11 +236,12 @@ func (ks *keyState) read() {
 			}
 			cur.memo.outRef, cur.memo.outSize, cur.memo.outItems, cur.memo.outHead = ref, size, f[2] == "1", f[3]
 		case 'Q':
-			if cur != nil && cur.memo != nil {
+			if cur.memo != nil {
 				cur.memo.policy = unescapeLine(rest)
 			}
 		}
 	}
+	return true
 }
 
 // clean reports whether a folder has the stamp it had when it was last
@@ -216,15 +270,27 @@ func (ks *keyState) setClean(st stamp) {
 	}
 }
 
-func (ks *keyState) get(step, label string) (cache.ActionID, bool) {
+// elem returns an element's record, parsed; nil when there is none.
+func (ks *keyState) elem(step, label string) *elemState {
 	<-ks.ready
 	ks.mu.Lock()
-	defer ks.mu.Unlock()
-	es, ok := ks.elems[step+"\x00"+label]
-	if !ok {
-		return cache.ActionID{}, false
+	es := ks.elems[step+"\x00"+label]
+	ks.mu.Unlock()
+	if es == nil {
+		return nil
 	}
-	return es.action, true
+	es.parse() // outside the lock: the workers parse in parallel
+	if es.bad {
+		return nil
+	}
+	return es
+}
+
+func (ks *keyState) get(step, label string) (cache.ActionID, bool) {
+	if es := ks.elem(step, label); es != nil {
+		return es.action, true
+	}
+	return cache.ActionID{}, false
 }
 
 // set records the element's ActionID and memo (nil for none).
@@ -233,19 +299,18 @@ func (ks *keyState) set(step, label string, id cache.ActionID, m *memo) {
 	ks.mu.Lock()
 	defer ks.mu.Unlock()
 	k := step + "\x00" + label
-	old := ks.elems[k]
-	if old != nil && old.action == id && old.memo.equal(m) {
-		return
+	if old := ks.elems[k]; old != nil {
+		old.parse()
+		if !old.bad && old.action == id && old.memo.equal(m) {
+			return
+		}
 	}
-	ks.elems[k] = &elemState{action: id, memo: m}
+	ks.elems[k] = parsed(id, m)
 	ks.dirty = true
 }
 
 func (ks *keyState) memo(step, label string) *memo {
-	<-ks.ready
-	ks.mu.Lock()
-	defer ks.mu.Unlock()
-	if es := ks.elems[step+"\x00"+label]; es != nil {
+	if es := ks.elem(step, label); es != nil {
 		return es.memo
 	}
 	return nil
@@ -278,8 +343,11 @@ func (ks *keyState) confirmTrim(stamp int64, checked map[string]bool) {
 	}
 	for k, es := range ks.elems {
 		step, _, _ := strings.Cut(k, "\x00")
-		if es.memo != nil && !checked[step] {
-			es.memo = nil
+		if checked[step] {
+			continue
+		}
+		if es.parse(); !es.bad && es.memo != nil {
+			ks.elems[k] = parsed(es.action, nil) // a record read is not changed
 		}
 	}
 	ks.trimStamp, ks.dirty = stamp, true
@@ -344,6 +412,10 @@ func (ks *keyState) save() error {
 		}
 		for _, k := range keys {
 			es := ks.elems[k]
+			if es.text != "" { // as read
+				bw.WriteString(es.text)
+				continue
+			}
 			line('E', es.action.String(), escapeLine(k))
 			if m := es.memo; m != nil {
 				line('M', hex.EncodeToString(m.key[:]), m.output.String())

@@ -1,6 +1,7 @@
 package runner
 
 import (
+	"os"
 	"path/filepath"
 	"testing"
 
@@ -46,5 +47,42 @@ func TestKeyStateRoundTrip(t *testing.T) {
 	}
 	if !back.clean(stamp{path: "out", size: 4096, mtime: 3e18, ino: 9}) {
 		t.Error("the clean folder's stamp was not read back")
+	}
+}
+
+// A record nobody asked for is saved as it was read, and one that does not
+// parse is no record at all.
+func TestKeyStateKeepsUnreadRecords(t *testing.T) {
+	path := filepath.Join(testdir.New(t), "p.ids")
+	ks := loadKeyStateAsync(path)
+	m := &memo{key: [16]byte{1}, output: cache.OutputID{2}, outputs: `{"n":1}`, patterns: []string{"a.txt"},
+		inputs: []stamp{{path: "a.txt", size: 3, mtime: 1e18, ino: 7}}}
+	ks.set("one", "a.txt", cache.ActionID{3}, m)
+	ks.set("two", "", cache.ActionID{4}, nil)
+	if err := ks.save(); err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A third record whose action is damaged, after the others.
+	if err := os.WriteFile(path, append(data, "E nothex three\nM zz\n"...), 0o666); err != nil {
+		t.Fatal(err)
+	}
+	back := loadKeyStateAsync(path)
+	back.set("two", "", cache.ActionID{5}, nil) // only "two" is read and changed
+	if err := back.save(); err != nil {
+		t.Fatal(err)
+	}
+	again := loadKeyStateAsync(path)
+	if got := again.memo("one", "a.txt"); !got.equal(m) {
+		t.Errorf("unread record saved as %+v, want %+v", got, m)
+	}
+	if a, ok := again.get("two", ""); !ok || a != (cache.ActionID{5}) {
+		t.Errorf("changed record read back as %v, %v", a, ok)
+	}
+	if _, ok := again.get("three", ""); ok || again.memo("three", "") != nil {
+		t.Error("a damaged record was read as a record")
 	}
 }
