@@ -99,25 +99,36 @@ func (e *engine) prepare(el *element) error {
 // status empty when the element must run (el.reason says why); in a plan
 // (explain) that is StatusRun instead.
 func (e *engine) probe(ctx context.Context, el *element) {
-	if e.probeKey(ctx, el) {
-		e.probeCache(el)
-	}
+	e.probeBatch(ctx, []*element{el})
+}
+
+// probeLocal is what the probe of one batch keeps to itself until the
+// batch is done, so that a thousand elements on two workers do not take
+// the shared locks several times each.
+type probeLocal struct {
+	gen   uint64  // the seen stamps' generation when the batch began
+	seen  []stamp // stamps memos confirmed, for e.seen
+	swept string  // the folder last swept
 }
 
 // probeBatch probes a batch of elements. With a shared store behind the
 // cache, their keys are made first and their entries fetched together:
 // one lookup after another would wait on the network for each.
 func (e *engine) probeBatch(ctx context.Context, els []*element) {
+	pl := &probeLocal{gen: e.seen.generation()}
+	defer func() { e.seen.putAll(pl.seen, pl.gen) }()
 	if len(els) < 2 || e.cache == nil || e.cache.Remote() == nil {
 		for _, el := range els {
-			e.probe(ctx, el)
+			if e.probeKey(ctx, el, pl) {
+				e.probeCache(el)
+			}
 		}
 		return
 	}
 	var look []*element
 	var ids []cache.ActionID
 	for _, el := range els {
-		if e.probeKey(ctx, el) {
+		if e.probeKey(ctx, el, pl) {
 			look = append(look, el)
 			if el.cacheable {
 				ids = append(ids, el.action)
@@ -132,7 +143,7 @@ func (e *engine) probeBatch(ctx context.Context, els []*element) {
 
 // probeKey prepares an element: served by its memo, or with its key made.
 // It reports whether the cache is still to be asked (probeCache).
-func (e *engine) probeKey(ctx context.Context, el *element) bool {
+func (e *engine) probeKey(ctx context.Context, el *element, pl *probeLocal) bool {
 	el.started = time.Now()
 	defer func() { el.dur = time.Since(el.started) }()
 	if ctx.Err() != nil && !e.explain {
@@ -141,7 +152,7 @@ func (e *engine) probeKey(ctx context.Context, el *element) bool {
 	}
 	if el.memoOK {
 		el.memoKey = memoKey(el.n.fp, el) // here, in a worker, not in the scheduler
-		if !e.o.NoCache && !e.debug["cacheverify"] && e.memoHit(el) {
+		if !e.o.NoCache && !e.debug["cacheverify"] && e.memoHit(el, pl) {
 			el.status, el.cacheable, el.upToDate = StatusCached, true, true
 			return false
 		}

@@ -171,23 +171,22 @@ func (s *Step) exprs() []*Expr {
 
 // memoHit serves an element from its memo when every file still has the
 // stat it had. Any doubt is a miss.
-func (e *engine) memoHit(el *element) bool {
-	m := e.state.memo(el.n.s.ID, el.label)
+func (e *engine) memoHit(el *element, pl *probeLocal) bool {
+	es := e.state.elem(el.n.s.ID, el.label)
+	if es == nil {
+		return false
+	}
+	m := es.memo
 	if m == nil || m.key != el.memoKey || !e.samePolicy(m.policy) {
 		return false
 	}
 	if e.trimmed() {
 		// "cached" must mean the cache has it: after a trim, the entry
 		// is checked too.
-		a, ok := e.state.get(el.n.s.ID, el.label)
-		if !ok {
-			return false
-		}
-		if _, err := e.cache.Get(a); err != nil {
+		if _, err := e.cache.Get(es.action); err != nil {
 			return false
 		}
 	}
-	gen := e.seen.generation()
 	if !e.inputsMatch(m) {
 		return false
 	}
@@ -195,10 +194,13 @@ func (e *engine) memoHit(el *element) bool {
 		if !e.stampMatches(w) {
 			return false
 		}
-		e.seen.put(w, gen)
+		pl.seen = append(pl.seen, w)
 		// A declared file's folder is not stamped (other files live there):
 		// a temporary file a killed run left beside it must be swept here.
-		e.sweep(path.Dir(w.path), false)
+		if dir := path.Dir(w.path); dir != pl.swept {
+			e.sweep(dir, false)
+			pl.swept = dir
+		}
 	}
 	var outputs any
 	if m.outRef != (cache.OutputID{}) {
@@ -219,10 +221,7 @@ func (e *engine) memoHit(el *element) bool {
 		}
 		el.outJSON = []byte(m.outputs)
 	}
-	el.outputs, el.output = outputs, m.output
-	if a, ok := e.state.get(el.n.s.ID, el.label); ok {
-		el.action = a
-	}
+	el.outputs, el.output, el.action = outputs, m.output, es.action
 	return true
 }
 
@@ -322,7 +321,12 @@ func (s *seenStamps) get(path string) (stamp, bool) {
 	return st, ok
 }
 
-func (s *seenStamps) put(st stamp, gen uint64) {
+// putAll keeps stamps confirmed since generation gen, unless a clear came
+// between.
+func (s *seenStamps) putAll(sts []stamp, gen uint64) {
+	if len(sts) == 0 {
+		return
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if gen != s.gen {
@@ -331,7 +335,9 @@ func (s *seenStamps) put(st stamp, gen uint64) {
 	if s.m == nil {
 		s.m = make(map[string]stamp, s.hint)
 	}
-	s.m[st.path] = st
+	for _, st := range sts {
+		s.m[st.path] = st
+	}
 }
 
 func (s *seenStamps) clear() {
