@@ -16,6 +16,9 @@ func execHelper(bin string, args, env []string) error {
 	cmd := exec.Command(bin, args...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
 	cmd.Env = env
+	if signalsHandled != nil {
+		<-signalsHandled // or the handler, installed later, would undo this
+	}
 	signal.Ignore(os.Interrupt)
 	defer signal.Reset(os.Interrupt)
 	if err := cmd.Run(); err != nil {
