@@ -276,6 +276,14 @@ func (e *engine) run(ctx context.Context, el *element) {
 		el.status, el.reason = StatusCancelled, "not started: "+stopReason(ctx)
 		return
 	}
+	if e.prepared != nil {
+		// Nothing runs for real before the sweep of what killed runs left,
+		// nor when the run could not be recorded.
+		if err := e.prepared(); err != nil {
+			el.status, el.err = StatusFailed, err
+			return
+		}
+	}
 	s := el.n.s
 	e.seen.clear()
 	e.stats.reset()

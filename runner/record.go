@@ -162,17 +162,14 @@ func RunsDir(root string) string { return filepath.Join(root, ".lifeos", "runs")
 // the runs folder, so on its file system, and small.
 func tmpDir(root string) string { return filepath.Join(RunsDir(root), ".tmp") }
 
-// write stores the record atomically: the run's fields indented, then one
-// step per line. Indenting every field of 10,000 steps cost more than
-// scheduling them; a line per step stays readable and greppable. The
-// temporary file is written in tmp (.lifeos/runs/.tmp), so that a killed run's
-// leftover is found by reading that small folder, not the runs folder
-// (hundreds of records) or every record's folder.
-func (r *Record) write(dir, tmp string) error {
-	if err := os.MkdirAll(tmp, 0o777); err != nil {
-		return err
-	}
-	return atomicfile.WriteVia(tmp, filepath.Join(dir, "run.json"), 0o666, func(w io.Writer) error {
+// write stores the record atomically in f, made by Run: the run's fields
+// indented, then one step per line. Indenting every field of 10,000 steps
+// cost more than scheduling them; a line per step stays readable and
+// greppable. The temporary file is in .lifeos/runs/.tmp (tmpDir), so that a
+// killed run's leftover is found by reading that small folder, not the runs
+// folder (hundreds of records) or every record's folder.
+func (r *Record) write(f *atomicfile.Pending) error {
+	return f.Commit(func(w io.Writer) error {
 		head := *r
 		head.Steps = nil
 		var b bytes.Buffer
@@ -201,7 +198,7 @@ func (r *Record) write(dir, tmp string) error {
 		out = append(out, "\n  ]\n}\n"...)
 		_, err := w.Write(r.redact.JSON(out))
 		return err
-	})
+	}, true)
 }
 
 // The limits that keep a run record small whatever the batch size: per-item

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lifeos/lifeos/internal/atomicfile"
 	"github.com/lifeos/lifeos/internal/testdir"
 )
 
@@ -22,7 +23,11 @@ func TestRecordRoundTrip(t *testing.T) {
 	} {
 		r := &Record{ID: "20261128-010203-abcdef", Pipeline: "p.yaml", Status: StatusOK,
 			Started: time.Unix(1_800_000_000, 0).UTC(), Params: map[string]any{"n": 1.0}, Steps: steps}
-		if err := r.write(dir, filepath.Join(dir, "tmp")); err != nil {
+		f, err := atomicfile.Create(filepath.Join(dir, "run.json"), filepath.Join(dir, "tmp"), 0o666)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := r.write(f); err != nil {
 			t.Fatal(err)
 		}
 		got, err := readRecord(dir)

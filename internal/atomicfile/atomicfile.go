@@ -59,42 +59,72 @@ func WriteVia(tmpDir, name string, perm os.FileMode, fill func(w io.Writer) erro
 	return write(name, tmpDir, perm, fill, true)
 }
 
-func write(name, tmpDir string, perm os.FileMode, fill func(w io.Writer) error, sync bool) (err error) {
-	dir := filepath.Dir(name)
-	if err := os.MkdirAll(dir, 0o777); err != nil {
-		return err
-	}
-	if tmpDir == "" {
-		tmpDir = dir
-	}
-	f, err := createTemp(tmpDir, TempPattern(filepath.Base(name)), perm)
+func write(name, tmpDir string, perm os.FileMode, fill func(w io.Writer) error, sync bool) error {
+	p, err := Create(name, tmpDir, perm)
 	if err != nil {
 		return err
 	}
-	tmp := f.Name()
+	return p.Commit(fill, sync)
+}
+
+// Pending is a file being written atomically whose temporary file exists
+// before its data does: a run creates its record's while it runs, so that
+// its end waits only for the write.
+type Pending struct {
+	f          *os.File
+	name, tmp string
+}
+
+// Create makes the folder of name and a temporary file for it, in tmpDir
+// when that is not "" (on the same file system). Commit or Abort it.
+func Create(name, tmpDir string, perm os.FileMode) (*Pending, error) {
+	dir := filepath.Dir(name)
+	if err := os.MkdirAll(dir, 0o777); err != nil {
+		return nil, err
+	}
+	if tmpDir == "" {
+		tmpDir = dir
+	} else if err := os.MkdirAll(tmpDir, 0o777); err != nil {
+		return nil, err
+	}
+	f, err := createTemp(tmpDir, TempPattern(filepath.Base(name)), perm)
+	if err != nil {
+		return nil, err
+	}
+	return &Pending{f: f, name: name, tmp: f.Name()}, nil
+}
+
+// Commit fills the file, syncs it when sync is set, and renames it into
+// place; on failure the temporary file is removed and name is untouched.
+func (p *Pending) Commit(fill func(w io.Writer) error, sync bool) (err error) {
 	defer func() {
 		if err != nil {
-			f.Close()
-			os.Remove(tmp)
+			p.Abort()
 			// Name the file being written, not its temporary stand-in.
 			var pe *fs.PathError
-			if errors.As(err, &pe) && pe.Path == tmp {
-				pe.Path = name
+			if errors.As(err, &pe) && pe.Path == p.tmp {
+				pe.Path = p.name
 			}
 		}
 	}()
-	if err := fill(f); err != nil {
+	if err := fill(p.f); err != nil {
 		return err
 	}
 	if sync {
-		if err := f.Sync(); err != nil {
-			return fmt.Errorf("sync %s: %w", name, err)
+		if err := p.f.Sync(); err != nil {
+			return fmt.Errorf("sync %s: %w", p.name, err)
 		}
 	}
-	if err := f.Close(); err != nil {
+	if err := p.f.Close(); err != nil {
 		return err
 	}
-	return robustio.Rename(tmp, name)
+	return robustio.Rename(p.tmp, p.name)
+}
+
+// Abort removes the temporary file.
+func (p *Pending) Abort() {
+	p.f.Close()
+	os.Remove(p.tmp)
 }
 
 // createTemp is os.CreateTemp with the file's permissions given, so that
