@@ -38,6 +38,7 @@ type elemPlan struct {
 	memoOK    bool
 	memoKey   [16]byte
 	inputs    []stamp
+	inDir     stamp // the folder its inputs' pattern lists (memo.dir)
 	hash      *Hash
 	action    cache.ActionID
 	cacheable bool

@@ -133,6 +133,7 @@ func (e *engine) actionKey(el *element, resolved any) (*Hash, error) {
 		}
 	}
 	if len(el.deps.Reads) > 0 {
+		el.inDir = e.listedDir(el.deps.Reads) // before it is listed
 		err := pathglob.Walk(e.plan.Root, el.deps.Reads, func(rel string, d fs.DirEntry) error {
 			st, err := e.stampOfEntry(rel, d)
 			if err != nil {

@@ -43,6 +43,10 @@ type memo struct {
 	patterns []string
 	inputs   []stamp
 	writes   []stamp
+	// dir is the stamp of the folder that one pattern lists (pathglob.OneDir),
+	// taken before it was listed: while the folder keeps it, inputs are the
+	// files the pattern matches, and only their stamps are compared.
+	dir stamp
 }
 
 // stamp is a file's identity for the memo: what make and git's index
@@ -115,7 +119,7 @@ func (m *memo) equal(o *memo) bool {
 	if m == nil || o == nil {
 		return m == o
 	}
-	if m.key != o.key || m.output != o.output || m.outputs != o.outputs || m.policy != o.policy ||
+	if m.key != o.key || m.output != o.output || m.outputs != o.outputs || m.policy != o.policy || m.dir != o.dir ||
 		m.outRef != o.outRef || m.outSize != o.outSize || m.outHead != o.outHead || m.outItems != o.outItems ||
 		len(m.patterns) != len(o.patterns) || len(m.inputs) != len(o.inputs) || len(m.writes) != len(o.writes) {
 		return false
@@ -187,7 +191,7 @@ func (e *engine) memoHit(el *element, pl *probeLocal) bool {
 			return false
 		}
 	}
-	if !e.inputsMatch(m) {
+	if !e.inputsMatch(el, es, m) {
 		return false
 	}
 	for _, w := range m.writes {
@@ -237,12 +241,53 @@ func (e *engine) stampMatches(want stamp) bool {
 
 // inputsMatch reports whether a memo's input patterns still give the same
 // files with the same stamps.
-func (e *engine) inputsMatch(m *memo) bool {
+func (e *engine) inputsMatch(el *element, es *elemState, m *memo) bool {
 	if len(m.patterns) == 1 && len(m.inputs) == 1 && m.patterns[0] == m.inputs[0].path {
 		// One file, the shape of a foreach element's input: its stat, and
 		// nothing of the glob machinery.
 		return e.stampMatches(m.inputs[0])
 	}
+	dir := e.listedDir(m.patterns)
+	if dir.path != "" && dir == m.dir {
+		// The folder the pattern lists is as it was: the same names, so
+		// their stamps alone (a filter over every image: stat'ed already
+		// by the elements that wrote them).
+		for _, st := range m.inputs {
+			if !e.stampMatches(st) {
+				return false
+			}
+		}
+		return true
+	}
+	if !e.walkMatches(m) {
+		return false
+	}
+	if dir.path != "" && !dir.racy(time.Now()) {
+		// The folder changed, not what the pattern matches in it (the
+		// step wrote its output beside its inputs): remember it as it is.
+		fresh := *m
+		fresh.dir = dir
+		e.state.set(el.n.s.ID, el.label, es.action, &fresh)
+	}
+	return true
+}
+
+// listedDir is the stamp of the folder the patterns list, when they are one
+// pattern of the shape pathglob.OneDir knows; otherwise zero.
+func (e *engine) listedDir(patterns []string) stamp {
+	if len(patterns) != 1 {
+		return stamp{}
+	}
+	dir, ok := pathglob.OneDir(patterns[0])
+	if !ok {
+		return stamp{}
+	}
+	st, _ := statStamp(e.plan.Root, dir)
+	return st
+}
+
+// walkMatches reports whether a memo's patterns, listed, give its inputs.
+func (e *engine) walkMatches(m *memo) bool {
 	i := 0
 	err := pathglob.Walk(e.plan.Root, m.patterns, func(rel string, d fs.DirEntry) error {
 		st, err := e.stampOfEntry(rel, d)
@@ -355,6 +400,9 @@ func (e *engine) recordMemo(el *element, outputsJSON []byte, writes []stamp) {
 		now := time.Now()
 		m = &memo{key: el.memoKey, output: el.output, outputs: string(outputsJSON), patterns: el.deps.Reads, inputs: el.inputs, writes: writes,
 			policy: e.policyLines(el.deps.Policy)}
+		if !el.inDir.racy(now) {
+			m.dir = el.inDir // else listed every time, as before
+		}
 		// By reference only when the record may show them as they are
 		// (no secret to redact): compact refers to the same object.
 		if len(outputsJSON) > memoOutputsMax && e.outputsPlain(el, outputsJSON) {

@@ -57,13 +57,13 @@ func writeFile(t testing.TB, root, name, content string) {
 	}
 }
 
-// age sets every workspace file's mtime an hour back, so that stats are
-// trusted (nothing is "racily" fresh) without waiting.
+// age sets every workspace file's and folder's mtime an hour back, so that
+// stats are trusted (nothing is "racily" fresh) without waiting.
 func age(t *testing.T, root string) {
 	t.Helper()
 	old := time.Now().Add(-time.Hour)
 	filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-		if err == nil && !d.IsDir() && !strings.Contains(p, ".lifeos") {
+		if err == nil && !strings.Contains(p, ".lifeos") {
 			os.Chtimes(p, old, old)
 		}
 		return nil
@@ -137,6 +137,12 @@ func TestMemoServesUnchangedRun(t *testing.T) {
 	if got := r.rec.Steps[0].Outputs.([]any)[2].(map[string]any)["tag"]; got != "v1" {
 		t.Errorf("memoised outputs lost: %v", r.rec.Steps[0].Outputs)
 	}
+	// The filter's memo holds the stamp of the folder its pattern lists,
+	// so that an unchanged folder is not listed again.
+	ks := loadKeyStateAsync(stateFile(root, "pipelines/p.yaml"))
+	if m := ks.memo("all", ""); m == nil || m.dir.path != "out" {
+		t.Errorf("the filter's memo has no stamp of out/: %+v", m)
+	}
 }
 
 func TestMemoInvalidation(t *testing.T) {
@@ -155,6 +161,20 @@ func TestMemoInvalidation(t *testing.T) {
 			writeFile(t, root, "in/d.txt", "dd")
 			return Options{}
 		}, "each all", []string{"each[3]", "all"}, nil},
+		// The folder the filter lists changed: it is listed again.
+		{"file added beside the outputs", func(t *testing.T, root string) Options {
+			writeFile(t, root, "out/z.txt", "zz")
+			return Options{}
+		}, "all", []string{"all"}, []string{"each[0]", "each[1]", "each[2]"}},
+		// ...and its result for the three files is still in the cache.
+		{"file removed beside the outputs", func(t *testing.T, root string) Options {
+			writeFile(t, root, "out/z.txt", "zz")
+			runMemo(t, root, Options{})
+			age(t, root)
+			runMemo(t, root, Options{})
+			os.Remove(filepath.Join(root, "out/z.txt"))
+			return Options{}
+		}, "", []string{"all"}, []string{"each[0]", "each[1]", "each[2]"}},
 		{"output deleted", func(t *testing.T, root string) Options {
 			os.Remove(filepath.Join(root, "out/a.txt"))
 			return Options{}

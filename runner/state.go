@@ -119,6 +119,7 @@ func loadKeyStateAsync(path string) *keyState {
 //	P <input pattern>
 //	I <size> <mtime> <inode> <path>
 //	W <size> <mtime> <inode> <path>
+//	D <size> <mtime> <inode> <folder the input pattern lists>
 //	O <outputs JSON>
 //	Q <policy values the step reads: path=JSON lines, escaped>
 func (ks *keyState) read() {
@@ -214,6 +215,10 @@ func (es *elemState) parseText(text string) bool {
 				cur.memo.inputs = append(cur.memo.inputs, st)
 			} else {
 				cur.memo.writes = append(cur.memo.writes, st)
+			}
+		case 'D':
+			if cur.memo != nil {
+				cur.memo.dir, _ = parseStamp(rest)
 			}
 		case 'O':
 			if cur.memo != nil {
@@ -427,6 +432,9 @@ func (ks *keyState) save() error {
 				}
 				for _, st := range m.writes {
 					stampLine('W', st)
+				}
+				if m.dir.path != "" {
+					stampLine('D', m.dir)
 				}
 				if m.outRef != (cache.OutputID{}) {
 					items := "0"

@@ -227,6 +227,18 @@ func oneDirGlob(pat string) (dir, base string, ok bool) {
 	return path.Clean(dir), base, true
 }
 
+// OneDir returns the folder whose listing alone decides what a pattern
+// matches ("images" for "images/*.png"), when it is that shape. As long as
+// that folder has the same stat (no entry added, removed or renamed in
+// it), the pattern matches the same names.
+func OneDir(pattern string) (dir string, ok bool) {
+	if Outside(pattern) {
+		return "", false
+	}
+	dir, _, ok = oneDirGlob(pattern)
+	return dir, ok
+}
+
 // walkOneDir matches a oneDirGlob pattern with one read of its directory,
 // as doublestar with WithFilesOnly would: regular files, and links to
 // them, in name order.
