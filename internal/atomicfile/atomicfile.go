@@ -71,7 +71,7 @@ func write(name, tmpDir string, perm os.FileMode, fill func(w io.Writer) error, 
 // before its data does: a run creates its record's while it runs, so that
 // its end waits only for the write.
 type Pending struct {
-	f          *os.File
+	f         *os.File
 	name, tmp string
 }
 
