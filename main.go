@@ -41,6 +41,7 @@ func lifeos() int {
 			}
 		}
 	}
+	runner.Warm()
 	ctx, signalled, stop := signalContext()
 	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
