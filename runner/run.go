@@ -309,23 +309,15 @@ func (plan *Plan) Run(ctx context.Context, o RunOptions) (*Record, error) {
 		}
 	}
 	written := rec.compact(put)
-	err = e.prepared()
-	if err == nil {
-		err = written.write(recFile)
-	}
-	if err != nil {
-		e.noRecord = true
-		err = fmt.Errorf("write run record: %w", err)
-		rec.Status, rec.Error = StatusFailed, err.Error()
-		if runErr == nil {
-			runErr = err
-		} else {
-			runErr = errors.Join(runErr, err)
+	// Written (and synced) while the key state is saved.
+	recorded := make(chan error, 1)
+	go func() {
+		err := e.prepared()
+		if err == nil {
+			err = written.write(recFile)
 		}
-	}
-	if !e.noRecord {
-		rec.written = written
-	}
+		recorded <- err
+	}()
 	if err := e.stat.Save(); err != nil {
 		fmt.Fprintf(e.o.Stderr, "lifeos: %v\n", err)
 	}
@@ -347,6 +339,19 @@ func (plan *Plan) Run(ctx context.Context, o RunOptions) (*Record, error) {
 	}
 	if err := e.state.save(); err != nil {
 		fmt.Fprintf(e.o.Stderr, "lifeos: save key state: %v\n", err)
+	}
+	if err := <-recorded; err != nil {
+		e.noRecord = true
+		err = fmt.Errorf("write run record: %w", err)
+		rec.Status, rec.Error = StatusFailed, err.Error()
+		if runErr == nil {
+			runErr = err
+		} else {
+			runErr = errors.Join(runErr, err)
+		}
+	}
+	if !e.noRecord {
+		rec.written = written
 	}
 	if e.cache != nil && e.cache.Remote() != nil {
 		e.flushRemote(ctx)
