@@ -1,6 +1,7 @@
 package runner
 
 import (
+	"math"
 	"os"
 	"path/filepath"
 	"testing"
@@ -84,5 +85,25 @@ func TestKeyStateKeepsUnreadRecords(t *testing.T) {
 	}
 	if _, ok := again.get("three", ""); ok || again.memo("three", "") != nil {
 		t.Error("a damaged record was read as a record")
+	}
+}
+
+// Stamps read back as written, whatever their numbers; anything else in
+// their place is no stamp.
+func TestParseStamp(t *testing.T) {
+	for _, st := range []stamp{
+		{path: "out/a.png", size: 2901, mtime: 1796040832810958289, ino: 9990611},
+		{path: "old\\and\nodd name", size: 0, mtime: -86400e9, ino: math.MaxUint64},
+		{path: "", size: math.MaxInt64, mtime: 0, ino: 0},
+	} {
+		line := string(st.appendTo(nil))
+		if got, ok := parseStamp(line); !ok || got != st {
+			t.Errorf("parseStamp(%q) = %+v, %v; want %+v", line, got, ok, st)
+		}
+	}
+	for _, bad := range []string{"", "1", "1 2", "1 2 3", "x 2 3 p", "1 -x 3 p", "1 2 -3 p", "99999999999999999999 2 3 p", "1 2 18446744073709551616 p", " 2 3 p", "1  3 p"} {
+		if got, ok := parseStamp(bad); ok {
+			t.Errorf("parseStamp(%q) = %+v, want no stamp", bad, got)
+		}
 	}
 }
