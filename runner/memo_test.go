@@ -242,3 +242,48 @@ func TestMemoKeyFastPath(t *testing.T) {
 		}
 	}
 }
+
+// A foreach over one folder is listed again only when the folder changed;
+// a listing that went through a link is never kept, since the link's
+// target may change while the folder does not.
+func TestForeachListing(t *testing.T) {
+	root := memoWorkspace(t)
+	age(t, root)
+	runMemo(t, root, Options{})
+	settle(t, root)
+	listed := func() []string {
+		ks := loadKeyStateAsync(stateFile(root, "pipelines/p.yaml"))
+		<-ks.ready
+		if l := ks.listings["each"]; l != nil {
+			return l.files
+		}
+		return nil
+	}
+	if got := listed(); !slices.Equal(got, []string{"in/a.txt", "in/b.txt", "in/c.txt"}) {
+		t.Fatalf("listing kept: %q", got)
+	}
+	total := func() int { return runMemo(t, root, Options{}).rec.Steps[0].Total }
+	if n := total(); n != 3 {
+		t.Errorf("no-op: %d elements, want 3", n)
+	}
+	os.Remove(filepath.Join(root, "in/c.txt"))
+	if n := total(); n != 2 {
+		t.Errorf("after removing in/c.txt: %d elements, want 2", n)
+	}
+	writeFile(t, root, "elsewhere/x.txt", "xx")
+	if err := os.Symlink("../elsewhere/x.txt", filepath.Join(root, "in/l.txt")); err != nil {
+		t.Skip(err)
+	}
+	age(t, root)
+	if n := total(); n != 3 {
+		t.Errorf("with a link: %d elements, want 3", n)
+	}
+	if got := listed(); got != nil {
+		t.Errorf("a listing through a link was kept: %q", got)
+	}
+	os.Remove(filepath.Join(root, "elsewhere/x.txt"))
+	os.Mkdir(filepath.Join(root, "elsewhere/x.txt"), 0o777) // in/ itself unchanged
+	if n := total(); n != 2 {
+		t.Errorf("once the link leads to a folder: %d elements, want 2", n)
+	}
+}

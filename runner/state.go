@@ -7,8 +7,10 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -36,6 +38,19 @@ type keyState struct {
 	// trimStamp is the cache's TrimStamp when the memos were last
 	// confirmed against it.
 	trimStamp int64
+	// listings are the files of foreach globs over one folder, by step,
+	// with the folder's stamp when listed; used are those this run asked
+	// for or set, the only ones saved.
+	listings map[string]*listing
+	used     map[string]bool
+}
+
+// listing is what a glob over one folder matched (pathglob.ListOneDir),
+// and the folder's stamp, taken before it was listed.
+type listing struct {
+	dir   stamp
+	glob  string
+	files []string
 }
 
 // elemState is an element's record. One read from the file stays as its
@@ -102,7 +117,8 @@ func unescapeLine(s string) string {
 // loadKeyStateAsync reads the state in the background: the scheduler has
 // the first step's elements to expand meanwhile. Every method waits for it.
 func loadKeyStateAsync(path string) *keyState {
-	ks := &keyState{path: path, elems: map[string]*elemState{}, swept: map[string]stamp{}, touched: map[string]bool{}, ready: make(chan struct{})}
+	ks := &keyState{path: path, elems: map[string]*elemState{}, swept: map[string]stamp{}, touched: map[string]bool{},
+		listings: map[string]*listing{}, used: map[string]bool{}, ready: make(chan struct{})}
 	go ks.read()
 	return ks
 }
@@ -113,7 +129,11 @@ func loadKeyStateAsync(path string) *keyState {
 // Format, the folders found free of temporary files, then one record per
 // element:
 //
-//	S <size> <mtime> <inode> <folder>  (folders found clean, then:)
+//	S <size> <mtime> <inode> <folder>  (folders found clean)
+//	L <step>                           (a foreach's listing:)
+//	D <size> <mtime> <inode> <folder>
+//	G <glob>
+//	F <file>                           (one per file, then:)
 //	E <action> <step>\x00<label>
 //	M <memo key> <output id>        (the memo, if any:)
 //	P <input pattern>
@@ -130,6 +150,7 @@ func (ks *keyState) read() {
 	}
 	// Never modified: the records' texts are slices of it, not copies.
 	rest := unsafe.String(unsafe.SliceData(data), len(data))[len(stateHeader):]
+	var l *listing
 	for len(rest) > 0 && !strings.HasPrefix(rest, "E ") {
 		line := rest
 		if i := strings.IndexByte(rest, '\n'); i >= 0 {
@@ -137,13 +158,31 @@ func (ks *keyState) read() {
 		} else {
 			rest = ""
 		}
-		switch {
-		case strings.HasPrefix(line, "S "):
-			if st, ok := parseStamp(line[2:]); ok {
+		if len(line) < 2 || line[1] != ' ' {
+			continue
+		}
+		switch arg := line[2:]; line[0] {
+		case 'S':
+			if st, ok := parseStamp(arg); ok {
 				ks.swept[st.path] = st
 			}
-		case strings.HasPrefix(line, "T "):
-			ks.trimStamp, _ = strconv.ParseInt(line[2:], 10, 64)
+		case 'T':
+			ks.trimStamp, _ = strconv.ParseInt(arg, 10, 64)
+		case 'L':
+			l = &listing{}
+			ks.listings[unescapeLine(arg)] = l
+		case 'D':
+			if l != nil {
+				l.dir, _ = parseStamp(arg) // a bad one matches no folder
+			}
+		case 'G':
+			if l != nil {
+				l.glob = unescapeLine(arg)
+			}
+		case 'F':
+			if l != nil {
+				l.files = append(l.files, unescapeLine(arg))
+			}
 		}
 	}
 	// Each element's record runs from its E line to the next: only found
@@ -197,6 +236,9 @@ func (es *elemState) parseText(text string) bool {
 			if o, err := cache.ParseOutputID(out); err == nil {
 				m.output = o
 				cur.memo = m
+				if n := strings.Count(text, "\nI "); n > 1 {
+					m.inputs = make([]stamp, 0, n+1) // a filter's thousands, grown once
+				}
 			}
 		case 'P':
 			if cur.memo != nil {
@@ -247,6 +289,30 @@ func (es *elemState) parseText(text string) bool {
 		}
 	}
 	return true
+}
+
+// listing returns the files a foreach step's glob matched when its folder
+// last had the stamp dir; nil when it had another, or the glob was another.
+func (ks *keyState) listing(step, glob string, dir stamp) []string {
+	<-ks.ready
+	ks.mu.Lock()
+	defer ks.mu.Unlock()
+	if l := ks.listings[step]; l != nil && l.glob == glob && l.dir == dir {
+		ks.used[step] = true
+		return l.files
+	}
+	return nil // and unless set again, it is not saved
+}
+
+// setListing records what a foreach step's glob matched in a folder with
+// the stamp dir.
+func (ks *keyState) setListing(step, glob string, dir stamp, files []string) {
+	<-ks.ready
+	ks.mu.Lock()
+	defer ks.mu.Unlock()
+	ks.used[step] = true
+	ks.listings[step] = &listing{dir: dir, glob: glob, files: files}
+	ks.dirty = true
 }
 
 // clean reports whether a folder has the stamp it had when it was last
@@ -377,6 +443,12 @@ func (ks *keyState) save() error {
 			ks.dirty = true
 		}
 	}
+	for step := range ks.listings {
+		if !ks.used[step] {
+			delete(ks.listings, step) // not a foreach over a folder any more
+			ks.dirty = true
+		}
+	}
 	if !ks.dirty {
 		return nil
 	}
@@ -414,6 +486,15 @@ func (ks *keyState) save() error {
 		sort.Strings(dirs)
 		for _, dir := range dirs {
 			stampLine('S', ks.swept[dir])
+		}
+		for _, step := range slices.Sorted(maps.Keys(ks.listings)) {
+			l := ks.listings[step]
+			line('L', escapeLine(step))
+			stampLine('D', l.dir)
+			line('G', escapeLine(l.glob))
+			for _, f := range l.files {
+				line('F', escapeLine(f))
+			}
 		}
 		for _, k := range keys {
 			es := ks.elems[k]

@@ -239,6 +239,25 @@ func OneDir(pattern string) (dir string, ok bool) {
 	return dir, ok
 }
 
+// ListOneDir is Files for one pattern of the shape OneDir knows. It also
+// reports whether the folder alone decided the result: no file matched
+// through a link, whose target may change without the folder changing.
+func ListOneDir(root, pattern string) (files []string, byFolder bool, err error) {
+	dir, base, ok := oneDirGlob(pattern)
+	if !ok || Outside(pattern) {
+		return nil, false, fmt.Errorf("%s: not a pattern over one folder", pattern)
+	}
+	byFolder = true
+	err = walkOneDir(root, dir, base, func(rel string, d fs.DirEntry) error {
+		if _, listed := d.(*entry); !listed {
+			byFolder = false // a link, followed
+		}
+		files = append(files, rel)
+		return nil
+	})
+	return files, byFolder, err
+}
+
 // walkOneDir matches a oneDirGlob pattern with one read of its directory,
 // as doublestar with WithFilesOnly would: regular files, and links to
 // them, in name order.

@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"regexp"
+	"slices"
 	"testing"
 
 	"github.com/lifeos/lifeos/internal/testdir"
@@ -101,5 +102,36 @@ func TestOneDirGlobMatchesDoublestar(t *testing.T) {
 		if _, _, ok := oneDirGlob(pat); ok {
 			t.Errorf("%s: on the fast path", pat)
 		}
+	}
+}
+
+// ListOneDir gives what Files gives, and says when a link made the result
+// depend on more than the folder.
+func TestListOneDir(t *testing.T) {
+	root := testdir.New(t)
+	for _, f := range []string{"in/b.png", "in/a.png", "in/c.txt", "elsewhere/x.png"} {
+		if err := os.MkdirAll(filepath.Join(root, filepath.Dir(f)), 0o777); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(root, f), nil, 0o666); err != nil {
+			t.Fatal(err)
+		}
+	}
+	files, byFolder, err := ListOneDir(root, "in/*.png")
+	if err != nil || !byFolder || !slices.Equal(files, []string{"in/a.png", "in/b.png"}) {
+		t.Errorf("ListOneDir = %q, %v, %v", files, byFolder, err)
+	}
+	if want, _ := Files(root, []string{"in/*.png"}); !slices.Equal(files, want) {
+		t.Errorf("ListOneDir = %q, Files = %q", files, want)
+	}
+	if err := os.Symlink("../elsewhere/x.png", filepath.Join(root, "in/l.png")); err != nil {
+		t.Skip(err)
+	}
+	files, byFolder, err = ListOneDir(root, "in/*.png")
+	if err != nil || byFolder || !slices.Equal(files, []string{"in/a.png", "in/b.png", "in/l.png"}) {
+		t.Errorf("with a link: ListOneDir = %q, %v, %v", files, byFolder, err)
+	}
+	if _, _, err := ListOneDir(root, "in/**/*.png"); err == nil {
+		t.Error("ListOneDir accepted a pattern over several folders")
 	}
 }
