@@ -135,18 +135,23 @@ func (e *engine) finish(n *node) error {
 		rec.Cost.Cost += el.cost.Cost
 		e.rec.Cost += el.cost.Cost
 	}
+	var gateErr error
 	if n.status == StatusOK || n.status == StatusCached {
 		n.itemsID = itemsIdentity(n)
-		if n.status == StatusOK {
+		if _, stored := n.outputs.(*storedOutputs); n.status == StatusOK && !stored {
 			// Decided now, so that malformed items fail the step that made
 			// them; cached outputs were checked when they were made, and
-			// are only read if a step downstream runs.
+			// stored ones as they were stored (decodeStored): both are
+			// only read if a step downstream runs.
 			if _, err := e.nodeItems(n); err != nil {
 				n.status, rec.Status, rec.Error = StatusFailed, StatusFailed, err.Error()
+				if !n.s.ContinueOnError {
+					// The run fails with it, as with a failed element.
+					gateErr = &StepError{Step: n.s.ID, Err: err}
+				}
 			}
 		}
 	}
-	var gateErr error
 	if n.s.Repeat != nil && n.status == StatusFailed && rec.Error != "" && !e.explain {
 		gateErr = &StepError{Step: n.s.ID, Err: errors.New(rec.Error)}
 	}
