@@ -517,11 +517,7 @@ func (e *engine) store(el *element, outs steps.Outputs) error {
 	if err != nil {
 		return fmt.Errorf("encode outputs: %w", err)
 	}
-	var norm any
-	if err := json.Unmarshal(outJSON, &norm); err != nil {
-		return fmt.Errorf("decode outputs: %w", err)
-	}
-	el.outputs, el.outJSON = norm, outJSON
+	outs = nil // the caller's copy goes too: a batch's items are tens of megabytes
 	res := cache.Result{Outputs: outJSON}
 	store := el.cacheable && e.cache != nil && !el.incomplete
 	var files []string
@@ -543,6 +539,24 @@ func (e *engine) store(el *element, outs steps.Outputs) error {
 			res.Outputs, res.OutputsObject, res.OutputsSize = nil, id, int64(len(outJSON))
 			el.outRef, el.outSize = id, int64(len(outJSON))
 		}
+	}
+	// What the steps downstream and the record see: the outputs as JSON
+	// gives them back. Large ones of a step (not of a foreach element),
+	// kept in the cache, are never decoded whole here: their small
+	// outputs and their items are, and the rest only if something reads
+	// it (a score over 100,000 images decoded whole was 180 MB).
+	if el.outRef != (cache.OutputID{}) && !el.foreach && e.outputsPlain(el, outJSON) {
+		so, err := decodeStored(e.cache, el.outRef, outJSON)
+		if err != nil {
+			return fmt.Errorf("step %s: %w", el.n.s.ID, err) // as outputItems says it
+		}
+		el.outputs = so
+	} else {
+		var norm any
+		if err := json.Unmarshal(outJSON, &norm); err != nil {
+			return fmt.Errorf("decode outputs: %w", err)
+		}
+		el.outputs, el.outJSON = norm, outJSON
 	}
 	var writes []stamp
 	for _, f := range files {

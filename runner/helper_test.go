@@ -47,7 +47,8 @@ func helperRun(cmd string, args ...string) string {
 //
 //	each SRC DST TAG  logs "each", copies SRC to DST, prints {"tag": TAG}
 //	all MIN...        logs "all", writes out/*.txt then MIN to all.txt
-//	list              logs "list", prints in/*.txt as items {path, sha256, n}
+//	list [BAD]        logs "list", prints in/*.txt as items {path, sha256, n}
+//	                  (item BAD without its sha256)
 func helper(cmd string, args []string) error {
 	// Under a lock: two helpers appending at once lose a line under Wine,
 	// whose O_APPEND is a seek to the end, then a write.
@@ -99,6 +100,11 @@ func helper(cmd string, args []string) error {
 			var n int
 			fmt.Sscan(string(data), &n)
 			items = append(items, map[string]any{"path": filepath.ToSlash(f), "sha256": fmt.Sprintf("%x", sha256.Sum256(data)), "n": n})
+		}
+		if len(args) > 0 {
+			var bad int
+			fmt.Sscan(args[0], &bad)
+			delete(items[bad], "sha256")
 		}
 		return json.NewEncoder(os.Stdout).Encode(map[string]any{"summary": fmt.Sprintf("%d items", len(items)), "items": items})
 	default:

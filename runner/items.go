@@ -19,6 +19,17 @@ import (
 func (e *engine) outputItems(n *node) ([]steps.Item, error) {
 	var lists [][]steps.Item
 	collect := func(out any) error {
+		if so, ok := out.(*storedOutputs); ok {
+			if !so.items {
+				return nil
+			}
+			items, err := so.itemList()
+			if err != nil {
+				return fmt.Errorf("step %s: %w", n.s.ID, err)
+			}
+			lists = append(lists, items)
+			return nil
+		}
 		out, err := resolve(out)
 		if err != nil {
 			return fmt.Errorf("step %s: %w", n.s.ID, err)

@@ -259,6 +259,9 @@ func (r *Record) compact(put func([]byte) (string, error)) *Record {
 // smallOutputs is what stays in the record of outputs too large for it:
 // the named outputs whose JSON is small.
 func smallOutputs(outputs any) any {
+	if so, ok := outputs.(*storedOutputs); ok {
+		return so.head
+	}
 	m, ok := outputs.(map[string]any)
 	if !ok {
 		return nil

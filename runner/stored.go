@@ -39,6 +39,119 @@ type storedOutputs struct {
 	err  error
 }
 
+// itemList returns the items the outputs hold, decoded from the object
+// one at a time when the outputs are not loaded: a step downstream needs
+// them, not the rest (decoded whole as generic values, 100,000 items took
+// four times the memory of the items themselves).
+func (s *storedOutputs) itemList() ([]steps.Item, error) {
+	if s.v != nil {
+		m, _ := s.v.(map[string]any)
+		return steps.ItemsFrom(m["items"])
+	}
+	data, err := s.c.ReadObject(s.ref, s.size)
+	if err != nil {
+		return nil, fmt.Errorf("cached outputs: %w (run again with --no-cache, or lifeos cache verify)", err)
+	}
+	var x struct {
+		Items itemList `json:"items"`
+	}
+	if err := json.Unmarshal(data, &x); err != nil {
+		return nil, fmt.Errorf("outputs.%w", err)
+	}
+	return x.Items, nil
+}
+
+// decodeStored makes the storedOutputs of outputs just stored as the
+// object ref: their small outputs decoded from data, the rest left in the
+// cache. Their items are checked (malformed ones fail the step that made
+// them), one at a time, and not kept.
+func decodeStored(c *cache.Cache, ref cache.OutputID, data []byte) (*storedOutputs, error) {
+	// Values whose JSON is this long cannot be recordOutputMax once
+	// encoded again (an escape is at most six bytes for one): not decoded.
+	var top map[string]smallJSON
+	if err := json.Unmarshal(data, &top); err != nil {
+		return nil, err
+	}
+	small := make(map[string]any, len(top))
+	_, hasItems := top["items"]
+	for k, v := range top {
+		if v.ok {
+			small[k] = v.v
+		}
+	}
+	so := &storedOutputs{c: c, ref: ref, size: int64(len(data)), items: hasItems}
+	so.head, _ = smallOutputs(small).(map[string]any) // its exact rule
+	if hasItems {
+		var x struct {
+			Items itemChecks `json:"items"`
+		}
+		if err := json.Unmarshal(data, &x); err != nil {
+			return nil, fmt.Errorf("outputs.%w", err) // as outputItems says it
+		}
+	}
+	return so, nil
+}
+
+// itemList decodes a JSON list of items one at a time, as steps.ItemsFrom
+// reads it decoded; itemChecks only checks them.
+type (
+	itemList   []steps.Item
+	itemChecks struct{}
+)
+
+func (l *itemList) UnmarshalJSON(b []byte) error {
+	var list []steps.Item
+	err := eachItem(b, func(it steps.Item) { list = append(list, it) })
+	*l = list
+	return err
+}
+
+func (itemChecks) UnmarshalJSON(b []byte) error { return eachItem(b, func(steps.Item) {}) }
+
+// eachItem calls fn with every item of a JSON list of items, decoding one
+// at a time, with steps.ItemsFrom's errors.
+func eachItem(b []byte, fn func(steps.Item)) error {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('[') {
+		// Not a list: whatever ItemsFrom says of it.
+		var v any
+		if err := json.Unmarshal(b, &v); err != nil {
+			return err
+		}
+		list, err := steps.ItemsFrom(v)
+		for _, it := range list {
+			fn(it)
+		}
+		return err
+	}
+	for i := 0; dec.More(); i++ {
+		var v any
+		if err := dec.Decode(&v); err != nil {
+			return err
+		}
+		it, err := steps.ItemFrom(v)
+		if err != nil {
+			return fmt.Errorf("items[%d]: %w", i, err)
+		}
+		fn(it)
+	}
+	return nil
+}
+
+// smallJSON decodes a JSON value short enough to be a small output.
+type smallJSON struct {
+	v  any
+	ok bool
+}
+
+func (s *smallJSON) UnmarshalJSON(b []byte) error {
+	if len(b) > 6*recordOutputMax {
+		return nil
+	}
+	s.ok = true
+	return json.Unmarshal(b, &s.v)
+}
+
 func (s *storedOutputs) load() (any, error) {
 	s.once.Do(func() {
 		data, err := s.c.ReadObject(s.ref, s.size)

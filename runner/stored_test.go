@@ -1,6 +1,7 @@
 package runner
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -124,5 +125,38 @@ func TestStoredOutputs(t *testing.T) {
 	r = runMemo(t, root, Options{Sets: []string{"sharpness.min=100"}})
 	if r.calls != "" {
 		t.Errorf("after the repair: calls %q", r.calls)
+	}
+}
+
+// Malformed items fail the step that made them, whether its outputs are
+// small (decoded whole) or large (kept in the cache, checked one item at
+// a time as they are stored), and nothing downstream runs.
+func TestMalformedItemsFailTheirStep(t *testing.T) {
+	for _, n := range []int{3, 200} {
+		t.Run(strconv.Itoa(n), func(t *testing.T) {
+			root := storedWorkspace(t)
+			for i := n; i < 200; i++ {
+				os.Remove(filepath.Join(root, "in/x"+strconv.Itoa(1000+i)+".txt"))
+			}
+			p := filepath.Join(root, "pipelines/p.yaml")
+			b, _ := os.ReadFile(p)
+			os.WriteFile(p, []byte(strings.Replace(string(b), helperRun("list"), helperRun("list", "1"), 1)), 0o666)
+			t.Setenv("LIFEOS_CACHE", "")
+			plan, err := Load(root, "pipelines/p.yaml", Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			rec, err := plan.Run(context.Background(), RunOptions{})
+			if err == nil || rec.Status != StatusFailed {
+				t.Errorf("the run: %v, status %s; want it failed", err, rec.Status)
+			}
+			list, keep := rec.Steps[0], rec.Steps[1]
+			if list.Status != StatusFailed || !strings.Contains(list.Error, "step list: outputs.items[1]: an item needs a path and a sha256") {
+				t.Errorf("list: %s: %s", list.Status, list.Error)
+			}
+			if keep.Status != StatusSkipped {
+				t.Errorf("keep: %s", keep.Status)
+			}
+		})
 	}
 }

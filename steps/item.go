@@ -80,15 +80,23 @@ func ItemsFrom(v any) ([]Item, error) {
 	}
 	items := make([]Item, len(list))
 	for i, e := range list {
-		m, ok := e.(map[string]any)
-		if !ok {
-			return nil, fmt.Errorf("items[%d]: expected an object, got %T", i, e)
-		}
-		if err := items[i].fromMap(m); err != nil {
+		var err error
+		if items[i], err = ItemFrom(e); err != nil {
 			return nil, fmt.Errorf("items[%d]: %w", i, err)
 		}
 	}
 	return items, nil
+}
+
+// ItemFrom converts the JSON form of one item (an object) back to an Item.
+func ItemFrom(v any) (Item, error) {
+	m, ok := v.(map[string]any)
+	if !ok {
+		return Item{}, fmt.Errorf("expected an object, got %T", v)
+	}
+	var it Item
+	err := it.fromMap(m)
+	return it, err
 }
 
 // With returns a copy of the item with the field set.
