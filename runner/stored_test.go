@@ -2,8 +2,11 @@ package runner
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"strconv"
 	"strings"
@@ -11,6 +14,7 @@ import (
 	"time"
 
 	"github.com/lifeos/lifeos/internal/testdir"
+	"github.com/lifeos/lifeos/steps"
 )
 
 // storedWorkspace has a step whose outputs are large (200 items) and a
@@ -158,5 +162,35 @@ func TestMalformedItemsFailTheirStep(t *testing.T) {
 				t.Errorf("keep: %s", keep.Status)
 			}
 		})
+	}
+}
+
+// eachItem gives the items steps.ItemsFrom gives from the same JSON
+// decoded by encoding/json, and the same errors. (The JSON is always
+// json.Marshal's, which writes no key twice: gjson would keep the first.)
+func TestEachItemAsItemsFrom(t *testing.T) {
+	sum := strings.Repeat("ab", 32)
+	for _, list := range []string{
+		`[]`,
+		`null`,
+		`[{"path": "a.png", "sha256": "` + sum + `", "width": 1e3, "height": 7, "n": -0.5, "big": 12345678901234567890, "s": "\u00e9\n\"", "l": [1, "x", null, true], "m": {"k": {"k": []}}}]`,
+		`[{"path": "a.png", "sha256": "` + sum + `"}, {"path": "b.png"}]`,
+		`[{"path": "a.png", "sha256": "` + sum + `"}, 3]`,
+		`{"path": "a.png"}`,
+		`"x"`,
+	} {
+		var v any
+		if err := json.Unmarshal([]byte(list), &v); err != nil {
+			t.Fatal(err)
+		}
+		want, wantErr := steps.ItemsFrom(v)
+		var got []steps.Item
+		err := eachItem(jsonOf([]byte(list)), func(it steps.Item) { got = append(got, it) })
+		if len(got) == 0 && len(want) == 0 {
+			got, want = nil, nil
+		}
+		if fmt.Sprint(err) != fmt.Sprint(wantErr) || (wantErr == nil && !reflect.DeepEqual(got, want)) {
+			t.Errorf("%s:\n got %+v, %v\nwant %+v, %v", list, got, err, want, wantErr)
+		}
 	}
 }
