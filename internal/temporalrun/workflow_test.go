@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"sort"
 	"strings"
 	"sync"
@@ -32,6 +33,14 @@ func (f *fakeSteps) CarryOut(ctx context.Context, t StepTask) (*runner.Outcome, 
 	f.queues[t.Step] = activity.GetInfo(ctx).TaskQueue
 	f.mu.Unlock()
 	return f.outcome(t)
+}
+
+// seen returns what was started so far, and on which queues: an activity
+// the workflow no longer waits for may still be finishing.
+func (f *fakeSteps) seen() ([]string, map[string]string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]string(nil), f.started...), maps.Clone(f.queues)
 }
 
 func runWorkflow(t *testing.T, spec RunSpec, f *fakeSteps) (*Result, error) {
@@ -86,13 +95,17 @@ func TestWorkflowRunsTheGraphInOrder(t *testing.T) {
 	if res.Status != runner.StatusOK || len(res.Outcomes) != 4 {
 		t.Fatalf("result %+v", res)
 	}
-	if f.started[0] != "a" || f.started[3] != "d" {
-		t.Errorf("started %v: a first, d last", f.started)
+	started, queues := f.seen()
+	f.mu.Lock()
+	seen = append([]map[string]bool(nil), seen...)
+	f.mu.Unlock()
+	if started[0] != "a" || started[3] != "d" {
+		t.Errorf("started %v: a first, d last", started)
 	}
-	if f.queues["b"] != "gpu" || f.queues["c"] != "default" {
-		t.Errorf("queues %v", f.queues)
+	if queues["b"] != "gpu" || queues["c"] != "default" {
+		t.Errorf("queues %v", queues)
 	}
-	for i, step := range f.started {
+	for i, step := range started {
 		if step == "d" && !(seen[i]["a"] && seen[i]["b"] && seen[i]["c"]) {
 			t.Errorf("d started knowing only %v: it needs the outcomes of a, b and c", seen[i])
 		}
@@ -116,7 +129,8 @@ func TestWorkflowStopsAtTheFirstFailure(t *testing.T) {
 	if o := res.Outcomes["d"]; o.Status != runner.StatusSkipped || !strings.Contains(o.Reason, "step b failed") {
 		t.Errorf("d: %+v, want skipped because b failed", o)
 	}
-	for _, s := range f.started {
+	started, _ := f.seen()
+	for _, s := range started {
 		if s == "d" {
 			t.Error("d started after b failed")
 		}
@@ -134,8 +148,8 @@ func TestWorkflowBlockedGate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Status != runner.StatusBlocked || len(f.started) != 1 {
-		t.Errorf("status %s, started %v: want blocked after a alone", res.Status, f.started)
+	if started, _ := f.seen(); res.Status != runner.StatusBlocked || len(started) != 1 {
+		t.Errorf("status %s, started %v: want blocked after a alone", res.Status, started)
 	}
 }
 
@@ -152,10 +166,10 @@ func TestWorkflowContinueOnError(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	started := append([]string(nil), f.started...)
+	started, _ := f.seen()
 	sort.Strings(started)
 	if strings.Join(started, "") != "abcd" || res.Status != runner.StatusOK {
-		t.Errorf("started %v, status %s: a failure that may continue stops nothing", f.started, res.Status)
+		t.Errorf("started %v, status %s: a failure that may continue stops nothing", started, res.Status)
 	}
 }
 
