@@ -274,6 +274,9 @@ func TestForeachListing(t *testing.T) {
 	if err := os.Symlink("../elsewhere/x.txt", filepath.Join(root, "in/l.txt")); err != nil {
 		t.Skip(err)
 	}
+	if st, err := os.Stat(filepath.Join(root, "in/l.txt")); err != nil || !st.Mode().IsRegular() {
+		t.Skip("a link to a file does not read as the file here (Wine)")
+	}
 	age(t, root)
 	if n := total(); n != 3 {
 		t.Errorf("with a link: %d elements, want 3", n)

@@ -32,6 +32,7 @@ import (
 	_ "golang.org/x/image/webp"
 
 	"github.com/lifeos/lifeos/internal/filehash"
+	"github.com/lifeos/lifeos/internal/pathglob"
 )
 
 // Version is the manifest format's version. It is part of Key: bump it
@@ -163,20 +164,15 @@ func images(dir, sub string, depth int, captions map[string]bool) ([]string, err
 	if depth > maxDepth {
 		return nil, fmt.Errorf("%s: more than %d folders deep (a link to a folder above it?)", filepath.Join(dir, sub), maxDepth)
 	}
-	f, err := os.Open(filepath.Join(dir, filepath.FromSlash(sub)))
-	if err != nil {
-		return nil, err
-	}
 	// Unsorted (os.ReadDir sorts every folder): the list is sorted once.
-	ents, err := f.ReadDir(-1)
-	f.Close()
+	ents, err := pathglob.ReadDir(filepath.Join(dir, filepath.FromSlash(sub)))
 	if err != nil {
 		return nil, err
 	}
 	var out []string
 	for _, d := range ents {
-		rel := path.Join(sub, d.Name())
-		typ := d.Type()
+		rel := path.Join(sub, d.Name)
+		typ := d.Type
 		if typ&fs.ModeSymlink != 0 {
 			st, err := os.Stat(filepath.Join(dir, filepath.FromSlash(rel)))
 			if err != nil {

@@ -127,6 +127,9 @@ func TestListOneDir(t *testing.T) {
 	if err := os.Symlink("../elsewhere/x.png", filepath.Join(root, "in/l.png")); err != nil {
 		t.Skip(err)
 	}
+	if st, err := os.Stat(filepath.Join(root, "in/l.png")); err != nil || !st.Mode().IsRegular() {
+		t.Skip("a link to a file does not read as the file here (Wine)")
+	}
 	files, byFolder, err = ListOneDir(root, "in/*.png")
 	if err != nil || byFolder || !slices.Equal(files, []string{"in/a.png", "in/b.png", "in/l.png"}) {
 		t.Errorf("with a link: ListOneDir = %q, %v, %v", files, byFolder, err)
