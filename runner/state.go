@@ -152,12 +152,8 @@ func (ks *keyState) read() {
 	rest := unsafe.String(unsafe.SliceData(data), len(data))[len(stateHeader):]
 	var l *listing
 	for len(rest) > 0 && !strings.HasPrefix(rest, "E ") {
-		line := rest
-		if i := strings.IndexByte(rest, '\n'); i >= 0 {
-			line, rest = rest[:i], rest[i+1:]
-		} else {
-			rest = ""
-		}
+		var line string
+		line, rest, _ = strings.Cut(rest, "\n")
 		if len(line) < 2 || line[1] != ' ' {
 			continue
 		}
@@ -209,12 +205,8 @@ func (ks *keyState) read() {
 func (es *elemState) parseText(text string) bool {
 	cur := es
 	for len(text) > 0 {
-		line := text
-		if i := strings.IndexByte(text, '\n'); i >= 0 {
-			line, text = text[:i], text[i+1:]
-		} else {
-			text = ""
-		}
+		var line string
+		line, text, _ = strings.Cut(text, "\n")
 		if len(line) < 2 || line[1] != ' ' {
 			continue
 		}
