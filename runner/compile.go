@@ -46,6 +46,21 @@ type Plan struct {
 	redact *redactor
 }
 
+// At returns the plan for another workspace holding the same files (a
+// snapshot materialised again), restricted to only and what it needs (all
+// steps when only is empty): a worker compiles a pipeline once for all the
+// steps it carries out. A plan is not changed by running it, so the two
+// may run at once.
+func (p *Plan) At(root string, only []string) (*Plan, error) {
+	order, err := p.order(only)
+	if err != nil {
+		return nil, err
+	}
+	q := *p
+	q.Root, q.Order = root, order
+	return &q, nil
+}
+
 // Load reads, checks and compiles the pipeline file (relative to root).
 func Load(root, file string, o Options) (*Plan, error) {
 	p, err := ReadPipeline(root, file)

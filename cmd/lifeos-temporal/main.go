@@ -10,10 +10,23 @@ package main
 
 import (
 	"os"
+	"runtime/pprof"
 
 	"github.com/lifeos/lifeos/internal/temporalcli"
 )
 
 func main() {
-	os.Exit(temporalcli.Main(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+	os.Exit(run())
+}
+
+func run() int {
+	if name := os.Getenv("LIFEOS_CPUPROFILE"); name != "" {
+		// As lifeos does: a worker's profile is written when it stops.
+		if f, err := os.Create(name); err == nil {
+			if pprof.StartCPUProfile(f) == nil {
+				defer func() { pprof.StopCPUProfile(); f.Close() }()
+			}
+		}
+	}
+	return temporalcli.Main(os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
 }
