@@ -120,7 +120,7 @@ func (e *engine) syncOutputs(res *cache.Result, apply bool) (ch outputChanges, w
 			if err := atomicfile.WriteFile(abs, f.Data, os.FileMode(f.Mode).Perm()); err != nil {
 				return ch, nil, err
 			}
-		} else if err := e.cache.CopyObject(f.Object, abs, os.FileMode(f.Mode).Perm()); err != nil {
+		} else if err := e.cache.CopyObject(f.Object, abs, os.FileMode(f.Mode).Perm(), true); err != nil {
 			return ch, nil, err
 		}
 		e.stat.Remember(abs, f.Object)

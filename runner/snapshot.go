@@ -202,7 +202,7 @@ func materializeFile(c *cache.Cache, sums *cache.StatCache, dir string, f Snapsh
 	if err := os.MkdirAll(filepath.Dir(dst), 0o777); err != nil {
 		return err
 	}
-	return c.CopyObject(f.SHA256, dst, perm)
+	return c.CopyObject(f.SHA256, dst, perm, false)
 }
 
 // checkSnapshotPath refuses a manifest path that would leave the folder it

@@ -435,8 +435,11 @@ func (c *Cache) entryLine(id ActionID, out OutputID, size int64) []byte {
 }
 
 // CopyObject writes object id to dst atomically, verifying its digest while
-// copying. A corrupt object leaves dst untouched and returns an error.
-func (c *Cache) CopyObject(id OutputID, dst string, perm os.FileMode) error {
+// copying. A corrupt object leaves dst untouched and returns an error. With
+// durable, dst is synced before it takes its name: a restored output that
+// a run then reports is on disk; a worker's copy of a snapshot, checked
+// against its digest each time it is used, is not worth an fsync per file.
+func (c *Cache) CopyObject(id OutputID, dst string, perm os.FileMode, durable bool) error {
 	src, err := os.Open(c.ObjectPath(id))
 	if errors.Is(err, fs.ErrNotExist) && c.remote != nil {
 		if err = c.fetchObject(id, -1); err == nil {
@@ -447,7 +450,11 @@ func (c *Cache) CopyObject(id OutputID, dst string, perm os.FileMode) error {
 		return fmt.Errorf("object %s: %w", id.Short(), err)
 	}
 	defer src.Close()
-	return atomicfile.Write(dst, perm, func(w io.Writer) error {
+	write := atomicfile.Write
+	if !durable {
+		write = atomicfile.WriteUnsynced
+	}
+	return write(dst, perm, func(w io.Writer) error {
 		h := sha256.New()
 		if _, err := io.Copy(io.MultiWriter(w, h), src); err != nil {
 			return err

@@ -69,7 +69,7 @@ func TestCorruptObjectIsMiss(t *testing.T) {
 		t.Fatalf("GetBytes of corrupt object = %q, %v; want miss", data, err)
 	}
 	dst := filepath.Join(testdir.New(t), "restored")
-	if err := c.CopyObject(out, dst, 0o644); err == nil {
+	if err := c.CopyObject(out, dst, 0o644, true); err == nil {
 		t.Fatal("CopyObject of corrupt object succeeded")
 	}
 	if _, err := os.Stat(dst); !os.IsNotExist(err) {
