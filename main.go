@@ -12,10 +12,10 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"runtime/pprof"
 	"sync/atomic"
 	"syscall"
 
+	"github.com/lifeos/lifeos/internal/cpuprofile"
 	"github.com/lifeos/lifeos/runner"
 )
 
@@ -33,14 +33,7 @@ func main() {
 
 // lifeos runs the command line of the process and returns its exit code.
 func lifeos() int {
-	if name := os.Getenv("LIFEOS_CPUPROFILE"); name != "" {
-		// For whoever measures lifeos: the profile of one command.
-		if f, err := os.Create(name); err == nil {
-			if pprof.StartCPUProfile(f) == nil {
-				defer func() { pprof.StopCPUProfile(); f.Close() }()
-			}
-		}
-	}
+	defer cpuprofile.Start()()
 	runner.Warm()
 	ctx, signalled, stop := signalContext()
 	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)

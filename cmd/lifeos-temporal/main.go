@@ -10,8 +10,8 @@ package main
 
 import (
 	"os"
-	"runtime/pprof"
 
+	"github.com/lifeos/lifeos/internal/cpuprofile"
 	"github.com/lifeos/lifeos/internal/temporalcli"
 )
 
@@ -20,13 +20,6 @@ func main() {
 }
 
 func run() int {
-	if name := os.Getenv("LIFEOS_CPUPROFILE"); name != "" {
-		// As lifeos does: a worker's profile is written when it stops.
-		if f, err := os.Create(name); err == nil {
-			if pprof.StartCPUProfile(f) == nil {
-				defer func() { pprof.StopCPUProfile(); f.Close() }()
-			}
-		}
-	}
+	defer cpuprofile.Start()() // a worker's is written when it stops
 	return temporalcli.Main(os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
 }
