@@ -280,7 +280,7 @@ func (e *engine) run(ctx context.Context, el *element) {
 		// Nothing runs for real before the sweep of what killed runs left,
 		// nor when the run could not be recorded.
 		if err := e.prepared(); err != nil {
-			el.status, el.err = StatusFailed, err
+			el.status, el.err = StatusFailed, fmt.Errorf("the run cannot be recorded: %w", err)
 			return
 		}
 	}

@@ -270,9 +270,7 @@ func (plan *Plan) Run(ctx context.Context, o RunOptions) (*Record, error) {
 			// Objects are written in the cache's tmp/ before their rename.
 			e.sweepDir(filepath.Join(e.cache.Dir(), "tmp"), false, false)
 		}
-		if recFile, recErr = atomicfile.Create(filepath.Join(e.dir, "run.json"), tmpDir(plan.Root), 0o666); recErr != nil {
-			recErr = fmt.Errorf("create run record: %w", recErr)
-		}
+		recFile, recErr = atomicfile.Create(filepath.Join(e.dir, "run.json"), tmpDir(plan.Root), 0o666)
 	}()
 	e.con.header(fmt.Sprintf("run %s: %s (%d steps, %d jobs)", e.rec.ID, plan.Pipeline.File, len(e.nodes), e.o.Jobs))
 	runErr := e.schedule(ctx)
