@@ -117,10 +117,14 @@ func (e *engine) syncOutputs(res *cache.Result, apply bool) (ch outputChanges, w
 			if cache.Sum(f.Data) != f.Object || int64(len(f.Data)) != f.Size {
 				return ch, nil, fmt.Errorf("stored %s is corrupt (digest mismatch)", f.Path)
 			}
-			if err := atomicfile.WriteFile(abs, f.Data, os.FileMode(f.Mode).Perm()); err != nil {
+			write := atomicfile.WriteFile
+			if e.o.Scratch {
+				write = atomicfile.WriteFileUnsynced
+			}
+			if err := write(abs, f.Data, os.FileMode(f.Mode).Perm()); err != nil {
 				return ch, nil, err
 			}
-		} else if err := e.cache.CopyObject(f.Object, abs, os.FileMode(f.Mode).Perm(), true); err != nil {
+		} else if err := e.cache.CopyObject(f.Object, abs, os.FileMode(f.Mode).Perm(), !e.o.Scratch); err != nil {
 			return ch, nil, err
 		}
 		e.stat.Remember(abs, f.Object)

@@ -168,7 +168,7 @@ func tmpDir(root string) string { return filepath.Join(RunsDir(root), ".tmp") }
 // greppable. The temporary file is in .lifeos/runs/.tmp (tmpDir), so that a
 // killed run's leftover is found by reading that small folder, not the runs
 // folder (hundreds of records) or every record's folder.
-func (r *Record) write(f *atomicfile.Pending) error {
+func (r *Record) write(f *atomicfile.Pending, sync bool) error {
 	return f.Commit(func(w io.Writer) error {
 		head := *r
 		head.Steps = nil
@@ -198,7 +198,7 @@ func (r *Record) write(f *atomicfile.Pending) error {
 		out = append(out, "\n  ]\n}\n"...)
 		_, err := w.Write(r.redact.JSON(out))
 		return err
-	}, true)
+	}, sync)
 }
 
 // The limits that keep a run record small whatever the batch size: per-item

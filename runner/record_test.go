@@ -27,7 +27,7 @@ func TestRecordRoundTrip(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := r.write(f); err != nil {
+		if err := r.write(f, true); err != nil {
 			t.Fatal(err)
 		}
 		got, err := readRecord(dir)

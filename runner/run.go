@@ -57,6 +57,10 @@ type RunOptions struct {
 	// worker's, shared by the steps it carries out. The run waits for its
 	// uploads and leaves it open.
 	Cache *cache.Cache
+	// Scratch says the workspace is a worker's disposable copy of a
+	// snapshot: what is restored into it and its run record are not synced
+	// file by file (the submitter's workspace gets the durable copies).
+	Scratch bool
 	// nested marks the run of a pipeline step, which holds the lock of the
 	// run that started it.
 	nested bool
@@ -312,7 +316,7 @@ func (plan *Plan) Run(ctx context.Context, o RunOptions) (*Record, error) {
 	go func() {
 		err := e.prepared()
 		if err == nil {
-			err = written.write(recFile)
+			err = written.write(recFile, !e.o.Scratch)
 		}
 		recorded <- err
 	}()
