@@ -222,7 +222,9 @@ func (e *engine) restore(el *element) bool {
 		}
 		el.outRef, el.outSize = res.OutputsObject, res.OutputsSize
 	}
-	outputs, err := decodeOutputs(res.Outputs)
+	// Large outputs as store leaves them (outputsFrom); their items were
+	// checked when they were made.
+	outputs, outJSON, err := e.outputsFrom(el, res.Outputs, false)
 	if err != nil {
 		return false
 	}
@@ -231,7 +233,7 @@ func (e *engine) restore(el *element) bool {
 	if err != nil {
 		return false
 	}
-	el.outputs, el.outJSON, el.output = outputs, res.Outputs, cache.Sum(data)
+	el.outputs, el.outJSON, el.output = outputs, outJSON, cache.Sum(data)
 	switch {
 	case changes.count() == 0:
 		el.upToDate = true
@@ -250,6 +252,28 @@ func (e *engine) restore(el *element) bool {
 
 // decodeOutputs decodes stored outputs; most steps have none, and "{}" is
 // by far the most common value in a large foreach.
+// outputsFrom is what the steps downstream and the record see of an
+// element's outputs, data, just stored or restored: the outputs as JSON
+// gives them back, and their JSON when it is kept with them. Large ones of
+// a step (not of a foreach element), an object in the cache, are never
+// decoded whole: their small outputs are, and the rest only if something
+// reads it (a score over 100,000 images decoded whole was 180 MB). With
+// check, their items are checked one at a time, so that malformed ones
+// fail the step that made them.
+func (e *engine) outputsFrom(el *element, data []byte, check bool) (outputs any, outJSON []byte, err error) {
+	if el.outRef != (cache.OutputID{}) && !el.foreach && e.outputsPlain(el, data) {
+		so, err := decodeStored(e.cache, el.outRef, data, check)
+		if err != nil {
+			return nil, nil, fmt.Errorf("step %s: %w", el.n.s.ID, err) // as outputItems says it
+		}
+		return so, nil, nil
+	}
+	if outputs, err = decodeOutputs(data); err != nil {
+		return nil, nil, fmt.Errorf("decode outputs: %w", err)
+	}
+	return outputs, data, nil
+}
+
 func decodeOutputs(data []byte) (any, error) {
 	switch string(data) {
 	case "":
@@ -540,23 +564,8 @@ func (e *engine) store(el *element, outs steps.Outputs) error {
 			el.outRef, el.outSize = id, int64(len(outJSON))
 		}
 	}
-	// What the steps downstream and the record see: the outputs as JSON
-	// gives them back. Large ones of a step (not of a foreach element),
-	// kept in the cache, are never decoded whole here: their small
-	// outputs and their items are, and the rest only if something reads
-	// it (a score over 100,000 images decoded whole was 180 MB).
-	if el.outRef != (cache.OutputID{}) && !el.foreach && e.outputsPlain(el, outJSON) {
-		so, err := decodeStored(e.cache, el.outRef, outJSON)
-		if err != nil {
-			return fmt.Errorf("step %s: %w", el.n.s.ID, err) // as outputItems says it
-		}
-		el.outputs = so
-	} else {
-		var norm any
-		if err := json.Unmarshal(outJSON, &norm); err != nil {
-			return fmt.Errorf("decode outputs: %w", err)
-		}
-		el.outputs, el.outJSON = norm, outJSON
+	if el.outputs, el.outJSON, err = e.outputsFrom(el, outJSON, true); err != nil {
+		return err
 	}
 	var writes []stamp
 	for _, f := range files {

@@ -182,7 +182,6 @@ func (e *engine) finish(n *node) error {
 			gateErr = &StepError{Step: n.s.ID, Err: err}
 		}
 	}
-	e.dropOutputs(n)
 	e.progress(n, e.detail(n))
 	if n.status == StatusFailed && !e.explain {
 		e.logTail(n)

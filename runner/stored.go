@@ -65,11 +65,10 @@ func (s *storedOutputs) itemList() ([]steps.Item, error) {
 	return list, nil
 }
 
-// decodeStored makes the storedOutputs of outputs just stored as the
-// object ref: their small outputs decoded from data, the rest left in the
-// cache. Their items are checked (malformed ones fail the step that made
-// them), one at a time, and not kept.
-func decodeStored(c *cache.Cache, ref cache.OutputID, data []byte) (*storedOutputs, error) {
+// decodeStored makes the storedOutputs of outputs data, the object ref:
+// their small outputs decoded, the rest left in the cache. With check,
+// their items are checked one at a time, and not kept.
+func decodeStored(c *cache.Cache, ref cache.OutputID, data []byte, check bool) (*storedOutputs, error) {
 	top := jsonOf(data)
 	if !top.IsObject() {
 		return nil, errors.New("outputs: not an object")
@@ -97,7 +96,7 @@ func decodeStored(c *cache.Cache, ref cache.OutputID, data []byte) (*storedOutpu
 	}
 	so := &storedOutputs{c: c, ref: ref, size: int64(len(data)), items: items.Exists()}
 	so.head, _ = smallOutputs(small).(map[string]any) // its exact rule
-	if so.items {
+	if so.items && check {
 		if err := eachItem(items, func(steps.Item) {}); err != nil {
 			return nil, fmt.Errorf("outputs.%w", err) // as outputItems says it
 		}
@@ -159,38 +158,10 @@ func (s *storedOutputs) load() (any, error) {
 	return s.v, s.err
 }
 
-// dropOutputs lets a finished step's large outputs go from memory once its
-// items are decided: they are an object in the cache (the step's result
-// refers to it), loaded again only if something reads them. Held decoded
-// and as JSON for every step of a 100,000-image batch, they were most of
-// a cold run's memory.
-func (e *engine) dropOutputs(n *node) {
-	if n.s.isForeach() || (n.status != StatusOK && n.status != StatusCached) {
-		return
-	}
-	el := n.elems[0]
-	if el.outRef == (cache.OutputID{}) {
-		return // small, or already stored, or not in the cache
-	}
-	if _, stored := el.outputs.(*storedOutputs); stored {
-		return
-	}
-	if el.outJSON == nil || !e.outputsPlain(el, el.outJSON) {
-		return // the record must show them redacted: it keeps them (compact)
-	}
-	if _, err := e.nodeItems(n); err != nil {
-		return
-	}
-	head, _ := smallOutputs(el.outputs).(map[string]any)
-	so := &storedOutputs{c: e.cache, ref: el.outRef, size: el.outSize, head: head, items: producesItems(el.outputs)}
-	el.outputs, el.outJSON = so, nil
-	n.outputs, n.rec.Outputs, n.rec.outputsJSON = so, so, nil
-}
-
 // outputsPlain reports whether el's outputs (their JSON, data) hold
 // nothing to redact, so that the record may refer to their object as it
-// is; scanned once per element (the memo and dropOutputs both ask, and the
-// JSON of a batch is tens of megabytes).
+// is; scanned once per element (store and the memo both ask, and the JSON
+// of a batch is tens of megabytes).
 func (e *engine) outputsPlain(el *element, data []byte) bool {
 	if !el.outPlainKnown {
 		el.outPlain, el.outPlainKnown = bytes.Equal(e.plan.redact.JSON(data), data), true

@@ -105,6 +105,17 @@ func TestStoredOutputs(t *testing.T) {
 		t.Errorf("record: outputs_object %q, outputs %v", w.OutputsObject, w.Outputs)
 	}
 
+	// Without memos (the key state gone), list is restored from the cache:
+	// its large outputs stay in the object there too, not decoded whole.
+	os.Remove(state[0])
+	r = runMemo(t, root, Options{})
+	if so, ok := r.rec.Steps[0].Outputs.(*storedOutputs); !ok || so.v != nil || summaryOf(so) != "200 items" || len(r.hashed) == 0 {
+		t.Errorf("restored: list's outputs are %T, hashed %v", r.rec.Steps[0].Outputs, r.hashed)
+	}
+	if a, rj := filterCounts(t, r.rec); a+rj != 200 || r.calls != "" {
+		t.Errorf("restored: %d approved, %d rejected, calls %q", a, rj, r.calls)
+	}
+
 	r = runMemo(t, root, Options{Sets: []string{"sharpness.min=150"}})
 	if a, rj := filterCounts(t, r.rec); a != 50 || rj != 150 || r.calls != "" {
 		t.Errorf("threshold edit: %d approved, %d rejected, calls %q; want 50, 150, none", a, rj, r.calls)
