@@ -372,13 +372,6 @@ func (ks *keyState) set(step, label string, id cache.ActionID, m *memo) {
 	ks.dirty = true
 }
 
-func (ks *keyState) memo(step, label string) *memo {
-	if es := ks.elem(step, label); es != nil {
-		return es.memo
-	}
-	return nil
-}
-
 // retain drops the records of a step's elements that are not in labels:
 // images removed from a foreach should not be remembered for ever.
 func (ks *keyState) retain(step string, labels map[string]bool) {

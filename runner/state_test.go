@@ -107,3 +107,11 @@ func TestParseStamp(t *testing.T) {
 		}
 	}
 }
+
+// memo is a record's memo, nil when there is none: what memoHit reads.
+func (ks *keyState) memo(step, label string) *memo {
+	if es := ks.elem(step, label); es != nil {
+		return es.memo
+	}
+	return nil
+}
