@@ -44,23 +44,16 @@ func WriteFileUnsynced(name string, data []byte, perm os.FileMode) error {
 
 // WriteUnsynced is Write without the sync (see WriteFileUnsynced).
 func WriteUnsynced(name string, perm os.FileMode, fill func(w io.Writer) error) error {
-	return write(name, "", perm, fill, false)
+	return write(name, perm, fill, false)
 }
 
 // Write atomically replaces name with what fill writes. fill must not retain w.
 func Write(name string, perm os.FileMode, fill func(w io.Writer) error) (err error) {
-	return write(name, "", perm, fill, true)
+	return write(name, perm, fill, true)
 }
 
-// WriteVia is Write with the temporary file in tmpDir (on the same file
-// system) instead of beside name: where a killed writer's leftover is
-// looked for in one place rather than in every folder of its kind.
-func WriteVia(tmpDir, name string, perm os.FileMode, fill func(w io.Writer) error) error {
-	return write(name, tmpDir, perm, fill, true)
-}
-
-func write(name, tmpDir string, perm os.FileMode, fill func(w io.Writer) error, sync bool) error {
-	p, err := Create(name, tmpDir, perm)
+func write(name string, perm os.FileMode, fill func(w io.Writer) error, sync bool) error {
+	p, err := Create(name, "", perm)
 	if err != nil {
 		return err
 	}
@@ -75,8 +68,10 @@ type Pending struct {
 	name, tmp string
 }
 
-// Create makes the folder of name and a temporary file for it, in tmpDir
-// when that is not "" (on the same file system). Commit or Abort it.
+// Create makes the folder of name and a temporary file for it, beside it
+// or in tmpDir when that is not "" (on the same file system: where a killed
+// writer's leftover is looked for in one place rather than in every folder
+// of its kind). Commit or Abort it.
 func Create(name, tmpDir string, perm os.FileMode) (*Pending, error) {
 	dir := filepath.Dir(name)
 	if err := os.MkdirAll(dir, 0o777); err != nil {
