@@ -277,14 +277,14 @@ func walkOneDir(root, dir, base string, fn func(rel string, d fs.DirEntry) error
 	if ext := base[1:]; base[0] == '*' && !hasMeta(ext) {
 		match = func(name string) bool { return strings.HasSuffix(name, ext) } // "*.png"
 	}
-	ents = slices.DeleteFunc(ents, func(e dent) bool { return !match(e.name) })
-	slices.SortFunc(ents, func(a, b dent) int { return strings.Compare(a.name, b.name) })
+	ents = slices.DeleteFunc(ents, func(e Entry) bool { return !match(e.Name) })
+	slices.SortFunc(ents, func(a, b Entry) int { return strings.Compare(a.Name, b.Name) })
 	var matched []fs.DirEntry
 	for _, e := range ents {
-		var d fs.DirEntry = &entry{dir: abs, dent: e}
-		if e.typ == fs.ModeSymlink {
+		var d fs.DirEntry = &entry{dir: abs, e: e}
+		if e.Type == fs.ModeSymlink {
 			// Follow links: the content (and stat) that matters is the target's.
-			st, err := os.Stat(filepath.Join(abs, e.name))
+			st, err := os.Stat(filepath.Join(abs, e.Name))
 			if err != nil {
 				return fmt.Errorf("glob %s: %w", path.Join(dir, base), err)
 			}
@@ -309,13 +309,13 @@ func walkOneDir(root, dir, base string, fn func(rel string, d fs.DirEntry) error
 // entry is a listed file as an fs.DirEntry; Info stats it.
 type entry struct {
 	dir string
-	dent
+	e   Entry
 }
 
-func (e *entry) Name() string               { return e.name }
-func (e *entry) IsDir() bool                { return e.typ == fs.ModeDir }
-func (e *entry) Type() fs.FileMode          { return e.typ }
-func (e *entry) Info() (fs.FileInfo, error) { return os.Lstat(filepath.Join(e.dir, e.name)) }
+func (e *entry) Name() string               { return e.e.Name }
+func (e *entry) IsDir() bool                { return e.e.Type == fs.ModeDir }
+func (e *entry) Type() fs.FileMode          { return e.e.Type }
+func (e *entry) Info() (fs.FileInfo, error) { return os.Lstat(filepath.Join(e.dir, e.e.Name)) }
 
 func hasMeta(p string) bool {
 	for i := 0; i < len(p); i++ {
@@ -345,14 +345,4 @@ type Entry struct {
 // ReadDir lists dir, unsorted, with one allocation per entry (its name):
 // os.File.ReadDir makes a DirEntry for each, most of the time of listing a
 // folder of 19,000 images and captions.
-func ReadDir(dir string) ([]Entry, error) {
-	ents, err := readDir(dir)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]Entry, len(ents))
-	for i, e := range ents {
-		out[i] = Entry{Name: e.name, Type: e.typ}
-	}
-	return out, nil
-}
+func ReadDir(dir string) ([]Entry, error) { return readDir(dir) }

@@ -9,25 +9,17 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// dent is a directory entry: its name and type (fs.ModeDir,
-// fs.ModeSymlink, 0 for a regular file, fs.ModeIrregular for anything
-// else).
-type dent struct {
-	name string
-	typ  fs.FileMode
-}
-
 // readDir lists a folder with getdents and the entries' types as the
 // file system gives them, unsorted: os.File.ReadDir allocates a DirEntry
 // per file, which for a folder of 10,000 images was most of the listing's
 // cost. An entry whose type the file system does not give is stat'ed.
-func readDir(dir string) ([]dent, error) {
+func readDir(dir string) ([]Entry, error) {
 	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return nil, &fs.PathError{Op: "open", Path: dir, Err: err}
 	}
 	defer unix.Close(fd)
-	var out []dent
+	var out []Entry
 	buf := make([]byte, 64<<10)
 	for {
 		n, err := unix.Getdents(fd, buf)
@@ -55,21 +47,21 @@ func readDir(dir string) ([]dent, error) {
 			}
 			b = b[reclen:]
 			if s := string(name); s != "." && s != ".." {
-				d := dent{name: s}
+				d := Entry{Name: s}
 				switch typ {
 				case unix.DT_REG:
 				case unix.DT_DIR:
-					d.typ = fs.ModeDir
+					d.Type = fs.ModeDir
 				case unix.DT_LNK:
-					d.typ = fs.ModeSymlink
+					d.Type = fs.ModeSymlink
 				case unix.DT_UNKNOWN:
 					info, err := os.Lstat(filepath.Join(dir, s))
 					if err != nil {
 						continue // gone meanwhile
 					}
-					d.typ = info.Mode().Type()
+					d.Type = info.Mode().Type()
 				default:
-					d.typ = fs.ModeIrregular
+					d.Type = fs.ModeIrregular
 				}
 				out = append(out, d)
 			}

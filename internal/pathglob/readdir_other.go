@@ -7,14 +7,8 @@ import (
 	"os"
 )
 
-// dent is a directory entry: its name and type.
-type dent struct {
-	name string
-	typ  fs.FileMode
-}
-
 // readDir lists a folder, unsorted.
-func readDir(dir string) ([]dent, error) {
+func readDir(dir string) ([]Entry, error) {
 	f, err := os.Open(dir)
 	if err != nil {
 		return nil, err
@@ -24,11 +18,11 @@ func readDir(dir string) ([]dent, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := make([]dent, len(ents))
+	out := make([]Entry, len(ents))
 	for i, e := range ents {
-		out[i] = dent{name: e.Name(), typ: e.Type()}
+		out[i] = Entry{Name: e.Name(), Type: e.Type()}
 		if t := e.Type(); t != 0 && t != fs.ModeDir && t != fs.ModeSymlink {
-			out[i].typ = fs.ModeIrregular
+			out[i].Type = fs.ModeIrregular
 		}
 	}
 	return out, nil
