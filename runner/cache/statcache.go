@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/lifeos/lifeos/internal/atomicfile"
+	"github.com/lifeos/lifeos/internal/decnum"
 	"github.com/lifeos/lifeos/internal/filehash"
 )
 
@@ -83,39 +84,14 @@ func (sc *StatCache) load() {
 		}
 		line = line[2*len(e.sum)+1:]
 		var ok1, ok2, ok3 bool
-		e.size, line, ok1 = cutInt(line)
-		e.mtime, line, ok2 = cutInt(line)
-		var ino int64
-		ino, line, ok3 = cutInt(line)
+		e.size, line, ok1 = decnum.CutInt(line)
+		e.mtime, line, ok2 = decnum.CutInt(line)
+		e.ino, line, ok3 = decnum.CutUint(line)
 		if !ok1 || !ok2 || !ok3 || len(line) == 0 {
 			continue
 		}
-		e.ino = uint64(ino)
 		sc.m[string(line)] = e
 	}
-}
-
-// cutInt parses the decimal number before the first space of b and returns
-// what follows the space.
-func cutInt(b []byte) (n int64, rest []byte, ok bool) {
-	num, rest, found := bytes.Cut(b, []byte{' '})
-	if !found || len(num) == 0 || len(num) > 19 {
-		return 0, nil, false
-	}
-	neg := num[0] == '-'
-	if neg {
-		num = num[1:]
-	}
-	for _, c := range num {
-		if c < '0' || c > '9' {
-			return 0, nil, false
-		}
-		n = n*10 + int64(c-'0')
-	}
-	if neg {
-		n = -n
-	}
-	return n, rest, true
 }
 
 // Sum returns the SHA-256 of the file at path (which should be absolute and
