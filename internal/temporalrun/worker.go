@@ -43,7 +43,8 @@ type Worker struct {
 	plans   []cachedPlan // the last few compiled, newest last
 }
 
-// cachedPlan is a pipeline compiled for the tasks of one key (planKey).
+// cachedPlan is a pipeline compiled for the tasks of one key: their
+// snapshot and options (Worker.plan).
 type cachedPlan struct {
 	key  string
 	plan *runner.Plan
