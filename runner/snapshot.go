@@ -154,9 +154,7 @@ func Materialize(ctx context.Context, c *cache.Cache, id cache.OutputID, dir str
 		want[f.Path] = true
 	}
 	sums := c.StatCache()
-	// Eight at a time: most of a file's time is its round trip to the
-	// shared store.
-	err = par.Each(ctx, 8, snap.Files, func(f SnapshotFile) error {
+	err = par.Each(ctx, cache.Transfers, snap.Files, func(f SnapshotFile) error {
 		if err := materializeFile(c, sums, dir, f); err != nil {
 			return fmt.Errorf("snapshot %s: %s: %w", id.Short(), f.Path, err)
 		}

@@ -514,12 +514,14 @@ func (c *Cache) RemoteUsage(ctx context.Context) (entries, entryBytes, objects, 
 	return
 }
 
-// syncWorkers is how many transfers Push and Pull run at once.
-const syncWorkers = 8
+// Transfers is how many transfers with the shared store run at once (Push,
+// Pull, a snapshot's upload and materialising): most of a small file's time
+// is its round trip.
+const Transfers = 8
 
 // each is par.Each with the transfers' concurrency.
 func each[T any](ctx context.Context, list []T, fn func(T) error) error {
-	return par.Each(ctx, syncWorkers, list, fn)
+	return par.Each(ctx, Transfers, list, fn)
 }
 
 func (rm *remote) snapshot() RemoteStats {
