@@ -227,12 +227,12 @@ steps:
 	var its []steps.Item
 	for i := 0; i < 1000; i++ {
 		s := rng.Float64()
-		its = append(its, steps.Item{Path: fmt.Sprintf("out/img%04d.png", i), SHA256: fmt.Sprintf("%064x", i), Width: 64, Height: 64,
-			Fields: map[string]any{
+		its = append(its, withFields(b, steps.Item{Path: fmt.Sprintf("out/img%04d.png", i), SHA256: fmt.Sprintf("%064x", i), Width: 64, Height: 64},
+			map[string]any{
 				"sharp":  map[string]any{"sharpness": s},
 				"light":  map[string]any{"face_luminance": rng.Float64(), "shadow_clipped": rng.Float64() / 10},
 				"filter": map[string]any{"approved": s >= 0.6},
-			}})
+			}))
 	}
 	r.items["filter"] = its
 	r.outputs["filter"] = map[string]any{"approved_rate": 0.4}

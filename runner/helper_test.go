@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/gofrs/flock"
+	"github.com/lifeos/lifeos/steps"
 )
 
 // The tests' exec steps run this test binary with -lifeos-helper instead of
@@ -111,4 +112,14 @@ func helper(cmd string, args []string) error {
 		return fmt.Errorf("unknown command %q", cmd)
 	}
 	return nil
+}
+
+// withFields is it with fields set, for tests.
+func withFields(t testing.TB, it steps.Item, fields map[string]any) steps.Item {
+	t.Helper()
+	it, err := it.WithFields(fields)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return it
 }

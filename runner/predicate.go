@@ -3,7 +3,6 @@ package runner
 import (
 	"errors"
 
-	"encoding/json"
 	"reflect"
 
 	"github.com/expr-lang/expr"
@@ -94,10 +93,7 @@ type boundPredicate struct {
 // Eval implements steps.Predicate.
 func (b *boundPredicate) Eval(it steps.Item) (bool, string, error) {
 	env := b.env
-	var err error
-	if env.Item, err = itemValue(it); err != nil {
-		return false, "", err
-	}
+	env.Item = itemValue(it)
 	ev, err := evalBool(b.p.expr, &env)
 	if err != nil || ev.Value {
 		return err == nil && ev.Value, "", err
@@ -111,49 +107,11 @@ func (b *boundPredicate) Eval(it steps.Item) (bool, string, error) {
 }
 
 // itemValue is what `item` is in an expression: the item as its JSON
-// reads back (numbers float64, objects map[string]any). Items that came
-// through the JSON of a step's outputs are that already, and are used as
-// they are; anything else (a step's typed values) goes through the JSON.
-// Encoding and decoding every item was most of a 100,000-image filter's
-// time.
-func itemValue(it steps.Item) (any, error) {
-	m := make(map[string]any, len(it.Fields)+4)
-	for k, v := range it.Fields {
-		if !jsonValue(v) {
-			data, err := json.Marshal(it)
-			if err != nil {
-				return nil, err
-			}
-			var back any
-			return back, json.Unmarshal(data, &back)
-		}
-		m[k] = v
-	}
+// reads back (numbers float64, objects map[string]any).
+func itemValue(it steps.Item) any {
+	m := it.Fields()
 	m["path"], m["sha256"], m["width"], m["height"] = it.Path, it.SHA256, float64(it.Width), float64(it.Height)
-	return m, nil
-}
-
-// jsonValue reports whether v is made only of the types JSON decodes to.
-func jsonValue(v any) bool {
-	switch x := v.(type) {
-	case nil, bool, float64, string:
-		return true
-	case map[string]any:
-		for _, e := range x {
-			if !jsonValue(e) {
-				return false
-			}
-		}
-		return true
-	case []any:
-		for _, e := range x {
-			if !jsonValue(e) {
-				return false
-			}
-		}
-		return true
-	}
-	return false
+	return m
 }
 
 // Thresholds implements steps.Predicate: every comparison between an item

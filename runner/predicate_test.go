@@ -10,20 +10,16 @@ import (
 	"github.com/lifeos/lifeos/steps"
 )
 
-// An item is seen by expressions as its JSON reads back, whether it is
-// taken as it is (fields already JSON's types) or round-tripped (typed
-// fields, as a step may hand over).
+// An item is seen by expressions as its JSON reads back, typed fields
+// (as a step may hand over) included.
 func TestItemValue(t *testing.T) {
 	sum := strings.Repeat("ab", 32)
 	for _, it := range []steps.Item{
-		{Path: "a.png", SHA256: sum, Width: 8, Height: 6, Fields: map[string]any{
-			"sharp": map[string]any{"sharpness": 0.7}, "tags": []any{"x", 1.0, nil, true}, "path": "ignored"}},
-		{Path: "b.png", SHA256: sum, Fields: map[string]any{"seed": 7, "sizes": []int{1, 2}, "face": map[string]any{"faces": 1}}},
+		withFields(t, steps.Item{Path: "a.png", SHA256: sum, Width: 8, Height: 6}, map[string]any{
+			"sharp": map[string]any{"sharpness": 0.7}, "tags": []any{"x", 1.0, nil, true}}),
+		withFields(t, steps.Item{Path: "b.png", SHA256: sum}, map[string]any{"seed": 7, "sizes": []int{1, 2}, "face": map[string]any{"faces": 1}}),
 	} {
-		got, err := itemValue(it)
-		if err != nil {
-			t.Fatal(err)
-		}
+		got := itemValue(it)
 		data, _ := json.Marshal(it)
 		var want any
 		json.Unmarshal(data, &want)
@@ -61,8 +57,8 @@ steps:
 		}
 	}
 	bp := &boundPredicate{p: p, env: Env{Policy: plan.Policy.Map()}}
-	it := steps.Item{Path: "out/x.png", SHA256: strings.Repeat("ab", 32), Width: 1024, Height: 1024, Fields: map[string]any{
-		"sharp": map[string]any{"sharpness": 0.7}, "light": map[string]any{"clipped_fraction": 0.01, "face_luminance": 0.45}}}
+	it := withFields(b, steps.Item{Path: "out/x.png", SHA256: strings.Repeat("ab", 32), Width: 1024, Height: 1024}, map[string]any{
+		"sharp": map[string]any{"sharpness": 0.7}, "light": map[string]any{"clipped_fraction": 0.01, "face_luminance": 0.45}})
 	for b.Loop() {
 		if ok, _, err := bp.Eval(it); err != nil || !ok {
 			b.Fatal(ok, err)

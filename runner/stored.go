@@ -132,10 +132,8 @@ func eachItem(list gjson.Result, fn func(steps.Item)) error {
 	i := 0
 	var err error
 	list.ForEach(func(_, v gjson.Result) bool {
-		// The values json.Unmarshal would give (maps, slices, float64,
-		// strings, bools, nil), without its decoder's set-up per item.
 		var it steps.Item
-		if it, err = steps.ItemFrom(v.Value()); err != nil {
+		if it, err = steps.ItemFromJSON(v.Raw); err != nil {
 			err = fmt.Errorf("items[%d]: %w", i, err)
 			return false
 		}

@@ -160,7 +160,9 @@ func (p *Plan) WhatIf(r *Recorded) (*WhatIfResult, error) {
 					}
 					fw.Flips = append(fw.Flips, Flip{Path: it.Path, SHA256: it.SHA256, Approved: v.Approved, Why: why})
 				}
-				now[i] = it.With(s.ID, v.Fields())
+				if now[i], err = it.With(s.ID, v.Fields()); err != nil {
+					return nil, fmt.Errorf("step %s: %w", s.ID, err)
+				}
 			}
 			items[s.ID] = now
 			if m, ok := out.(map[string]any); ok && len(its) > 0 {

@@ -528,7 +528,7 @@ func plural(n int, word string) string {
 // scores.
 var settingFields = []string{"lora", "loras", "sampler", "size", "negative", "server"}
 
-func (g *Generate) item(j genJob, path string, m genMeta) Item {
+func (g *Generate) item(j genJob, path string, m genMeta) (Item, error) {
 	fields := map[string]any{"prompt": j.prompt, "seed": j.seed, "prompt_id": m.PromptID, "server": m.Server}
 	if g.Negative != "" {
 		fields["negative"] = g.Negative
@@ -544,11 +544,7 @@ func (g *Generate) item(j genJob, path string, m genMeta) Item {
 	if g.Size != nil {
 		fields["size"] = g.Size
 	}
-	// Through JSON, so the fields look the same fresh and from the cache.
-	b, _ := json.Marshal(fields)
-	var norm map[string]any
-	json.Unmarshal(b, &norm)
-	return Item{Path: path, SHA256: m.SHA256, Width: m.Width, Height: m.Height, Fields: norm}
+	return Item{Path: path, SHA256: m.SHA256, Width: m.Width, Height: m.Height}.WithFields(fields)
 }
 
 // imageName is where job j's k-th image goes: named by index and seed, never
@@ -596,7 +592,8 @@ func (g *Generate) fromCache(env *Env, out string, j genJob) (Item, bool) {
 	if err := atomicfile.WriteFile(filepath.Join(out, name), img, 0o666); err != nil {
 		return Item{}, false
 	}
-	return g.item(j, g.Output+"/"+name, m), true
+	it, err := g.item(j, g.Output+"/"+name, m)
+	return it, err == nil // a failure is the fresh image's too, and says why
 }
 
 // generate makes one job's image: it adopts the prompt when the server
@@ -663,5 +660,5 @@ func (g *Generate) generate(ctx context.Context, env *Env, c *comfyClient, earli
 		}
 	}
 	fmt.Fprintf(env.Log, "%s: seed %d -> %s (%dx%d, prompt %s)\n", c.shown, j.seed, name, w, h, id)
-	return g.item(j, g.Output+"/"+name, m), nil
+	return g.item(j, g.Output+"/"+name, m)
 }

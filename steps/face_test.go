@@ -97,7 +97,7 @@ func TestFaceAllComparesBestFace(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		m := out["items"].([]Item)[0].Fields["face"].(map[string]any)
+		m := out["items"].([]Item)[0].Fields()["face"].(map[string]any)
 		if m["faces"] != 2.0 {
 			t.Errorf("face %q: %v faces, want 2", tc.face, m["faces"])
 		}

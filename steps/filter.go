@@ -14,6 +14,7 @@ import (
 	"github.com/lifeos/lifeos/internal/overrides"
 	"github.com/lifeos/lifeos/internal/pathglob"
 	"github.com/lifeos/lifeos/internal/robustio"
+	"github.com/tidwall/gjson"
 )
 
 func init() {
@@ -92,7 +93,13 @@ func (v Verdict) Why() string {
 // Fields come back from JSON (a cached step's outputs) as maps, so the
 // verdict is read from its fields.
 func VerdictOf(it Item, id string) (Verdict, bool) {
-	m, ok := it.Fields[id].(map[string]any)
+	f, _ := it.Field(id)
+	return verdictIn(f)
+}
+
+// verdictIn reads a verdict from its fields.
+func verdictIn(f any) (Verdict, bool) {
+	m, ok := f.(map[string]any)
 	if !ok {
 		return Verdict{}, false
 	}
@@ -105,8 +112,9 @@ func VerdictOf(it Item, id string) (Verdict, bool) {
 // verdictOf returns the verdict of whichever filter judged an item, and
 // the filter's id.
 func verdictOf(it Item) (Verdict, string, bool) {
-	for _, id := range sortedKeys(it.Fields) {
-		if v, ok := VerdictOf(it, id); ok {
+	fields := it.Fields()
+	for _, id := range sortedKeys(fields) {
+		if v, ok := verdictIn(fields[id]); ok {
 			return v, id, true
 		}
 	}
@@ -116,14 +124,17 @@ func verdictOf(it Item) (Verdict, string, bool) {
 // scoreFailure returns the first score step (by id) that could not score
 // the item, and why.
 func scoreFailure(it Item) (step, reason string, failed bool) {
-	for _, id := range sortedKeys(it.Fields) {
-		if m, ok := it.Fields[id].(map[string]any); ok {
-			if r, ok := m[ScoreError].(string); ok {
-				return id, r, true
+	it.eachField(func(k, v gjson.Result) bool {
+		// Only a score's error says it failed: looked up without
+		// decoding every field of every item a filter judges.
+		if v.IsObject() {
+			if r := v.Get(ScoreError); r.Type == gjson.String {
+				step, reason, failed = k.Str, r.Str, true
 			}
 		}
-	}
-	return "", "", false
+		return !failed
+	})
+	return step, reason, failed
 }
 
 // filterSummary is what a filter tells the steps after it about itself.
@@ -234,7 +245,9 @@ func (f *Filter) Run(ctx context.Context, env *Env) (Outputs, error) {
 			rejected = append(rejected, rejection{it.Path, reason})
 			fmt.Fprintf(env.Log, "rejected %s: %s\n", it.Path, reason)
 		}
-		items[i] = it.With(env.StepID, v.Fields())
+		if items[i], err = it.With(env.StepID, v.Fields()); err != nil {
+			return nil, err
+		}
 	}
 	if err := place(ctx, out, want); err != nil {
 		return nil, err

@@ -114,5 +114,5 @@ func DescribeImage(root, rel string) (Item, error) {
 	if _, err := io.Copy(h, f); err != nil {
 		return Item{}, fmt.Errorf("%s: %w", rel, err)
 	}
-	return Item{Path: rel, SHA256: hex.EncodeToString(h.Sum(nil)), Width: cfg.Width, Height: cfg.Height, Fields: map[string]any{}}, nil
+	return Item{Path: rel, SHA256: hex.EncodeToString(h.Sum(nil)), Width: cfg.Width, Height: cfg.Height}, nil
 }

@@ -161,7 +161,7 @@ func (r *Report) Run(ctx context.Context, env *Env) (Outputs, error) {
 			ri.Verdict = map[bool]string{true: "approved", false: "rejected"}[verdict.Approved]
 			ri.Reason = verdict.Why()
 		}
-		for step, v := range it.Fields {
+		for step, v := range it.Fields() {
 			m, ok := v.(map[string]any)
 			if !ok || judged && step == filterID {
 				continue
@@ -278,7 +278,7 @@ func settings(items []Item) map[string][]string {
 	for _, f := range settingFields {
 		seen := map[string]bool{}
 		for _, it := range items {
-			v, ok := it.Fields[f]
+			v, ok := it.Field(f)
 			if !ok {
 				continue
 			}

@@ -153,7 +153,9 @@ func (s *Score) Run(ctx context.Context, env *Env) (Outputs, error) {
 	}
 	out := make([]Item, len(env.Items))
 	for i, it := range env.Items {
-		out[i] = it.With(env.StepID, metrics[i])
+		if out[i], err = it.With(env.StepID, metrics[i]); err != nil {
+			return nil, err
+		}
 	}
 	fmt.Fprintf(env.Log, "%d items: %d scored, %d from cache\n", len(out), scored, len(out)-scored)
 	failed := 0
@@ -315,7 +317,8 @@ func eachImage(ctx context.Context, env *Env, items []Item, unit string, fn func
 func meanMetrics(items []Item, id string) map[string]float64 {
 	sum, n := map[string]float64{}, map[string]int{}
 	for _, it := range items {
-		m, _ := it.Fields[id].(map[string]any)
+		f, _ := it.Field(id)
+		m, _ := f.(map[string]any)
 		for name, v := range m {
 			if f, ok := number(v); ok {
 				sum[name] += f

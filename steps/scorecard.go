@@ -168,9 +168,10 @@ func perImage(items []Item, weights map[string]float64) map[string][]float64 {
 	out := map[string][]float64{}
 	for _, it := range items {
 		values := map[string]float64{}
+		fields := it.Fields()
 		for name := range weights {
 			step, metric, _ := strings.Cut(name, ".")
-			m, _ := it.Fields[step].(map[string]any)
+			m, _ := fields[step].(map[string]any)
 			v, ok := metricValue(m[metric])
 			if !ok {
 				continue
@@ -205,7 +206,7 @@ func metricValue(x any) (float64, bool) {
 func aggregate(items []Item) map[string]Aggregate {
 	values := map[string][]float64{}
 	for _, it := range items {
-		for step, v := range it.Fields {
+		for step, v := range it.Fields() {
 			m, ok := v.(map[string]any)
 			if !ok || slices.Contains(settingFields, step) {
 				continue

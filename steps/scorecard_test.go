@@ -9,9 +9,9 @@ import (
 func TestAggregateAndGrade(t *testing.T) {
 	var items []Item
 	for i, v := range []float64{0.2, 0.4, 0.6, 0.8, 1.0} {
-		items = append(items, Item{Path: "x", SHA256: strings.Repeat("a", 63) + string(rune('0'+i)),
-			Fields: map[string]any{"sharp": map[string]any{"sharpness": v}, "keep": map[string]any{"approved": v >= 0.6, "reason": "x"},
-				"lora": map[string]any{"name": "a.safetensors", "strength": 0.8}, "size": map[string]any{"width": 832.0}}})
+		items = append(items, withFields(t, Item{Path: "x", SHA256: strings.Repeat("a", 63) + string(rune('0'+i))},
+			map[string]any{"sharp": map[string]any{"sharpness": v}, "keep": map[string]any{"approved": v >= 0.6, "reason": "x"},
+				"lora": map[string]any{"name": "a.safetensors", "strength": 0.8}, "size": map[string]any{"width": 832.0}}))
 	}
 	m := aggregate(items)
 	a := m["sharp.sharpness"]

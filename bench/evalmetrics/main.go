@@ -599,7 +599,7 @@ func describe(dir, name string, img image.Image) (steps.Item, error) {
 	}
 	sum := sha256.Sum256(data)
 	b := img.Bounds()
-	return steps.Item{Path: name, SHA256: hex.EncodeToString(sum[:]), Width: b.Dx(), Height: b.Dy(), Fields: map[string]any{}}, nil
+	return steps.Item{Path: name, SHA256: hex.EncodeToString(sum[:]), Width: b.Dx(), Height: b.Dy()}, nil
 }
 
 // memCache is an in-memory steps.ItemCache: reference photos are
