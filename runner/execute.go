@@ -567,47 +567,52 @@ func (e *engine) store(el *element, outs steps.Outputs) error {
 	if el.outputs, el.outJSON, err = e.outputsFrom(el, outJSON, true); err != nil {
 		return err
 	}
-	var writes []stamp
-	for _, f := range files {
-		abs := filepath.Join(e.plan.Root, filepath.FromSlash(f))
-		st, err := os.Stat(abs)
+	if el.outJSON == nil && el.outRef != (cache.OutputID{}) {
+		// In the cache, by reference (outputsFrom): let go of their
+		// JSON before the result is encoded; recordMemo knows.
+		outJSON = nil
+	}
+	writes := make([]stamp, len(files), len(files)+len(res.Dirs))
+	modes := make([]uint32, len(files))
+	for i, f := range files {
+		st, err := os.Stat(e.abs(f))
 		if err != nil {
 			return fmt.Errorf("collect outputs: %w", err)
 		}
-		if st.Size() <= cache.InlineFileMax {
-			// A small output goes inside the result (an exec's one-line
-			// .size file, a score's JSON), not into an object file of its own.
-			if data, err := os.ReadFile(abs); err == nil && int64(len(data)) == st.Size() {
-				res.Files = append(res.Files, cache.File{Path: f, Object: cache.Sum(data), Size: st.Size(), Mode: uint32(st.Mode().Perm()), Data: data})
-				writes = append(writes, stampOf(f, st))
-				continue
-			}
-		}
-		id, size, err := e.cache.PutFile(abs)
-		if err != nil {
-			warn(fmt.Errorf("store output %s: %w", f, err))
-			break
-		}
-		res.Files = append(res.Files, cache.File{Path: f, Object: id, Size: size, Mode: uint32(st.Mode().Perm())})
-		writes = append(writes, stampOf(f, st))
+		writes[i], modes[i] = stampOf(f, st), uint32(st.Mode().Perm())
 	}
 	for _, d := range res.Dirs {
 		if st, err := os.Stat(e.abs(d)); err == nil {
 			writes = append(writes, stampOf(d, st))
 		}
 	}
-	data, err := json.Marshal(res)
-	if err != nil {
-		return err
-	}
-	el.output = cache.Sum(data)
 	if !store {
+		data, err := json.Marshal(res)
+		if err != nil {
+			return err
+		}
+		el.output = cache.Sum(data)
 		return nil
 	}
-	if e.debug["cacheverify"] {
-		if prev, _, err := e.cache.GetBytes(el.action); err == nil && cache.Sum(prev) != el.output && !e.sameResult(prev, data) {
-			fmt.Fprintf(e.o.Stderr, "lifeos: cacheverify: step %s is not deterministic: same key %s, different result\n", el.n.s.ID, el.action.Short())
+	// A small output goes inside the result (an exec's one-line .size
+	// file, a score's JSON), not into an object file of its own; each is
+	// read when the encoding reaches it.
+	file := func(i int) (cache.File, error) {
+		f, w := files[i], writes[i]
+		if w.size <= cache.InlineFileMax {
+			if data, ok := readSized(e.abs(f), w.size); ok {
+				return cache.File{Path: f, Object: cache.Sum(data), Size: w.size, Mode: modes[i], Data: data}, nil
+			}
 		}
+		id, size, err := e.cache.PutFile(e.abs(f))
+		if err != nil {
+			return cache.File{}, fmt.Errorf("store output %s: %w", f, err)
+		}
+		return cache.File{Path: f, Object: id, Size: size, Mode: modes[i]}, nil
+	}
+	var prev []byte
+	if e.debug["cacheverify"] {
+		prev, _, _ = e.cache.GetBytes(el.action)
 	}
 	// The key lines first: an entry without them only makes plan vaguer,
 	// and key files without an entry are trimmed.
@@ -620,10 +625,43 @@ func (e *engine) store(el *element, outs steps.Outputs) error {
 			fmt.Fprintf(e.o.Stderr, "lifeos: warning: step %s: log not kept in the cache: %v\n", el.n.s.ID, err)
 		}
 	}
-	if _, err := e.cache.PutBytes(el.action, data); err != nil {
+	el.output, err = e.cache.PutStream(el.action, func(w io.Writer) error {
+		return cache.EncodeResult(w, &res, len(files), file)
+	})
+	if err != nil {
 		warn(err)
+		data, err := json.Marshal(res) // without its files
+		if err != nil {
+			return err
+		}
+		el.output = cache.Sum(data)
 		return nil
+	}
+	if prev != nil && cache.Sum(prev) != el.output {
+		if data, _, err := e.cache.GetBytes(el.action); err == nil && !e.sameResult(prev, data) {
+			fmt.Fprintf(e.o.Stderr, "lifeos: cacheverify: step %s is not deterministic: same key %s, different result\n", el.n.s.ID, el.action.Short())
+		}
 	}
 	e.recordMemo(el, outJSON, writes)
 	return nil
+}
+
+// readSized reads a file of size bytes into a buffer of that size
+// (os.ReadFile's buffer is 512 bytes at least: 50 MB for 100,000 small
+// files); false if it cannot, or is not that size now.
+func readSized(name string, size int64) ([]byte, bool) {
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, false
+	}
+	defer f.Close()
+	data := make([]byte, size)
+	if _, err := io.ReadFull(f, data); err != nil {
+		return nil, false
+	}
+	var one [1]byte
+	if n, _ := f.Read(one[:]); n != 0 {
+		return nil, false // it grew
+	}
+	return data, true
 }

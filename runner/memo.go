@@ -394,14 +394,22 @@ func (e *engine) recordMemo(el *element, outputsJSON []byte, writes []stamp) {
 	var m *memo
 	if el.memoOK {
 		now := time.Now()
-		m = &memo{key: el.memoKey, output: el.output, outputs: string(outputsJSON), patterns: el.deps.Reads, inputs: el.inputs, writes: writes,
+		m = &memo{key: el.memoKey, output: el.output, patterns: el.deps.Reads, inputs: el.inputs, writes: writes,
 			policy: e.policyLines(el.deps.Policy)}
 		if !el.inDir.racy(now) {
 			m.dir = el.inDir // else listed every time, as before
 		}
 		// By reference only when the record may show them as they are
 		// (no secret to redact): compact refers to the same object.
-		if len(outputsJSON) > memoOutputsMax && e.outputsPlain(el, outputsJSON) {
+		// Outputs kept by reference as stored outputs come without their
+		// JSON (store lets it go): they are plain (outputsFrom).
+		size, plain := int64(len(outputsJSON)), false
+		if _, stored := el.outputs.(*storedOutputs); stored && outputsJSON == nil {
+			size, plain = el.outSize, true
+		} else if size > memoOutputsMax {
+			plain = e.outputsPlain(el, outputsJSON)
+		}
+		if size > memoOutputsMax && plain {
 			head, herr := jsonText(smallOutputs(el.outputs))
 			ref, perr := el.outRef, error(nil)
 			if ref == (cache.OutputID{}) {
@@ -410,9 +418,11 @@ func (e *engine) recordMemo(el *element, outputsJSON []byte, writes []stamp) {
 			if herr != nil || perr != nil {
 				m = nil // no memo: the next run takes the full path
 			} else {
-				m.outputs, m.outRef, m.outSize, m.outHead = "", ref, int64(len(outputsJSON)), string(head)
+				m.outRef, m.outSize, m.outHead = ref, size, string(head)
 				m.outItems = producesItems(el.outputs)
 			}
+		} else {
+			m.outputs = string(outputsJSON)
 		}
 		for _, st := range append(append([]stamp{}, el.inputs...), writes...) {
 			if m != nil && st.racy(now) {

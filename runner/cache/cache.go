@@ -45,6 +45,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"io/fs"
 	"os"
@@ -319,37 +320,67 @@ func (c *Cache) PutBytes(id ActionID, data []byte) (OutputID, error) {
 
 // PutObject stores the content of r as an object and returns its id.
 func (c *Cache) PutObject(r io.Reader) (OutputID, error) {
-	// Hash into a temporary file in the cache itself, then rename it to its
-	// digest: one pass over the data, and no partial object is ever visible.
+	o, err := c.newObject()
+	if err != nil {
+		return OutputID{}, err
+	}
+	if _, err := io.Copy(o, r); err != nil {
+		o.abort()
+		return OutputID{}, fmt.Errorf("store object: %w", err)
+	}
+	return o.commit()
+}
+
+// objectWriter is an object being written: hashed into a temporary file in
+// the cache itself, then renamed to its digest. One pass over the data,
+// and no partial object is ever visible.
+type objectWriter struct {
+	c *Cache
+	f *os.File
+	h hash.Hash
+	n int64
+}
+
+func (c *Cache) newObject() (*objectWriter, error) {
 	tmpDir := filepath.Join(c.dir, "tmp")
 	if err := os.MkdirAll(tmpDir, 0o777); err != nil {
-		return OutputID{}, err
+		return nil, err
 	}
 	f, err := os.CreateTemp(tmpDir, atomicfile.TempPattern("obj"))
 	if err != nil {
-		return OutputID{}, err
+		return nil, err
 	}
-	tmp := f.Name()
-	stored := false
+	return &objectWriter{c: c, f: f, h: sha256.New()}, nil
+}
+
+func (o *objectWriter) Write(b []byte) (int, error) {
+	n, err := o.f.Write(b)
+	o.h.Write(b[:n])
+	o.n += int64(n)
+	return n, err
+}
+
+func (o *objectWriter) abort() {
+	o.f.Close()
+	os.Remove(o.f.Name())
+}
+
+// commit stores what was written under its digest. Not synced: every read
+// of an object checks its size and digest, so one a crash damaged is a
+// miss; and it is renamed over whatever holds its name, so storing the same
+// content again repairs it.
+func (o *objectWriter) commit() (id OutputID, err error) {
+	tmp := o.f.Name()
 	defer func() {
-		if !stored {
+		if err != nil {
 			os.Remove(tmp)
 		}
 	}()
-	// Not synced: every read of an object checks its size and digest, so
-	// one a crash damaged is a miss; and it is renamed over whatever holds
-	// its name, so storing the same content again repairs it.
-	h := sha256.New()
-	_, err = io.Copy(io.MultiWriter(f, h), r)
-	if cerr := f.Close(); err == nil {
-		err = cerr
+	if err := o.f.Close(); err != nil {
+		return id, fmt.Errorf("store object: %w", err)
 	}
-	if err != nil {
-		return OutputID{}, fmt.Errorf("store object: %w", err)
-	}
-	var id OutputID
-	h.Sum(id[:0])
-	name := c.ObjectPath(id)
+	o.h.Sum(id[:0])
+	name := o.c.ObjectPath(id)
 	if err := os.MkdirAll(filepath.Dir(name), 0o777); err != nil {
 		return id, err
 	}
@@ -360,9 +391,65 @@ func (c *Cache) PutObject(r io.Reader) (OutputID, error) {
 	if err := robustio.Rename(tmp, name); err != nil {
 		return id, fmt.Errorf("store object: %w", err)
 	}
-	stored = true
-	c.queueObject(id)
+	o.c.queueObject(id)
 	return id, nil
+}
+
+// PutStream stores what write writes as the result of id, as PutBytes
+// stores it (inside the entry when small), without holding a large one
+// in memory: past inlineMax bytes, it goes to its object as it is written.
+// Nothing is stored when write fails.
+func (c *Cache) PutStream(id ActionID, write func(io.Writer) error) (OutputID, error) {
+	s := &spillWriter{c: c, buf: make([]byte, 0, 4<<10)}
+	err := write(s)
+	if err == nil {
+		err = s.err
+	}
+	if err != nil {
+		if s.obj != nil {
+			s.obj.abort()
+		}
+		return OutputID{}, err
+	}
+	if s.obj == nil {
+		return c.PutBytes(id, s.buf)
+	}
+	out, err := s.obj.commit()
+	if err != nil {
+		return out, err
+	}
+	return out, c.putEntry(id, out, s.obj.n, nil)
+}
+
+// spillWriter keeps what is written in memory up to inlineMax bytes, and
+// moves it to a new object beyond.
+type spillWriter struct {
+	c   *Cache
+	buf []byte
+	obj *objectWriter
+	err error
+}
+
+func (s *spillWriter) Write(b []byte) (int, error) {
+	if s.err != nil {
+		return 0, s.err
+	}
+	if s.obj == nil && len(s.buf)+len(b) <= inlineMax {
+		s.buf = append(s.buf, b...)
+		return len(b), nil
+	}
+	if s.obj == nil {
+		if s.obj, s.err = s.c.newObject(); s.err != nil {
+			return 0, s.err
+		}
+		if _, s.err = s.obj.Write(s.buf); s.err != nil {
+			return 0, s.err
+		}
+		s.buf = nil
+	}
+	n, err := s.obj.Write(b)
+	s.err = err
+	return n, err
 }
 
 // PutData stores data as an object and returns its id. An intact object

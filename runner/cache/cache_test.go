@@ -2,6 +2,7 @@ package cache
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -9,6 +10,7 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -411,5 +413,85 @@ func TestPackDamageVerifyTrim(t *testing.T) {
 	c.PutPack(ids[:10], data[:10])
 	if r, _ := c.Trim(DefaultMaxAge); r.Packs != 0 {
 		t.Errorf("trim removed a fresh pack: %+v", r)
+	}
+}
+
+// PutStream stores what PutBytes stores, small results inside their entry
+// and large ones as an object, and nothing when the writing fails.
+func TestPutStream(t *testing.T) {
+	c := newCache(t)
+	for _, size := range []int{0, 10, inlineMax, inlineMax + 1, 3 * inlineMax} {
+		data := bytes.Repeat([]byte("r"), size)
+		id := action(fmt.Sprint("stream", size))
+		out, err := c.PutStream(id, func(w io.Writer) error {
+			for b := data; len(b) > 0; b = b[min(len(b), 1000):] {
+				if _, err := w.Write(b[:min(len(b), 1000)]); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil || out != Sum(data) {
+			t.Fatalf("size %d: PutStream = %s, %v; want %s", size, out.Short(), err, Sum(data).Short())
+		}
+		got, e, err := c.GetBytes(id)
+		if err != nil || !bytes.Equal(got, data) || e.Size != int64(size) {
+			t.Errorf("size %d: GetBytes = %d bytes, %+v, %v", size, len(got), e, err)
+		}
+		_, objErr := os.Stat(c.ObjectPath(out))
+		if inline := size > 0 && size <= inlineMax; inline != (objErr != nil) {
+			t.Errorf("size %d: object file: %v; want one only past %d bytes", size, objErr, inlineMax)
+		}
+	}
+	id := action("fails")
+	broken := errors.New("broken")
+	if _, err := c.PutStream(id, func(w io.Writer) error {
+		w.Write(bytes.Repeat([]byte("x"), 2*inlineMax))
+		return broken
+	}); !errors.Is(err, broken) {
+		t.Errorf("a failed write: %v", err)
+	}
+	if _, err := c.Get(id); !IsMiss(err) {
+		t.Errorf("a failed write left an entry: %v", err)
+	}
+	if tmp, _ := os.ReadDir(filepath.Join(c.Dir(), "tmp")); len(tmp) != 0 {
+		t.Errorf("a failed write left %d temporary files", len(tmp))
+	}
+}
+
+// EncodeResult writes what json.Marshal writes, whichever fields are set.
+func TestEncodeResult(t *testing.T) {
+	if n := reflect.TypeFor[Result]().NumField(); n != 6 {
+		t.Fatalf("Result has %d fields: EncodeResult writes 6", n)
+	}
+	files := []File{
+		{Path: "out/a.png", Object: Sum([]byte("a")), Size: 1, Mode: 0o644, Data: []byte("a")},
+		{Path: "out/<b>.bin", Object: Sum([]byte("big")), Size: 1 << 20, Mode: 0o600},
+	}
+	for _, res := range []Result{
+		{},
+		{Outputs: json.RawMessage(`{"a": "<&>", "n": 1}`)},
+		{OutputsObject: Sum([]byte("o")), OutputsSize: 12},
+		{Files: files},
+		{Files: files[:1], Dirs: []string{"out"}, Roots: []string{"out"}},
+		{Outputs: json.RawMessage(`{}`), Files: files, Dirs: []string{"out", "out/x"}, Roots: []string{"out"}},
+		{Dirs: []string{"d"}},
+		{Roots: []string{"r"}},
+	} {
+		want, err := json.Marshal(res)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got bytes.Buffer
+		made := 0
+		err = EncodeResult(&got, &Result{Outputs: res.Outputs, OutputsObject: res.OutputsObject, OutputsSize: res.OutputsSize, Dirs: res.Dirs, Roots: res.Roots},
+			len(res.Files), func(i int) (File, error) { made++; return res.Files[i], nil })
+		if err != nil || got.String() != string(want) || made != len(res.Files) {
+			t.Errorf("EncodeResult = %s, %v (%d files made)\n         want %s", got.Bytes(), err, made, want)
+		}
+	}
+	broken := errors.New("unreadable")
+	if err := EncodeResult(io.Discard, &Result{}, 2, func(int) (File, error) { return File{}, broken }); !errors.Is(err, broken) {
+		t.Errorf("a file that cannot be made: %v", err)
 	}
 }

@@ -1,9 +1,11 @@
 package cache
 
 import (
+	"bufio"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -43,6 +45,86 @@ type File struct {
 	// kept in the result itself instead of as an object: one file created
 	// per element, not two. Its digest is still Object.
 	Data []byte `json:"data,omitempty"`
+}
+
+// EncodeResult writes res as json.Marshal writes it, with n files in
+// place of res.Files, file(i) making the i-th when the encoding reaches
+// it: the small files of a result are kept inside it, and 100,000 of them
+// are never in memory at once.
+func EncodeResult(w io.Writer, res *Result, n int, file func(i int) (File, error)) error {
+	bw := bufio.NewWriterSize(w, 64<<10)
+	first := true
+	key := func(name string) {
+		if first {
+			bw.WriteByte('{')
+		} else {
+			bw.WriteByte(',')
+		}
+		first = false
+		bw.WriteString(`"` + name + `":`)
+	}
+	field := func(name string, v any) error {
+		b, err := json.Marshal(v)
+		if err != nil {
+			return err
+		}
+		key(name)
+		_, err = bw.Write(b)
+		return err
+	}
+	// The order and omissions of Result's fields and tags.
+	if len(res.Outputs) > 0 {
+		if err := field("outputs", res.Outputs); err != nil {
+			return err
+		}
+	}
+	if res.OutputsObject != (OutputID{}) {
+		if err := field("outputs_object", res.OutputsObject); err != nil {
+			return err
+		}
+	}
+	if res.OutputsSize != 0 {
+		if err := field("outputs_size", res.OutputsSize); err != nil {
+			return err
+		}
+	}
+	for i := range n {
+		f, err := file(i)
+		if err != nil {
+			return err
+		}
+		if i == 0 {
+			key("files")
+			bw.WriteByte('[')
+		} else {
+			bw.WriteByte(',')
+		}
+		b, err := json.Marshal(f)
+		if err != nil {
+			return err
+		}
+		if _, err := bw.Write(b); err != nil {
+			return err
+		}
+	}
+	if n > 0 {
+		bw.WriteByte(']')
+	}
+	for _, l := range []struct {
+		name string
+		v    []string
+	}{{"dirs", res.Dirs}, {"roots", res.Roots}} {
+		if len(l.v) > 0 {
+			if err := field(l.name, l.v); err != nil {
+				return err
+			}
+		}
+	}
+	if first {
+		bw.WriteByte('{')
+	}
+	bw.WriteByte('}')
+	return bw.Flush()
 }
 
 // InlineFileMax is the largest output file kept inside its result.
