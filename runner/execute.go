@@ -22,9 +22,7 @@ import (
 // prepare resolves an element's params and computes its cache key.
 func (e *engine) prepare(el *element) error {
 	s := el.n.s
-	if err := e.nodeInputs(el.n); err != nil {
-		return err
-	}
+	e.nodeInputs(el.n)
 	if el.foreach && s.When != nil {
 		ev, err := evalBool(s.When, &el.env)
 		if err != nil {
@@ -208,7 +206,7 @@ func (e *engine) whyRun(el *element) string {
 // outputs made identical to the stored tree (in a plan, only compared).
 // Any problem is a miss.
 func (e *engine) restore(el *element) bool {
-	data, _, err := e.cache.GetBytes(el.action)
+	data, entry, err := e.cache.GetBytes(el.action)
 	if err != nil {
 		return false
 	}
@@ -216,6 +214,7 @@ func (e *engine) restore(el *element) bool {
 	if err := json.Unmarshal(data, &res); err != nil {
 		return false
 	}
+	data = nil // checked against entry.Output; a filter's is tens of megabytes
 	if res.OutputsObject != (cache.OutputID{}) {
 		if res.Outputs, err = e.cache.ReadObject(res.OutputsObject, res.OutputsSize); err != nil {
 			return false
@@ -228,12 +227,15 @@ func (e *engine) restore(el *element) bool {
 	if err != nil {
 		return false
 	}
+	if outJSON == nil {
+		res.Outputs = nil // by reference (outputsFrom): recordMemo knows
+	}
 	leave := e.o.NoDownload && e.o.Elsewhere[el.n.s.ID] != nil
 	changes, writes, err := e.syncOutputs(&res, !e.explain && !leave)
 	if err != nil {
 		return false
 	}
-	el.outputs, el.outJSON, el.output = outputs, outJSON, cache.Sum(data)
+	el.outputs, el.outJSON, el.output = outputs, outJSON, entry.Output
 	switch {
 	case changes.count() == 0:
 		el.upToDate = true
@@ -390,7 +392,12 @@ func (e *engine) run(ctx context.Context, el *element) {
 			gpu[server] += seconds
 		}}
 	if s.readsItems {
-		env.Items = el.n.inItems
+		items, err := e.nodeInItems(el.n)
+		if err != nil {
+			el.status, el.err = StatusFailed, err
+			return
+		}
+		env.Items = items
 	}
 	env.Predicates = predicatesFor(s, el.env)
 	if el.deps.Upstream {

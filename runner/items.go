@@ -59,10 +59,7 @@ func (e *engine) outputItems(n *node) ([]steps.Item, error) {
 		return nil, err
 	}
 	if lists == nil {
-		if err := e.nodeInputs(n); err != nil {
-			return nil, err
-		}
-		return n.inItems, nil
+		return e.nodeInItems(n)
 	}
 	return steps.MergeItems(lists...), nil
 }

@@ -217,12 +217,14 @@ type node struct {
 	announced  bool   // its start line is printed: an element of it runs
 	upToDate   int    // elements cached with their outputs already in place
 
-	// Made on demand (nodeInputs): the merged items of the needs and their
-	// outputs by step id, for elements that take the full path.
-	inputsOnce sync.Once
-	inItems    []steps.Item
-	up         map[string]steps.Outputs
-	inputsErr  error
+	// Made on demand: the outputs of the needs by step id, for elements
+	// that take the full path (nodeInputs), and their merged items, for
+	// elements that run (nodeInItems).
+	inputsOnce  sync.Once
+	up          map[string]steps.Outputs
+	inItemsOnce sync.Once
+	inItems     []steps.Item
+	inItemsErr  error
 
 	// What the step passes on (nodeItems), decided once.
 	// What its dependents see of its outputs (upstreamView), made once

@@ -255,22 +255,11 @@ func (e *engine) nodeItems(n *node) ([]steps.Item, error) {
 	return n.items, n.itemsErr
 }
 
-// nodeInputs makes what n's elements need to take the full path: the
-// merged items of its needs, their outputs and the shared key lines that
-// depend on them. Once per node, by the first element that needs it (a
-// no-op run never does).
-func (e *engine) nodeInputs(n *node) error {
+// nodeInputs makes what n's elements need to take the full path: their
+// needs' outputs as the step sees them, once per node, by the first
+// element that needs them (a no-op run never does).
+func (e *engine) nodeInputs(n *node) {
 	n.inputsOnce.Do(func() {
-		lists := make([][]steps.Item, 0, len(n.deps))
-		for _, d := range n.deps {
-			items, err := e.nodeItems(d)
-			if err != nil {
-				n.inputsErr = err
-				return
-			}
-			lists = append(lists, items)
-		}
-		n.inItems = steps.MergeItems(lists...)
 		n.up = make(map[string]steps.Outputs, len(n.deps))
 		for _, d := range n.deps {
 			if m := d.upstreamView(); m != nil {
@@ -278,7 +267,26 @@ func (e *engine) nodeInputs(n *node) error {
 			}
 		}
 	})
-	return n.inputsErr
+}
+
+// nodeInItems returns the merged items of n's needs, made once, by the
+// first element that runs (or a step downstream that needs them passed
+// on): the key does not need them (itemsIdentity), so a step restored from
+// the cache never reads 100,000 items it does not use.
+func (e *engine) nodeInItems(n *node) ([]steps.Item, error) {
+	n.inItemsOnce.Do(func() {
+		lists := make([][]steps.Item, 0, len(n.deps))
+		for _, d := range n.deps {
+			items, err := e.nodeItems(d)
+			if err != nil {
+				n.inItemsErr = err
+				return
+			}
+			lists = append(lists, items)
+		}
+		n.inItems = steps.MergeItems(lists...)
+	})
+	return n.inItems, n.inItemsErr
 }
 
 // MarshalJSON writes the outputs themselves, loading them: a record
