@@ -607,7 +607,7 @@ func (e *engine) store(el *element, outs steps.Outputs) error {
 	file := func(i int) (cache.File, error) {
 		f, w := files[i], writes[i]
 		if w.size <= cache.InlineFileMax {
-			if data, ok := readSized(e.abs(f), w.size); ok {
+			if data, ok := cache.ReadSized(e.abs(f), w.size); ok {
 				return cache.File{Path: f, Object: cache.Sum(data), Size: w.size, Mode: modes[i], Data: data}, nil
 			}
 		}
@@ -651,24 +651,4 @@ func (e *engine) store(el *element, outs steps.Outputs) error {
 	}
 	e.recordMemo(el, outJSON, writes)
 	return nil
-}
-
-// readSized reads a file of size bytes into a buffer of that size
-// (os.ReadFile's buffer is 512 bytes at least: 50 MB for 100,000 small
-// files); false if it cannot, or is not that size now.
-func readSized(name string, size int64) ([]byte, bool) {
-	f, err := os.Open(name)
-	if err != nil {
-		return nil, false
-	}
-	defer f.Close()
-	data := make([]byte, size)
-	if _, err := io.ReadFull(f, data); err != nil {
-		return nil, false
-	}
-	var one [1]byte
-	if n, _ := f.Read(one[:]); n != 0 {
-		return nil, false // it grew
-	}
-	return data, true
 }

@@ -495,3 +495,19 @@ func TestEncodeResult(t *testing.T) {
 		t.Errorf("a file that cannot be made: %v", err)
 	}
 }
+
+func TestReadSized(t *testing.T) {
+	name := filepath.Join(testdir.New(t), "f")
+	os.WriteFile(name, []byte("hello"), 0o666)
+	if data, ok := ReadSized(name, 5); !ok || string(data) != "hello" || cap(data) != 5 {
+		t.Errorf("ReadSized = %q (cap %d), %v", data, cap(data), ok)
+	}
+	for _, size := range []int64{4, 6, 0} {
+		if data, ok := ReadSized(name, size); ok {
+			t.Errorf("ReadSized of a 5-byte file as %d bytes = %q", size, data)
+		}
+	}
+	if _, ok := ReadSized(name+".missing", 0); ok {
+		t.Error("ReadSized of a missing file")
+	}
+}

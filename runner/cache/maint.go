@@ -127,6 +127,19 @@ func EncodeResult(w io.Writer, res *Result, n int, file func(i int) (File, error
 	return bw.Flush()
 }
 
+// ReadSized reads a file of size bytes (an output small enough to be
+// kept inside its result) into a buffer of that size, with plain system
+// calls where they are cheaper (the files of a 100,000-image filter are
+// read each time it runs); false if it cannot, or is not that size now.
+func ReadSized(name string, size int64) ([]byte, bool) {
+	buf := make([]byte, size+1) // one more: a file that grew is noticed
+	n, _, err := readSmall(name, buf)
+	if err != nil || int64(n) != size {
+		return nil, false
+	}
+	return buf[:n:n], true
+}
+
 // InlineFileMax is the largest output file kept inside its result.
 const InlineFileMax = 4 << 10
 
