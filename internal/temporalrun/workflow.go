@@ -51,6 +51,10 @@ type RunSpec struct {
 	// ChunkSize is how many elements of a foreach one activity carries
 	// out; 0 means DefaultChunk.
 	ChunkSize int `json:"chunk_size,omitempty"`
+	// Done are the outcomes of the steps a run carried out before it
+	// continued as new (a run too long for one history): not carried out
+	// again.
+	Done map[string]*runner.Outcome `json:"done,omitempty"`
 }
 
 // DefaultChunk is how many elements of a foreach step one worker carries
@@ -98,6 +102,19 @@ type Progress struct {
 // no I/O and reads no clock: its decisions depend on its history alone.
 func Run(ctx workflow.Context, spec RunSpec) (*Result, error) {
 	res := &Result{Outcomes: map[string]*runner.Outcome{}}
+	index := map[string]int{}
+	for i, s := range spec.Steps {
+		index[s.ID] = i
+		if o := spec.Done[s.ID]; o != nil {
+			res.Outcomes[s.ID] = o
+		}
+	}
+	carried := len(res.Outcomes)
+	// What every activity is told of the run: not the carried outcomes
+	// (each is told those of the steps it needs), which would make every
+	// input as large as the run.
+	taskSpec := spec
+	taskSpec.Done = nil
 	running := map[string]bool{}
 	done := func(id string) bool { return res.Outcomes[id] != nil }
 	if err := workflow.SetQueryHandler(ctx, SpecQuery, func() (RunSpec, error) { return spec, nil }); err != nil {
@@ -126,10 +143,12 @@ func Run(ctx workflow.Context, spec RunSpec) (*Result, error) {
 	// execute starts one activity of step s (one chunk of it, or all of
 	// it) and calls then with its outcome.
 	execute := func(s StepSpec, chunk *runner.Chunk, then func(runner.Outcome)) {
-		task := StepTask{Spec: spec, Step: s.ID, Chunk: chunk, Done: map[string]*runner.Outcome{}}
-		for _, d := range spec.Steps {
-			if o := res.Outcomes[d.ID]; o != nil {
-				task.Done[d.ID] = o
+		// The outcomes of the steps it needs, directly or not: what its
+		// worker's plan of it holds (runner.Plan.At).
+		task := StepTask{Spec: taskSpec, Step: s.ID, Chunk: chunk, Done: map[string]*runner.Outcome{}}
+		for _, d := range ancestorsOf(spec.Steps, index, s) {
+			if o := res.Outcomes[d]; o != nil {
+				task.Done[d] = o
 			}
 		}
 		id := s.ID
@@ -233,7 +252,17 @@ func Run(ctx workflow.Context, spec RunSpec) (*Result, error) {
 		}
 	})
 	for {
-		if stopped == "" && ctx.Err() == nil {
+		// A history has room for some thousands of steps: when Temporal
+		// suggests it, no step starts any more, and once those running
+		// are done the run continues as new with the outcomes so far.
+		draining := stopped == "" && len(res.Outcomes) > carried && len(res.Outcomes) < len(spec.Steps) &&
+			workflow.GetInfo(ctx).GetContinueAsNewSuggested()
+		if draining && inflight == 0 && ctx.Err() == nil {
+			next := spec
+			next.Done = res.Outcomes
+			return nil, workflow.NewContinueAsNewError(ctx, WorkflowName, next)
+		}
+		if stopped == "" && !draining && ctx.Err() == nil {
 			for _, s := range spec.Steps {
 				if done(s.ID) || running[s.ID] {
 					continue
@@ -276,6 +305,29 @@ func Run(ctx workflow.Context, spec RunSpec) (*Result, error) {
 		return res, temporal.NewCanceledError(fmt.Sprintf("run %s cancelled", spec.RunID))
 	}
 	return res, nil
+}
+
+// ancestorsOf returns the steps s needs directly or not, in the plan's
+// order. No map is ranged over: a workflow's decisions follow its
+// history alone (workflowcheck).
+func ancestorsOf(steps []StepSpec, index map[string]int, s StepSpec) []string {
+	seen := make([]bool, len(steps))
+	stack := slices.Clone(s.Needs)
+	for len(stack) > 0 {
+		id := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		if i, ok := index[id]; ok && !seen[i] {
+			seen[i] = true
+			stack = append(stack, steps[i].Needs...)
+		}
+	}
+	var out []string
+	for i, ok := range seen {
+		if ok {
+			out = append(out, steps[i].ID)
+		}
+	}
+	return out
 }
 
 // fromChunks is a foreach's outcome after its chunks ran: the step's own,

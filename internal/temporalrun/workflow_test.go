@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/testsuite"
 	"go.temporal.io/sdk/workflow"
 
@@ -109,6 +110,87 @@ func TestWorkflowRunsTheGraphInOrder(t *testing.T) {
 		if step == "d" && !(seen[i]["a"] && seen[i]["b"] && seen[i]["c"]) {
 			t.Errorf("d started knowing only %v: it needs the outcomes of a, b and c", seen[i])
 		}
+	}
+}
+
+// A step is told of the steps it needs, directly or not, and of no other
+// done before it: tasks as large as the run would make the history of
+// thousands of steps grow with the square of their number.
+func TestWorkflowTellsAStepOfItsNeeds(t *testing.T) {
+	told := map[string][]string{}
+	f := &fakeSteps{queues: map[string]string{}, outcome: func(task StepTask) (*runner.Outcome, error) {
+		var ids []string
+		for id := range task.Done {
+			ids = append(ids, id)
+		}
+		sort.Strings(ids)
+		told[task.Step] = ids
+		return &runner.Outcome{Status: runner.StatusOK}, nil
+	}}
+	spec := diamond()
+	spec.Steps = []StepSpec{
+		{ID: "a", Queue: "default"},
+		{ID: "lone", Queue: "default"},
+		{ID: "b", Needs: []string{"a"}, Queue: "default"},
+		{ID: "c", Needs: []string{"b"}, Queue: "default"},
+	}
+	if _, err := runWorkflow(t, spec, f); err != nil {
+		t.Fatal(err)
+	}
+	if got := fmt.Sprint(told); got != "map[a:[] b:[a] c:[a b] lone:[]]" {
+		t.Errorf("each step was told of %s", got)
+	}
+}
+
+// Past the history Temporal suggests, the run starts no other step, lets
+// those running finish, and continues as new with the outcomes so far;
+// every step is carried out once.
+func TestWorkflowContinuesAsNew(t *testing.T) {
+	f := &fakeSteps{queues: map[string]string{}, outcome: func(t StepTask) (*runner.Outcome, error) {
+		if len(t.Spec.Done) > 0 {
+			return nil, errors.New("the task carries the run's carried outcomes")
+		}
+		return &runner.Outcome{Status: runner.StatusOK, Summary: "done " + t.Step}, nil
+	}}
+	spec := diamond()
+	var runs [][]string
+	for range 5 {
+		var s testsuite.WorkflowTestSuite
+		env := s.NewTestWorkflowEnvironment()
+		env.RegisterWorkflowWithOptions(Run, workflow.RegisterOptions{Name: WorkflowName})
+		env.RegisterActivityWithOptions(f.CarryOut, activity.RegisterOptions{Name: ActivityName})
+		env.SetContinueAsNewSuggested(true)
+		before, _ := f.seen()
+		env.ExecuteWorkflow(WorkflowName, spec)
+		after, _ := f.seen()
+		runs = append(runs, after[len(before):])
+		err := env.GetWorkflowError()
+		var next *workflow.ContinueAsNewError
+		if !errors.As(err, &next) {
+			if err != nil {
+				t.Fatal(err)
+			}
+			var res Result
+			if err := env.GetWorkflowResult(&res); err != nil {
+				t.Fatal(err)
+			}
+			if res.Status != runner.StatusOK || len(res.Outcomes) != 4 || res.Outcomes["a"].Summary != "done a" {
+				t.Errorf("result %+v", res)
+			}
+			break
+		}
+		spec = RunSpec{}
+		if err := converter.GetDefaultDataConverter().FromPayloads(next.Input, &spec); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// a; then b and c, started together; then d.
+	want := "[[a] [b c] [d]]"
+	for _, r := range runs {
+		sort.Strings(r)
+	}
+	if fmt.Sprint(runs) != want {
+		t.Errorf("steps carried out by each run: %v, want %s", runs, want)
 	}
 }
 
