@@ -27,13 +27,15 @@ func init() {
 // as lifeos temporal dev tunes it) on a free loopback port and sets
 // LIFEOS_TEMPORAL_ADDRESS. -db FILE keeps its state in FILE, so that a
 // scenario can stop it (temporalserver -stop) and start it again on the
-// same state.
+// same state; -config sets a dynamic config value.
 func temporalServer(ts *testscript.TestScript, neg bool, args []string) {
 	fs := flag.NewFlagSet("temporalserver", flag.ContinueOnError)
 	db := fs.String("db", "", "")
 	stop := fs.Bool("stop", false, "")
+	var config []string
+	fs.Func("config", "", func(v string) error { config = append(config, v); return nil })
 	if neg || fs.Parse(args) != nil {
-		ts.Fatalf("usage: temporalserver [-db FILE] | temporalserver -stop")
+		ts.Fatalf("usage: temporalserver [-db FILE] [-config KEY=VALUE]... | temporalserver -stop")
 	}
 	if *stop {
 		srv, ok := devServers.Load(ts)
@@ -59,7 +61,7 @@ func temporalServer(ts *testscript.TestScript, neg bool, args []string) {
 	if *db != "" {
 		path = ts.MkAbs(*db)
 	}
-	srv, err := temporalcli.StartDevServer(bin, port, path, true, ts.Stderr())
+	srv, err := temporalcli.StartDevServer(bin, port, path, true, ts.Stderr(), config...)
 	ts.Check(err)
 	ts.Defer(srv.Stop)
 	ts.Setenv("LIFEOS_TEMPORAL_ADDRESS", srv.Address)

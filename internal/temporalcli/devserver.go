@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os/exec"
+	"slices"
 	"strconv"
 	"time"
 
@@ -32,7 +33,7 @@ type DevServer struct {
 
 // StartDevServer starts `temporal server start-dev` on 127.0.0.1:port
 // (state in db, or in memory when db is ""), and waits until it serves.
-func StartDevServer(bin string, port int, db string, headless bool, logw io.Writer) (*DevServer, error) {
+func StartDevServer(bin string, port int, db string, headless bool, logw io.Writer, config ...string) (*DevServer, error) {
 	args := []string{"server", "start-dev", "--ip", "127.0.0.1", "--port", strconv.Itoa(port), "--log-level", "warn"}
 	if headless {
 		args = append(args, "--headless")
@@ -42,7 +43,7 @@ func StartDevServer(bin string, port int, db string, headless bool, logw io.Writ
 	if db != "" {
 		args = append(args, "--db-filename", db)
 	}
-	for _, v := range devConfig {
+	for _, v := range append(slices.Clone(devConfig), config...) {
 		args = append(args, "--dynamic-config-value", v)
 	}
 	cmd := exec.Command(bin, args...)

@@ -153,6 +153,7 @@ func Watch(ctx context.Context, cl client.Client, runID string, out io.Writer) (
 	}
 	tick := time.NewTicker(250 * time.Millisecond)
 	defer tick.Stop()
+	temporalRun := ""
 	for {
 		var p Progress
 		qerr := query(ctx, cl, wid, ProgressQuery, &p)
@@ -162,6 +163,14 @@ func Watch(ctx context.Context, cl client.Client, runID string, out io.Writer) (
 		desc, err := cl.DescribeWorkflow(ctx, wid, "")
 		if err != nil {
 			return nil, spec, fmt.Errorf("run %s: %w", runID, err)
+		}
+		// A new Temporal run of the same workflow: it continued as new
+		// (Run), which the Temporal UI shows as a run of its own.
+		if r := desc.RawResponse.GetWorkflowExecutionInfo().GetExecution().GetRunId(); r != temporalRun {
+			if temporalRun != "" {
+				fmt.Fprintf(out, "  %-10s history full: the workflow continued as new (Temporal run %s)\n", "", r)
+			}
+			temporalRun = r
 		}
 		if st := desc.RawResponse.GetWorkflowExecutionInfo().GetStatus(); st != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
 			var res Result
