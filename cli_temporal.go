@@ -85,7 +85,7 @@ func (f *temporalFlags) register(cmd *cobra.Command) {
 	cmd.Flags().BoolVar(&f.noDownload, "no-download", false, "with --engine temporal: leave the outputs in the shared cache")
 	cmd.Flags().DurationVar(&f.heartbeat, "heartbeat", 0, "with --engine temporal: how long a worker may go silent before its step goes to another (default 30s)")
 	_ = cmd.Flags().MarkHidden("heartbeat") // for tests of killed workers
-	cmd.Flags().IntVar(&f.chunk, "chunk", 0, "with --engine temporal: how many elements of a foreach one worker carries out at a time (default 100)")
+	cmd.Flags().IntVar(&f.chunk, "chunk", 0, "with --engine temporal: how many elements of a foreach, or images of a generation, one worker carries out at a time (default 100 and 8)")
 }
 
 // submit hands a checked run over to the helper.

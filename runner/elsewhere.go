@@ -47,7 +47,8 @@ type Outcome struct {
 	Appends []Append `json:"appends,omitempty"`
 }
 
-// Chunk is a share of a foreach step's elements: From to To, exclusive.
+// Chunk is a share of a foreach step's elements, or of a Sharer step's
+// units of work (a generation's images): From to To, exclusive.
 type Chunk struct {
 	Step     string `json:"step"`
 	From, To int

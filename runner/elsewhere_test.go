@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/lifeos/lifeos/internal/comfytest"
 	"github.com/lifeos/lifeos/internal/testdir"
 )
 
@@ -203,5 +204,66 @@ func TestChunkRunsItsShareOfAForeach(t *testing.T) {
 	}
 	if strings.Count(calls2, "each") != 2 {
 		t.Errorf("the whole step ran %q: the chunk's element was not cached", calls2)
+	}
+}
+
+// A chunk of a generation is a share of its images: only those are made
+// (and kept in the per-item cache), the record counts all of them, and
+// nothing is stored as the step's result, so the whole step, run next,
+// makes only the others. A step whose work does not split refuses a chunk.
+func TestChunkRunsAShareOfAGeneration(t *testing.T) {
+	srv := comfytest.New(comfytest.Options{Loras: []string{"placeholder.safetensors"}})
+	defer srv.Close()
+	root := testdir.New(t)
+	t.Setenv("LIFEOS_CACHE", testdir.New(t))
+	wf, err := os.ReadFile("../steps/testdata/sdxl_lora_api.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, root, "workflows/w.json", string(wf))
+	writeFile(t, root, "pipelines/p.yaml", `version: 1
+steps:
+  - id: gen
+    uses: comfyui.generate
+    with: {server: "`+srv.URL+`", workflow: workflows/w.json, prompts: [a portrait], seed: 10, count: 4, output: out/gen}
+  - id: other
+    uses: exec
+    with:
+      run: `+helperRun("other")+`
+`)
+	run := func(chunk *Chunk) (*Record, error) {
+		plan, err := Load(root, "pipelines/p.yaml", Options{Only: []string{chunk.Step}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out bytes.Buffer
+		return plan.Run(context.Background(), RunOptions{Stdout: &out, Stderr: &out, Chunk: chunk})
+	}
+	rec, err := run(&Chunk{Step: "gen", From: 1, To: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	o, _ := rec.OutcomeOf("gen")
+	if posts, _, _ := srv.Counts(); posts != 2 || o.Status != StatusOK || o.Elements != 4 || o.Summary != "images 1 to 3 of 4" {
+		t.Errorf("the share: %d prompts, outcome %+v; want 2 of 4 images", posts, o)
+	}
+	if _, err := run(&Chunk{Step: "gen", From: 0, To: 4}); err != nil {
+		t.Fatal(err)
+	}
+	if posts, _, _ := srv.Counts(); posts != 4 {
+		t.Errorf("%d prompts after the whole range: the share stored a result, or its images were not kept", posts)
+	}
+	if _, _, err := elsewhereRun(t, root, os.Getenv("LIFEOS_CACHE"), []string{"gen"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if posts, _, _ := srv.Counts(); posts != 4 {
+		t.Errorf("%d prompts after the whole step: want none more, every image cached", posts)
+	}
+	if _, err := os.Stat(filepath.Join(root, "out/gen/0003_seed13.png")); err != nil {
+		t.Error(err)
+	}
+	rec, _ = run(&Chunk{Step: "other", From: 0, To: 1})
+	if o, _ := rec.OutcomeOf("other"); o.Status != StatusFailed || !strings.Contains(o.Error, "cannot be carried out in shares") {
+		t.Errorf("a share of a step that does not split: %+v", o)
 	}
 }

@@ -415,6 +415,15 @@ func (e *engine) run(ctx context.Context, el *element) {
 	if e.cache != nil && s.Cache && !e.o.NoCache {
 		env.Cache = itemCache{e.cache}
 	}
+	if c := e.o.Chunk; c != nil && c.Step == s.ID && !el.foreach {
+		// One share of a step whose work splits (a generation's images),
+		// on one of several workers: not the step's result.
+		if _, ok := el.params.(steps.Sharer); !ok {
+			el.status, el.err = StatusFailed, fmt.Errorf("step %s (%s) cannot be carried out in shares", s.ID, s.Uses)
+			return
+		}
+		env.Share = &steps.Share{From: c.From, To: c.To}
+	}
 	var outs steps.Outputs
 	var err error
 	for attempt := 1; ; attempt++ {
@@ -446,6 +455,9 @@ func (e *engine) run(ctx context.Context, el *element) {
 	}
 	if err == nil {
 		el.incomplete = env.Incomplete
+		if env.Share != nil {
+			el.n.rec.Total = env.Share.Total // the workflow shares out the rest
+		}
 		err = e.store(el, outs)
 	}
 	if err != nil {

@@ -84,6 +84,16 @@ type Step struct {
 // DefaultQueue is the task queue of a step that names none.
 const DefaultQueue = "default"
 
+// Shares reports whether the step's work splits over several machines
+// (a steps.Sharer: comfyui.generate's images).
+func (s *Step) Shares() bool {
+	if s.Type == nil {
+		return false
+	}
+	_, ok := s.Type.New().(steps.Sharer)
+	return ok
+}
+
 // QueueName is the step's task queue.
 func (s *Step) QueueName() string {
 	if s.Queue == "" {

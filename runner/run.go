@@ -51,7 +51,8 @@ type RunOptions struct {
 	// elsewhere in the shared cache: the run is recorded, not restored.
 	NoDownload bool
 	// Chunk, when set, runs only elements From to To (exclusive) of its
-	// foreach step: a share of a step spread over workers.
+	// foreach step, or units From to To of its Sharer step (not stored as
+	// the step's result): a share of a step spread over workers.
 	Chunk *Chunk
 	// Cache, when set, is the cache to use instead of the workspace's: a
 	// worker's, shared by the steps it carries out. The run waits for its

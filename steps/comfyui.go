@@ -248,7 +248,12 @@ type genMeta struct {
 	Format   string `json:"format,omitempty"` // png when empty (older entries)
 }
 
-// Run generates what the cache does not have.
+// ShareUnit makes a generation a Sharer: its images can be made on
+// several machines at once.
+func (g *Generate) ShareUnit() string { return "images" }
+
+// Run generates what the cache does not have (of its share, with
+// env.Share).
 func (g *Generate) Run(ctx context.Context, env *Env) (Outputs, error) {
 	wf, err := g.loadWorkflow(env.Root)
 	if err != nil {
@@ -290,6 +295,12 @@ func (g *Generate) Run(ctx context.Context, env *Env) (Outputs, error) {
 	}
 	items := make([]Item, len(jobs))
 	var todo []int
+	mine := jobs // a share's jobs, or all of them
+	if sh := env.Share; sh != nil {
+		sh.Total = len(jobs)
+		from := min(max(sh.From, 0), len(jobs))
+		mine = jobs[from:min(max(sh.To, from), len(jobs))]
+	}
 	for i := range jobs {
 		j := &jobs[i]
 		j.wf = g.patch(wf, pl, *j)
@@ -298,28 +309,37 @@ func (g *Generate) Run(ctx context.Context, env *Env) (Outputs, error) {
 		j.key = hex.EncodeToString(sum[:])
 	}
 	if env.Cache != nil {
-		keys := make([]string, 0, 2*len(jobs))
-		for _, j := range jobs {
+		keys := make([]string, 0, 2*len(mine))
+		for _, j := range mine {
 			keys = append(keys, metaKey+j.key, imageKey+j.key)
 		}
 		prefetch(env.Cache, keys)
 	}
-	for i := range jobs {
-		j := &jobs[i]
+	for i := range mine {
+		j := &mine[i]
 		if it, ok := g.fromCache(env, out, *j); ok {
-			items[i] = it
+			items[j.index] = it
 			continue
 		}
-		todo = append(todo, i)
+		todo = append(todo, j.index)
 	}
-	fmt.Fprintf(env.Log, "%d images: %d from cache, %d to generate\n", len(jobs), len(jobs)-len(todo), len(todo))
-	env.progress("images", len(jobs)-len(todo), len(jobs))
+	if sh := env.Share; sh != nil {
+		fmt.Fprintf(env.Log, "images %d to %d of %d: %d from cache, %d to generate\n", sh.From, sh.From+len(mine), len(jobs), len(mine)-len(todo), len(todo))
+	} else {
+		fmt.Fprintf(env.Log, "%d images: %d from cache, %d to generate\n", len(jobs), len(jobs)-len(todo), len(todo))
+	}
+	env.progress("images", len(mine)-len(todo), len(mine))
 	if len(todo) > 0 {
 		if err := g.generateAll(ctx, env, out, jobs, todo, items); err != nil {
 			// The images that were made stay in the output and in the
 			// cache: a re-run submits only the others.
 			return nil, &PartialError{Kept: madePaths(items), Err: err}
 		}
+	}
+	if sh := env.Share; sh != nil {
+		// Its images are in the per-item cache, for the whole step.
+		env.Incomplete = true
+		return Outputs{"count": len(mine), "summary": fmt.Sprintf("images %d to %d of %d", sh.From, sh.From+len(mine), len(jobs))}, nil
 	}
 	// The folder holds this batch and nothing else: images of an earlier,
 	// larger batch would otherwise sit beside it looking like part of it.

@@ -114,6 +114,27 @@ type Env struct {
 	// Run describes the run, for records a step appends (eval history).
 	// It is not part of the cache key: a step must not put it in outputs.
 	Run RunInfo
+	// Share, when set, asks a Sharer for one share of its work, on one of
+	// several machines at once; the step sets Share.Total.
+	Share *Share
+}
+
+// A Sharer is a step whose work splits into units several machines can
+// do at once: comfyui.generate's images. Run with Env.Share, it does only
+// the units From to To of its work, keeping each in its per-item cache,
+// where the whole step, run afterwards, finds them all; the share's own
+// outputs are not the step's (it sets Env.Incomplete, so they are not
+// cached).
+type Sharer interface {
+	// ShareUnit names the units ("images").
+	ShareUnit() string
+}
+
+// Share is one share of a Sharer's work: units From to To (exclusive).
+type Share struct {
+	From, To int
+	// Total is how many units the whole step has, set by the step.
+	Total int
 }
 
 // Sum returns a file's SHA-256 (hex) through env.Hash when the engine

@@ -101,8 +101,8 @@ func WorkflowID(runID string) string { return "lifeos-" + runID }
 // Submit snapshots the workspace into the shared store, starts the run's
 // workflow and returns its spec. plan is the run's plan, checked here.
 // heartbeat is how long a worker may stay silent (0: 30 s).
-// chunk is how many elements of a foreach an activity carries out (0:
-// DefaultChunk).
+// chunk is how many elements of a foreach, or images of a generation, an
+// activity carries out (0: DefaultChunk, DefaultShare).
 func Submit(ctx context.Context, cl client.Client, plan *runner.Plan, o runner.Options, c *cache.Cache, heartbeat time.Duration, chunk int, say io.Writer) (RunSpec, error) {
 	began := time.Now()
 	snap, st, err := runner.TakeSnapshot(ctx, plan.Root, c, nil)
@@ -114,7 +114,7 @@ func Submit(ctx context.Context, cl client.Client, plan *runner.Plan, o runner.O
 	spec := RunSpec{RunID: runner.NewRunID(), Pipeline: plan.Pipeline.File, Snapshot: snap.String(),
 		PolicyFile: o.PolicyFile, Sets: o.Sets, Params: o.Params, Heartbeat: heartbeat, ChunkSize: chunk}
 	for _, s := range plan.Order {
-		spec.Steps = append(spec.Steps, StepSpec{ID: s.ID, Needs: s.Needs, Queue: s.QueueName(), ContinueOnError: s.ContinueOnError, Foreach: s.Foreach != nil, Gate: s.Gate != nil})
+		spec.Steps = append(spec.Steps, StepSpec{ID: s.ID, Needs: s.Needs, Queue: s.QueueName(), ContinueOnError: s.ContinueOnError, Foreach: s.Foreach != nil, Gate: s.Gate != nil, Shares: s.Shares()})
 	}
 	_, err = cl.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: WorkflowID(spec.RunID), TaskQueue: WorkflowQueue}, WorkflowName, spec)
 	if err != nil {

@@ -48,8 +48,9 @@ type RunSpec struct {
 	// Heartbeat is how long a worker may go silent before its step is
 	// given to another; 0 means 30 s.
 	Heartbeat time.Duration `json:"heartbeat,omitempty"`
-	// ChunkSize is how many elements of a foreach one activity carries
-	// out; 0 means DefaultChunk.
+	// ChunkSize is how many elements of a foreach, or units of a shared
+	// step (a generation's images), one activity carries out; 0 means
+	// DefaultChunk or DefaultShare.
 	ChunkSize int `json:"chunk_size,omitempty"`
 	// Done are the outcomes of the steps a run carried out before it
 	// continued as new (a run too long for one history): not carried out
@@ -62,12 +63,19 @@ type RunSpec struct {
 // milliseconds) is small beside its work.
 const DefaultChunk = 100
 
+// DefaultShare is how many images of a generation one worker makes at a
+// time: an image takes seconds of a GPU, so a few make a share worth its
+// activity, and a batch spreads over the GPU workers polling its queue.
+const DefaultShare = 8
+
 // StepSpec is what the workflow knows of a step: its place in the graph
 // and where it runs.
 type StepSpec struct {
-	ID              string   `json:"id"`
-	Foreach         bool     `json:"foreach,omitempty"`
-	Gate            bool     `json:"gate,omitempty"` // checked on the whole step's outputs
+	ID      string `json:"id"`
+	Foreach bool   `json:"foreach,omitempty"`
+	Gate    bool   `json:"gate,omitempty"` // checked on the whole step's outputs
+	// Shares: the step's work splits over workers (runner.Step.Shares).
+	Shares          bool     `json:"shares,omitempty"`
 	Needs           []string `json:"needs,omitempty"`
 	Queue           string   `json:"queue"`
 	ContinueOnError bool     `json:"continue_on_error,omitempty"`
@@ -195,22 +203,29 @@ func Run(ctx workflow.Context, spec RunSpec) (*Result, error) {
 			cancel()
 		}
 	}
-	chunkSize := spec.ChunkSize
-	if chunkSize <= 0 {
-		chunkSize = DefaultChunk
-	}
 	start := func(s StepSpec) {
 		running[s.ID] = true
-		if !s.Foreach {
+		if !s.Foreach && !s.Shares {
 			execute(s, nil, func(o runner.Outcome) { finish(s, o) })
 			return
+		}
+		chunkSize := cmp.Or(spec.ChunkSize, DefaultChunk)
+		if s.Shares {
+			chunkSize = cmp.Or(spec.ChunkSize, DefaultShare)
 		}
 		// A foreach fans out: its first chunk says how many elements there
 		// are, the others run at once on whichever workers poll the queue,
 		// and the step itself is carried out last, every element cached.
+		// A shared step (a generation) the same, in shares of its units;
+		// the step itself then always runs last, finding every unit in the
+		// per-item cache: a share's outputs are not the step's.
 		execute(s, &runner.Chunk{Step: s.ID, From: 0, To: chunkSize}, func(o runner.Outcome) {
+			if s.Shares && o.Status == runner.StatusOK && o.Elements <= chunkSize && stopped == "" {
+				execute(s, nil, func(w runner.Outcome) { finish(s, fromShares(w, []runner.Outcome{o})) })
+				return
+			}
 			if o.Status != runner.StatusOK && o.Status != runner.StatusCached || o.Elements <= chunkSize || stopped != "" {
-				finish(s, o) // failed, or one chunk was the whole step
+				finish(s, o) // failed, cached whole, or one chunk was the whole step
 				return
 			}
 			pending, chunks := 0, []runner.Outcome{o}
@@ -228,6 +243,10 @@ func Run(ctx workflow.Context, spec RunSpec) (*Result, error) {
 					}
 					if failed != nil || stopped != "" {
 						finish(s, *cmp.Or(failed, &runner.Outcome{Status: runner.StatusCancelled, Reason: "not finished: " + stopped}))
+						return
+					}
+					if s.Shares {
+						execute(s, nil, func(w runner.Outcome) { finish(s, fromShares(w, chunks)) })
 						return
 					}
 					if !s.Gate {
@@ -328,6 +347,31 @@ func ancestorsOf(steps []StepSpec, index map[string]int, s StepSpec) []string {
 		}
 	}
 	return out
+}
+
+// fromShares is a shared step's outcome after its shares ran: the step's
+// own, run last from the per-item cache, with what the shares did (their
+// time, the lines they appended, their workers).
+func fromShares(o runner.Outcome, shares []runner.Outcome) runner.Outcome {
+	if o.Status != runner.StatusOK && o.Status != runner.StatusCached {
+		return o
+	}
+	var workers []string
+	for _, sh := range shares {
+		o.DurationMS += sh.DurationMS
+		o.Appends = append(o.Appends, sh.Appends...)
+		if sh.Worker != "" && !slices.Contains(workers, sh.Worker) {
+			workers = append(workers, sh.Worker)
+		}
+	}
+	slices.Sort(workers)
+	o.Status = runner.StatusOK // its units were made in the shares
+	o.Reason = fmt.Sprintf("in %d shares", len(shares))
+	if len(shares) == 1 {
+		o.Reason = "in 1 share"
+	}
+	o.Worker = strings.Join(workers, ", ")
+	return o
 }
 
 // fromChunks is a foreach's outcome after its chunks ran: the step's own,

@@ -372,3 +372,76 @@ func TestWorkflowFansAForeachOutInChunks(t *testing.T) {
 		}
 	}
 }
+
+// A generation is shared out in shares of its images (DefaultShare when
+// no chunk size is given): the first says how many there are, the others
+// run at once, and the step itself runs last, every image in the per-item
+// cache, its outcome saying what the shares did. A generation the cache
+// holds whole is one activity; a failed share fails the step.
+func TestWorkflowSharesAGeneration(t *testing.T) {
+	spec := RunSpec{RunID: "20261130-120000-abcdef", Pipeline: "p.yaml", Snapshot: strings.Repeat("ab", 32), Steps: []StepSpec{
+		{ID: "gen", Shares: true, Queue: "gpu"},
+		{ID: "keep", Needs: []string{"gen"}, Queue: "default"},
+	}}
+	var mu sync.Mutex
+	var acts []string
+	images, cachedWhole, failAt := 20, false, -1
+	f := &fakeSteps{queues: map[string]string{}}
+	f.outcome = func(task StepTask) (*runner.Outcome, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if task.Chunk != nil {
+			acts = append(acts, fmt.Sprintf("%d-%d", task.Chunk.From, task.Chunk.To))
+			switch {
+			case cachedWhole:
+				return &runner.Outcome{Status: runner.StatusCached, Summary: "20 images"}, nil
+			case task.Chunk.From == failAt:
+				return &runner.Outcome{Status: runner.StatusFailed, Error: "server refused the prompt"}, nil
+			}
+			return &runner.Outcome{Status: runner.StatusOK, Elements: images, DurationMS: 1000, Worker: fmt.Sprintf("w%d", task.Chunk.From/DefaultShare%2)}, nil
+		}
+		acts = append(acts, task.Step)
+		return &runner.Outcome{Status: runner.StatusOK, Summary: fmt.Sprintf("%d images", images), DurationMS: 10, Worker: "w9"}, nil
+	}
+	res, err := runWorkflow(t, spec, f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sort.Strings(acts[1:3])
+	if got := strings.Join(acts, " "); got != "0-8 16-24 8-16 gen keep" {
+		t.Errorf("activities %q: the first share, the others, the step, then what needs it", got)
+	}
+	if o := res.Outcomes["gen"]; res.Status != runner.StatusOK || o.Status != runner.StatusOK || o.Reason != "in 3 shares" ||
+		o.Worker != "w0, w1" || o.DurationMS != 3010 || o.Summary != "20 images" {
+		t.Errorf("result %s, gen %+v", res.Status, o)
+	}
+
+	acts, images = nil, 5 // one share: then the step
+	if res, err = runWorkflow(t, spec, f); err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(acts, " "); got != "0-8 gen keep" || res.Outcomes["gen"].Reason != "in 1 share" {
+		t.Errorf("activities %q, gen %+v", got, res.Outcomes["gen"])
+	}
+
+	acts, cachedWhole = nil, true
+	if res, err = runWorkflow(t, spec, f); err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(acts, " "); got != "0-8 keep" || res.Outcomes["gen"].Status != runner.StatusCached {
+		t.Errorf("cached whole: activities %q, gen %+v", got, res.Outcomes["gen"])
+	}
+
+	acts, cachedWhole, images, failAt = nil, false, 20, 8
+	if res, err = runWorkflow(t, spec, f); err != nil {
+		t.Fatal(err)
+	}
+	if res.Status != runner.StatusFailed || !strings.Contains(res.Outcomes["gen"].Error, "refused") {
+		t.Errorf("a failed share: %s, gen %+v", res.Status, res.Outcomes["gen"])
+	}
+	for _, a := range acts {
+		if a == "gen" || a == "keep" {
+			t.Errorf("activities %q: nothing runs after a failed share", acts)
+		}
+	}
+}
