@@ -1,8 +1,6 @@
 package runner
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
 	"reflect"
 	"sort"
@@ -11,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/lifeos/lifeos/internal/jsontext"
 	"gopkg.in/yaml.v3"
 )
 
@@ -177,29 +176,6 @@ func kindWord(k reflect.Kind) string {
 	}
 }
 
-// appendJSONString appends s as a JSON string, escaping only what JSON
-// requires (encoding/json would also escape <, > and &).
-func appendJSONString(b []byte, s string) []byte {
-	const hex = "0123456789abcdef"
-	b = append(b, '"')
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c == '"' || c == '\\':
-			b = append(b, '\\', c)
-		case c == '\n':
-			b = append(b, '\\', 'n')
-		case c == '\t':
-			b = append(b, '\\', 't')
-		case c < 0x20:
-			b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
-		default:
-			b = append(b, c)
-		}
-	}
-	return append(b, '"')
-}
-
 type fieldIndex struct {
 	names []string
 	idx   map[string]int
@@ -335,7 +311,7 @@ func flatten(prefix string, v any, emit func(path string, v any)) {
 func jsonText(v any) ([]byte, error) {
 	switch x := v.(type) {
 	case string:
-		return appendJSONString(nil, x), nil
+		return jsontext.AppendString(nil, x), nil
 	case bool:
 		return strconv.AppendBool(nil, x), nil
 	case int:
@@ -343,11 +319,5 @@ func jsonText(v any) ([]byte, error) {
 	case nil:
 		return []byte("null"), nil
 	}
-	var b bytes.Buffer
-	enc := json.NewEncoder(&b)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		return nil, err
-	}
-	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
+	return jsontext.Marshal(v)
 }

@@ -1,13 +1,13 @@
 package runner
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
 	"sort"
 	"strings"
 
+	"github.com/lifeos/lifeos/internal/jsontext"
 	"github.com/lifeos/lifeos/internal/lazyre"
 )
 
@@ -134,11 +134,7 @@ func (r *redactor) JSON(b []byte) []byte {
 		var s string
 		if json.Unmarshal(b[i:j+1], &s) == nil {
 			if red := r.String(s); red != s {
-				var q bytes.Buffer
-				enc := json.NewEncoder(&q)
-				enc.SetEscapeHTML(false)
-				enc.Encode(red)
-				out = append(append(out, b[last:i]...), bytes.TrimSuffix(q.Bytes(), []byte("\n"))...)
+				out = jsontext.AppendString(append(out, b[last:i]...), red)
 				last = j + 1
 			}
 		}

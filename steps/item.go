@@ -1,7 +1,6 @@
 package steps
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,6 +10,7 @@ import (
 	"unicode/utf8"
 	"unsafe"
 
+	"github.com/lifeos/lifeos/internal/jsontext"
 	"github.com/tidwall/gjson"
 )
 
@@ -47,8 +47,8 @@ func (it Item) MarshalJSON() ([]byte, error) {
 		val func([]byte) []byte
 	}{
 		{"height", func(b []byte) []byte { return strconv.AppendInt(b, int64(it.Height), 10) }},
-		{"path", func(b []byte) []byte { return appendString(b, it.Path) }},
-		{"sha256", func(b []byte) []byte { return appendString(b, it.SHA256) }},
+		{"path", func(b []byte) []byte { return jsontext.AppendString(b, it.Path) }},
+		{"sha256", func(b []byte) []byte { return jsontext.AppendString(b, it.SHA256) }},
 		{"width", func(b []byte) []byte { return strconv.AppendInt(b, int64(it.Width), 10) }},
 	}
 	next := 0
@@ -75,23 +75,6 @@ func (it Item) MarshalJSON() ([]byte, error) {
 	})
 	writeCore("", true)
 	return append(b, '}'), nil
-}
-
-// appendString appends s as a JSON string, as an encoder without HTML
-// escaping writes it.
-func appendString(b []byte, s string) []byte {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c == '"' || c == '\\' || c >= utf8.RuneSelf {
-			var w bytes.Buffer // the rare path: the encoder's own rules
-			enc := json.NewEncoder(&w)
-			enc.SetEscapeHTML(false)
-			enc.Encode(s) // a string always encodes
-			return append(b, bytes.TrimSuffix(w.Bytes(), []byte("\n"))...)
-		}
-	}
-	b = append(b, '"')
-	b = append(b, s...)
-	return append(b, '"')
 }
 
 // UnmarshalJSON reads the flat object MarshalJSON writes.
@@ -139,23 +122,11 @@ func encodeFields(m map[string]any) (string, error) {
 		}
 		m = rest
 	}
-	b, err := marshal(m)
+	b, err := jsontext.Marshal(m)
 	if err != nil {
 		return "", err
 	}
 	return string(b), nil
-}
-
-// marshal is v's JSON as the fields hold it: keys sorted, no HTML escaping
-// (an expression's "<" stays readable in a report's JSON).
-func marshal(v any) ([]byte, error) {
-	var b bytes.Buffer
-	enc := json.NewEncoder(&b)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		return nil, err
-	}
-	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
 }
 
 // eachField calls fn with every field's key and value as JSON, in key
@@ -385,11 +356,11 @@ func (it Item) With(key string, v any) (Item, error) {
 	if itemCore[key] {
 		return Item{}, fmt.Errorf("%s: %q is the item's own field, not one a step sets", it.Path, key)
 	}
-	val, err := marshal(v)
+	val, err := jsontext.Marshal(v)
 	if err != nil {
 		return Item{}, fmt.Errorf("%s: field %s: %w", it.Path, key, err)
 	}
-	k, _ := marshal(key) // a string always encodes
+	k, _ := jsontext.Marshal(key) // a string always encodes
 	one := make([]byte, 0, len(k)+len(val)+3)
 	one = append(append(append(append(append(one, '{'), k...), ':'), val...), '}')
 	it.fields = mergeFields(it.fields, unsafe.String(unsafe.SliceData(one), len(one)))

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/lifeos/lifeos/internal/jsontext"
 	"github.com/tidwall/gjson"
 )
 
@@ -203,7 +204,7 @@ func TestItemFromJSON(t *testing.T) {
 func TestCanonical(t *testing.T) {
 	for _, v := range []any{0.0, 1.0, -2.5, 1e-7, 1e21, 1e20, 123456789.123, 5e-324, "", "é <&> \x7f", true, false, nil,
 		math.Copysign(0, -1), []any{1.0, "x"}, map[string]any{"b": []any{}, "a": map[string]any{"": 1}, "é": nil}} {
-		b, _ := marshal(v)
+		b, _ := jsontext.Marshal(v)
 		if !canonical(gjson.Parse(string(b))) {
 			t.Errorf("%s: not seen as canonical", b)
 		}
