@@ -134,7 +134,7 @@ func (e *engine) actionKey(el *element, resolved any) (*Hash, error) {
 	}
 	if len(el.deps.Reads) > 0 {
 		el.inDir = e.listedDir(el.deps.Reads) // before it is listed
-		err := pathglob.Walk(e.plan.Root, el.deps.Reads, func(rel string, d fs.DirEntry) error {
+		byFolder, err := pathglob.WalkListed(e.plan.Root, el.deps.Reads, func(rel string, d fs.DirEntry) error {
 			st, err := e.stampOfEntry(rel, d)
 			if err != nil {
 				return fmt.Errorf("hash input: %w", err)
@@ -149,6 +149,9 @@ func (e *engine) actionKey(el *element, resolved any) (*Hash, error) {
 		})
 		if err != nil {
 			return nil, err
+		}
+		if !byFolder {
+			el.inDir = stamp{} // a folder inside, or a link: listed every time
 		}
 	}
 	return h, nil

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -255,10 +256,11 @@ func (e *engine) inputsMatch(el *element, es *elemState, m *memo) bool {
 		}
 		return true
 	}
-	if !e.walkMatches(m) {
+	match, byFolder := e.walkMatches(m)
+	if !match {
 		return false
 	}
-	if dir.path != "" && !dir.racy(time.Now()) {
+	if dir.path != "" && byFolder && !dir.racy(time.Now()) {
 		// The folder changed, not what the pattern matches in it (the
 		// step wrote its output beside its inputs): remember it as it is.
 		fresh := *m
@@ -269,12 +271,17 @@ func (e *engine) inputsMatch(el *element, es *elemState, m *memo) bool {
 }
 
 // listedDir is the stamp of the folder the patterns list, when they are one
-// pattern of the shape pathglob.OneDir knows; otherwise zero.
+// pattern of the shape pathglob.OneDir knows, or a folder named as it is
+// (pathglob.WalkListed says, when the memo is made, whether the folder
+// alone decides what it holds); otherwise zero.
 func (e *engine) listedDir(patterns []string) stamp {
 	if len(patterns) != 1 {
 		return stamp{}
 	}
 	dir, ok := pathglob.OneDir(patterns[0])
+	if !ok && !hasGlobMeta(patterns[0]) && pathglob.Check(patterns[0]) == nil && !pathglob.Outside(patterns[0]) {
+		dir, ok = path.Clean(filepath.ToSlash(patterns[0])), true
+	}
 	if !ok {
 		return stamp{}
 	}
@@ -282,10 +289,11 @@ func (e *engine) listedDir(patterns []string) stamp {
 	return st
 }
 
-// walkMatches reports whether a memo's patterns, listed, give its inputs.
-func (e *engine) walkMatches(m *memo) bool {
+// walkMatches reports whether a memo's patterns, listed, give its inputs,
+// and whether one folder decided what they found (pathglob.WalkListed).
+func (e *engine) walkMatches(m *memo) (match, byFolder bool) {
 	i := 0
-	err := pathglob.Walk(e.plan.Root, m.patterns, func(rel string, d fs.DirEntry) error {
+	byFolder, err := pathglob.WalkListed(e.plan.Root, m.patterns, func(rel string, d fs.DirEntry) error {
 		st, err := e.stampOfEntry(rel, d)
 		if err != nil {
 			return err
@@ -296,7 +304,7 @@ func (e *engine) walkMatches(m *memo) bool {
 		i++
 		return nil
 	})
-	return err == nil && i == len(m.inputs)
+	return err == nil && i == len(m.inputs), byFolder
 }
 
 var errMemoMiss = fmt.Errorf("memo miss")

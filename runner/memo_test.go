@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -288,5 +289,61 @@ func TestForeachListing(t *testing.T) {
 	os.Mkdir(filepath.Join(root, "elsewhere/x.txt"), 0o777) // in/ itself unchanged
 	if n := total(); n != 2 {
 		t.Errorf("once the link leads to a folder: %d elements, want 2", n)
+	}
+}
+
+// A folder named as an input (`inputs: [data]`) holding files only is
+// checked by its stamp and its files' stamps, without listing it; one
+// holding a folder is listed every time, since a file added down there
+// leaves its own stamp alone. Each case right after the memo is made, and
+// after the folder changed and changed back (its stamp is new, what it
+// holds is not: the memo is kept, and its folder stamp renewed only when
+// the folder alone decides).
+func TestMemoOfAFolderNamedAsItIs(t *testing.T) {
+	for _, sub := range []bool{false, true} {
+		for _, changedBack := range []bool{false, true} {
+			root := testdir.New(t)
+			writeFile(t, root, "data/a.txt", "a")
+			if sub {
+				writeFile(t, root, "data/sub/b.txt", "b")
+			}
+			writeFile(t, root, "pipelines/p.yaml", `version: 1
+steps:
+  - id: all
+    uses: exec
+    with:
+      run: `+helperRun("all", "1")+`
+      inputs: [data]
+      outputs: [all.txt]
+`)
+			age(t, root)
+			runMemo(t, root, Options{})
+			settle(t, root)
+			// Old times, each later than the last, for what the test
+			// touches: stamps change, nothing is racily fresh.
+			clock := time.Now().Add(-time.Hour)
+			touch := func(rel string) {
+				clock = clock.Add(time.Second)
+				os.Chtimes(filepath.Join(root, rel), clock, clock)
+			}
+			if changedBack {
+				writeFile(t, root, "data/tmp.txt", "x")
+				os.Remove(filepath.Join(root, "data/tmp.txt"))
+				touch("data")
+				if r := runMemo(t, root, Options{}); r.calls != "" {
+					t.Fatalf("sub %v: the same files re-ran %q", sub, r.calls)
+				}
+			}
+			added := "data/c.txt"
+			if sub {
+				added = "data/sub/c.txt" // data's own stamp does not change
+			}
+			writeFile(t, root, added, "c")
+			touch(added)
+			touch(path.Dir(added))
+			if r := runMemo(t, root, Options{}); r.calls != "all" {
+				t.Errorf("sub %v, changed back %v: a file added as %s: calls %q, want the step run", sub, changedBack, added, r.calls)
+			}
+		}
 	}
 }

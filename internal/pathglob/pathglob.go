@@ -88,30 +88,80 @@ func Files(root string, patterns []string) ([]string, error) {
 // a stat cache) call Info, and files found by reading a directory are not
 // stat'ed at all otherwise.
 func Walk(root string, patterns []string, fn func(rel string, d fs.DirEntry) error) error {
+	_, err := WalkListed(root, patterns, fn)
+	return err
+}
+
+// WalkListed is Walk, and reports whether the files it found were decided
+// by one folder's entries (or one file): a pattern of the shape OneDir
+// knows, or a folder named as it is (`from: shots`) holding no folder and
+// no link. While that folder (or file) keeps its stamp, the patterns find
+// the same names; a new file or folder in it would change its stamp.
+func WalkListed(root string, patterns []string, fn func(rel string, d fs.DirEntry) error) (byFolder bool, err error) {
 	if slices.ContainsFunc(patterns, Outside) {
-		return walkOutside(root, patterns, fn)
+		return false, walkOutside(root, patterns, fn)
 	}
 	if len(patterns) == 1 && !hasMeta(patterns[0]) {
 		// One literal file, the shape of a foreach element's inputs: no
 		// map, no sort.
 		pat := patterns[0]
 		if err := Check(pat); err != nil {
-			return err
+			return false, err
 		}
 		pat = path.Clean(filepath.ToSlash(pat))
 		st, err := os.Stat(filepath.Join(root, filepath.FromSlash(pat)))
 		if err != nil {
-			return fmt.Errorf("input %s: %w", pat, unwrap(err))
+			return false, fmt.Errorf("input %s: %w", pat, unwrap(err))
 		}
 		if st.Mode().IsRegular() {
-			return fn(pat, fs.FileInfoToDirEntry(st))
+			return true, fn(pat, fs.FileInfoToDirEntry(st))
+		}
+		if st.IsDir() {
+			if flat, err := walkFlatDir(root, pat, fn); flat || err != nil {
+				return flat, err
+			}
 		}
 	}
 	if len(patterns) == 1 {
 		if dir, base, ok := oneDirGlob(patterns[0]); ok {
-			return walkOneDir(root, dir, base, fn)
+			return true, walkOneDir(root, dir, base, fn)
 		}
 	}
+	return false, walkAll(root, patterns, fn)
+}
+
+// walkFlatDir walks the folder dir, named as it is, with one read when it
+// holds no folder and no link (a batch's images): what the generic walk
+// would find, without its map of every file. flat is false, and nothing
+// called, otherwise.
+func walkFlatDir(root, dir string, fn func(rel string, d fs.DirEntry) error) (flat bool, err error) {
+	abs := filepath.Join(root, filepath.FromSlash(dir))
+	ents, err := readDir(abs)
+	if err != nil {
+		return false, nil // the generic walk says what is wrong
+	}
+	if slices.ContainsFunc(ents, func(e Entry) bool { return e.Type == fs.ModeDir || e.Type == fs.ModeSymlink }) {
+		return false, nil
+	}
+	slices.SortFunc(ents, func(a, b Entry) int { return strings.Compare(a.Name, b.Name) })
+	prefix := dir + "/"
+	if dir == "." {
+		prefix = ""
+	}
+	for _, e := range ents {
+		if e.Type != 0 {
+			continue // a socket, a device: not a file the walk finds
+		}
+		if err := fn(prefix+e.Name, &entry{dir: abs, e: e}); err != nil {
+			return true, err
+		}
+	}
+	return true, nil
+}
+
+// walkAll is Walk for any patterns: every match, found through a map and
+// sorted.
+func walkAll(root string, patterns []string, fn func(rel string, d fs.DirEntry) error) error {
 	fsys := os.DirFS(root)
 	found := map[string]fs.DirEntry{}
 	var add func(p string, d fs.DirEntry) error

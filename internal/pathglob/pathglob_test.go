@@ -1,6 +1,7 @@
 package pathglob
 
 import (
+	"io/fs"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -136,5 +137,51 @@ func TestListOneDir(t *testing.T) {
 	}
 	if _, _, err := ListOneDir(root, "in/**/*.png"); err == nil {
 		t.Error("ListOneDir accepted a pattern over several folders")
+	}
+}
+
+// A folder named as it is, holding files only, is walked with one read
+// and said to be decided by that folder; one holding a folder or a link is
+// walked the general way, and is not. Either way the files are those of
+// the general walk, in its order.
+func TestWalkListed(t *testing.T) {
+	root := testdir.New(t)
+	for _, f := range []string{"flat/b.png", "flat/.hidden", "flat/a.png", "deep/a.png", "deep/sub/b.png", "linked/a.png", "one.txt"} {
+		if err := os.MkdirAll(filepath.Join(root, filepath.Dir(f)), 0o777); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(root, f), nil, 0o666); err != nil {
+			t.Fatal(err)
+		}
+	}
+	os.MkdirAll(filepath.Join(root, "withdir/empty"), 0o777)
+	os.WriteFile(filepath.Join(root, "withdir/a.png"), nil, 0o666)
+	links := os.Symlink("../one.txt", filepath.Join(root, "linked/l.txt")) == nil
+	for _, tc := range []struct {
+		patterns []string
+		byFolder bool
+	}{
+		{[]string{"flat"}, true},
+		{[]string{"flat/"}, true},
+		{[]string{"deep"}, false},
+		{[]string{"withdir"}, false}, // a file added to its empty folder would not change it
+		{[]string{"linked"}, !links},
+		{[]string{"flat/*.png"}, true},
+		{[]string{"one.txt"}, true},
+		{[]string{"flat", "one.txt"}, false},
+	} {
+		var got []string
+		byFolder, err := WalkListed(root, tc.patterns, func(rel string, d fs.DirEntry) error {
+			got = append(got, rel)
+			return nil
+		})
+		var want []string
+		werr := walkAll(root, tc.patterns, func(rel string, d fs.DirEntry) error {
+			want = append(want, rel)
+			return nil
+		})
+		if err != nil || werr != nil || byFolder != tc.byFolder || !slices.Equal(got, want) {
+			t.Errorf("WalkListed(%q) = %q, %v, %v; want %q, %v (%v)", tc.patterns, got, byFolder, err, want, tc.byFolder, werr)
+		}
 	}
 }
