@@ -157,6 +157,9 @@ func TestWalkListed(t *testing.T) {
 	os.MkdirAll(filepath.Join(root, "withdir/empty"), 0o777)
 	os.WriteFile(filepath.Join(root, "withdir/a.png"), nil, 0o666)
 	links := os.Symlink("../one.txt", filepath.Join(root, "linked/l.txt")) == nil
+	if st, err := os.Lstat(filepath.Join(root, "linked/l.txt")); err != nil || st.Mode()&fs.ModeSymlink == 0 {
+		links = false // made, but not read back as a link (Wine)
+	}
 	for _, tc := range []struct {
 		patterns []string
 		byFolder bool
