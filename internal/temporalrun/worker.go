@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -27,8 +26,8 @@ import (
 type Worker struct {
 	// Cache is the worker's cache, with the shared store behind it.
 	Cache *cache.Cache
-	// Dir holds the materialised snapshots, one folder per snapshot and
-	// step (steps of one run carried out at once do not share one).
+	// Dir holds the materialised snapshots: a few copies of each of the
+	// last runs' (folders), one per step carried out at once.
 	Dir string
 	// Name says where a step ran, in records ("pod-1").
 	Name string
@@ -37,7 +36,8 @@ type Worker struct {
 	// Log receives what the steps print, prefixed with run and step.
 	Log io.Writer
 
-	dirs sync.Map // folder -> *sync.Mutex: one step's chunks take turns
+	foldersOnce sync.Once
+	folders     *folders
 
 	plansMu sync.Mutex
 	plans   []cachedPlan // the last few compiled, newest last
@@ -102,13 +102,11 @@ func (w *Worker) CarryOut(ctx context.Context, t StepTask) (*runner.Outcome, err
 			fmt.Fprintf(w.Log, "%s %s: attempt %d, after: %s (what finished then is in the shared cache)\n", t.Spec.RunID, t.Step, info.Attempt, last)
 		}
 	}
-	// One folder per snapshot and step: the step's chunks take turns in
-	// it (each runs its elements in parallel), so the snapshot is copied
-	// once, not once per chunk.
-	dir := filepath.Join(w.Dir, t.Spec.Snapshot[:16], t.Step)
-	mu, _ := w.dirs.LoadOrStore(dir, new(sync.Mutex))
-	mu.(*sync.Mutex).Lock()
-	defer mu.(*sync.Mutex).Unlock()
+	// A copy of the snapshot for this step alone, most often one a step
+	// before it left: only what differs is fixed.
+	w.foldersOnce.Do(func() { w.folders = newFolders(w.Dir) })
+	dir := w.folders.take(t.Spec.Snapshot)
+	defer w.folders.give(t.Spec.Snapshot, dir)
 	hb.set("fetching the workspace snapshot")
 	if err := runner.Materialize(ctx, w.Cache, snap, dir); err != nil {
 		return nil, fmt.Errorf("materialise snapshot %s: %w", snap.Short(), err)

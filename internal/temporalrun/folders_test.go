@@ -1,0 +1,53 @@
+package temporalrun
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// A step takes a copy of its snapshot a step before it left, steps at once
+// have their own, and the copies of snapshots no longer used go once free.
+func TestFolders(t *testing.T) {
+	root := t.TempDir()
+	f := newFolders(root)
+	snap := func(i int) string { return fmt.Sprintf("%016x%048x", i, 0) }
+	a := f.take(snap(1))
+	b := f.take(snap(1))
+	if a == b {
+		t.Fatalf("two steps at once share %s", a)
+	}
+	for _, d := range []string{a, b} {
+		os.MkdirAll(d, 0o777)
+	}
+	f.give(snap(1), a)
+	if c := f.take(snap(1)); c != a {
+		t.Errorf("a step after another took %s, want the copy it left (%s)", c, a)
+	}
+	f.give(snap(1), a)
+	f.give(snap(1), b)
+	// Snapshot 1 is in use while newer ones come: kept; once free and
+	// older than the last keepSnapshots, gone.
+	busy := f.take(snap(1))
+	for i := 2; i < 2+keepSnapshots; i++ {
+		d := f.take(snap(i))
+		os.MkdirAll(d, 0o777)
+		f.give(snap(i), d)
+	}
+	if _, err := os.Stat(filepath.Join(root, snap(1)[:16])); err != nil {
+		t.Fatalf("the copies of a snapshot in use were removed: %v", err)
+	}
+	f.give(snap(1), busy)
+	if _, err := os.Stat(filepath.Join(root, snap(1)[:16])); err == nil {
+		t.Errorf("the copies of snapshot 1, unused among the last %d, stay", keepSnapshots)
+	}
+	ents, _ := os.ReadDir(root)
+	if len(ents) != keepSnapshots {
+		t.Errorf("%d snapshots' copies kept, want %d", len(ents), keepSnapshots)
+	}
+	if d := f.take(snap(1)); !strings.HasSuffix(d, filepath.Join(snap(1)[:16], "0")) {
+		t.Errorf("snapshot 1 again: %s, want a new first copy", d)
+	}
+}
