@@ -117,6 +117,7 @@ func TestWorkflowRunsTheGraphInOrder(t *testing.T) {
 // done before it: tasks as large as the run would make the history of
 // thousands of steps grow with the square of their number.
 func TestWorkflowTellsAStepOfItsNeeds(t *testing.T) {
+	var mu sync.Mutex // activities run at once
 	told := map[string][]string{}
 	f := &fakeSteps{queues: map[string]string{}, outcome: func(task StepTask) (*runner.Outcome, error) {
 		var ids []string
@@ -124,6 +125,8 @@ func TestWorkflowTellsAStepOfItsNeeds(t *testing.T) {
 			ids = append(ids, id)
 		}
 		sort.Strings(ids)
+		mu.Lock()
+		defer mu.Unlock()
 		told[task.Step] = ids
 		return &runner.Outcome{Status: runner.StatusOK}, nil
 	}}
@@ -137,6 +140,8 @@ func TestWorkflowTellsAStepOfItsNeeds(t *testing.T) {
 	if _, err := runWorkflow(t, spec, f); err != nil {
 		t.Fatal(err)
 	}
+	mu.Lock()
+	defer mu.Unlock()
 	if got := fmt.Sprint(told); got != "map[a:[] b:[a] c:[a b] lone:[]]" {
 		t.Errorf("each step was told of %s", got)
 	}
