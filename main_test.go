@@ -31,6 +31,13 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	// Under -race every command a scenario runs is this test binary, and
+	// the race runtime sleeps a second as each process exits
+	// (atexit_sleep_ms): most of the race pass's time. testscript passes
+	// GORACE on to the commands.
+	if os.Getenv("GORACE") == "" {
+		os.Setenv("GORACE", "atexit_sleep_ms=0")
+	}
 	cmds := map[string]func(){
 		"lifeos": func() { os.Exit(lifeos()) },
 		// fakescorer is an external scorer (or, with -embed, a face
