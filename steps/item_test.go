@@ -231,3 +231,25 @@ func FuzzItemFromJSON(f *testing.F) {
 		}
 	})
 }
+
+// The per-item costs of a 100,000-image batch: every step after a score
+// reads each item back (ItemFromJSON), and a score or filter sets a field
+// on each (With).
+func BenchmarkItemFromJSON(b *testing.B) {
+	data := `{"height":8,"path":"shots/img_000123.png","sha256":"` + sumA + `","sharp":{"sharpness":0.9923},"width":8}`
+	for b.Loop() {
+		if _, err := ItemFromJSON(data); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkItemWith(b *testing.B) {
+	it := Item{Path: "shots/img_000123.png", SHA256: sumA, Width: 8, Height: 8}
+	m := map[string]any{"sharpness": 0.9923}
+	for b.Loop() {
+		if _, err := it.With("sharp", m); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
