@@ -220,7 +220,8 @@ func ItemFromJSON(data string) (Item, error) {
 	var it Item
 	pathOK, sumOK, fast := false, false, true
 	var last string
-	n, size := 0, 0
+	var stack [256]byte
+	fields := append(stack[:0], '{') // the fields, as they go by
 	r.ForEach(func(k, v gjson.Result) bool {
 		switch k.Str {
 		case "path":
@@ -238,10 +239,12 @@ func ItemFromJSON(data string) (Item, error) {
 		default:
 			// Sorted and as encoding/json writes them, or decoded
 			// and encoded again.
-			fast = fast && (n == 0 || k.Str > last) && canonicalString(k) && canonical(v)
+			fast = fast && (len(fields) == 1 || k.Str > last) && canonicalString(k) && canonical(v)
 			last = k.Str
-			n++
-			size += len(k.Raw) + len(v.Raw) + 2
+			if len(fields) > 1 {
+				fields = append(fields, ',')
+			}
+			fields = append(append(append(fields, k.Raw...), ':'), v.Raw...)
 		}
 		return fast
 	})
@@ -256,20 +259,8 @@ func ItemFromJSON(data string) (Item, error) {
 		return Item{}, errors.New("an item needs a path and a sha256")
 	}
 	it.Path, it.SHA256 = strings.Clone(it.Path), strings.Clone(it.SHA256)
-	if n > 0 {
-		b := make([]byte, 0, size+1)
-		b = append(b, '{')
-		r.ForEach(func(k, v gjson.Result) bool {
-			if !itemCore[k.Str] {
-				if len(b) > 1 {
-					b = append(b, ',')
-				}
-				b = append(append(append(b, k.Raw...), ':'), v.Raw...)
-			}
-			return true
-		})
-		b = append(b, '}')
-		it.fields = unsafe.String(unsafe.SliceData(b), len(b))
+	if len(fields) > 1 {
+		it.fields = string(append(fields, '}')) // a copy of its own size
 	}
 	return it, nil
 }
