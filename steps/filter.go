@@ -110,9 +110,9 @@ func verdictIn(f any) (Verdict, bool) {
 }
 
 // verdictOf returns the verdict of whichever filter judged an item, and
-// the filter's id.
-func verdictOf(it Item) (Verdict, string, bool) {
-	fields := it.Fields()
+// the filter's id, from the item's fields (Item.Fields: decoded once by a
+// caller that reads the others too).
+func verdictOf(fields map[string]any) (Verdict, string, bool) {
 	for _, id := range sortedKeys(fields) {
 		if v, ok := verdictIn(fields[id]); ok {
 			return v, id, true

@@ -156,12 +156,13 @@ func (r *Report) Run(ctx context.Context, env *Env) (Outputs, error) {
 			return nil, err
 		}
 		ri := reportItem{Path: it.Path, SHA256: it.SHA256, Width: it.Width, Height: it.Height, Metrics: map[string]float64{}}
-		verdict, filterID, judged := verdictOf(it)
+		fields := it.Fields()
+		verdict, filterID, judged := verdictOf(fields)
 		if judged {
 			ri.Verdict = map[bool]string{true: "approved", false: "rejected"}[verdict.Approved]
 			ri.Reason = verdict.Why()
 		}
-		for step, v := range it.Fields() {
+		for step, v := range fields {
 			m, ok := v.(map[string]any)
 			if !ok || judged && step == filterID {
 				continue

@@ -277,7 +277,7 @@ func number(v any) (float64, bool) {
 func approvedRate(items []Item) (float64, bool) {
 	seen, approved := 0, 0
 	for _, it := range items {
-		if v, _, ok := verdictOf(it); ok {
+		if v, _, ok := verdictOf(it.Fields()); ok {
 			seen++
 			if v.Approved {
 				approved++
