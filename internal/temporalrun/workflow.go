@@ -356,21 +356,12 @@ func fromShares(o runner.Outcome, shares []runner.Outcome) runner.Outcome {
 	if o.Status != runner.StatusOK && o.Status != runner.StatusCached {
 		return o
 	}
-	var workers []string
-	for _, sh := range shares {
-		o.DurationMS += sh.DurationMS
-		o.Appends = append(o.Appends, sh.Appends...)
-		if sh.Worker != "" && !slices.Contains(workers, sh.Worker) {
-			workers = append(workers, sh.Worker)
-		}
-	}
-	slices.Sort(workers)
+	o.Worker, _ = addParts(&o, shares)
 	o.Status = runner.StatusOK // its units were made in the shares
 	o.Reason = fmt.Sprintf("in %d shares", len(shares))
 	if len(shares) == 1 {
 		o.Reason = "in 1 share"
 	}
-	o.Worker = strings.Join(workers, ", ")
 	return o
 }
 
@@ -380,21 +371,25 @@ func fromChunks(o runner.Outcome, chunks []runner.Outcome) runner.Outcome {
 	if o.Status != runner.StatusCached {
 		return o
 	}
-	var workers []string
-	for _, c := range chunks {
-		o.DurationMS += c.DurationMS
-		o.Appends = append(o.Appends, c.Appends...)
-		if c.Status == runner.StatusOK {
-			o.Status = runner.StatusOK
-		}
-		if c.Worker != "" && !slices.Contains(workers, c.Worker) {
-			workers = append(workers, c.Worker)
-		}
-	}
-	if o.Status == runner.StatusOK {
-		slices.Sort(workers)
-		o.Reason = fmt.Sprintf("in %d chunks", len(chunks))
-		o.Worker = strings.Join(workers, ", ")
+	if workers, ran := addParts(&o, chunks); ran {
+		o.Status, o.Reason, o.Worker = runner.StatusOK, fmt.Sprintf("in %d chunks", len(chunks)), workers
 	}
 	return o
+}
+
+// addParts adds to a step's outcome the time and appended lines of the
+// parts (chunks, shares) it was carried out in, and returns their workers,
+// sorted, and whether any part ran.
+func addParts(o *runner.Outcome, parts []runner.Outcome) (workers string, ran bool) {
+	var names []string
+	for _, p := range parts {
+		o.DurationMS += p.DurationMS
+		o.Appends = append(o.Appends, p.Appends...)
+		ran = ran || p.Status == runner.StatusOK
+		if p.Worker != "" && !slices.Contains(names, p.Worker) {
+			names = append(names, p.Worker)
+		}
+	}
+	slices.Sort(names)
+	return strings.Join(names, ", "), ran
 }
