@@ -605,13 +605,15 @@ func (e *engine) store(el *element, outs steps.Outputs) error {
 			writes = append(writes, stampOf(d, st))
 		}
 	}
-	if !store {
+	// A result not stored is still identified by its digest (the record,
+	// the keys of the steps after it): the result without its files.
+	unstored := func() error {
 		data, err := json.Marshal(res)
-		if err != nil {
-			return err
-		}
 		el.output = cache.Sum(data)
-		return nil
+		return err
+	}
+	if !store {
+		return unstored()
 	}
 	// A small output goes inside the result (an exec's one-line .size
 	// file, a score's JSON), not into an object file of its own; each is
@@ -649,12 +651,7 @@ func (e *engine) store(el *element, outs steps.Outputs) error {
 	})
 	if err != nil {
 		warn(err)
-		data, err := json.Marshal(res) // without its files
-		if err != nil {
-			return err
-		}
-		el.output = cache.Sum(data)
-		return nil
+		return unstored()
 	}
 	if prev != nil && cache.Sum(prev) != el.output {
 		if data, _, err := e.cache.GetBytes(el.action); err == nil && !e.sameResult(prev, data) {
