@@ -7,7 +7,6 @@ import (
 	"io/fs"
 	"os"
 	"path"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -271,17 +270,14 @@ func (e *engine) inputsMatch(el *element, es *elemState, m *memo) bool {
 }
 
 // listedDir is the stamp of the folder the patterns list, when they are one
-// pattern of the shape pathglob.OneDir knows, or a folder named as it is
-// (pathglob.WalkListed says, when the memo is made, whether the folder
-// alone decides what it holds); otherwise zero.
+// pattern pathglob.ListedDir knows (pathglob.WalkListed says, when the memo
+// is made, whether that folder alone decides what it holds); otherwise
+// zero.
 func (e *engine) listedDir(patterns []string) stamp {
 	if len(patterns) != 1 {
 		return stamp{}
 	}
-	dir, ok := pathglob.OneDir(patterns[0])
-	if !ok && !hasGlobMeta(patterns[0]) && pathglob.Check(patterns[0]) == nil && !pathglob.Outside(patterns[0]) {
-		dir, ok = path.Clean(filepath.ToSlash(patterns[0])), true
-	}
+	dir, ok := pathglob.ListedDir(patterns[0])
 	if !ok {
 		return stamp{}
 	}

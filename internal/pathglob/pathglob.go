@@ -277,6 +277,20 @@ func oneDirGlob(pat string) (dir, base string, ok bool) {
 	return path.Clean(dir), base, true
 }
 
+// ListedDir returns what WalkListed's byFolder is about for one pattern:
+// the folder OneDir finds, or the folder (or file) a pattern without
+// meta characters names. While it keeps its stamp, a walk that was by
+// folder finds the same names.
+func ListedDir(pattern string) (dir string, ok bool) {
+	if dir, ok := OneDir(pattern); ok {
+		return dir, true
+	}
+	if hasMeta(pattern) || Check(pattern) != nil || Outside(pattern) {
+		return "", false
+	}
+	return path.Clean(filepath.ToSlash(pattern)), true
+}
+
 // OneDir returns the folder whose listing alone decides what a pattern
 // matches ("images" for "images/*.png"), when it is that shape. As long as
 // that folder has the same stat (no entry added, removed or renamed in

@@ -183,6 +183,10 @@ func TestWalkListed(t *testing.T) {
 			want = append(want, rel)
 			return nil
 		})
+		// By folder means by the folder (or file) ListedDir names.
+		if _, ok := ListedDir(tc.patterns[0]); byFolder && (len(tc.patterns) != 1 || !ok) {
+			t.Errorf("WalkListed(%q) by folder, and ListedDir names none", tc.patterns)
+		}
 		if err != nil || werr != nil || byFolder != tc.byFolder || !slices.Equal(got, want) {
 			t.Errorf("WalkListed(%q) = %q, %v, %v; want %q, %v (%v)", tc.patterns, got, byFolder, err, want, tc.byFolder, werr)
 		}
