@@ -312,9 +312,9 @@ func (e *engine) run(ctx context.Context, el *element) {
 	}
 	s := el.n.s
 	e.seen.clear()
-	e.stats.reset()
+	e.stats.Reset()
 	defer e.seen.clear()
-	defer e.stats.reset()
+	defer e.stats.Reset()
 	logf := &lazyFile{path: filepath.Join(e.dir, "logs", e.logName(el))}
 	el.logf = logf
 	var log io.Writer = logf
@@ -366,10 +366,7 @@ func (e *engine) run(ctx context.Context, el *element) {
 	}
 	env := &steps.Env{Root: e.plan.Root, Log: redactWriter{e.plan.redact, log}, StepID: s.ID,
 		Progress: func(unit string, done, total int) { e.con.progress(s.ID, unit, done, total) },
-		Hash: func(abs string, look func(io.Reader) error) (string, bool, error) {
-			sum, looked, err := e.stat.SumLook(abs, look)
-			return sum.String(), looked, err
-		},
+		Hash:     Hasher(e.stat),
 		AppendJSONLine: func(rel string, v any) error {
 			line, err := json.Marshal(v)
 			if err != nil {

@@ -8,6 +8,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/lifeos/lifeos/internal/manifest"
 	"github.com/lifeos/lifeos/runner/cache"
 )
 
@@ -93,4 +94,13 @@ func debugFlags() map[string]bool {
 		}
 	}
 	return flags
+}
+
+// Hasher hashes files through the stat cache sc, for steps (Env.Hash) and
+// dataset manifests.
+func Hasher(sc *cache.StatCache) manifest.Hasher {
+	return func(abs string, look func(io.Reader) error) (manifest.Sum, error) {
+		sum, st, looked, err := sc.SumLook(abs, look)
+		return manifest.Sum{SHA256: sum.String(), Looked: looked, Stamp: st}, err
+	}
 }

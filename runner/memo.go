@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io/fs"
-	"os"
 	"path"
 	"strconv"
 	"strings"
@@ -91,16 +90,20 @@ func parseHex16(dst []byte, s string) error {
 }
 
 func stampOf(path string, info fs.FileInfo) stamp {
-	return stamp{path: path, size: info.Size(), mtime: info.ModTime().UnixNano(), ino: cache.Inode(info)}
+	return stamp{path: path, size: info.Size(), mtime: info.ModTime().UnixNano(), ino: filehash.Inode(info)}
+}
+
+func stampFrom(path string, st filehash.Stamp) stamp {
+	return stamp{path: path, size: st.Size, mtime: st.Mtime, ino: st.Ino}
 }
 
 // statStamp stats the workspace-relative file rel (links followed).
 func statStamp(root, rel string) (stamp, bool) {
-	info, err := os.Stat(pathglob.Abs(root, rel))
+	st, _, err := filehash.Stat(pathglob.Abs(root, rel))
 	if err != nil {
 		return stamp{}, false
 	}
-	return stampOf(rel, info), true
+	return stampFrom(rel, st), true
 }
 
 // racy reports whether the file was modified too recently to trust its stat.
@@ -108,8 +111,7 @@ func (s stamp) racy(now time.Time) bool {
 	return now.UnixNano()-s.mtime <= int64(racyWindow)
 }
 
-// racyWindow matches the stat cache's: see cache.StatCache.
-const racyWindow = 2 * time.Second
+const racyWindow = filehash.RacyWindow
 
 func (m *memo) equal(o *memo) bool {
 	if m == nil || o == nil {
@@ -231,8 +233,8 @@ func (e *engine) stampMatches(want stamp) bool {
 	if st, ok := e.seen.get(want.path); ok {
 		return st == want
 	}
-	st, ok := e.stats.stamp(want.path)
-	return ok && st == want
+	st, err := e.stats.Stat(want.path)
+	return err == nil && stampFrom(want.path, st) == want
 }
 
 // inputsMatch reports whether a memo's input patterns still give the same

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/lifeos/lifeos/internal/atomicfile"
+	"github.com/lifeos/lifeos/internal/filehash"
 	"github.com/lifeos/lifeos/runner/cache"
 	"github.com/lifeos/lifeos/steps"
 )
@@ -91,7 +92,7 @@ type engine struct {
 	runEnv   map[string]any
 	idWidth  int // for aligned progress lines
 	seen     seenStamps
-	stats    *dirStats // stats through open folders, for memos
+	stats    *filehash.DirStats // stats through open folders, for memos
 	sweptMu  sync.Mutex
 	swept    map[string]bool // directories swept of temporary files this run
 	// noRecord says the run record could not be written.
@@ -130,7 +131,7 @@ func (plan *Plan) newEngine(o RunOptions, explain bool) (*engine, error) {
 		stderr = &PrefixWriter{w: lineFunc(func(line string) { e.con.printErr(line) })}
 	}
 	o.Stderr = &syncWriter{w: redactWriter{plan.redact, stderr}}
-	e = &engine{plan: plan, o: o, debug: debugFlags(), explain: explain, byStep: map[*Step]*node{}, stats: newDirStats(plan.Root)}
+	e = &engine{plan: plan, o: o, debug: debugFlags(), explain: explain, byStep: map[*Step]*node{}, stats: filehash.NewDirStats(plan.Root)}
 	var err error
 	if o.Cache != nil {
 		e.cache = o.Cache
@@ -282,7 +283,7 @@ func (plan *Plan) Run(ctx context.Context, o RunOptions) (*Record, error) {
 	e.con.header(fmt.Sprintf("run %s: %s (%d steps, %d jobs)", e.rec.ID, plan.Pipeline.File, len(e.nodes), e.o.Jobs))
 	runErr := e.schedule(ctx)
 	e.con.close()
-	e.stats.reset()
+	e.stats.Reset()
 	rec := e.rec
 	rec.Finished = time.Now()
 	rec.DurationMS = ms(rec.Finished.Sub(rec.Started))

@@ -86,10 +86,10 @@ type Env struct {
 	// steps whose Deps say Upstream: those of at most 1 KB each as JSON
 	// (summaries, settings, counts); items come through Items.
 	Upstream map[string]Outputs
-	// Hash returns a file's SHA-256 (hex) through the engine's stat cache,
-	// so unchanged files are not read again, and lends a file it has to read
-	// to look (manifest.Hasher). Safe for concurrent use.
-	Hash func(abs string, look func(io.Reader) error) (sum string, looked bool, err error)
+	// Hash returns a file's SHA-256 through the engine's stat cache, so
+	// unchanged files are not read again, and lends a file it has to read
+	// to look. Safe for concurrent use.
+	Hash manifest.Hasher
 	// Progress, when not nil, is told how far a long step is ("image", 12,
 	// 20); the engine shows it. Safe for concurrent use.
 	Progress func(unit string, done, total int)
@@ -144,8 +144,8 @@ func (env *Env) Sum(abs string) (string, error) {
 	if env.Hash != nil {
 		hash = env.Hash
 	}
-	sum, _, err := hash(abs, nil)
-	return sum, err
+	sum, err := hash(abs, nil)
+	return sum.SHA256, err
 }
 
 // gpu reports to env.GPU when there is one.

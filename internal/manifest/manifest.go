@@ -27,11 +27,11 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 
 	_ "golang.org/x/image/webp"
 
 	"github.com/lifeos/lifeos/internal/filehash"
+	"github.com/lifeos/lifeos/internal/par"
 	"github.com/lifeos/lifeos/internal/pathglob"
 )
 
@@ -75,17 +75,26 @@ type Manifest struct {
 
 var imageExts = map[string]bool{".png": true, ".jpg": true, ".jpeg": true, ".gif": true, ".webp": true}
 
-// Hasher returns the SHA-256 (hex) of a file, e.g. through a stat cache.
-// When it reads the file to hash it, it lets look (when not nil) read the
-// content from its start in the same pass and reports looked: a file that
-// must be hashed is read once, not twice. When it knows the digest without
-// reading (the stat cache), look is not called.
-type Hasher func(abs string, look func(io.Reader) error) (sum string, looked bool, err error)
+// Hasher returns the SHA-256 of a file, e.g. through a stat cache. When it
+// reads the file to hash it, it lets look (when not nil) read the content
+// from its start in the same pass and reports Looked: a file that must be
+// hashed is read once, not twice. When it knows the digest without reading
+// (the stat cache), look is not called.
+type Hasher func(abs string, look func(io.Reader) error) (Sum, error)
+
+// A Sum is what a Hasher found of a file.
+type Sum struct {
+	SHA256 string // hex, as sha256sum prints it
+	Looked bool   // look read the file
+	// Stamp is the file's stamp taken before it was read, or zero when the
+	// Hasher took none; Record keeps it.
+	Stamp filehash.Stamp
+}
 
 // HashFile is the Hasher without a stat cache: every file is read.
-func HashFile(abs string, look func(io.Reader) error) (string, bool, error) {
+func HashFile(abs string, look func(io.Reader) error) (Sum, error) {
 	sum, _, err := filehash.SumLook(abs, look)
-	return hex.EncodeToString(sum[:]), look != nil, err
+	return Sum{SHA256: hex.EncodeToString(sum[:]), Looked: look != nil}, err
 }
 
 // Options tune Create.
@@ -120,31 +129,51 @@ type Scanned struct {
 	entries []Entry
 	sized   []bool // entries[i]'s dimensions are known (its image was read)
 	texted  []bool // entries[i]'s caption text is known
+	// stamps[i] are the stamps of entries[i]'s image and caption (zero:
+	// none), for Record.
+	stamps [][2]filehash.Stamp
+	list   listing
+}
+
+// A listing is what listing a dataset's folders found besides its images.
+type listing struct {
+	dir string
 	// captions are the caption files the listing found: an image without
 	// one costs no failing stat (a tenth of the stats of a dataset with
 	// a few uncaptioned images).
 	captions map[string]bool
+	// folders are the folders listed, each stamped before it was (the
+	// dataset's own first), for Record.
+	folders []stamped
+	linked  bool // a link was followed
+}
+
+// stamped is a file or folder (slash-separated, relative to the dataset;
+// "." for the dataset itself) and its stamp.
+type stamped struct {
+	rel string
+	st  filehash.Stamp
 }
 
 // Scan lists the images under dir and hashes each image and caption
 // through sum. A file sum has to read lends its header or text in the
 // same pass; with a stat cache, an unchanged dataset is only stat'ed.
 func Scan(ctx context.Context, dir string, sum Hasher, jobs int) (*Scanned, error) {
-	if st, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
+	l := listing{dir: dir, captions: map[string]bool{}}
+	rels, err := l.images(".", 0)
+	if errors.Is(err, fs.ErrNotExist) && len(l.folders) == 0 {
 		return nil, fmt.Errorf("manifest: no dataset directory %s", dir)
-	} else if err != nil {
-		return nil, fmt.Errorf("manifest: dataset: %w", err)
-	} else if !st.IsDir() {
+	} else if errors.Is(err, errNotDir) && len(l.folders) == 0 {
 		return nil, fmt.Errorf("manifest: dataset %s is not a directory", dir)
-	}
-	captions := map[string]bool{}
-	rels, err := images(dir, "", 0, captions)
-	if err != nil {
+	} else if err != nil && len(l.folders) == 0 {
+		return nil, fmt.Errorf("manifest: dataset: %w", err)
+	} else if err != nil {
 		return nil, fmt.Errorf("manifest: %w", err)
 	}
 	sort.Strings(rels)
 	s := &Scanned{dir: dir, jobs: max(jobs, 1), entries: make([]Entry, len(rels)),
-		sized: make([]bool, len(rels)), texted: make([]bool, len(rels)), captions: captions}
+		sized: make([]bool, len(rels)), texted: make([]bool, len(rels)),
+		stamps: make([][2]filehash.Stamp, len(rels)), list: l}
 	for i, rel := range rels {
 		s.entries[i].Path = rel
 	}
@@ -155,17 +184,30 @@ func Scan(ctx context.Context, dir string, sum Hasher, jobs int) (*Scanned, erro
 	return s, nil
 }
 
-// images lists the image files under dir/sub (slash-separated, relative
-// to dir), unsorted, and adds the .txt files to captions. Links are
-// followed, to files and to folders: a dataset is often assembled from
-// links to photos kept elsewhere. depth guards against a link to a folder
-// above it.
-func images(dir, sub string, depth int, captions map[string]bool) ([]string, error) {
+var errNotDir = errors.New("not a directory")
+
+// images lists the image files under the folder sub (slash-separated,
+// relative to the dataset), unsorted, and adds the .txt files to captions.
+// Links are followed, to files and to folders: a dataset is often
+// assembled from links to photos kept elsewhere. depth guards against a
+// link to a folder above it.
+func (l *listing) images(sub string, depth int) ([]string, error) {
+	abs := filepath.Join(l.dir, filepath.FromSlash(sub))
 	if depth > maxDepth {
-		return nil, fmt.Errorf("%s: more than %d folders deep (a link to a folder above it?)", filepath.Join(dir, sub), maxDepth)
+		return nil, fmt.Errorf("%s: more than %d folders deep (a link to a folder above it?)", abs, maxDepth)
 	}
+	// Stamped before it is listed: an entry added after the listing
+	// changes the stamp Unchanged compares.
+	st, dir, err := filehash.Stat(abs)
+	if err != nil {
+		return nil, err
+	}
+	if !dir {
+		return nil, fmt.Errorf("%s: %w", abs, errNotDir)
+	}
+	l.folders = append(l.folders, stamped{sub, st})
 	// Unsorted (os.ReadDir sorts every folder): the list is sorted once.
-	ents, err := pathglob.ReadDir(filepath.Join(dir, filepath.FromSlash(sub)))
+	ents, err := pathglob.ReadDir(abs)
 	if err != nil {
 		return nil, err
 	}
@@ -174,7 +216,8 @@ func images(dir, sub string, depth int, captions map[string]bool) ([]string, err
 		rel := path.Join(sub, d.Name)
 		typ := d.Type
 		if typ&fs.ModeSymlink != 0 {
-			st, err := os.Stat(filepath.Join(dir, filepath.FromSlash(rel)))
+			l.linked = true
+			st, err := os.Stat(filepath.Join(l.dir, filepath.FromSlash(rel)))
 			if err != nil {
 				return nil, err
 			}
@@ -182,7 +225,7 @@ func images(dir, sub string, depth int, captions map[string]bool) ([]string, err
 		}
 		switch {
 		case typ.IsDir():
-			more, err := images(dir, rel, depth+1, captions)
+			more, err := l.images(rel, depth+1)
 			if err != nil {
 				return nil, err
 			}
@@ -190,7 +233,7 @@ func images(dir, sub string, depth int, captions map[string]bool) ([]string, err
 		case typ.IsRegular() && imageExts[strings.ToLower(path.Ext(rel))]:
 			out = append(out, rel)
 		case typ.IsRegular() && path.Ext(rel) == ".txt":
-			captions[rel] = true
+			l.captions[rel] = true
 		}
 	}
 	return out, nil
@@ -198,35 +241,9 @@ func images(dir, sub string, depth int, captions map[string]bool) ([]string, err
 
 const maxDepth = 32 // below the kernel's 40 links per path
 
-// each calls f for every entry, on s.jobs goroutines, and returns the
-// first error in entry order. Workers take the next entry by counter: a
-// channel send per file costs a goroutine hand-off per file, measurable
-// at 10,000 files.
+// each calls f for every entry, on s.jobs goroutines (par.For).
 func (s *Scanned) each(ctx context.Context, f func(i int) error) error {
-	errs := make([]error, len(s.entries))
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for range s.jobs {
-		wg.Go(func() {
-			for ctx.Err() == nil {
-				i := int(next.Add(1)) - 1
-				if i >= len(s.entries) {
-					return
-				}
-				errs[i] = f(i)
-			}
-		})
-	}
-	wg.Wait()
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	for _, err := range errs {
-		if err != nil {
-			return err
-		}
-	}
-	return nil
+	return par.For(ctx, len(s.entries), s.jobs, f)
 }
 
 // headers lends DecodeConfig a buffered reader: it would otherwise allocate
@@ -241,7 +258,7 @@ func captionPath(abs string) string { return strings.TrimSuffix(abs, filepath.Ex
 
 // hash fills in the digests of entry i's image and caption, and what
 // reading them for hashing showed.
-func (s *Scanned) hash(sum Hasher, i int) error {
+func (s *Scanned) hash(hash Hasher, i int) error {
 	e := &s.entries[i]
 	abs := s.abs(i)
 	var cfgErr error
@@ -255,10 +272,11 @@ func (s *Scanned) hash(sum Hasher, i int) error {
 		headers.Put(br)
 		return nil // hash the whole file anyway; the error is reported below
 	}
-	var err error
-	if e.SHA256, s.sized[i], err = sum(abs, decode); err != nil {
+	sum, err := hash(abs, decode)
+	if err != nil {
 		return fmt.Errorf("manifest: %w", err)
 	}
+	e.SHA256, s.sized[i], s.stamps[i][0] = sum.SHA256, sum.Looked, sum.Stamp
 	if cfgErr != nil {
 		return fmt.Errorf("manifest: %s: not a readable image: %w", e.Path, cfgErr)
 	}
@@ -267,11 +285,12 @@ func (s *Scanned) hash(sum Hasher, i int) error {
 		text, err = io.ReadAll(r)
 		return err
 	}
-	if !s.captions[strings.TrimSuffix(e.Path, path.Ext(e.Path))+".txt"] {
+	if !s.list.captions[strings.TrimSuffix(e.Path, path.Ext(e.Path))+".txt"] {
 		e.CaptionSHA256, s.texted[i] = "", true // none was listed
 		return nil
 	}
-	e.CaptionSHA256, s.texted[i], err = sum(captionPath(abs), readAll)
+	sum, err = hash(captionPath(abs), readAll)
+	e.CaptionSHA256, s.texted[i], s.stamps[i][1] = sum.SHA256, sum.Looked, sum.Stamp
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		e.CaptionSHA256, s.texted[i] = "", true // no caption

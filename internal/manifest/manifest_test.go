@@ -21,13 +21,13 @@ import (
 
 // hashFile is a Hasher that knows every digest without lending the file
 // to look, as a full stat cache does: Create must read what it needs itself.
-func hashFile(abs string, _ func(io.Reader) error) (string, bool, error) {
+func hashFile(abs string, _ func(io.Reader) error) (Sum, error) {
 	data, err := os.ReadFile(abs)
 	if err != nil {
-		return "", false, err
+		return Sum{}, err
 	}
 	sum := sha256.Sum256(data)
-	return hex.EncodeToString(sum[:]), false, nil
+	return Sum{SHA256: hex.EncodeToString(sum[:])}, nil
 }
 
 func writePNG(t *testing.T, name string, w, h int) {
@@ -149,10 +149,10 @@ func TestCreateOnePass(t *testing.T) {
 	}
 	// Read once: a hasher that removes each file once it has hashed it
 	// leaves nothing to open a second time.
-	readOnce := func(abs string, look func(io.Reader) error) (string, bool, error) {
-		sum, looked, err := HashFile(abs, look)
+	readOnce := func(abs string, look func(io.Reader) error) (Sum, error) {
+		sum, err := HashFile(abs, look)
 		os.Remove(abs)
-		return sum, looked, err
+		return sum, err
 	}
 	once, err := Create(context.Background(), dir, readOnce, Options{})
 	if err != nil {
@@ -180,7 +180,7 @@ func TestScanAsksOnlyForListedCaptions(t *testing.T) {
 	writePNG(t, filepath.Join(dir, "b.png"), 7, 5)
 	var mu sync.Mutex
 	var asked []string
-	hasher := func(abs string, look func(io.Reader) error) (string, bool, error) {
+	hasher := func(abs string, look func(io.Reader) error) (Sum, error) {
 		mu.Lock()
 		asked = append(asked, filepath.Base(abs))
 		mu.Unlock()

@@ -1,47 +1,49 @@
-// Package par runs a function over a list on a few goroutines: the
-// uploads, downloads and copies whose time is mostly a round trip.
+// Package par runs a function over a list on a few goroutines: uploads,
+// downloads and copies whose time is mostly a round trip, and the stats
+// and hashes of a dataset's files.
 package par
 
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 )
 
-// Each calls fn for every item of list, n at a time, and returns the
-// first error (or ctx's, when it ended the work early). Items not yet
-// started when ctx is done are not started.
+// Each calls fn for every item of list, n at a time: For over the list.
 func Each[T any](ctx context.Context, n int, list []T, fn func(T) error) error {
-	var (
-		mu    sync.Mutex
-		first error
-		wg    sync.WaitGroup
-	)
-	work := make(chan T)
-	for range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for it := range work {
-				if err := fn(it); err != nil {
-					mu.Lock()
-					if first == nil {
-						first = err
-					}
-					mu.Unlock()
+	return For(ctx, len(list), n, func(i int) error { return fn(list[i]) })
+}
+
+// For calls fn(i) for 0 <= i < count on jobs goroutines and returns the
+// first error in index order, else ctx's when it ended the work early. No
+// call starts once one has failed or ctx is done. Goroutines take the next
+// index from a counter: a channel send per item costs a goroutine hand-off
+// per item, measurable over 10,000 files.
+func For(ctx context.Context, count, jobs int, fn func(i int) error) error {
+	errs := make([]error, count)
+	var next atomic.Int64
+	var failed atomic.Bool
+	var wg sync.WaitGroup
+	for range max(jobs, 1) {
+		wg.Go(func() {
+			for ctx.Err() == nil && !failed.Load() {
+				i := int(next.Add(1)) - 1
+				if i >= count {
+					return
+				}
+				if errs[i] = fn(i); errs[i] != nil {
+					failed.Store(true)
 				}
 			}
-		}()
+		})
 	}
-	for _, it := range list {
-		if ctx.Err() != nil {
-			break
-		}
-		work <- it
-	}
-	close(work)
 	wg.Wait()
-	if first == nil {
-		first = ctx.Err()
+	// Every index below a failed one was taken before it, so the first
+	// error here is the one a pass in order would meet first.
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
 	}
-	return first
+	return ctx.Err()
 }

@@ -3,6 +3,7 @@ package par
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync/atomic"
 	"testing"
 )
@@ -42,5 +43,30 @@ func TestEachReturnsTheFirstErrorAndStopsWhenCancelled(t *testing.T) {
 	err := Each(ctx, 2, []int{1, 2, 3}, func(int) error { calls.Add(1); return nil })
 	if !errors.Is(err, context.Canceled) || calls.Load() != 0 {
 		t.Errorf("cancelled: err %v, %d calls", err, calls.Load())
+	}
+}
+
+// For returns the error of the lowest failing index, whichever failed
+// first, and starts nothing once a call has failed.
+func TestForStopsAtTheFirstFailure(t *testing.T) {
+	var calls atomic.Int64
+	nineFailed := make(chan struct{})
+	err := For(context.Background(), 1000, 2, func(i int) error {
+		calls.Add(1)
+		switch i {
+		case 5: // fails after 9 has
+			<-nineFailed
+			return fmt.Errorf("item %d", i)
+		case 9:
+			close(nineFailed)
+			return fmt.Errorf("item %d", i)
+		}
+		return nil
+	})
+	if err == nil || err.Error() != "item 5" {
+		t.Errorf("err %v, want item 5", err)
+	}
+	if n := calls.Load(); n != 10 {
+		t.Errorf("%d calls, want 10 (none after index 9 failed)", n)
 	}
 }

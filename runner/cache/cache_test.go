@@ -295,16 +295,19 @@ func TestStatCacheSumLook(t *testing.T) {
 		_, err := io.ReadFull(r, head)
 		return err
 	}
-	sum, looked, err := sc.SumLook(p, look)
+	sum, st, looked, err := sc.SumLook(p, look)
 	if err != nil || !looked || sum != Sum([]byte("hello, world")) || string(head) != "hello" {
 		t.Fatalf("first SumLook = %s, %v, %v; saw %q", sum, looked, err, head)
 	}
+	if st.Size != 12 || st.Mtime != old.UnixNano() {
+		t.Errorf("SumLook's stamp = %+v, want size 12 and mtime %d", st, old.UnixNano())
+	}
 	head = nil
-	sum, looked, err = sc.SumLook(p, look)
+	sum, _, looked, err = sc.SumLook(p, look)
 	if err != nil || looked || head != nil || sum != Sum([]byte("hello, world")) {
 		t.Errorf("known file: SumLook = %s, %v, %v; look called: %v", sum, looked, err, head != nil)
 	}
-	if _, _, err := sc.SumLook(dir, look); err == nil {
+	if _, _, _, err := sc.SumLook(dir, look); err == nil {
 		t.Error("SumLook of a directory: no error")
 	}
 }

@@ -19,9 +19,9 @@ import (
 )
 
 // racyWindow: a file modified this recently before it was hashed may be
-// modified again within the file system's timestamp granularity without its
-// stat changing, so its digest is not remembered (git's "racily clean" rule).
-const racyWindow = 2 * time.Second
+// modified again without its stat changing, so its digest is not
+// remembered.
+const racyWindow = filehash.RacyWindow
 
 // StatCache remembers the SHA-256 of files by (path, size, mtime, inode), so
 // unchanged files are not re-hashed on every run (git's index, Go's
@@ -109,7 +109,7 @@ func (sc *StatCache) SumInfo(path string, st fs.FileInfo) (OutputID, int64, erro
 	if st.IsDir() {
 		return OutputID{}, 0, fmt.Errorf("%s is a directory", path)
 	}
-	return sc.SumStamp(path, st.Size(), st.ModTime().UnixNano(), Inode(st))
+	return sc.SumStamp(path, st.Size(), st.ModTime().UnixNano(), filehash.Inode(st))
 }
 
 // SumStamp is SumInfo for a file whose stat the caller knows (size, mtime
@@ -125,17 +125,18 @@ func (sc *StatCache) SumStamp(path string, size, mtime int64, ino uint64) (Outpu
 // SumLook is Sum for a caller that also needs to read the file (an
 // image's header, a caption's text): when the file has to be hashed, look
 // reads it from its start in the same pass (filehash.SumLook) and looked is
-// true; when the stat cache knows the file, look is not called.
-func (sc *StatCache) SumLook(path string, look func(io.Reader) error) (sum OutputID, looked bool, err error) {
-	size, mtime, ino, dir, err := stampOf(path)
+// true; when the stat cache knows the file, look is not called. st is the
+// file's stamp, taken before it was read.
+func (sc *StatCache) SumLook(path string, look func(io.Reader) error) (sum OutputID, st filehash.Stamp, looked bool, err error) {
+	st, dir, err := filehash.Stat(path)
 	if err != nil {
-		return OutputID{}, false, err
+		return OutputID{}, st, false, err
 	}
 	if dir {
-		return OutputID{}, false, fmt.Errorf("%s is a directory", path)
+		return OutputID{}, st, false, fmt.Errorf("%s is a directory", path)
 	}
-	sum, _, looked, err = sc.sumStamp(path, size, mtime, ino, size, look)
-	return sum, looked, err
+	sum, _, looked, err = sc.sumStamp(path, st.Size, st.Mtime, st.Ino, st.Size, look)
+	return sum, st, looked, err
 }
 
 // sumStamp hashes path unless its stamp is known, reading at most limit
@@ -171,7 +172,7 @@ func (sc *StatCache) Remember(path string, sum OutputID) {
 	}
 	sc.once.Do(sc.load)
 	sc.mu.Lock()
-	sc.m[path] = statEntry{size: st.Size(), mtime: st.ModTime().UnixNano(), ino: Inode(st), sum: sum}
+	sc.m[path] = statEntry{size: st.Size(), mtime: st.ModTime().UnixNano(), ino: filehash.Inode(st), sum: sum}
 	sc.dirty = true
 	sc.mu.Unlock()
 }

@@ -1,0 +1,141 @@
+package manifest
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"path"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/lifeos/lifeos/internal/decnum"
+	"github.com/lifeos/lifeos/internal/filehash"
+	"github.com/lifeos/lifeos/internal/par"
+)
+
+// Record returns what the scan saw, for Unchanged: the stamp of every
+// folder, taken before it was listed, and of every image and caption,
+// taken before it was hashed, with the scan's Key. ok is false when the
+// record could not be trusted later: a stamp taken within
+// filehash.RacyWindow of its file's modification (now is when the scan
+// ended), a file the Hasher took no stamp of, a link (its target can
+// change while the folder holding it does not), or a name with a line
+// break.
+func (s *Scanned) Record(now time.Time) (rec []byte, ok bool) {
+	if s.list.linked {
+		return nil, false
+	}
+	files := make([]stamped, 0, 2*len(s.entries))
+	for i, e := range s.entries {
+		files = append(files, stamped{e.Path, s.stamps[i][0]})
+		if c := strings.TrimSuffix(e.Path, path.Ext(e.Path)) + ".txt"; s.list.captions[c] {
+			files = append(files, stamped{c, s.stamps[i][1]})
+		}
+	}
+	key := s.Key()
+	b := fmt.Appendf(nil, "%s%d\n%x %d %d\n", recordHeader, Version, key, len(s.list.folders), len(files))
+	for _, f := range append(s.list.folders, files...) {
+		if f.st.Mtime == 0 || f.st.Racy(now) || strings.ContainsAny(f.rel, "\n\r") {
+			return nil, false
+		}
+		b = strconv.AppendInt(b, f.st.Size, 10)
+		b = append(b, ' ')
+		b = strconv.AppendInt(b, f.st.Mtime, 10)
+		b = append(b, ' ')
+		b = strconv.AppendUint(b, f.st.Ino, 10)
+		b = append(b, ' ')
+		b = append(b, f.rel...)
+		b = append(b, '\n')
+	}
+	return b, true
+}
+
+const recordHeader = "lifeos dataset stamps v1 manifest "
+
+var errChanged = errors.New("changed")
+
+// Unchanged returns the Key of the scan that made rec (Record) if every
+// folder and file in it still has the stamp it had then: the dataset
+// would scan to the same Key, without a file read or a folder listed.
+// While a folder keeps its stamp no entry was added to it, removed or
+// renamed; while a file keeps its stamp its content is the same (as make
+// and git's index assume). ok is false when anything differs or rec is
+// not a record of this version.
+func Unchanged(ctx context.Context, dir string, rec []byte, jobs int) (key [32]byte, ok bool) {
+	r := string(rec) // once: every path is a part of it
+	if !strings.HasSuffix(r, "\n") {
+		return key, false
+	}
+	var nfolders, nfiles int
+	if r, ok = cutLine(r, fmt.Sprintf("%s%d", recordHeader, Version)); !ok {
+		return key, false
+	}
+	head, r, _ := strings.Cut(r, "\n")
+	k, head, _ := strings.Cut(head, " ")
+	if n, err := hex.Decode(key[:], []byte(k)); err != nil || n != len(key) {
+		return key, false
+	}
+	if _, err := fmt.Sscanf(head, "%d %d", &nfolders, &nfiles); err != nil || nfolders < 1 {
+		return key, false
+	}
+	stats := filehash.NewDirStats(dir)
+	defer stats.Reset()
+	// same checks the stamps of the lines of part: each "<size> <mtime>
+	// <inode> <path>".
+	var lines atomic.Int64
+	same := func(part string) error {
+		for part != "" {
+			var line string
+			line, part, _ = strings.Cut(part, "\n")
+			var want filehash.Stamp
+			var ok1, ok2, ok3 bool
+			want.Size, line, ok1 = decnum.CutInt(line)
+			want.Mtime, line, ok2 = decnum.CutInt(line)
+			want.Ino, line, ok3 = decnum.CutUint(line)
+			if !ok1 || !ok2 || !ok3 || line == "" {
+				return errChanged
+			}
+			if st, err := stats.Stat(line); err != nil || st != want {
+				return errChanged
+			}
+			lines.Add(1)
+		}
+		return nil
+	}
+	// The folders first: a changed folder (a file added or removed) is
+	// found without stat'ing every file.
+	end := 0
+	for range nfolders {
+		i := strings.IndexByte(r[end:], '\n')
+		if i < 0 {
+			return key, false
+		}
+		end += i + 1
+	}
+	if same(r[:end]) != nil {
+		return key, false
+	}
+	// The files in parts of about 64 KB, each parsed by the worker that
+	// stats it: no pass over the record before the first stat.
+	var parts []string
+	for r = r[end:]; r != ""; {
+		n := min(len(r), 64<<10)
+		if i := strings.IndexByte(r[n-1:], '\n'); i >= 0 {
+			n += i
+		} else {
+			n = len(r)
+		}
+		parts, r = append(parts, r[:n]), r[n:]
+	}
+	err := par.Each(ctx, jobs, parts, same)
+	return key, err == nil && lines.Load() == int64(nfolders+nfiles)
+}
+
+// cutLine returns what follows the line want at the start of s.
+func cutLine(s, want string) (rest string, ok bool) {
+	line, rest, found := strings.Cut(s, "\n")
+	return rest, found && line == want
+}
