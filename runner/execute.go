@@ -14,6 +14,7 @@ import (
 
 	"github.com/lifeos/lifeos/internal/atomicfile"
 	"github.com/lifeos/lifeos/internal/cost"
+	"github.com/lifeos/lifeos/internal/par"
 	"github.com/lifeos/lifeos/internal/pathglob"
 	"github.com/lifeos/lifeos/runner/cache"
 	"github.com/lifeos/lifeos/steps"
@@ -590,12 +591,18 @@ func (e *engine) store(el *element, outs steps.Outputs) error {
 	}
 	writes := make([]stamp, len(files), len(files)+len(res.Dirs))
 	modes := make([]uint32, len(files))
-	for i, f := range files {
-		st, err := os.Stat(e.abs(f))
+	// On both cores: a filter's 100,000 placed files are as many stats.
+	// Not cancelled: the work is done, and storing it is what is left.
+	err = par.For(context.Background(), len(files), 2, func(i int) error {
+		st, err := os.Stat(e.abs(files[i]))
 		if err != nil {
 			return fmt.Errorf("collect outputs: %w", err)
 		}
-		writes[i], modes[i] = stampOf(f, st), uint32(st.Mode().Perm())
+		writes[i], modes[i] = stampOf(files[i], st), uint32(st.Mode().Perm())
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	for _, d := range res.Dirs {
 		if st, err := os.Stat(e.abs(d)); err == nil {

@@ -13,6 +13,7 @@ import (
 	"reflect"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -470,6 +471,13 @@ func TestEncodeResult(t *testing.T) {
 	files := []File{
 		{Path: "out/a.png", Object: Sum([]byte("a")), Size: 1, Mode: 0o644, Data: []byte("a")},
 		{Path: "out/<b>.bin", Object: Sum([]byte("big")), Size: 1 << 20, Mode: 0o600},
+		{Path: "out/\"q\" \\ é\u2028\x01.txt", Object: Sum([]byte("q")), Size: 3, Mode: 0o755, Data: []byte{0, 0xff, '\n'}},
+		{Path: "out/empty", Object: Sum(nil), Mode: 0o644, Data: []byte{}},
+	}
+	// More than one block of files made in parallel.
+	for i := range 1300 {
+		data := []byte(fmt.Sprint("file ", i))
+		files = append(files, File{Path: fmt.Sprintf("out/%d.png", i), Object: Sum(data), Size: int64(len(data)), Mode: 0o644, Data: data})
 	}
 	for _, res := range []Result{
 		{},
@@ -486,16 +494,33 @@ func TestEncodeResult(t *testing.T) {
 			t.Fatal(err)
 		}
 		var got bytes.Buffer
-		made := 0
+		var made atomic.Int64
 		err = EncodeResult(&got, &Result{Outputs: res.Outputs, OutputsObject: res.OutputsObject, OutputsSize: res.OutputsSize, Dirs: res.Dirs, Roots: res.Roots},
-			len(res.Files), func(i int) (File, error) { made++; return res.Files[i], nil })
-		if err != nil || got.String() != string(want) || made != len(res.Files) {
-			t.Errorf("EncodeResult = %s, %v (%d files made)\n         want %s", got.Bytes(), err, made, want)
+			len(res.Files), func(i int) (File, error) { made.Add(1); return res.Files[i], nil })
+		if err != nil || made.Load() != int64(len(res.Files)) {
+			t.Errorf("EncodeResult: %v (%d files made, want %d)", err, made.Load(), len(res.Files))
+		}
+		if g := got.Bytes(); !bytes.Equal(g, want) {
+			i := 0
+			for i < min(len(g), len(want)) && g[i] == want[i] {
+				i++
+			}
+			t.Errorf("EncodeResult differs from json.Marshal at byte %d:\n got %.200s\nwant %.200s", i, g[max(i-50, 0):], want[max(i-50, 0):])
 		}
 	}
 	broken := errors.New("unreadable")
 	if err := EncodeResult(io.Discard, &Result{}, 2, func(int) (File, error) { return File{}, broken }); !errors.Is(err, broken) {
 		t.Errorf("a file that cannot be made: %v", err)
+	}
+	// Of two files that cannot be made, the first is reported.
+	err := EncodeResult(io.Discard, &Result{}, 2000, func(i int) (File, error) {
+		if i == 700 || i == 701 {
+			return File{}, fmt.Errorf("file %d unreadable", i)
+		}
+		return File{Path: "f"}, nil
+	})
+	if err == nil || err.Error() != "file 700 unreadable" {
+		t.Errorf("two files that cannot be made: %v, want file 700's error", err)
 	}
 }
 

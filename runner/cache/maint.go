@@ -2,6 +2,9 @@ package cache
 
 import (
 	"bufio"
+	"context"
+	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -15,6 +18,7 @@ import (
 
 	"github.com/lifeos/lifeos/internal/atomicfile"
 	"github.com/lifeos/lifeos/internal/filehash"
+	"github.com/lifeos/lifeos/internal/par"
 )
 
 // Result is the object a step execution stores: its outputs (a JSON value)
@@ -48,9 +52,11 @@ type File struct {
 }
 
 // EncodeResult writes res as json.Marshal writes it, with n files in
-// place of res.Files, file(i) making the i-th when the encoding reaches
-// it: the small files of a result are kept inside it, and 100,000 of them
-// are never in memory at once.
+// place of res.Files, file(i) making the i-th shortly before the encoding
+// reaches it: the small files of a result are kept inside it, and 100,000
+// of them are never in memory at once. file is called from two goroutines
+// at a time (reading 100,000 small files is system calls, which two cores
+// make in half the time); the first error in file order is returned.
 func EncodeResult(w io.Writer, res *Result, n int, file func(i int) (File, error)) error {
 	bw := bufio.NewWriterSize(w, 64<<10)
 	first := true
@@ -88,23 +94,33 @@ func EncodeResult(w io.Writer, res *Result, n int, file func(i int) (File, error
 			return err
 		}
 	}
-	for i := range n {
-		f, err := file(i)
+	// In blocks, each made in parallel then encoded in order.
+	const block = 512
+	made := make([]File, min(n, block))
+	var b []byte
+	for start := 0; start < n; start += block {
+		blk := made[:min(block, n-start)]
+		err := par.For(context.Background(), len(blk), 2, func(i int) (err error) {
+			blk[i], err = file(start + i)
+			return err
+		})
 		if err != nil {
 			return err
 		}
-		if i == 0 {
-			key("files")
-			bw.WriteByte('[')
-		} else {
-			bw.WriteByte(',')
-		}
-		b, err := json.Marshal(f)
-		if err != nil {
-			return err
-		}
-		if _, err := bw.Write(b); err != nil {
-			return err
+		for i := range blk {
+			if start+i == 0 {
+				key("files")
+				bw.WriteByte('[')
+			} else {
+				bw.WriteByte(',')
+			}
+			if b, err = appendFile(b[:0], &blk[i]); err != nil {
+				return err
+			}
+			if _, err := bw.Write(b); err != nil {
+				return err
+			}
+			blk[i] = File{} // its data is written: let it go
 		}
 	}
 	if n > 0 {
@@ -125,6 +141,42 @@ func EncodeResult(w io.Writer, res *Result, n int, file func(i int) (File, error
 	}
 	bw.WriteByte('}')
 	return bw.Flush()
+}
+
+// appendFile appends f's JSON as json.Marshal writes it, without
+// reflection for the paths that need no escaping (all but a few): 100,000
+// files of a filter spent a tenth of its time in json.Marshal.
+func appendFile(b []byte, f *File) ([]byte, error) {
+	if !plainJSON(f.Path) {
+		j, err := json.Marshal(f)
+		return append(b, j...), err
+	}
+	b = append(b, `{"path":"`...)
+	b = append(b, f.Path...)
+	b = append(b, `","sha256":"`...)
+	b = hex.AppendEncode(b, f.Object[:])
+	b = append(b, `","size":`...)
+	b = strconv.AppendInt(b, f.Size, 10)
+	b = append(b, `,"mode":`...)
+	b = strconv.AppendUint(b, uint64(f.Mode), 10)
+	if len(f.Data) > 0 {
+		b = append(b, `,"data":"`...)
+		b = base64.StdEncoding.AppendEncode(b, f.Data)
+		b = append(b, '"')
+	}
+	return append(b, '}'), nil
+}
+
+// plainJSON reports whether json.Marshal writes s as it is between quotes:
+// printable ASCII, without a quote, a backslash or what it escapes for
+// HTML.
+func plainJSON(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			return false
+		}
+	}
+	return true
 }
 
 // ReadSized reads a file of size bytes (an output small enough to be
