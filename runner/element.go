@@ -42,6 +42,9 @@ type elemPlan struct {
 	hash      *Hash
 	action    cache.ActionID
 	cacheable bool
+	// carried: not cacheable, but its result travels between the machines
+	// of its run, stored under carriedID (RunOptions.Carry).
+	carried bool
 	// incomplete: the step's result holds items it could not finish
 	// (steps.Env.Incomplete); it is used but not stored.
 	incomplete bool

@@ -3,6 +3,7 @@ package runner
 import (
 	"bufio"
 	"bytes"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/lifeos/lifeos/internal/atomicfile"
 	"github.com/lifeos/lifeos/internal/pathglob"
+	"github.com/lifeos/lifeos/runner/cache"
 )
 
 // # Steps carried out elsewhere
@@ -85,6 +87,17 @@ func (r *Record) OutcomeOf(id string) (*Outcome, error) {
 		return o, nil
 	}
 	return nil, fmt.Errorf("no step %s in run %s", id, r.ID)
+}
+
+// carriedID is where the result of an element that is not cached is
+// stored while its run is spread over machines (RunOptions.Carry): named
+// by the run, so that it reaches the steps after it and the submitting
+// side, and never serves another run. A step not cached is one whose
+// result cannot be trusted to stay the same (cache: false, an exec that
+// declares no inputs), but its files must still travel: the report it
+// wrote is the run's report.
+func carriedID(runID, step, label string) cache.ActionID {
+	return cache.ActionID(sha256.Sum256([]byte("lifeos carried result\n" + runID + "\n" + step + "\n" + label)))
 }
 
 // fromElsewhere settles an element of a step carried out elsewhere that

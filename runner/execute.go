@@ -84,7 +84,10 @@ func (e *engine) prepare(el *element) error {
 	}
 	if !el.cacheable {
 		el.memoOK = false
-		return nil // no key: nothing will be looked up or stored
+		if e.cache != nil && (e.o.Share || e.o.Elsewhere[s.ID] != nil) {
+			el.carried, el.action = true, carriedID(e.rec.ID, s.ID, el.label)
+		}
+		return nil // no key: nothing will be looked up, or stored but carried
 	}
 	h, err := e.actionKey(el, resolved)
 	if err != nil {
@@ -129,7 +132,7 @@ func (e *engine) probeBatch(ctx context.Context, els []*element) {
 	for _, el := range els {
 		if e.probeKey(ctx, el, pl) {
 			look = append(look, el)
-			if el.cacheable {
+			if el.cacheable || el.carried {
 				ids = append(ids, el.action)
 			}
 		}
@@ -169,6 +172,11 @@ func (e *engine) probeCache(el *element) {
 	started := time.Now()
 	defer func() { el.dur += time.Since(started) }()
 	if el.cacheable && !e.o.NoCache && !e.debug["cacheverify"] && e.restore(el) {
+		el.status = StatusCached
+		return
+	}
+	// Carried out elsewhere in this run: its result, with its files.
+	if el.carried && e.o.Elsewhere[el.n.s.ID] != nil && e.restore(el) {
 		el.status = StatusCached
 		return
 	}
@@ -247,8 +255,11 @@ func (e *engine) restore(el *element) bool {
 	default:
 		el.reason = changes.done()
 	}
-	if !e.explain && !leave {
+	if !e.explain && !leave && !el.carried {
 		e.recordMemo(el, res.Outputs, writes)
+	}
+	if e.o.Share {
+		e.cache.Share(el.action, &res)
 	}
 	return true
 }
@@ -560,7 +571,7 @@ func (e *engine) store(el *element, outs steps.Outputs) error {
 	}
 	outs = nil // the caller's copy goes too: a batch's items are tens of megabytes
 	res := cache.Result{Outputs: outJSON}
-	store := el.cacheable && e.cache != nil && !el.incomplete
+	store := (el.cacheable || el.carried) && e.cache != nil && !el.incomplete
 	var files []string
 	if store && len(el.deps.Writes) > 0 {
 		if files, res.Dirs, res.Roots, err = e.outputTree(el.deps.Writes); err != nil {
@@ -641,8 +652,10 @@ func (e *engine) store(el *element, outs steps.Outputs) error {
 	}
 	// The key lines first: an entry without them only makes plan vaguer,
 	// and key files without an entry are trimmed.
-	if err := e.cache.PutKey(el.action, el.hash.Lines()); err != nil {
-		fmt.Fprintf(e.o.Stderr, "lifeos: warning: step %s: key lines not stored (plan will say less): %v\n", el.n.s.ID, err)
+	if el.hash != nil { // a carried result has no key lines
+		if err := e.cache.PutKey(el.action, el.hash.Lines()); err != nil {
+			fmt.Fprintf(e.o.Stderr, "lifeos: warning: step %s: key lines not stored (plan will say less): %v\n", el.n.s.ID, err)
+		}
 	}
 	if n := el.logf.size(); n > 0 && n <= maxKeptLog {
 		// For `run -v` to show when the result is reused.
@@ -662,6 +675,8 @@ func (e *engine) store(el *element, outs steps.Outputs) error {
 			fmt.Fprintf(e.o.Stderr, "lifeos: cacheverify: step %s is not deterministic: same key %s, different result\n", el.n.s.ID, el.action.Short())
 		}
 	}
-	e.recordMemo(el, outJSON, writes)
+	if !el.carried {
+		e.recordMemo(el, outJSON, writes)
+	}
 	return nil
 }

@@ -60,7 +60,7 @@ func (e *engine) finish(n *node) error {
 			rec.Log = e.relPath(el.log)
 		}
 		rec.Failed = el.failedDir
-		if el.cacheable || el.status == StatusCached {
+		if (el.cacheable || el.status == StatusCached) && !el.carried {
 			rec.Action = el.action.String()
 		}
 		if el.status == StatusOK || el.status == StatusCached {

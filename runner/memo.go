@@ -189,6 +189,9 @@ func (e *engine) memoHit(el *element, pl *probeLocal) bool {
 			return false
 		}
 	}
+	if e.o.Share && !e.cache.Shared(es.action) {
+		return false // restored instead, and shared (RunOptions.Share)
+	}
 	if !e.inputsMatch(el, es, m) {
 		return false
 	}

@@ -63,6 +63,16 @@ type RunOptions struct {
 	// snapshot: what is restored into it and its run record are not synced
 	// file by file (the submitter's workspace gets the durable copies).
 	Scratch bool
+	// Share makes every result the run reports reach the shared store,
+	// for a worker of a run spread over machines: the steps after it and
+	// the submitting side look there. The results of elements that are
+	// not cached (cache: false, an exec without declared inputs, a
+	// notify) are stored too, under the run's id (carriedID), so that
+	// their files travel; and a result served from the worker's own cache
+	// is put in the shared store when this process does not know it is
+	// there (the worker's cache may predate the bucket, or outlive an
+	// expiry rule).
+	Share bool
 	// nested marks the run of a pipeline step, which holds the lock of the
 	// run that started it.
 	nested bool

@@ -88,14 +88,17 @@ type remote struct {
 
 	mu        sync.Mutex
 	cond      *sync.Cond
-	enqueued  uint64          // objects queued so far
-	done      map[uint64]bool // objects finished beyond the watermark
-	watermark uint64          // every object up to it is finished
-	sent      map[[32]byte]bool
-	damaged   map[[32]byte]bool // remote copies found damaged: replace them
-	stats     RemoteStats
-	closed    bool
-	pending   int // uploads queued and not finished
+	enqueued  uint64            // objects queued so far
+	done      map[uint64]bool   // objects finished beyond the watermark
+	watermark uint64            // every object up to it is finished
+	sent      map[[32]byte]bool // objects queued
+	// shared are the entries this process put in the remote or found
+	// there (Shared).
+	shared  map[[32]byte]bool
+	damaged map[[32]byte]bool // remote copies found damaged: replace them
+	stats   RemoteStats
+	closed  bool
+	pending int // uploads queued and not finished
 	// After offlineAfter failures in a row (each already retried by the
 	// client), the remote is taken as unreachable for the rest of the
 	// process: a dead endpoint must not cost every lookup its retries.
@@ -118,7 +121,7 @@ type upload struct {
 // FlushRemote. warn (nil to discard) is told once if r becomes unreachable.
 func (c *Cache) SetRemote(r Remote, warn func(string)) {
 	ctx, stop := context.WithCancel(context.Background())
-	rm := &remote{r: r, warn: warn, ctx: ctx, stop: stop, jobs: make(chan upload, 4096), done: map[uint64]bool{}, sent: map[[32]byte]bool{}, damaged: map[[32]byte]bool{}}
+	rm := &remote{r: r, warn: warn, ctx: ctx, stop: stop, jobs: make(chan upload, 4096), done: map[uint64]bool{}, sent: map[[32]byte]bool{}, shared: map[[32]byte]bool{}, damaged: map[[32]byte]bool{}}
 	rm.cond = sync.NewCond(&rm.mu)
 	for range remoteWorkers {
 		rm.wg.Add(1)
@@ -231,8 +234,59 @@ func (c *Cache) queueEntry(id ActionID, data []byte) {
 	}
 	u := upload{id: id, after: rm.enqueued, data: data}
 	rm.pending++
+	rm.knowShared(id)
 	rm.mu.Unlock()
 	rm.jobs <- u
+}
+
+// knowShared records that the remote holds entry id (rm.mu held). The set
+// is bounded: forgetting only costs a put the remote refuses.
+func (rm *remote) knowShared(id [32]byte) {
+	if len(rm.shared) >= 1<<20 {
+		clear(rm.shared)
+	}
+	rm.shared[id] = true
+}
+
+// Shared reports whether this process knows the remote to hold entry id
+// (it put it there or found it there): without a remote, true.
+func (c *Cache) Shared(id ActionID) bool {
+	rm := c.remote
+	if rm == nil {
+		return true
+	}
+	rm.mu.Lock()
+	defer rm.mu.Unlock()
+	return rm.shared[id]
+}
+
+// Share makes sure the remote holds entry id and every object its result
+// res refers to, as this cache does, unless this process knows it does: a
+// result served from a worker's own cache must be found in the shared
+// store by the machines it is reported to, though the worker may have
+// made it before this remote was attached, or the remote may have let it
+// expire. What the remote already holds is refused by its create-only
+// puts, at one round trip each.
+func (c *Cache) Share(id ActionID, res *Result) {
+	if c.Shared(id) {
+		return
+	}
+	e, inline, err := c.getLocal(id)
+	if err != nil {
+		return // not here: nothing to share
+	}
+	for _, f := range res.Files {
+		if len(f.Data) == 0 {
+			c.queueObject(f.Object)
+		}
+	}
+	if res.OutputsObject != (OutputID{}) {
+		c.queueObject(res.OutputsObject)
+	}
+	if inline == nil {
+		c.queueObject(e.Output)
+	}
+	c.queueEntry(id, append(c.entryLine(id, e.Output, e.Size), inline...))
 }
 
 func (rm *remote) work(c *Cache) {
@@ -413,6 +467,9 @@ func (c *Cache) remoteGet(id ActionID) (Entry, []byte, error) {
 		return Entry{}, nil, fmt.Errorf("store fetched entry: %w", err)
 	}
 	rm.count(func(s *RemoteStats) { s.Fetched++; s.FetchedBytes += int64(len(b)) })
+	rm.mu.Lock()
+	rm.knowShared(id)
+	rm.mu.Unlock()
 	return e, inline, nil
 }
 

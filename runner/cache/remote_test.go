@@ -3,6 +3,7 @@ package cache
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -332,5 +333,71 @@ func TestWaitUploadsKeepsTheRemote(t *testing.T) {
 	}
 	if d := RemoteStatsSince(c.WaitUploads(context.Background()), first); d.Uploaded != 1 {
 		t.Errorf("the second run uploaded %d, want 1: waiting must not stop the uploads", d.Uploaded)
+	}
+}
+
+// A result this cache holds and its remote lacks (made before the remote
+// was attached) is put there by Share, with the objects it refers to, and
+// found by another cache on the same remote; a result the process already
+// put or found is not sent again.
+func TestShareSendsWhatTheRemoteLacks(t *testing.T) {
+	dir := testdir.New(t)
+	local, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	big := bytes.Repeat([]byte("image "), 2000) // an object, not inline
+	obj, err := local.PutData(big)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := Result{Outputs: []byte(`{"n":1}`), Files: []File{
+		{Path: "out/big.png", Object: obj, Size: int64(len(big)), Mode: 0o644},
+		{Path: "out/small.txt", Object: Sum([]byte("s")), Size: 1, Mode: 0o644, Data: []byte("s")},
+	}}
+	data, err := json.Marshal(res)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := action("made before the remote")
+	if _, err := local.PutBytes(id, data); err != nil {
+		t.Fatal(err)
+	}
+	local.Close()
+
+	r := memstore.New()
+	worker, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	worker.SetRemote(r, func(msg string) { t.Log(msg) })
+	t.Cleanup(func() { worker.FlushRemote(context.Background()); worker.Close() })
+	if worker.Shared(id) {
+		t.Fatal("Shared before anything was put or found")
+	}
+	worker.Share(id, &res)
+	if st := worker.WaitUploads(context.Background()); st.Failed != 0 || st.Uploaded != 2 { // the entry, the big object
+		t.Fatalf("Share uploaded %d (failed %d: %v), want the entry and one object", st.Uploaded, st.Failed, st.FirstError)
+	}
+	if !worker.Shared(id) {
+		t.Error("not Shared after Share")
+	}
+	puts := len(r.Puts)
+	worker.Share(id, &res)
+	worker.WaitUploads(context.Background())
+	if len(r.Puts) != puts {
+		t.Errorf("a second Share sent %v again", r.Puts[puts:])
+	}
+
+	other := remoteCache(t, r)
+	got, _, err := other.GetBytes(id)
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("another cache on the remote: %v", err)
+	}
+	if b, err := other.ReadObject(obj, int64(len(big))); err != nil || !bytes.Equal(b, big) {
+		t.Fatalf("the result's object from the remote: %v", err)
+	}
+	if !other.Shared(id) {
+		t.Error("an entry found in the remote is not Shared")
 	}
 }
