@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/lifeos/lifeos/internal/par"
+	"github.com/lifeos/lifeos/internal/robustio"
 	"github.com/lifeos/lifeos/runner/cache"
 )
 
@@ -136,7 +137,11 @@ func TakeSnapshot(ctx context.Context, root string, c *cache.Cache, skip []strin
 
 // Materialize makes dir hold exactly the files of snapshot id (besides
 // its .lifeos folder), fetching what c lacks from its shared store and
-// checking every digest. Files that already match are left alone.
+// checking every digest. Files that already match are left alone. dir may
+// be a copy of another snapshot or what a step left: what the snapshot
+// does not hold goes first (a file or link where it has a folder, a
+// folder or link where it has a file), so that nothing is written through
+// a link or fails on a folder.
 func Materialize(ctx context.Context, c *cache.Cache, id cache.OutputID, dir string) error {
 	data, err := c.ReadObject(id, -1)
 	if err != nil {
@@ -153,6 +158,40 @@ func Materialize(ctx context.Context, c *cache.Cache, id cache.OutputID, dir str
 		}
 		want[f.Path] = true
 	}
+	if err := os.MkdirAll(dir, 0o777); err != nil {
+		return err
+	}
+	err = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(dir, p)
+		if err != nil || rel == "." {
+			return err
+		}
+		rel = filepath.ToSlash(rel)
+		switch {
+		case rel == ".lifeos":
+			return filepath.SkipDir
+		case d.IsDir() && want[rel]:
+			if err := robustio.RemoveAll(p); err != nil {
+				return err
+			}
+			return filepath.SkipDir
+		case d.IsDir():
+			return nil
+		case !d.Type().IsRegular() || !want[rel]:
+			// A link, or a file the snapshot lacks (an input deleted
+			// since, what a step wrote here: restored from the cache
+			// when a step needs it; a file where the snapshot has a
+			// folder).
+			return os.Remove(p)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("snapshot %s: %w", id.Short(), err)
+	}
 	sums := c.StatCache()
 	err = par.Each(ctx, cache.Transfers, snap.Files, func(f SnapshotFile) error {
 		if err := materializeFile(c, sums, dir, f); err != nil {
@@ -163,28 +202,7 @@ func Materialize(ctx context.Context, c *cache.Cache, id cache.OutputID, dir str
 	if err != nil {
 		return err
 	}
-	if err := sums.Save(); err != nil {
-		return err
-	}
-	// What is not in the snapshot goes: an input deleted since, or what a
-	// step wrote here (restored from the cache when a step needs it).
-	return filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, err := filepath.Rel(dir, path)
-		if err != nil || rel == "." {
-			return err
-		}
-		rel = filepath.ToSlash(rel)
-		if rel == ".lifeos" {
-			return filepath.SkipDir
-		}
-		if !d.IsDir() && !want[rel] {
-			return os.Remove(path)
-		}
-		return nil
-	})
+	return sums.Save()
 }
 
 // materializeFile makes dir's copy of f hold its content, unless it does.

@@ -48,7 +48,7 @@ func TestSnapshotMaterializes(t *testing.T) {
 	}
 
 	worker := sharedCache(t, store)
-	dir := testdir.New(t)
+	dir := filepath.Join(testdir.New(t), "not made yet")
 	if err := Materialize(ctx, worker, id, dir); err != nil {
 		t.Fatal(err)
 	}
@@ -127,5 +127,47 @@ func TestMaterializeRefusesADamagedFile(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, "data.txt")); err == nil {
 		t.Error("a damaged file was written")
+	}
+}
+
+// A folder a step or another run left, whatever it holds, is made the
+// snapshot: a link is replaced, not written through; a folder where the
+// snapshot has a file and a file where it has a folder give way.
+func TestMaterializeOverAnotherCopy(t *testing.T) {
+	ctx := context.Background()
+	store := memstore.New()
+	root := testdir.New(t)
+	writeFile(t, root, "a.txt", "a")
+	writeFile(t, root, "b.txt", "b")
+	writeFile(t, root, "c/d.txt", "d")
+	id, _, err := TakeSnapshot(ctx, root, sharedCache(t, store), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir, elsewhere := testdir.New(t), testdir.New(t)
+	writeFile(t, elsewhere, "target.txt", "not to be written")
+	writeFile(t, dir, "b.txt/inside", "a folder where the snapshot has a file")
+	writeFile(t, dir, "c", "a file where the snapshot has a folder")
+	writeFile(t, dir, "old.txt", "from another run")
+	writeFile(t, dir, ".lifeos/state", "kept")
+	if err := os.Symlink(filepath.Join(elsewhere, "target.txt"), filepath.Join(dir, "a.txt")); err != nil {
+		t.Skipf("no links here: %v", err)
+	}
+	if err := Materialize(ctx, sharedCache(t, store), id, dir); err != nil {
+		t.Fatal(err)
+	}
+	for f, want := range map[string]string{"a.txt": "a", "b.txt": "b", "c/d.txt": "d", ".lifeos/state": "kept"} {
+		if got, err := os.ReadFile(filepath.Join(dir, f)); err != nil || string(got) != want {
+			t.Errorf("%s: %q, %v; want %q", f, got, err, want)
+		}
+	}
+	if st, err := os.Lstat(filepath.Join(dir, "a.txt")); err != nil || !st.Mode().IsRegular() {
+		t.Errorf("a.txt is still a link")
+	}
+	if got, _ := os.ReadFile(filepath.Join(elsewhere, "target.txt")); string(got) != "not to be written" {
+		t.Errorf("written through the link: %q", got)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "old.txt")); err == nil {
+		t.Error("old.txt is not in the snapshot and was kept")
 	}
 }

@@ -6,13 +6,18 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
+
+	"github.com/lifeos/lifeos/internal/robustio"
 )
 
 // folders are a worker's copies of run snapshots. A step takes a free copy
 // of its snapshot (one a step of the same run left: Materialize then fixes
 // only what differs, the outputs that step wrote) or makes another, so
 // that a run's steps carried out one after another on a worker copy its
-// workspace once, and steps carried out at once each have their own. The
+// workspace once, and steps carried out at once each have their own.
+// Another is made from a free copy of the snapshot used last, when there
+// is one: the next run of a pipeline differs from the last in a few files
+// (a policy, a prompt), and its dataset is not copied again. The
 // copies of snapshots no step has used among the last keepSnapshots are
 // removed once free: a worker serving runs for weeks does not fill its
 // disk with a copy of every workspace per step.
@@ -47,7 +52,18 @@ func (f *folders) take(snap string) string {
 	}
 	k := f.made[snap]
 	f.made[snap]++
-	return filepath.Join(f.dir, snap[:16], fmt.Sprint(k))
+	dir := filepath.Join(f.dir, snap[:16], fmt.Sprint(k))
+	for i := len(f.used) - 2; i >= 0; i-- { // the last is snap
+		other := f.used[i]
+		if free := f.free[other]; len(free) > 0 {
+			// A failed move only means a copy made from nothing.
+			if os.MkdirAll(filepath.Dir(dir), 0o777) == nil && os.Rename(free[len(free)-1], dir) == nil {
+				f.free[other] = free[:len(free)-1]
+			}
+			break
+		}
+	}
+	return dir
 }
 
 // give returns a copy taken, and removes the copies of snapshots used
@@ -67,6 +83,6 @@ func (f *folders) give(snap, dir string) {
 	}
 	f.mu.Unlock()
 	for _, d := range gone {
-		os.RemoveAll(d) // a copy left behind is only disk, found again by no one
+		robustio.RemoveAll(d) // a copy left behind is only disk, found again by no one
 	}
 }

@@ -6,12 +6,14 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/lifeos/lifeos/internal/testdir"
 )
 
 // A step takes a copy of its snapshot a step before it left, steps at once
 // have their own, and the copies of snapshots no longer used go once free.
 func TestFolders(t *testing.T) {
-	root := t.TempDir()
+	root := testdir.New(t)
 	f := newFolders(root)
 	snap := func(i int) string { return fmt.Sprintf("%016x%048x", i, 0) }
 	a := f.take(snap(1))
@@ -49,5 +51,35 @@ func TestFolders(t *testing.T) {
 	}
 	if d := f.take(snap(1)); !strings.HasSuffix(d, filepath.Join(snap(1)[:16], "0")) {
 		t.Errorf("snapshot 1 again: %s, want a new first copy", d)
+	}
+}
+
+// A new snapshot's first copy is a free copy of the snapshot used last,
+// moved: only what differs is then fetched. A copy in use is not taken.
+func TestFoldersSeedANewSnapshot(t *testing.T) {
+	root := testdir.New(t)
+	f := newFolders(root)
+	snap := func(i int) string { return fmt.Sprintf("%016x%048x", i, 0) }
+	a := f.take(snap(1))
+	os.MkdirAll(a, 0o777)
+	os.WriteFile(filepath.Join(a, "dataset.png"), []byte("big"), 0o666)
+	f.give(snap(1), a)
+	b := f.take(snap(2))
+	if !strings.Contains(b, snap(2)[:16]) {
+		t.Fatalf("snapshot 2's copy is %s", b)
+	}
+	if data, err := os.ReadFile(filepath.Join(b, "dataset.png")); err != nil || string(data) != "big" {
+		t.Fatalf("snapshot 2's first copy was not made from snapshot 1's: %v", err)
+	}
+	if _, err := os.Stat(a); err == nil {
+		t.Errorf("snapshot 1's copy is still there as well")
+	}
+	// Snapshot 1 has no free copy left, and snapshot 2's is in use.
+	c := f.take(snap(1))
+	if c == a || c == b {
+		t.Fatalf("snapshot 1 again took %s", c)
+	}
+	if _, err := os.Stat(c); err == nil {
+		t.Errorf("a copy in use was moved to %s", c)
 	}
 }
