@@ -175,8 +175,10 @@ func (e *engine) probeCache(el *element) {
 		el.status = StatusCached
 		return
 	}
-	// Carried out elsewhere in this run: its result, with its files.
-	if el.carried && e.o.Elsewhere[el.n.s.ID] != nil && e.restore(el) {
+	// Carried out already in this run (elsewhere, in a chunk, by an
+	// attempt a lost worker made): its result, with its files. Not run
+	// twice in one run, though it is not cached across runs.
+	if el.carried && e.restore(el) {
 		el.status = StatusCached
 		return
 	}
