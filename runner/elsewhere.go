@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 
 	"github.com/lifeos/lifeos/internal/atomicfile"
+	"github.com/lifeos/lifeos/internal/cost"
 	"github.com/lifeos/lifeos/internal/pathglob"
 	"github.com/lifeos/lifeos/runner/cache"
 )
@@ -154,9 +155,15 @@ func (e *engine) settleElsewhere(n *node, o *Outcome) error {
 	if e.explain {
 		return nil
 	}
+	costLog := e.relPath(cost.Log(e.plan.Root))
 	for _, a := range o.Appends {
 		if err := appendOnce(pathglob.Abs(e.plan.Root, a.File), a.Line); err != nil {
 			return fmt.Errorf("step %s: %s: %w", n.s.ID, a.File, err)
+		}
+		// Its cost, in the record as a local run has it.
+		var ce cost.Entry
+		if a.File == costLog && json.Unmarshal(a.Line, &ce) == nil {
+			e.addCost(rec, &ce)
 		}
 	}
 	return nil

@@ -354,7 +354,7 @@ func (e *engine) run(ctx context.Context, el *element) {
 	}()
 	var gpuMu sync.Mutex
 	var gpu map[string]float64 // seconds by server, for the cost entry
-	if s.Cost != nil {
+	if s.Cost != nil && !e.o.Assemble {
 		if err := e.checkBudget(s); err != nil {
 			el.status, el.err = StatusFailed, err
 			return

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/lifeos/lifeos/internal/cost"
 )
 
 // finishRepeat records a repeat step's iterations and decides what a loop
@@ -125,15 +127,9 @@ func (e *engine) finish(n *node) error {
 	rec.Outputs = n.outputs
 	for _, el := range n.elems {
 		rec.appends = append(rec.appends, el.appends...)
-		if el.cost == nil {
-			continue
+		if el.cost != nil {
+			e.addCost(rec, el.cost)
 		}
-		if rec.Cost == nil {
-			rec.Cost = &StepCost{Activity: el.cost.Activity, Rate: el.cost.Rate}
-		}
-		rec.Cost.Seconds += el.cost.Seconds
-		rec.Cost.Cost += el.cost.Cost
-		e.rec.Cost += el.cost.Cost
 	}
 	var gateErr error
 	if n.status == StatusOK || n.status == StatusCached {
@@ -187,6 +183,16 @@ func (e *engine) finish(n *node) error {
 		e.logTail(n)
 	}
 	return gateErr
+}
+
+// addCost counts a cost entry of the step in its record and the run's.
+func (e *engine) addCost(rec *StepRecord, ce *cost.Entry) {
+	if rec.Cost == nil {
+		rec.Cost = &StepCost{Activity: ce.Activity, Rate: ce.Rate}
+	}
+	rec.Cost.Seconds += ce.Seconds
+	rec.Cost.Cost += ce.Cost
+	e.rec.Cost += ce.Cost
 }
 
 func firstEval(a, b *Evaluation) *Evaluation {

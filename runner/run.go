@@ -73,6 +73,11 @@ type RunOptions struct {
 	// there (the worker's cache may predate the bucket, or outlive an
 	// expiry rule).
 	Share bool
+	// Assemble says the step's work was shared out over workers (Chunk)
+	// and is in the cache: this run of it gathers the shares, and logs no
+	// cost of its own (each share logged the GPU time it took; a local
+	// run logs one line per step run).
+	Assemble bool
 	// nested marks the run of a pipeline step, which holds the lock of the
 	// run that started it.
 	nested bool

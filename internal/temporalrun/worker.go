@@ -119,7 +119,7 @@ func (w *Worker) CarryOut(ctx context.Context, t StepTask) (*runner.Outcome, err
 	}
 	prefix := t.Spec.RunID[len(t.Spec.RunID)-6:] + " " + t.Step + " | "
 	out := runner.NewPrefixWriter(io.MultiWriter(w.Log, lastLine{prefix, hb.set}), prefix)
-	rec, err := plan.Run(ctx, runner.RunOptions{RunID: t.Spec.RunID, Elsewhere: t.Done, Chunk: t.Chunk, Cache: w.Cache, Scratch: true, Share: true, Stdout: out, Stderr: out, Jobs: w.Jobs, Color: "never"})
+	rec, err := plan.Run(ctx, runner.RunOptions{RunID: t.Spec.RunID, Elsewhere: t.Done, Chunk: t.Chunk, Cache: w.Cache, Scratch: true, Share: true, Assemble: t.Assemble, Stdout: out, Stderr: out, Jobs: w.Jobs, Color: "never"})
 	out.Flush()
 	if ctx.Err() != nil {
 		return nil, ctx.Err()

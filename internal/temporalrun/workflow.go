@@ -88,6 +88,9 @@ type StepTask struct {
 	Step  string                     `json:"step"`
 	Chunk *runner.Chunk              `json:"chunk,omitempty"`
 	Done  map[string]*runner.Outcome `json:"done,omitempty"`
+	// Assemble: the step's work was shared out and is in the cache; this
+	// run of the whole step gathers it (runner.RunOptions.Assemble).
+	Assemble bool `json:"assemble,omitempty"`
 }
 
 // Result is what became of every step.
@@ -153,7 +156,8 @@ func Run(ctx workflow.Context, spec RunSpec) (*Result, error) {
 	execute := func(s StepSpec, chunk *runner.Chunk, then func(runner.Outcome)) {
 		// The outcomes of the steps it needs, directly or not: what its
 		// worker's plan of it holds (runner.Plan.At).
-		task := StepTask{Spec: taskSpec, Step: s.ID, Chunk: chunk, Done: map[string]*runner.Outcome{}}
+		// A shared step is carried out whole only after its shares.
+		task := StepTask{Spec: taskSpec, Step: s.ID, Chunk: chunk, Done: map[string]*runner.Outcome{}, Assemble: s.Shares && chunk == nil}
 		for _, d := range ancestorsOf(spec.Steps, index, s) {
 			if o := res.Outcomes[d]; o != nil {
 				task.Done[d] = o
