@@ -38,6 +38,9 @@ type Outcome struct {
 	DurationMS float64 `json:"duration_ms,omitempty"`
 	// Worker names the machine that carried it out (host, queue).
 	Worker string `json:"worker,omitempty"`
+	// Cached: served from the cache there, not run (said of a blocked
+	// step, whose status does not tell).
+	Cached bool `json:"cached,omitempty"`
 	// Summary is the step's one-line result ("4 approved, 2 rejected").
 	Summary string `json:"summary,omitempty"`
 	// Elements is how many elements a foreach step has (all of them, when
@@ -72,7 +75,7 @@ func (r *Record) OutcomeOf(id string) (*Outcome, error) {
 		if s.ID != id {
 			continue
 		}
-		o := &Outcome{Status: s.Status, Reason: s.Reason, Error: s.Error, DurationMS: s.DurationMS, Appends: s.appends, Summary: summaryOf(s.Outputs), Elements: s.Total}
+		o := &Outcome{Status: s.Status, Reason: s.Reason, Error: s.Error, DurationMS: s.DurationMS, Appends: s.appends, Summary: summaryOf(s.Outputs), Elements: s.Total, Cached: s.Cached}
 		// A step not cached carries its outputs, a blocked one too: its
 		// gate is evaluated again where the run is assembled.
 		if s.Action == "" && (s.Status == StatusOK || s.Status == StatusCached || s.Status == StatusBlocked) {
@@ -150,6 +153,9 @@ func (e *engine) settleElsewhere(n *node, o *Outcome) error {
 	}
 	if o.Status == StatusOK { // it ran there; a step cached there says what happened here
 		rec.Reason, rec.DurationMS = o.Reason, o.DurationMS
+	}
+	if o.Status == StatusBlocked && !o.Cached { // it ran there, and its gate said no
+		rec.Cached, rec.UpToDate, rec.Reason, rec.DurationMS = false, false, o.Reason, o.DurationMS
 	}
 	rec.Worker = o.Worker
 	if e.explain {

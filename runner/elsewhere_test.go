@@ -159,8 +159,29 @@ steps:
 	if err == nil || calls != "" {
 		t.Fatalf("assembled: %v, calls %q; want blocked, nothing run", err, calls)
 	}
-	if s := stepRecord(t, rec, "check"); s.Status != StatusBlocked {
-		t.Errorf("check: %+v", s)
+	if s := stepRecord(t, rec, "check"); s.Status != StatusBlocked || s.Cached {
+		t.Errorf("check: %+v; want blocked, and not cached (it ran there)", s)
+	}
+
+	// A worker stores its result under the run's id (RunOptions.Share):
+	// assembled from it, the step still ran there, and its line says so.
+	t.Setenv("LIFEOS_CACHE", cacheDir)
+	plan, err := Load(worker, "pipelines/p.yaml", Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	wrec, _ := plan.Run(context.Background(), RunOptions{Stdout: &out, Stderr: &out, RunID: "20261130-120001-abcdef", Share: true})
+	if o, err = wrec.OutcomeOf("check"); err != nil || o.Status != StatusBlocked || o.Cached {
+		t.Fatalf("outcome %+v, %v", o, err)
+	}
+	if plan, err = Load(root, "pipelines/p.yaml", Options{}); err != nil {
+		t.Fatal(err)
+	}
+	out.Reset()
+	rec, _ = plan.Run(context.Background(), RunOptions{Stdout: &out, Stderr: &out, RunID: "20261130-120001-abcdef", Elsewhere: map[string]*Outcome{"check": o}})
+	if s := stepRecord(t, rec, "check"); s.Status != StatusBlocked || s.Cached || s.UpToDate || strings.Contains(out.String(), "cached, gate false") {
+		t.Errorf("check: %+v; want blocked, not cached:\n%s", s, out.String())
 	}
 }
 
