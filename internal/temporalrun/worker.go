@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"strings"
 	"sync"
@@ -109,6 +110,9 @@ func (w *Worker) CarryOut(ctx context.Context, t StepTask) (*runner.Outcome, err
 	defer w.folders.give(t.Spec.Snapshot, dir)
 	hb.set("fetching the workspace snapshot")
 	if err := runner.Materialize(ctx, w.Cache, snap, dir); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("materialise snapshot %s: %w (not in this worker's shared cache %s: is LIFEOS_CACHE the same bucket for the run and its workers?)", snap.Short(), err, w.Cache.Remote())
+		}
 		return nil, fmt.Errorf("materialise snapshot %s: %w", snap.Short(), err)
 	}
 	plan, err := w.plan(t, dir)

@@ -190,7 +190,7 @@ func Run(ctx workflow.Context, spec RunSpec) (*Result, error) {
 			inflight--
 			var o runner.Outcome
 			if err := f.Get(ctx, &o); err != nil {
-				o = runner.Outcome{Status: runner.StatusFailed, Error: err.Error()}
+				o = runner.Outcome{Status: runner.StatusFailed, Error: activityError(err)}
 				var ce *temporal.CanceledError
 				if errors.As(err, &ce) || stopped != "" {
 					o = runner.Outcome{Status: runner.StatusCancelled, Reason: "not finished: " + cmp.Or(stopped, "cancelled")}
@@ -367,6 +367,18 @@ func fromShares(o runner.Outcome, shares []runner.Outcome) runner.Outcome {
 		o.Reason = "in 1 share"
 	}
 	return o
+}
+
+// activityError is what a step's failure says: the worker's own error
+// when it returned one, not the SDK's chain around it ("activity error
+// (type: ..., scheduledEventID: ...): ... (type: wrapError, retryable:
+// true): ..." repeated once per wrapping).
+func activityError(err error) string {
+	var app *temporal.ApplicationError
+	if errors.As(err, &app) && app.Message() != "" {
+		return app.Message()
+	}
+	return err.Error()
 }
 
 // fromChunks is a foreach's outcome after its chunks ran: the step's own,

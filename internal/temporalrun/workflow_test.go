@@ -13,6 +13,7 @@ import (
 
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/converter"
+	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
 	"go.temporal.io/sdk/workflow"
 
@@ -277,6 +278,24 @@ func TestWorkflowRetriesALostWorker(t *testing.T) {
 	}
 	if attempts != 3 || res.Status != runner.StatusOK {
 		t.Errorf("%d attempts, status %s", attempts, res.Status)
+	}
+}
+
+// A step whose worker gives up says what the worker said, not the SDK's
+// chain around it.
+func TestWorkflowSaysWhatTheWorkerSaid(t *testing.T) {
+	f := &fakeSteps{queues: map[string]string{}, outcome: func(task StepTask) (*runner.Outcome, error) {
+		if task.Step == "a" {
+			return nil, temporal.NewNonRetryableApplicationError("p.yaml on worker w1: no such step", "lifeos.Load", errors.New("no such step"))
+		}
+		return &runner.Outcome{Status: runner.StatusOK}, nil
+	}}
+	res, err := runWorkflow(t, diamond(), f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o := res.Outcomes["a"]; o.Status != runner.StatusFailed || o.Error != "p.yaml on worker w1: no such step" {
+		t.Errorf("a: %+v", o)
 	}
 }
 
