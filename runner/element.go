@@ -45,6 +45,9 @@ type elemPlan struct {
 	// carried: not cacheable, but its result travels between the machines
 	// of its run, stored under carriedID (RunOptions.Carry).
 	carried bool
+	// subWrites are the declared outputs of a pipeline step's sub-run,
+	// carried with its result (runSub).
+	subWrites []string
 	// incomplete: the step's result holds items it could not finish
 	// (steps.Env.Incomplete); it is used but not stored.
 	incomplete bool

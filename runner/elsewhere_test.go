@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -286,5 +287,18 @@ steps:
 	rec, _ = run(&Chunk{Step: "other", From: 0, To: 1})
 	if o, _ := rec.OutcomeOf("other"); o.Status != StatusFailed || !strings.Contains(o.Error, "cannot be carried out in shares") {
 		t.Errorf("a share of a step that does not split: %+v", o)
+	}
+}
+
+// The outputs a sub-run declared, carried with its pipeline step: each
+// once, a path inside a declared folder left to the folder.
+func TestWriteSetList(t *testing.T) {
+	var w writeSet
+	w.add([]string{"out/p/images", "out/p/approved/", "out/p/filter.json"})
+	w.add([]string{"out/p", "out/p/images/x.png", "out/q*.txt", "out/q*.txt/a", "out/pp"})
+	got := w.list()
+	want := []string{"out/p", "out/pp", "out/q*.txt", "out/q*.txt/a"}
+	if !slices.Equal(got, want) {
+		t.Errorf("list = %q, want %q", got, want)
 	}
 }

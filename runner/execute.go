@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"sync"
 	"time"
 
@@ -69,6 +70,9 @@ func (e *engine) prepare(el *element) error {
 	}
 	el.deps = el.params.Deps(el.n.up)
 	e.sweepOutputs(el.deps.Writes)
+	if e.o.writes != nil {
+		e.o.writes.add(el.deps.Writes)
+	}
 	switch {
 	case e.cache == nil:
 		el.why = "cache off"
@@ -420,7 +424,9 @@ func (e *engine) run(ctx context.Context, el *element) {
 			env.Policy[sec], _ = e.plan.Policy.Get(sec)
 		}
 	}
-	env.RunPipeline = e.runSub
+	env.RunPipeline = func(ctx context.Context, file string, params map[string]any) (steps.Outputs, error) {
+		return e.runSub(ctx, el, file, params)
+	}
 	env.Run = steps.RunInfo{ID: e.rec.ID, Started: e.runEnv["started"].(string), Pipeline: e.rec.Pipeline,
 		PipelineDigest: e.rec.PipelineDigest, PolicyDigest: e.rec.PolicyDigest}
 	if e.cache != nil && s.Cache && !e.o.NoCache {
@@ -575,8 +581,12 @@ func (e *engine) store(el *element, outs steps.Outputs) error {
 	res := cache.Result{Outputs: outJSON}
 	store := (el.cacheable || el.carried) && e.cache != nil && !el.incomplete
 	var files []string
-	if store && len(el.deps.Writes) > 0 {
-		if files, res.Dirs, res.Roots, err = e.outputTree(el.deps.Writes); err != nil {
+	declared := el.deps.Writes
+	if el.carried && len(el.subWrites) > 0 { // a pipeline step's sub-run (runSub)
+		declared = append(slices.Clip(declared), el.subWrites...)
+	}
+	if store && len(declared) > 0 {
+		if files, res.Dirs, res.Roots, err = e.outputTree(declared); err != nil {
 			return fmt.Errorf("collect outputs: %w", err)
 		}
 	}

@@ -78,6 +78,9 @@ type RunOptions struct {
 	// cost of its own (each share logged the GPU time it took; a local
 	// run logs one line per step run).
 	Assemble bool
+	// writes, when set, gathers the declared outputs of the run's
+	// elements (runSub on a worker).
+	writes *writeSet
 	// nested marks the run of a pipeline step, which holds the lock of the
 	// run that started it.
 	nested bool

@@ -6,6 +6,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
+	"strings"
 	"sync"
 
 	"github.com/lifeos/lifeos/steps"
@@ -13,8 +16,11 @@ import (
 
 // runSub runs a pipeline step's file as a run of its own (with its own
 // record) in the same workspace and cache; its progress lines are shown
-// indented under the step's.
-func (e *engine) runSub(ctx context.Context, file string, params map[string]any) (steps.Outputs, error) {
+// indented under the step's. On a worker (RunOptions.Share), what the
+// sub-run wrote and appended is the element's, so that it travels with the
+// step's result: the files its steps declare (el.subWrites) and the lines
+// they appended (the cost of its generation, its evaluation).
+func (e *engine) runSub(ctx context.Context, el *element, file string, params map[string]any) (steps.Outputs, error) {
 	assigns, err := ParamAssignments(params)
 	if err != nil {
 		return nil, err
@@ -24,11 +30,21 @@ func (e *engine) runSub(ctx context.Context, file string, params map[string]any)
 		return nil, err
 	}
 	out := &PrefixWriter{w: e.o.Stdout, prefix: "  | "}
-	rec, err := plan.Run(ctx, RunOptions{Jobs: e.o.Jobs, NoCache: e.o.NoCache, Quiet: e.o.Quiet, Verbose: e.o.Verbose,
-		Stdout: out, Stderr: e.o.Stderr, nested: true})
+	o := RunOptions{Jobs: e.o.Jobs, NoCache: e.o.NoCache, Quiet: e.o.Quiet, Verbose: e.o.Verbose,
+		Stdout: out, Stderr: e.o.Stderr, nested: true}
+	if e.o.Share {
+		o.Cache, o.Scratch, o.Share, o.writes = e.o.Cache, e.o.Scratch, true, &writeSet{}
+	}
+	rec, err := plan.Run(ctx, o)
 	out.Flush()
 	if rec == nil {
 		return nil, err
+	}
+	if o.writes != nil {
+		el.subWrites = o.writes.list()
+		for _, s := range rec.Steps {
+			el.appends = append(el.appends, s.appends...)
+		}
 	}
 	byStep := map[string]any{}
 	for _, s := range rec.Steps {
@@ -41,6 +57,38 @@ func (e *engine) runSub(ctx context.Context, file string, params map[string]any)
 	outputs := steps.Outputs{"run_id": rec.ID, "status": rec.Status, "steps": byStep,
 		"summary": fmt.Sprintf("%s run %s", rec.Status, rec.ID)}
 	return outputs, err
+}
+
+// writeSet gathers the declared outputs of a run's elements
+// (RunOptions.writes).
+type writeSet struct {
+	mu    sync.Mutex
+	paths map[string]bool
+}
+
+func (w *writeSet) add(paths []string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.paths == nil {
+		w.paths = map[string]bool{}
+	}
+	for _, p := range paths {
+		w.paths[p] = true
+	}
+}
+
+// list returns the paths, sorted, without those inside another.
+func (w *writeSet) list() []string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var out []string
+	for _, p := range slices.Sorted(maps.Keys(w.paths)) {
+		if len(out) > 0 && !hasGlobMeta(out[len(out)-1]) && strings.HasPrefix(p, strings.TrimSuffix(out[len(out)-1], "/")+"/") {
+			continue // under a folder already listed
+		}
+		out = append(out, p)
+	}
+	return out
 }
 
 // ParamAssignments turns param values into --param assignments: strings
