@@ -161,18 +161,36 @@ func (e *engine) settleElsewhere(n *node, o *Outcome) error {
 	if e.explain {
 		return nil
 	}
-	costLog := e.relPath(cost.Log(e.plan.Root))
 	for _, a := range o.Appends {
 		if err := appendOnce(pathglob.Abs(e.plan.Root, a.File), a.Line); err != nil {
 			return fmt.Errorf("step %s: %s: %w", n.s.ID, a.File, err)
 		}
 		// Its cost, in the record as a local run has it.
-		var ce cost.Entry
-		if a.File == costLog && json.Unmarshal(a.Line, &ce) == nil {
+		if ce, ok := a.costEntry(); ok {
 			e.addCost(rec, &ce)
 		}
 	}
 	return nil
+}
+
+// costLogRel is the cost log, relative to the workspace root.
+var costLogRel = filepath.ToSlash(cost.Log(""))
+
+// costEntry is the cost entry a line appended to the cost log holds.
+func (a Append) costEntry() (cost.Entry, bool) {
+	var ce cost.Entry
+	return ce, a.File == costLogRel && json.Unmarshal(a.Line, &ce) == nil
+}
+
+// Cost is what the step's work cost where it was carried out (the cost
+// lines it appended), and whether it logged any.
+func (o *Outcome) Cost() (total float64, logged bool) {
+	for _, a := range o.Appends {
+		if ce, ok := a.costEntry(); ok {
+			total, logged = total+ce.Cost, true
+		}
+	}
+	return total, logged
 }
 
 // appendOnce appends line to the JSON-lines file name unless the file

@@ -302,3 +302,18 @@ func TestWriteSetList(t *testing.T) {
 		t.Errorf("list = %q, want %q", got, want)
 	}
 }
+
+// An outcome's cost is that of the cost lines it appended, and only those.
+func TestOutcomeCost(t *testing.T) {
+	o := &Outcome{Appends: []Append{
+		{File: ".lifeos/cost.jsonl", Line: json.RawMessage(`{"activity":"generation","seconds":3600,"rate_per_hour":0.5,"cost":0.5}`)},
+		{File: "evals/h.jsonl", Line: json.RawMessage(`{"cost":7}`)},
+		{File: ".lifeos/cost.jsonl", Line: json.RawMessage(`{"activity":"training","cost":1.25}`)},
+	}}
+	if c, ok := o.Cost(); !ok || c != 1.75 {
+		t.Errorf("Cost = %v, %v; want 1.75", c, ok)
+	}
+	if _, ok := (&Outcome{}).Cost(); ok {
+		t.Error("an outcome without cost lines logged a cost")
+	}
+}

@@ -210,7 +210,11 @@ func describe(o *runner.Outcome) string {
 		parts = append(parts, o.Error)
 	}
 	if o.DurationMS > 0 {
-		parts = append(parts, (time.Duration(o.DurationMS * float64(time.Millisecond))).Round(time.Millisecond).String())
+		d := (time.Duration(o.DurationMS * float64(time.Millisecond))).Round(time.Millisecond).String()
+		if c, ok := o.Cost(); ok { // as a local run's line says it
+			d += fmt.Sprintf(", cost %.2f", c)
+		}
+		parts = append(parts, d)
 	}
 	if o.Reason != "" {
 		parts = append(parts, "("+o.Reason+")")
