@@ -70,3 +70,24 @@ func TestForStopsAtTheFirstFailure(t *testing.T) {
 		t.Errorf("%d calls, want 10 (none after index 9 failed)", n)
 	}
 }
+
+// One job, or one item, runs in the caller's goroutine with the same
+// contract: every item in order, stopping at the first failure.
+func TestForInOrderWithOneJob(t *testing.T) {
+	var got []int
+	err := For(context.Background(), 5, 1, func(i int) error {
+		got = append(got, i)
+		if i == 3 {
+			return fmt.Errorf("item %d", i)
+		}
+		return nil
+	})
+	if err == nil || err.Error() != "item 3" || fmt.Sprint(got) != "[0 1 2 3]" {
+		t.Errorf("err %v, ran %v", err, got)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := For(ctx, 1, 4, func(int) error { t.Error("called after cancel"); return nil }); !errors.Is(err, context.Canceled) {
+		t.Errorf("cancelled: %v", err)
+	}
+}
