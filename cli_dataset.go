@@ -157,10 +157,17 @@ func (a *app) createManifest(root, dir, out string) ([]byte, manifestCounts, err
 	}
 	key := scan.Key()
 	if c != nil {
-		if rec, ok := scan.Record(time.Now()); ok {
-			// Only spares work: a record not kept is not a failure.
-			c.PutBytes(stampsID, rec)
-		}
+		// Kept while the manifest is made (a tenth of a cold run on the
+		// other core), and before returning. It only spares work: a
+		// record not kept is not a failure.
+		recorded := make(chan struct{})
+		go func() {
+			defer close(recorded)
+			if rec, ok := scan.Record(time.Now()); ok {
+				c.PutBytes(stampsID, rec)
+			}
+		}()
+		defer func() { <-recorded }()
 		if data, counts, ok := a.memoManifest(c, sc, key, out); ok {
 			return data, counts, nil
 		}

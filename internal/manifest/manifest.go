@@ -130,8 +130,9 @@ type Scanned struct {
 	sized   []bool // entries[i]'s dimensions are known (its image was read)
 	texted  []bool // entries[i]'s caption text is known
 	// stamps[i] are the stamps of entries[i]'s image and caption (zero:
-	// none), for Record.
+	// none), and listed[i] whether its caption was listed, for Record.
 	stamps [][2]filehash.Stamp
+	listed []bool
 	list   listing
 }
 
@@ -173,7 +174,7 @@ func Scan(ctx context.Context, dir string, sum Hasher, jobs int) (*Scanned, erro
 	sort.Strings(rels)
 	s := &Scanned{dir: dir, jobs: max(jobs, 1), entries: make([]Entry, len(rels)),
 		sized: make([]bool, len(rels)), texted: make([]bool, len(rels)),
-		stamps: make([][2]filehash.Stamp, len(rels)), list: l}
+		stamps: make([][2]filehash.Stamp, len(rels)), listed: make([]bool, len(rels)), list: l}
 	for i, rel := range rels {
 		s.entries[i].Path = rel
 	}
@@ -289,6 +290,7 @@ func (s *Scanned) hash(hash Hasher, i int) error {
 		e.CaptionSHA256, s.texted[i] = "", true // none was listed
 		return nil
 	}
+	s.listed[i] = true
 	sum, err = hash(captionPath(abs), readAll)
 	e.CaptionSHA256, s.texted[i], s.stamps[i][1] = sum.SHA256, sum.Looked, sum.Stamp
 	switch {
@@ -308,7 +310,10 @@ func (s *Scanned) hash(hash Hasher, i int) error {
 func (s *Scanned) Key() [sha256.Size]byte {
 	h := sha256.New()
 	b := fmt.Appendf(nil, "lifeos manifest %d\n", Version)
-	for _, e := range s.entries {
+	// By pointer: Record reads the digests while Manifest fills in the
+	// other fields.
+	for i := range s.entries {
+		e := &s.entries[i]
 		// Length-prefixed, so no path can pass for another's fields.
 		b = strconv.AppendInt(b, int64(len(e.Path)), 10)
 		b = append(b, ' ')

@@ -23,32 +23,53 @@ import (
 // filehash.RacyWindow of its file's modification (now is when the scan
 // ended), a file the Hasher took no stamp of, a link (its target can
 // change while the folder holding it does not), or a name with a line
-// break.
+// break. It may run while Manifest fills in the entries' dimensions and
+// captions, which it does not read.
 func (s *Scanned) Record(now time.Time) (rec []byte, ok bool) {
 	if s.list.linked {
 		return nil, false
 	}
-	files := make([]stamped, 0, 2*len(s.entries))
-	for i, e := range s.entries {
-		files = append(files, stamped{e.Path, s.stamps[i][0]})
-		if c := strings.TrimSuffix(e.Path, path.Ext(e.Path)) + ".txt"; s.list.captions[c] {
-			files = append(files, stamped{c, s.stamps[i][1]})
+	nfiles := len(s.entries)
+	for _, l := range s.listed {
+		if l {
+			nfiles++
 		}
 	}
 	key := s.Key()
-	b := fmt.Appendf(nil, "%s%d\n%x %d %d\n", recordHeader, Version, key, len(s.list.folders), len(files))
-	for _, f := range append(s.list.folders, files...) {
-		if f.st.Mtime == 0 || f.st.Racy(now) || strings.ContainsAny(f.rel, "\n\r") {
+	b := make([]byte, 0, 64*(len(s.list.folders)+nfiles))
+	b = fmt.Appendf(b, "%s%d\n%x %d %d\n", recordHeader, Version, key, len(s.list.folders), nfiles)
+	line := func(st filehash.Stamp, rel ...string) bool {
+		if st.Mtime == 0 || st.Racy(now) {
+			return false
+		}
+		b = strconv.AppendInt(b, st.Size, 10)
+		b = append(b, ' ')
+		b = strconv.AppendInt(b, st.Mtime, 10)
+		b = append(b, ' ')
+		b = strconv.AppendUint(b, st.Ino, 10)
+		b = append(b, ' ')
+		for _, r := range rel {
+			if strings.ContainsAny(r, "\n\r") {
+				return false
+			}
+			b = append(b, r...)
+		}
+		b = append(b, '\n')
+		return true
+	}
+	for _, f := range s.list.folders {
+		if !line(f.st, f.rel) {
 			return nil, false
 		}
-		b = strconv.AppendInt(b, f.st.Size, 10)
-		b = append(b, ' ')
-		b = strconv.AppendInt(b, f.st.Mtime, 10)
-		b = append(b, ' ')
-		b = strconv.AppendUint(b, f.st.Ino, 10)
-		b = append(b, ' ')
-		b = append(b, f.rel...)
-		b = append(b, '\n')
+	}
+	for i := range s.entries {
+		e := &s.entries[i] // by pointer: Manifest may be filling in its other fields
+		if !line(s.stamps[i][0], e.Path) {
+			return nil, false
+		}
+		if s.listed[i] && !line(s.stamps[i][1], strings.TrimSuffix(e.Path, path.Ext(e.Path)), ".txt") {
+			return nil, false
+		}
 	}
 	return b, true
 }
