@@ -6,12 +6,10 @@ import (
 	"fmt"
 	"io/fs"
 	"path"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
 
-	"github.com/lifeos/lifeos/internal/decnum"
 	"github.com/lifeos/lifeos/internal/filehash"
 	"github.com/lifeos/lifeos/internal/pathglob"
 	"github.com/lifeos/lifeos/runner/cache"
@@ -60,25 +58,16 @@ type stamp struct {
 // appendTo appends the stamp as the state file keeps it ("<size> <mtime>
 // <inode> <escaped path>"; parseStamp reads it back).
 func (s stamp) appendTo(b []byte) []byte {
-	b = strconv.AppendInt(b, s.size, 10)
-	b = append(b, ' ')
-	b = strconv.AppendInt(b, s.mtime, 10)
-	b = append(b, ' ')
-	b = strconv.AppendUint(b, s.ino, 10)
-	return append(append(b, ' '), escapeLine(s.path)...)
+	b = filehash.Stamp{Size: s.size, Mtime: s.mtime, Ino: s.ino}.AppendText(b)
+	return append(b, escapeLine(s.path)...)
 }
 
 func parseStamp(s string) (stamp, bool) {
-	var st stamp
-	var ok1, ok2, ok3 bool
-	st.size, s, ok1 = decnum.CutInt(s)
-	st.mtime, s, ok2 = decnum.CutInt(s)
-	st.ino, s, ok3 = decnum.CutUint(s)
-	if !ok1 || !ok2 || !ok3 {
+	st, path, ok := filehash.CutStamp(s)
+	if !ok {
 		return stamp{}, false
 	}
-	st.path = unescapeLine(s)
-	return st, true
+	return stampFrom(unescapeLine(path), st), true
 }
 
 func parseHex16(dst []byte, s string) error {

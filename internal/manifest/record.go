@@ -6,12 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"path"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
 
-	"github.com/lifeos/lifeos/internal/decnum"
 	"github.com/lifeos/lifeos/internal/filehash"
 	"github.com/lifeos/lifeos/internal/par"
 )
@@ -42,12 +40,7 @@ func (s *Scanned) Record(now time.Time) (rec []byte, ok bool) {
 		if st.Mtime == 0 || st.Racy(now) {
 			return false
 		}
-		b = strconv.AppendInt(b, st.Size, 10)
-		b = append(b, ' ')
-		b = strconv.AppendInt(b, st.Mtime, 10)
-		b = append(b, ' ')
-		b = strconv.AppendUint(b, st.Ino, 10)
-		b = append(b, ' ')
+		b = st.AppendText(b)
 		for _, r := range rel {
 			if strings.ContainsAny(r, "\n\r") {
 				return false
@@ -111,12 +104,8 @@ func Unchanged(ctx context.Context, dir string, rec []byte, jobs int) (key [32]b
 		for part != "" {
 			var line string
 			line, part, _ = strings.Cut(part, "\n")
-			var want filehash.Stamp
-			var ok1, ok2, ok3 bool
-			want.Size, line, ok1 = decnum.CutInt(line)
-			want.Mtime, line, ok2 = decnum.CutInt(line)
-			want.Ino, line, ok3 = decnum.CutUint(line)
-			if !ok1 || !ok2 || !ok3 || line == "" {
+			want, line, ok := filehash.CutStamp(line)
+			if !ok || line == "" {
 				return errChanged
 			}
 			if st, err := stats.Stat(line); err != nil || st != want {

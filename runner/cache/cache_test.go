@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lifeos/lifeos/internal/filehash"
 	"github.com/lifeos/lifeos/internal/testdir"
 )
 
@@ -273,8 +274,8 @@ func TestStatCacheLines(t *testing.T) {
 	sc := OpenStatCache(scPath)
 	sc.once.Do(sc.load)
 	want := map[string]statEntry{
-		"/a b/c.png": {size: 1, mtime: -5, ino: 18446744073709551, sum: Sum([]byte("x"))},
-		"/d.png":     {size: 7, mtime: 1700000000123456789, ino: 42, sum: Sum([]byte("x"))},
+		"/a b/c.png": {st: filehash.Stamp{Size: 1, Mtime: -5, Ino: 18446744073709551}, sum: Sum([]byte("x"))},
+		"/d.png":     {st: filehash.Stamp{Size: 7, Mtime: 1700000000123456789, Ino: 42}, sum: Sum([]byte("x"))},
 	}
 	if !maps.Equal(sc.m, want) {
 		t.Errorf("loaded %v\nwant %v", sc.m, want)

@@ -9,12 +9,10 @@ import (
 	"io/fs"
 	"os"
 	"sort"
-	"strconv"
 	"sync"
 	"time"
 
 	"github.com/lifeos/lifeos/internal/atomicfile"
-	"github.com/lifeos/lifeos/internal/decnum"
 	"github.com/lifeos/lifeos/internal/filehash"
 )
 
@@ -40,9 +38,8 @@ type StatCache struct {
 }
 
 type statEntry struct {
-	size, mtime int64
-	ino         uint64
-	sum         OutputID
+	st  filehash.Stamp
+	sum OutputID
 }
 
 const statCacheHeader = "lifeos statcache v1\n"
@@ -83,11 +80,8 @@ func (sc *StatCache) load() {
 			continue
 		}
 		line = line[2*len(e.sum)+1:]
-		var ok1, ok2, ok3 bool
-		e.size, line, ok1 = decnum.CutInt(line)
-		e.mtime, line, ok2 = decnum.CutInt(line)
-		e.ino, line, ok3 = decnum.CutUint(line)
-		if !ok1 || !ok2 || !ok3 || len(line) == 0 {
+		e.st, line, ok = filehash.CutStamp(line)
+		if !ok || len(line) == 0 {
 			continue
 		}
 		sc.m[string(line)] = e
@@ -146,8 +140,8 @@ func (sc *StatCache) sumStamp(path string, size, mtime int64, ino uint64, limit 
 	sc.mu.RLock()
 	e, ok := sc.m[path]
 	sc.mu.RUnlock()
-	if ok && e.size == size && e.mtime == mtime && e.ino == ino {
-		return e.sum, e.size, false, nil
+	if ok && e.st == (filehash.Stamp{Size: size, Mtime: mtime, Ino: ino}) {
+		return e.sum, size, false, nil
 	}
 	digest, n, err := filehash.SumLookSize(path, limit, look)
 	if err != nil {
@@ -156,7 +150,7 @@ func (sc *StatCache) sumStamp(path string, size, mtime int64, ino uint64, limit 
 	sum := OutputID(digest)
 	if sc.now().Sub(time.Unix(0, mtime)) > racyWindow && n == size {
 		sc.mu.Lock()
-		sc.m[path] = statEntry{size: n, mtime: mtime, ino: ino, sum: sum}
+		sc.m[path] = statEntry{st: filehash.Stamp{Size: n, Mtime: mtime, Ino: ino}, sum: sum}
 		sc.dirty = true
 		sc.mu.Unlock()
 	}
@@ -172,7 +166,7 @@ func (sc *StatCache) Remember(path string, sum OutputID) {
 	}
 	sc.once.Do(sc.load)
 	sc.mu.Lock()
-	sc.m[path] = statEntry{size: st.Size(), mtime: st.ModTime().UnixNano(), ino: filehash.Inode(st), sum: sum}
+	sc.m[path] = statEntry{st: filehash.Stamp{Size: st.Size(), Mtime: st.ModTime().UnixNano(), Ino: filehash.Inode(st)}, sum: sum}
 	sc.dirty = true
 	sc.mu.Unlock()
 }
@@ -199,12 +193,7 @@ func (sc *StatCache) Save() error {
 			e := sc.m[p]
 			line = hex.AppendEncode(line[:0], e.sum[:])
 			line = append(line, ' ')
-			line = strconv.AppendInt(line, e.size, 10)
-			line = append(line, ' ')
-			line = strconv.AppendInt(line, e.mtime, 10)
-			line = append(line, ' ')
-			line = strconv.AppendUint(line, e.ino, 10)
-			line = append(line, ' ')
+			line = e.st.AppendText(line)
 			line = append(line, p...)
 			line = append(line, '\n')
 			bw.Write(line)
