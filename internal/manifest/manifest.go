@@ -257,6 +257,9 @@ func (s *Scanned) abs(i int) string {
 
 func captionPath(abs string) string { return strings.TrimSuffix(abs, filepath.Ext(abs)) + ".txt" }
 
+// captionOf is the caption file of the image at p, slash-separated.
+func captionOf(p string) string { return strings.TrimSuffix(p, path.Ext(p)) + ".txt" }
+
 // hash fills in the digests of entry i's image and caption, and what
 // reading them for hashing showed.
 func (s *Scanned) hash(hash Hasher, i int) error {
@@ -286,7 +289,7 @@ func (s *Scanned) hash(hash Hasher, i int) error {
 		text, err = io.ReadAll(r)
 		return err
 	}
-	if !s.list.captions[strings.TrimSuffix(e.Path, path.Ext(e.Path))+".txt"] {
+	if !s.list.captions[captionOf(e.Path)] {
 		e.CaptionSHA256, s.texted[i] = "", true // none was listed
 		return nil
 	}

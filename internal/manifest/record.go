@@ -5,7 +5,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"path"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -36,17 +35,15 @@ func (s *Scanned) Record(now time.Time) (rec []byte, ok bool) {
 	key := s.Key()
 	b := make([]byte, 0, 64*(len(s.list.folders)+nfiles))
 	b = fmt.Appendf(b, "%s%d\n%x %d %d\n", recordHeader, Version, key, len(s.list.folders), nfiles)
-	line := func(st filehash.Stamp, rel ...string) bool {
+	line := func(st filehash.Stamp, rel string) bool {
 		if st.Mtime == 0 || st.Racy(now) {
 			return false
 		}
 		b = st.AppendText(b)
-		for _, r := range rel {
-			if strings.ContainsAny(r, "\n\r") {
-				return false
-			}
-			b = append(b, r...)
+		if strings.ContainsAny(rel, "\n\r") {
+			return false
 		}
+		b = append(b, rel...)
 		b = append(b, '\n')
 		return true
 	}
@@ -60,7 +57,7 @@ func (s *Scanned) Record(now time.Time) (rec []byte, ok bool) {
 		if !line(s.stamps[i][0], e.Path) {
 			return nil, false
 		}
-		if s.listed[i] && !line(s.stamps[i][1], strings.TrimSuffix(e.Path, path.Ext(e.Path)), ".txt") {
+		if s.listed[i] && !line(s.stamps[i][1], captionOf(e.Path)) {
 			return nil, false
 		}
 	}
