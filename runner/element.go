@@ -43,7 +43,7 @@ type elemPlan struct {
 	action    cache.ActionID
 	cacheable bool
 	// carried: not cacheable, but its result travels between the machines
-	// of its run, stored under carriedID (RunOptions.Carry).
+	// of its run, stored under carriedID (RunOptions.Share).
 	carried bool
 	// subWrites are the declared outputs of a pipeline step's sub-run,
 	// carried with its result (runSub).

@@ -94,7 +94,7 @@ func (r *Record) OutcomeOf(id string) (*Outcome, error) {
 }
 
 // carriedID is where the result of an element that is not cached is
-// stored while its run is spread over machines (RunOptions.Carry): named
+// stored while its run is spread over machines (RunOptions.Share): named
 // by the run, so that it reaches the steps after it and the submitting
 // side, and never serves another run. A step not cached is one whose
 // result cannot be trusted to stay the same (cache: false, an exec that

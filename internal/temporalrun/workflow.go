@@ -154,10 +154,11 @@ func Run(ctx workflow.Context, spec RunSpec) (*Result, error) {
 	// execute starts one activity of step s (one chunk of it, or all of
 	// it) and calls then with its outcome.
 	execute := func(s StepSpec, chunk *runner.Chunk, then func(runner.Outcome)) {
+		// A shared step is carried out whole only after its shares: that
+		// run assembles them.
+		task := StepTask{Spec: taskSpec, Step: s.ID, Chunk: chunk, Done: map[string]*runner.Outcome{}, Assemble: s.Shares && chunk == nil}
 		// The outcomes of the steps it needs, directly or not: what its
 		// worker's plan of it holds (runner.Plan.At).
-		// A shared step is carried out whole only after its shares.
-		task := StepTask{Spec: taskSpec, Step: s.ID, Chunk: chunk, Done: map[string]*runner.Outcome{}, Assemble: s.Shares && chunk == nil}
 		for _, d := range ancestorsOf(spec.Steps, index, s) {
 			if o := res.Outcomes[d]; o != nil {
 				task.Done[d] = o
