@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -92,7 +93,11 @@ func (a *app) arg(p string) (string, error) {
 	return displayPath(root, filepath.Join(base, p)), nil
 }
 
-func newRootCmd(ctx context.Context, stdout, stderr io.Writer) *cobra.Command {
+// newRootCmd builds the command line for args. Only the command args name
+// is built, when they name one: building all of them (their flags, their
+// help) was a twelfth of the start of every run, in page faults mostly.
+// Help, completion and a mistyped name get them all.
+func newRootCmd(ctx context.Context, stdout, stderr io.Writer, args []string) *cobra.Command {
 	a := &app{ctx: ctx, stdout: stdout, stderr: stderr}
 	root := &cobra.Command{
 		Use:   "lifeos",
@@ -123,11 +128,54 @@ never run twice.
 		return &runner.UsageError{Err: fmt.Errorf("%w (run '%s --help' for usage)", err, c.CommandPath())}
 	})
 	root.PersistentFlags().StringVarP(&a.dir, "directory", "C", "", "run as if started in `DIR` (the workspace root)")
-	root.AddCommand(
-		a.runCmd(), a.planCmd(), a.whatifCmd(), a.overrideCmd(), a.validateCmd(), a.graphCmd(),
-		a.policyCmd(), a.runsCmd(), a.workerCmd(), a.temporalCmd(), a.cacheCmd(), a.manifestCmd(), a.historyCmd(), a.compareCmd(), a.testCmd(), a.costCmd(), a.faceCmd(), a.scoreCmd(), a.calibrateCmd(), a.comfyCmd(), a.schemaCmd(), a.versionCmd(), a.initCmd(), a.fixtureCmd(),
-	)
+	cmds := a.commands()
+	if name := commandName(args); name != "" {
+		for _, c := range cmds {
+			if c.name == name {
+				root.AddCommand(c.make())
+				return root
+			}
+		}
+	}
+	for _, c := range cmds {
+		root.AddCommand(c.make())
+	}
 	return root
+}
+
+// command is one of lifeos's commands, by the name that calls it.
+type command struct {
+	name string
+	make func() *cobra.Command
+}
+
+// commands are lifeos's commands, in the order help lists them.
+func (a *app) commands() []command {
+	return []command{
+		{"run", a.runCmd}, {"plan", a.planCmd}, {"whatif", a.whatifCmd}, {"override", a.overrideCmd},
+		{"validate", a.validateCmd}, {"graph", a.graphCmd}, {"policy", a.policyCmd}, {"runs", a.runsCmd},
+		{"worker", a.workerCmd}, {"temporal", a.temporalCmd}, {"cache", a.cacheCmd}, {"manifest", a.manifestCmd},
+		{"history", a.historyCmd}, {"compare", a.compareCmd}, {"test", a.testCmd}, {"cost", a.costCmd},
+		{"face", a.faceCmd}, {"score", a.scoreCmd}, {"calibrate", a.calibrateCmd}, {"comfy", a.comfyCmd},
+		{"schema", a.schemaCmd}, {"version", a.versionCmd}, {"init", a.initCmd}, {"fixture", a.fixtureCmd},
+	}
+}
+
+// commandName is the command args call: their first word that is neither
+// a flag nor the value of -C. "" when there is none, or after "--".
+func commandName(args []string) string {
+	for i := 0; i < len(args); i++ {
+		switch arg := args[i]; {
+		case arg == "--":
+			return ""
+		case arg == "-C" || arg == "--directory":
+			i++
+		case strings.HasPrefix(arg, "-"):
+		default:
+			return arg
+		}
+	}
+	return ""
 }
 
 // args wraps a cobra positional-args check so violations exit 2.

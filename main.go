@@ -97,7 +97,7 @@ func (e exitError) Error() string { return fmt.Sprintf("exit %d", e.code) }
 
 // run executes the command line and returns the exit code.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	root := newRootCmd(ctx, stdout, stderr)
+	root := newRootCmd(ctx, stdout, stderr, args)
 	root.SetArgs(args)
 	err := root.Execute()
 	if err == nil {
