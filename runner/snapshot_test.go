@@ -32,6 +32,8 @@ func TestSnapshotMaterializes(t *testing.T) {
 	writeFile(t, root, "pipelines/p.yaml", "version: 1\n")
 	writeFile(t, root, "datasets/a/1.png", "png one")
 	writeFile(t, root, "datasets/a/1.txt", "a caption")
+	writeFile(t, root, "datasets/a/2.txt", "a caption") // the same content, packed once
+	writeFile(t, root, "datasets/a/big.png", strings.Repeat("big ", packSmall/4+1))
 	writeFile(t, root, "scripts/train.sh", "#!/bin/sh\necho train\n")
 	os.Chmod(filepath.Join(root, "scripts/train.sh"), 0o755)
 	writeFile(t, root, ".lifeos/runs/x/run.json", "{}")
@@ -43,8 +45,9 @@ func TestSnapshotMaterializes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st.Files != 4 || st.Sent != 5 { // four files and the manifest
-		t.Fatalf("snapshot: %+v, want 4 files, 5 sent", st)
+	// The five small files in one pack, the big one on its own, the manifest.
+	if st.Files != 6 || st.Sent != 3 || st.SentBytes > int64(packSmall)+1024 {
+		t.Fatalf("snapshot: %+v, want 6 files, 3 sent", st)
 	}
 
 	worker := sharedCache(t, store)
@@ -52,7 +55,7 @@ func TestSnapshotMaterializes(t *testing.T) {
 	if err := Materialize(ctx, worker, id, dir); err != nil {
 		t.Fatal(err)
 	}
-	for _, f := range []string{"pipelines/p.yaml", "datasets/a/1.png", "datasets/a/1.txt", "scripts/train.sh"} {
+	for _, f := range []string{"pipelines/p.yaml", "datasets/a/1.png", "datasets/a/1.txt", "datasets/a/2.txt", "datasets/a/big.png", "scripts/train.sh"} {
 		want, _ := os.ReadFile(filepath.Join(root, f))
 		got, err := os.ReadFile(filepath.Join(dir, f))
 		if err != nil || string(got) != string(want) {
@@ -78,7 +81,7 @@ func TestSnapshotMaterializes(t *testing.T) {
 	os.Remove(filepath.Join(root, "datasets/a/1.png"))
 	id2, st, err := TakeSnapshot(ctx, root, here, []string{"out/demo"})
 	if err != nil || st.Sent != 2 {
-		t.Fatalf("changed snapshot sent %d, %v; want the file and the manifest", st.Sent, err)
+		t.Fatalf("changed snapshot sent %d, %v; want the pack and the manifest", st.Sent, err)
 	}
 	writeFile(t, dir, "out/demo/report.html", "left by a step")
 	if err := Materialize(ctx, worker, id2, dir); err != nil {
@@ -112,21 +115,60 @@ func TestMaterializeRefusesWhatLeavesItsFolder(t *testing.T) {
 
 func TestMaterializeRefusesADamagedFile(t *testing.T) {
 	ctx := context.Background()
+	big := strings.Repeat("the real content ", packSmall/16)
+	for _, tc := range []struct{ name, content, want string }{
+		{"small.txt", "the real content", "pack 1"}, // its pack is damaged
+		{"big.png", big, "big.png"},
+	} {
+		store := memstore.New()
+		root := testdir.New(t)
+		writeFile(t, root, tc.name, tc.content)
+		id, _, err := TakeSnapshot(ctx, root, sharedCache(t, store), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The object sent, small file or pack: the same bytes here.
+		sum := cache.Sum([]byte(tc.content)).String()
+		store.Set("cas/"+sum[:2]+"/"+sum, []byte(strings.Replace(tc.content, "real", "r3al", 1)))
+		dir := testdir.New(t)
+		if err := Materialize(ctx, sharedCache(t, store), id, dir); err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "mismatch") {
+			t.Fatalf("damaged %s: %v", tc.name, err)
+		}
+		if _, err := os.Stat(filepath.Join(dir, tc.name)); err == nil {
+			t.Errorf("a damaged %s was written", tc.name)
+		}
+	}
+}
+
+// A manifest that places a file where its pack holds other content, or
+// past the pack's end, is refused: nothing unchecked is written.
+func TestMaterializeChecksPackedFiles(t *testing.T) {
+	ctx := context.Background()
 	store := memstore.New()
-	root := testdir.New(t)
-	writeFile(t, root, "data.txt", "the real content")
-	id, _, err := TakeSnapshot(ctx, root, sharedCache(t, store), nil)
-	if err != nil {
+	c := sharedCache(t, store)
+	pack := []byte("onetwo")
+	if _, err := c.UploadData(ctx, pack); err != nil {
 		t.Fatal(err)
 	}
-	sum := cache.Sum([]byte("the real content")).String()
-	store.Set("cas/"+sum[:2]+"/"+sum, []byte("the real c0ntent"))
-	dir := testdir.New(t)
-	if err := Materialize(ctx, sharedCache(t, store), id, dir); err == nil || !strings.Contains(err.Error(), "data.txt") {
-		t.Fatalf("damaged file: %v", err)
-	}
-	if _, err := os.Stat(filepath.Join(dir, "data.txt")); err == nil {
-		t.Error("a damaged file was written")
+	for _, tc := range []struct {
+		f    SnapshotFile
+		want string
+	}{
+		{SnapshotFile{Path: "a.txt", SHA256: cache.Sum([]byte("one")), Size: 3, Pack: 1, Offset: 3}, "other content"},
+		{SnapshotFile{Path: "a.txt", SHA256: cache.Sum([]byte("one")), Size: 3, Pack: 1, Offset: 5}, "not in its pack"},
+		{SnapshotFile{Path: "a.txt", SHA256: cache.Sum([]byte("one")), Size: 3, Pack: 2}, "no pack 2"},
+	} {
+		data, _ := json.Marshal(Snapshot{Version: 2, Packs: []cache.OutputID{cache.Sum(pack)}, Files: []SnapshotFile{tc.f}})
+		if _, err := c.UploadData(ctx, data); err != nil {
+			t.Fatal(err)
+		}
+		dir := testdir.New(t)
+		if err := Materialize(ctx, sharedCache(t, store), cache.Sum(data), dir); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%+v: %v, want %q", tc.f, err, tc.want)
+		}
+		if _, err := os.Stat(filepath.Join(dir, "a.txt")); err == nil {
+			t.Errorf("%+v: a.txt was written", tc.f)
+		}
 	}
 }
 
