@@ -142,9 +142,14 @@ func (e *engine) probeBatch(ctx context.Context, els []*element) {
 		}
 	}
 	e.cache.Prefetch(ids)
-	for _, el := range look {
+	// Restores from the shared store wait on the disk (each restored file
+	// is synced before it takes its name), not the CPU: as many at once as
+	// transfers. Every element is probed, even once ctx is done, as in the
+	// loop above.
+	par.Each(context.WithoutCancel(ctx), cache.Transfers, look, func(el *element) error {
 		e.probeCache(el)
-	}
+		return nil
+	})
 }
 
 // probeKey prepares an element: served by its memo, or with its key made.
