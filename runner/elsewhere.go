@@ -3,6 +3,7 @@ package runner
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/json"
 	"errors"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/lifeos/lifeos/internal/atomicfile"
 	"github.com/lifeos/lifeos/internal/cost"
+	"github.com/lifeos/lifeos/internal/par"
 	"github.com/lifeos/lifeos/internal/pathglob"
 	"github.com/lifeos/lifeos/runner/cache"
 )
@@ -51,6 +53,10 @@ type Outcome struct {
 	Outputs json.RawMessage `json:"outputs,omitempty"`
 	// Appends are the lines the step appended to workspace files.
 	Appends []Append `json:"appends,omitempty"`
+	// Entries are bundles of the cache entries of its elements in the
+	// shared store (cache.Cache.BundleEntries): a machine that restores
+	// them fetches a bundle, not an entry per element.
+	Entries []cache.OutputID `json:"entries,omitempty"`
 }
 
 // Chunk is a share of a foreach step's elements, or of a Sharer step's
@@ -91,6 +97,35 @@ func (r *Record) OutcomeOf(id string) (*Outcome, error) {
 		return o, nil
 	}
 	return nil, fmt.Errorf("no step %s in run %s", id, r.ID)
+}
+
+// Actions are the cache entries of step id's elements that a run with
+// RunOptions.Share ran or served: for the worker to bundle.
+func (r *Record) Actions(id string) []cache.ActionID {
+	for _, s := range r.Steps {
+		if s.ID == id {
+			return s.actions
+		}
+	}
+	return nil
+}
+
+// adoptBundles puts in the local cache the entries the steps carried out
+// elsewhere bundled, before their elements are probed. A bundle that
+// cannot be had costs only requests: its entries are then fetched one by
+// one.
+func (e *engine) adoptBundles() {
+	if e.cache == nil || e.cache.Remote() == nil {
+		return
+	}
+	var bundles []cache.OutputID
+	for _, o := range e.o.Elsewhere {
+		bundles = append(bundles, o.Entries...)
+	}
+	par.Each(context.Background(), cache.Transfers, bundles, func(id cache.OutputID) error {
+		e.cache.AdoptEntries(id)
+		return nil
+	})
 }
 
 // carriedID is where the result of an element that is not cached is

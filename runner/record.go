@@ -112,6 +112,9 @@ type StepRecord struct {
 
 	outputsJSON []byte   // Outputs as JSON, when the engine has it at hand
 	appends     []Append // the lines it appended to workspace files
+	// actions are the cache entries of its elements that were run or
+	// served, on a machine that shares them (RunOptions.Share).
+	actions []cache.ActionID
 }
 
 // StepCost is what a costed step's running time cost.

@@ -402,6 +402,7 @@ func addParts(o *runner.Outcome, parts []runner.Outcome) (workers string, ran bo
 	for _, p := range parts {
 		o.DurationMS += p.DurationMS
 		o.Appends = append(o.Appends, p.Appends...)
+		o.Entries = append(o.Entries, p.Entries...)
 		ran = ran || p.Status == runner.StatusOK
 		if p.Worker != "" && !slices.Contains(names, p.Worker) {
 			names = append(names, p.Worker)

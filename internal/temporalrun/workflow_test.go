@@ -18,6 +18,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/lifeos/lifeos/runner"
+	"github.com/lifeos/lifeos/runner/cache"
 )
 
 // fakeSteps stands in for the workers: each step's outcome is decided by
@@ -339,6 +340,7 @@ func TestWorkflowFansAForeachOutInChunks(t *testing.T) {
 	var mu sync.Mutex
 	var chunks []string
 	failAt := -1
+	var filterGot int // the entry bundles the step after was told of
 	f := &fakeSteps{queues: map[string]string{}}
 	f.outcome = func(task StepTask) (*runner.Outcome, error) {
 		mu.Lock()
@@ -348,7 +350,11 @@ func TestWorkflowFansAForeachOutInChunks(t *testing.T) {
 			if task.Chunk.From == failAt {
 				return &runner.Outcome{Status: runner.StatusFailed, Error: "element 117 failed", Elements: 250}, nil
 			}
-			return &runner.Outcome{Status: runner.StatusOK, Elements: 250}, nil
+			bundle := cache.Sum([]byte(task.Chunk.Step + fmt.Sprint(task.Chunk.From)))
+			return &runner.Outcome{Status: runner.StatusOK, Elements: 250, Entries: []cache.OutputID{bundle}}, nil
+		}
+		if d := task.Done["score"]; d != nil {
+			filterGot = len(d.Entries)
 		}
 		chunks = append(chunks, task.Step)
 		return &runner.Outcome{Status: runner.StatusCached, Elements: 250, Summary: "all " + task.Step}, nil
@@ -363,6 +369,9 @@ func TestWorkflowFansAForeachOutInChunks(t *testing.T) {
 	}
 	if o := res.Outcomes["score"]; res.Status != runner.StatusOK || o.Status != runner.StatusOK || o.Reason != "in 3 chunks" || o.Elements != 250 {
 		t.Errorf("result %+v, score %+v", res, o)
+	}
+	if n := len(res.Outcomes["score"].Entries); n != 3 || filterGot != 3 {
+		t.Errorf("the step's outcome names %d entry bundles, the step after was told of %d; want the 3 chunks'", n, filterGot)
 	}
 
 	// A gate reads the whole step's outputs: the step itself runs last,

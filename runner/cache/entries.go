@@ -1,0 +1,136 @@
+package cache
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/lifeos/lifeos/internal/atomicfile"
+)
+
+// # Entry bundles
+//
+// A foreach carried out on a worker stores one small entry per element in
+// the shared store, and the machines after it (the step's next steps, the
+// submitting side) read them back: a request per element each, 1,000
+// requests for 1,000 images, where the entries are 300 bytes. The worker
+// also sends them as one object, a bundle, named in what it reports
+// (runner.Outcome.Entries); a machine that knows the bundle fetches it once
+// and adopts its entries into its local cache. The entries stay in the
+// store one by one: a bundle only saves requests, and another user or a
+// later run finds each entry by its action as always.
+//
+// A bundle is an object (stored under the SHA-256 of its content, which
+// is verified when fetched):
+//
+//	"lifeos entries v1\n"
+//	then per entry: action [32]byte, size uint32 little-endian, the entry
+//
+// Only entries whose result is inside them are bundled: adopting one then
+// needs nothing else.
+
+const bundleHeader = "lifeos entries v1\n"
+
+// BundleEntries puts in the shared store one object holding the entries
+// of ids that the local cache has with their results inside, and returns
+// its digest and how many it holds (0, and no object, for none).
+func (c *Cache) BundleEntries(ctx context.Context, ids []ActionID) (OutputID, int, error) {
+	if c.remote == nil {
+		return OutputID{}, 0, errors.New("no shared cache")
+	}
+	b := []byte(bundleHeader)
+	n := 0
+	for _, id := range ids {
+		e, inline, err := c.getLocal(id)
+		if err != nil || inline == nil {
+			continue
+		}
+		entry := append(c.entryLine(id, e.Output, e.Size), inline...)
+		b = append(b, id[:]...)
+		b = binary.LittleEndian.AppendUint32(b, uint32(len(entry)))
+		b = append(b, entry...)
+		n++
+	}
+	if n == 0 {
+		return OutputID{}, 0, nil
+	}
+	if _, err := c.UploadData(ctx, b); err != nil {
+		return OutputID{}, 0, fmt.Errorf("entry bundle: %w", err)
+	}
+	id := Sum(b)
+	c.remote.mu.Lock()
+	c.remote.sent[id] = true // made here: AdoptEntries need not fetch it
+	c.remote.mu.Unlock()
+	return id, n, nil
+}
+
+// AdoptEntries fetches bundle id and writes into the local cache each of
+// its entries the cache lacks, checked as an entry fetched alone is. It
+// returns how many it adopted. A bundle that is missing or damaged adopts
+// nothing: its entries are then fetched one by one when asked for.
+func (c *Cache) AdoptEntries(id OutputID) (int, error) {
+	if c.remote == nil {
+		return 0, errors.New("no shared cache")
+	}
+	c.remote.mu.Lock()
+	mine := c.remote.sent[id]
+	c.remote.mu.Unlock()
+	if mine {
+		return 0, nil // this process bundled them from its own cache
+	}
+	b, err := c.ReadObject(id, -1)
+	if err != nil {
+		return 0, err
+	}
+	if !bytes.HasPrefix(b, []byte(bundleHeader)) {
+		return 0, fmt.Errorf("object %s is not an entry bundle", id.Short())
+	}
+	b = b[len(bundleHeader):]
+	n := 0
+	for len(b) > 0 {
+		if len(b) < 32+4 {
+			return n, fmt.Errorf("entry bundle %s is truncated", id.Short())
+		}
+		action := ActionID(b[:32])
+		size := int(binary.LittleEndian.Uint32(b[32:36]))
+		b = b[36:]
+		if size > len(b) {
+			return n, fmt.Errorf("entry bundle %s is truncated", id.Short())
+		}
+		entry := b[:size:size]
+		b = b[size:]
+		if _, err := os.Stat(c.fileName(action, "a")); err == nil {
+			continue
+		}
+		if err := checkInlineEntry(action, entry); err != nil {
+			return n, fmt.Errorf("entry bundle %s: entry %s: %w", id.Short(), action.Short(), err)
+		}
+		if err := atomicfile.WriteFileUnsynced(c.fileName(action, "a"), entry, 0o666); err != nil {
+			return n, fmt.Errorf("store bundled entry: %w", err)
+		}
+		c.remote.mu.Lock()
+		c.remote.knowShared(action)
+		c.remote.mu.Unlock()
+		n++
+	}
+	return n, nil
+}
+
+// checkInlineEntry checks an entry with its result inside: its form, its
+// action, and the result's size and digest.
+func checkInlineEntry(id ActionID, b []byte) error {
+	if len(b) <= entrySize {
+		return errors.New("entry has wrong size")
+	}
+	e, err := parseEntry(b[:entrySize], id)
+	if err != nil {
+		return err
+	}
+	if inline := b[entrySize:]; int64(len(inline)) != e.Size || Sum(inline) != e.Output {
+		return errors.New("inline result is corrupt")
+	}
+	return nil
+}
