@@ -142,14 +142,21 @@ func TakeSnapshot(ctx context.Context, root string, c *cache.Cache, skip []strin
 	if err != nil {
 		return cache.OutputID{}, st, fmt.Errorf("snapshot: %w", err)
 	}
-	for _, p := range packs {
-		sent, err := c.UploadData(ctx, p)
+	// send puts one object (a pack, the manifest) unless the store has it.
+	send := func(what string, data []byte) error {
+		sent, err := c.UploadData(ctx, data)
 		if err != nil {
-			return cache.OutputID{}, st, fmt.Errorf("snapshot pack: %w", err)
+			return fmt.Errorf("snapshot %s: %w", what, err)
 		}
 		if sent {
 			st.Sent++
-			st.SentBytes += int64(len(p))
+			st.SentBytes += int64(len(data))
+		}
+		return nil
+	}
+	for _, p := range packs {
+		if err := send("pack", p); err != nil {
+			return cache.OutputID{}, st, err
 		}
 	}
 	sent, sentBytes, err := c.UploadFiles(ctx, files)
@@ -162,15 +169,10 @@ func TakeSnapshot(ctx context.Context, root string, c *cache.Cache, skip []strin
 	if err != nil {
 		return cache.OutputID{}, st, err
 	}
+	if err := send("manifest", data); err != nil {
+		return cache.OutputID{}, st, err
+	}
 	id := cache.Sum(data)
-	sentManifest, err := c.UploadData(ctx, data)
-	if err != nil {
-		return cache.OutputID{}, st, fmt.Errorf("snapshot manifest: %w", err)
-	}
-	if sentManifest {
-		st.Sent++
-		st.SentBytes += int64(len(data))
-	}
 	return id, st, nil
 }
 
