@@ -824,7 +824,9 @@ func (c *Cache) UploadFiles(ctx context.Context, files []LocalFile) (sent int, s
 }
 
 // UploadData puts data in the remote store under its digest, now, unless
-// the store has it; it reports whether it sent it.
+// the store has it; it reports whether it sent it. As for any object, a
+// large one is looked for first and a small one is sent create-only: one
+// request either way.
 func (c *Cache) UploadData(ctx context.Context, data []byte) (bool, error) {
 	rm := c.remote
 	if rm == nil {
@@ -832,8 +834,10 @@ func (c *Cache) UploadData(ctx context.Context, data []byte) (bool, error) {
 	}
 	id := Sum(data)
 	key := remoteKey(RemoteObjects, id)
-	if n, err := rm.r.Stat(ctx, key); err == nil && n == int64(len(data)) {
-		return false, nil
+	if len(data) >= remoteStatBefore {
+		if n, err := rm.r.Stat(ctx, key); err == nil && n == int64(len(data)) {
+			return false, nil
+		}
 	}
 	err := rm.r.Put(ctx, key, bytes.NewReader(data), int64(len(data)), !rm.replace(id))
 	if err != nil && !errors.Is(err, fs.ErrExist) {
