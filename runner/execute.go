@@ -117,20 +117,12 @@ type probeLocal struct {
 	swept string  // the folder last swept
 }
 
-// probeBatch probes a batch of elements. With a shared store behind the
-// cache, their keys are made first and their entries fetched together:
-// one lookup after another would wait on the network for each.
+// probeBatch probes a batch of elements: their keys first, then the
+// cache. With a shared store behind the cache, their entries are fetched
+// together: one lookup after another would wait on the network for each.
 func (e *engine) probeBatch(ctx context.Context, els []*element) {
 	pl := &probeLocal{gen: e.seen.generation()}
 	defer func() { e.seen.putAll(pl.seen, pl.gen) }()
-	if len(els) < 2 || e.cache == nil || e.cache.Remote() == nil {
-		for _, el := range els {
-			if e.probeKey(ctx, el, pl) {
-				e.probeCache(el)
-			}
-		}
-		return
-	}
 	var look []*element
 	var ids []cache.ActionID
 	for _, el := range els {
@@ -141,11 +133,12 @@ func (e *engine) probeBatch(ctx context.Context, els []*element) {
 			}
 		}
 	}
-	e.cache.Prefetch(ids)
-	// Restores from the shared store wait on the disk (each restored file
-	// is synced before it takes its name), not the CPU: as many at once as
-	// transfers. Every element is probed, even once ctx is done, as in the
-	// loop above.
+	if e.cache != nil && len(ids) > 1 {
+		e.cache.Prefetch(ids)
+	}
+	// Restores wait on the disk (each restored file is synced before it
+	// takes its name) and on the shared store, not the CPU: as many at
+	// once as transfers. Every element is probed, even once ctx is done.
 	par.Each(context.WithoutCancel(ctx), cache.Transfers, look, func(el *element) error {
 		e.probeCache(el)
 		return nil
