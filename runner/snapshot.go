@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
@@ -59,11 +61,11 @@ type Snapshot struct {
 // both.
 const snapshotVersion = 2
 
-// Files of at most packSmall bytes travel in packs of about packBytes.
-const (
-	packSmall = 64 << 10
-	packBytes = 32 << 20
-)
+// Files of at most packSmall bytes travel in packs of up to packBytes (a
+// variable for the tests).
+const packSmall = 64 << 10
+
+var packBytes = 32 << 20
 
 // SnapshotStats says what taking a snapshot sent.
 type SnapshotStats struct {
@@ -138,10 +140,6 @@ func TakeSnapshot(ctx context.Context, root string, c *cache.Cache, skip []strin
 			files = append(files, cache.LocalFile{Path: filepath.Join(root, filepath.FromSlash(f.Path)), ID: f.SHA256, Size: f.Size})
 		}
 	}
-	packs, err := packSnapshot(root, &snap)
-	if err != nil {
-		return cache.OutputID{}, st, fmt.Errorf("snapshot: %w", err)
-	}
 	// send puts one object (a pack, the manifest) unless the store has it.
 	send := func(what string, data []byte) error {
 		sent, err := c.UploadData(ctx, data)
@@ -154,10 +152,8 @@ func TakeSnapshot(ctx context.Context, root string, c *cache.Cache, skip []strin
 		}
 		return nil
 	}
-	for _, p := range packs {
-		if err := send("pack", p); err != nil {
-			return cache.OutputID{}, st, err
-		}
+	if err := packSnapshot(root, &snap, func(p []byte) error { return send("pack", p) }); err != nil {
+		return cache.OutputID{}, st, err
 	}
 	sent, sentBytes, err := c.UploadFiles(ctx, files)
 	st.Sent += sent
@@ -177,10 +173,21 @@ func TakeSnapshot(ctx context.Context, root string, c *cache.Cache, skip []strin
 }
 
 // packSnapshot reads the small files of snap into packs, records where
-// each is, and returns the packs. A file that changed since it was summed
-// is described as read: the manifest says what was sent.
-func packSnapshot(root string, snap *Snapshot) ([][]byte, error) {
-	var packs [][]byte
+// each is, and sends each pack as it fills: one is held at a time, not a
+// dataset of thumbnails. A file that changed since it was summed is
+// described as read: the manifest says what was sent. send must not keep
+// the pack it is given.
+func packSnapshot(root string, snap *Snapshot, send func([]byte) error) error {
+	var pack []byte
+	flush := func() error {
+		if len(pack) == 0 {
+			return nil
+		}
+		snap.Packs = append(snap.Packs, cache.Sum(pack))
+		err := send(pack)
+		pack = pack[:0]
+		return err
+	}
 	type place struct {
 		pack   int
 		offset int64
@@ -193,28 +200,26 @@ func packSnapshot(root string, snap *Snapshot) ([][]byte, error) {
 		}
 		data, err := os.ReadFile(filepath.Join(root, filepath.FromSlash(f.Path)))
 		if err != nil {
-			return nil, err
+			return fmt.Errorf("snapshot: %w", err)
 		}
 		if len(data) > packSmall {
-			return nil, fmt.Errorf("%s grew while it was snapshotted", f.Path)
+			return fmt.Errorf("snapshot: %s grew while it was snapshotted", f.Path)
 		}
 		f.SHA256, f.Size = cache.Sum(data), int64(len(data))
 		if p, ok := at[f.SHA256]; ok {
 			f.Pack, f.Offset = p.pack, p.offset
 			continue
 		}
-		if len(packs) == 0 || len(packs[len(packs)-1])+len(data) > packBytes {
-			packs = append(packs, nil)
+		if len(pack)+len(data) > packBytes {
+			if err := flush(); err != nil {
+				return err
+			}
 		}
-		last := &packs[len(packs)-1]
-		f.Pack, f.Offset = len(packs), int64(len(*last))
-		*last = append(*last, data...)
+		f.Pack, f.Offset = len(snap.Packs)+1, int64(len(pack))
+		pack = append(pack, data...)
 		at[f.SHA256] = place{f.Pack, f.Offset}
 	}
-	for _, p := range packs {
-		snap.Packs = append(snap.Packs, cache.Sum(p))
-	}
-	return packs, nil
+	return flush()
 }
 
 // Materialize makes dir hold exactly the files of snapshot id (besides
@@ -278,47 +283,45 @@ func Materialize(ctx context.Context, c *cache.Cache, id cache.OutputID, dir str
 		return fmt.Errorf("snapshot %s: %w", id.Short(), err)
 	}
 	sums := c.StatCache()
-	// The files dir lacks, then the packs holding the small ones among
-	// them, each read once (and kept in c for the next copy).
-	var todo []SnapshotFile
+	// The files dir lacks: those sent alone, then the small ones, a pack
+	// at a time (each read once, and kept in c for the next copy).
+	var loose []SnapshotFile
+	byPack := map[int][]SnapshotFile{}
 	for _, f := range snap.Files {
-		if sum, _, err := sums.Sum(filepath.Join(dir, filepath.FromSlash(f.Path))); err != nil || sum != f.SHA256 {
-			todo = append(todo, f)
+		if sum, _, err := sums.Sum(filepath.Join(dir, filepath.FromSlash(f.Path))); err == nil && sum == f.SHA256 {
+			continue
+		}
+		if f.Pack == 0 {
+			loose = append(loose, f)
+		} else {
+			byPack[f.Pack] = append(byPack[f.Pack], f)
 		}
 	}
-	packs := make([][]byte, len(snap.Packs))
-	var needed []int
-	for _, f := range todo {
-		if f.Pack > 0 && packs[f.Pack-1] == nil {
-			packs[f.Pack-1] = []byte{}
-			needed = append(needed, f.Pack-1)
+	write := func(pack []byte) func(SnapshotFile) error {
+		return func(f SnapshotFile) error {
+			if err := materializeFile(c, dir, f, pack); err != nil {
+				return fmt.Errorf("snapshot %s: %s: %w", id.Short(), f.Path, err)
+			}
+			return nil
 		}
 	}
-	err = par.Each(ctx, cache.Transfers, needed, func(i int) error {
-		data, err := c.ReadObject(snap.Packs[i], -1)
+	if err := par.Each(ctx, cache.Transfers, loose, write(nil)); err != nil {
+		return err
+	}
+	for _, i := range slices.Sorted(maps.Keys(byPack)) {
+		pack, err := c.ReadObject(snap.Packs[i-1], -1)
 		if err != nil {
-			return fmt.Errorf("snapshot %s: pack %d: %w", id.Short(), i+1, err)
+			return fmt.Errorf("snapshot %s: pack %d: %w", id.Short(), i, err)
 		}
-		packs[i] = data
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	err = par.Each(ctx, cache.Transfers, todo, func(f SnapshotFile) error {
-		if err := materializeFile(c, dir, f, packs); err != nil {
-			return fmt.Errorf("snapshot %s: %s: %w", id.Short(), f.Path, err)
+		if err := par.Each(ctx, cache.Transfers, byPack[i], write(pack)); err != nil {
+			return err
 		}
-		return nil
-	})
-	if err != nil {
-		return err
 	}
 	return sums.Save()
 }
 
 // materializeFile writes dir's copy of f, from its pack or its object.
-func materializeFile(c *cache.Cache, dir string, f SnapshotFile, packs [][]byte) error {
+func materializeFile(c *cache.Cache, dir string, f SnapshotFile, pack []byte) error {
 	dst := filepath.Join(dir, filepath.FromSlash(f.Path))
 	perm := os.FileMode(0o666)
 	if f.Exec {
@@ -330,7 +333,7 @@ func materializeFile(c *cache.Cache, dir string, f SnapshotFile, packs [][]byte)
 	if f.Pack == 0 {
 		return c.CopyObject(f.SHA256, dst, perm, false)
 	}
-	p := packs[f.Pack-1]
+	p := pack
 	if f.Offset < 0 || f.Size < 0 || f.Offset > int64(len(p)) || f.Size > int64(len(p))-f.Offset {
 		return fmt.Errorf("not in its pack (%d bytes at %d of %d)", f.Size, f.Offset, len(p))
 	}

@@ -3,6 +3,7 @@ package runner
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -211,5 +212,39 @@ func TestMaterializeOverAnotherCopy(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, "old.txt")); err == nil {
 		t.Error("old.txt is not in the snapshot and was kept")
+	}
+}
+
+// Small files fill one pack after another; each lands where the manifest
+// says, whichever pack holds it.
+func TestSnapshotPacks(t *testing.T) {
+	defer func(n int) { packBytes = n }(packBytes)
+	packBytes = 20
+	ctx := context.Background()
+	store := memstore.New()
+	root := testdir.New(t)
+	contents := map[string]string{}
+	for i := range 7 {
+		name := fmt.Sprintf("captions/%d.txt", i)
+		contents[name] = fmt.Sprintf("caption number %d", i) // 16 bytes: one a pack
+		writeFile(t, root, name, contents[name])
+	}
+	writeFile(t, root, "captions/same.txt", contents["captions/3.txt"])
+	contents["captions/same.txt"] = contents["captions/3.txt"]
+	id, st, err := TakeSnapshot(ctx, root, sharedCache(t, store), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Sent != 8 { // seven packs (the copy shares one) and the manifest
+		t.Errorf("sent %d, want 8", st.Sent)
+	}
+	dir := testdir.New(t)
+	if err := Materialize(ctx, sharedCache(t, store), id, dir); err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range contents {
+		if got, err := os.ReadFile(filepath.Join(dir, name)); err != nil || string(got) != want {
+			t.Errorf("%s: %q, %v; want %q", name, got, err, want)
+		}
 	}
 }
