@@ -57,6 +57,10 @@ type Snapshot struct {
 	Files []SnapshotFile   `json:"files"`
 }
 
+// ErrSnapshotFormat is Materialize's error for a manifest it cannot read:
+// one another lifeos wrote, most often a newer one.
+var ErrSnapshotFormat = errors.New("not a snapshot manifest of this lifeos")
+
 // snapshotVersion is the manifest's format: 2 has packs. Materialize reads
 // both.
 const snapshotVersion = 2
@@ -235,8 +239,11 @@ func Materialize(ctx context.Context, c *cache.Cache, id cache.OutputID, dir str
 		return fmt.Errorf("snapshot %s: %w", id.Short(), err)
 	}
 	var snap Snapshot
-	if err := json.Unmarshal(data, &snap); err != nil || snap.Version < 1 || snap.Version > snapshotVersion {
-		return fmt.Errorf("snapshot %s: not a snapshot manifest of this lifeos (version %d): %v", id.Short(), snap.Version, err)
+	if err := json.Unmarshal(data, &snap); err != nil {
+		return fmt.Errorf("snapshot %s: %w: %v", id.Short(), ErrSnapshotFormat, err)
+	}
+	if snap.Version < 1 || snap.Version > snapshotVersion {
+		return fmt.Errorf("snapshot %s: %w (format %d; this lifeos reads 1 to %d)", id.Short(), ErrSnapshotFormat, snap.Version, snapshotVersion)
 	}
 	want := make(map[string]bool, len(snap.Files))
 	for _, f := range snap.Files {

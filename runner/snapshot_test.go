@@ -3,6 +3,7 @@ package runner
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -245,6 +246,23 @@ func TestSnapshotPacks(t *testing.T) {
 	for name, want := range contents {
 		if got, err := os.ReadFile(filepath.Join(dir, name)); err != nil || string(got) != want {
 			t.Errorf("%s: %q, %v; want %q", name, got, err, want)
+		}
+	}
+}
+
+// A manifest of a newer format, or not a manifest, says so: the worker
+// that reads it runs an older lifeos than the submitting side.
+func TestMaterializeRefusesAnotherFormat(t *testing.T) {
+	ctx := context.Background()
+	store := memstore.New()
+	c := sharedCache(t, store)
+	for _, data := range [][]byte{[]byte(`{"version": 3, "files": []}`), []byte("not json")} {
+		if _, err := c.UploadData(ctx, data); err != nil {
+			t.Fatal(err)
+		}
+		err := Materialize(ctx, sharedCache(t, store), cache.Sum(data), testdir.New(t))
+		if !errors.Is(err, ErrSnapshotFormat) {
+			t.Errorf("%s: %v, want ErrSnapshotFormat", data, err)
 		}
 	}
 }

@@ -110,6 +110,10 @@ func (w *Worker) CarryOut(ctx context.Context, t StepTask) (*runner.Outcome, err
 	defer w.folders.give(t.Spec.Snapshot, dir)
 	hb.set("fetching the workspace snapshot")
 	if err := runner.Materialize(ctx, w.Cache, snap, dir); err != nil {
+		if errors.Is(err, runner.ErrSnapshotFormat) {
+			// Another attempt here would read it no better.
+			return nil, temporal.NewNonRetryableApplicationError(fmt.Sprintf("on worker %s: %v: run the same lifeos where the run is submitted and on its workers", w.Name, err), "lifeos.Snapshot", err)
+		}
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil, fmt.Errorf("materialise snapshot %s: %w (not in this worker's shared cache %s: is LIFEOS_CACHE the same bucket for the run and its workers?)", snap.Short(), err, w.Cache.Remote())
 		}
