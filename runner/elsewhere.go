@@ -81,7 +81,7 @@ func (r *Record) OutcomeOf(id string) (*Outcome, error) {
 		if s.ID != id {
 			continue
 		}
-		o := &Outcome{Status: s.Status, Reason: s.Reason, Error: s.Error, DurationMS: s.DurationMS, Appends: s.appends, Summary: summaryOf(s.Outputs), Elements: s.Total, Cached: s.Cached}
+		o := &Outcome{Status: s.Status, Reason: s.Reason, Error: s.Error, DurationMS: s.DurationMS, Appends: s.appends, Summary: summaryOf(s.Outputs), Elements: s.Total, Cached: s.Cached, Entries: s.entries}
 		// A step not cached carries its outputs, a blocked one too: its
 		// gate is evaluated again where the run is assembled.
 		if s.Action == "" && (s.Status == StatusOK || s.Status == StatusCached || s.Status == StatusBlocked) {
@@ -99,15 +99,31 @@ func (r *Record) OutcomeOf(id string) (*Outcome, error) {
 	return nil, fmt.Errorf("no step %s in run %s", id, r.ID)
 }
 
-// Actions are the cache entries of step id's elements that a run with
-// RunOptions.Share ran or served: for the worker to bundle.
-func (r *Record) Actions(id string) []cache.ActionID {
-	for _, s := range r.Steps {
-		if s.ID == id {
-			return s.actions
+// bundle sends, on a worker (RunOptions.Share), the entries of each
+// step's elements that ran or were served as one object too: the machines
+// after it adopt the bundle (adoptBundles) instead of asking for an entry
+// per element. Without it they still can.
+func (e *engine) bundle(ctx context.Context) {
+	if !e.o.Share || e.o.nested || e.cache == nil || e.cache.Remote() == nil {
+		return
+	}
+	for _, n := range e.nodes {
+		var ids []cache.ActionID
+		for _, el := range n.elems {
+			if (el.cacheable || el.carried) && (el.status == StatusOK || el.status == StatusCached) {
+				ids = append(ids, el.action)
+			}
+		}
+		if len(ids) < 2 {
+			continue
+		}
+		id, count, err := e.cache.BundleEntries(ctx, ids)
+		if err != nil {
+			fmt.Fprintf(e.o.Stderr, "lifeos: warning: step %s: %v (its entries are in the shared store one by one)\n", n.s.ID, err)
+		} else if count > 0 {
+			n.rec.entries = []cache.OutputID{id}
 		}
 	}
-	return nil
 }
 
 // adoptBundles puts in the local cache the entries the steps carried out

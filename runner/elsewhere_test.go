@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/lifeos/lifeos/internal/comfytest"
+	"github.com/lifeos/lifeos/internal/memstore"
 	"github.com/lifeos/lifeos/internal/testdir"
 )
 
@@ -315,5 +316,59 @@ func TestOutcomeCost(t *testing.T) {
 	}
 	if _, ok := (&Outcome{}).Cost(); ok {
 		t.Error("an outcome without cost lines logged a cost")
+	}
+}
+
+// A worker's run bundles the entries of a step's elements, and the machine
+// that assembles the run adopts them with one request, not one per
+// element; the files it restores are the worker's.
+func TestAssembleAdoptsTheWorkersBundle(t *testing.T) {
+	store := memstore.New()
+	worker := memoWorkspace(t)
+	plan, err := Load(worker, "pipelines/p.yaml", Options{Only: []string{"each"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	wc := sharedCache(t, store)
+	wrec, err := plan.Run(context.Background(), RunOptions{Stdout: &out, Stderr: &out, RunID: "20261130-120000-abcdef", Cache: wc, Share: true, Scratch: true})
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out.String())
+	}
+	wc.FlushRemote(context.Background())
+	o, err := wrec.OutcomeOf("each")
+	if err != nil || len(o.Entries) != 1 {
+		t.Fatalf("outcome %+v, %v: want one bundle of the 3 elements' entries", o, err)
+	}
+
+	here := memoWorkspace(t)
+	plan, err = Load(here, "pipelines/p.yaml", Options{Only: []string{"each"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	store.Mu.Lock()
+	gets := store.Gets
+	store.Mu.Unlock()
+	rec, err := plan.Run(context.Background(), RunOptions{Stdout: &out, Stderr: &out, RunID: "20261130-120000-abcdef", Cache: sharedCache(t, store), Elsewhere: map[string]*Outcome{"each": o}})
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out.String())
+	}
+	store.Mu.Lock()
+	gets = store.Gets - gets
+	store.Mu.Unlock()
+	if gets != 1 {
+		t.Errorf("%d requests to assemble 3 elements, want 1 (the bundle)", gets)
+	}
+	if s := stepRecord(t, rec, "each"); s.Status != StatusOK {
+		t.Errorf("each: %s, want ok (it ran on the worker)", s.Status)
+	}
+	if calls, _ := os.ReadFile(filepath.Join(here, "calls.log")); len(calls) > 0 {
+		t.Errorf("ran again where assembled: %q", calls)
+	}
+	for _, f := range []string{"out/a.txt", "out/b.txt", "out/c.txt"} {
+		want, _ := os.ReadFile(filepath.Join(worker, f))
+		if got, err := os.ReadFile(filepath.Join(here, f)); err != nil || !bytes.Equal(got, want) {
+			t.Errorf("%s: %q, %v; want the worker's %q", f, got, err, want)
+		}
 	}
 }

@@ -112,9 +112,9 @@ type StepRecord struct {
 
 	outputsJSON []byte   // Outputs as JSON, when the engine has it at hand
 	appends     []Append // the lines it appended to workspace files
-	// actions are the cache entries of its elements that were run or
-	// served, on a machine that shares them (RunOptions.Share).
-	actions []cache.ActionID
+	// entries are the bundles of its elements' cache entries
+	// (Outcome.Entries), on a machine that shares them.
+	entries []cache.OutputID
 }
 
 // StepCost is what a costed step's running time cost.

@@ -301,15 +301,7 @@ func (plan *Plan) Run(ctx context.Context, o RunOptions) (*Record, error) {
 	e.con.header(fmt.Sprintf("run %s: %s (%d steps, %d jobs)", e.rec.ID, plan.Pipeline.File, len(e.nodes), e.o.Jobs))
 	e.adoptBundles()
 	runErr := e.schedule(ctx)
-	if e.o.Share {
-		for _, n := range e.nodes {
-			for _, el := range n.elems {
-				if el.cacheable && (el.status == StatusOK || el.status == StatusCached) {
-					n.rec.actions = append(n.rec.actions, el.action)
-				}
-			}
-		}
-	}
+	e.bundle(ctx)
 	e.con.close()
 	e.stats.Reset()
 	rec := e.rec

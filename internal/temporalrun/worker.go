@@ -140,15 +140,6 @@ func (w *Worker) CarryOut(ctx context.Context, t StepTask) (*runner.Outcome, err
 		return nil, oerr
 	}
 	o.Worker = fmt.Sprintf("%s (queue %s)", w.Name, info.TaskQueue)
-	// The elements' entries in one object too: the machines after this
-	// step fetch it, not an entry per element. Without it they still can.
-	if ids := rec.Actions(t.Step); len(ids) > 1 {
-		if id, n, err := w.Cache.BundleEntries(ctx, ids); err != nil {
-			fmt.Fprintf(w.Log, "%s%v (the entries are in the shared store one by one)\n", prefix, err)
-		} else if n > 0 {
-			o.Entries = []cache.OutputID{id}
-		}
-	}
 	return o, nil
 }
 
