@@ -2,13 +2,12 @@ package cache
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
-
-	"github.com/lifeos/lifeos/internal/atomicfile"
 )
 
 // # Entry bundles
@@ -105,32 +104,13 @@ func (c *Cache) AdoptEntries(id OutputID) (int, error) {
 		if _, err := os.Stat(c.fileName(action, "a")); err == nil {
 			continue
 		}
-		if err := checkInlineEntry(action, entry); err != nil {
-			return n, fmt.Errorf("entry bundle %s: entry %s: %w", id.Short(), action.Short(), err)
+		if _, inline, err := checkEntry(action, entry); err != nil || inline == nil {
+			return n, fmt.Errorf("entry bundle %s: entry %s: %w", id.Short(), action.Short(), cmp.Or(err, errors.New("its result is not inside it")))
 		}
-		if err := atomicfile.WriteFileUnsynced(c.fileName(action, "a"), entry, 0o666); err != nil {
-			return n, fmt.Errorf("store bundled entry: %w", err)
+		if err := c.keepFetched(action, entry); err != nil {
+			return n, err
 		}
-		c.remote.mu.Lock()
-		c.remote.knowShared(action)
-		c.remote.mu.Unlock()
 		n++
 	}
 	return n, nil
-}
-
-// checkInlineEntry checks an entry with its result inside: its form, its
-// action, and the result's size and digest.
-func checkInlineEntry(id ActionID, b []byte) error {
-	if len(b) <= entrySize {
-		return errors.New("entry has wrong size")
-	}
-	e, err := parseEntry(b[:entrySize], id)
-	if err != nil {
-		return err
-	}
-	if inline := b[entrySize:]; int64(len(inline)) != e.Size || Sum(inline) != e.Output {
-		return errors.New("inline result is corrupt")
-	}
-	return nil
 }

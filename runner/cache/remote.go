@@ -444,33 +444,55 @@ func (c *Cache) remoteGet(id ActionID) (Entry, []byte, error) {
 		rm.markDamaged(id)
 		return Entry{}, nil, fmt.Errorf("%s: entry %s: %v: %w", rm.r, id.Short(), err, errDamaged)
 	}
-	if len(b) < entrySize {
-		return damaged(errors.New("entry has wrong size"))
-	}
-	e, err := parseEntry(b[:entrySize], id)
+	e, inline, err := checkEntry(id, b)
 	if err != nil {
 		return damaged(err)
 	}
-	var inline []byte
-	if len(b) > entrySize {
-		inline = b[entrySize:]
-		if int64(len(inline)) != e.Size || Sum(inline) != e.Output {
-			return damaged(errors.New("inline result is corrupt"))
-		}
-	} else if _, err := os.Stat(c.ObjectPath(e.Output)); err != nil {
-		if err := c.fetchObject(e.Output, e.Size); err != nil {
-			return Entry{}, nil, err
+	if inline == nil {
+		if _, err := os.Stat(c.ObjectPath(e.Output)); err != nil {
+			if err := c.fetchObject(e.Output, e.Size); err != nil {
+				return Entry{}, nil, err
+			}
 		}
 	}
-	// Kept locally as fetched (time included), not uploaded again.
-	if err := atomicfile.WriteFileUnsynced(c.fileName(id, "a"), b, 0o666); err != nil {
-		return Entry{}, nil, fmt.Errorf("store fetched entry: %w", err)
+	if err := c.keepFetched(id, b); err != nil {
+		return Entry{}, nil, err
 	}
 	rm.count(func(s *RemoteStats) { s.Fetched++; s.FetchedBytes += int64(len(b)) })
-	rm.mu.Lock()
-	rm.knowShared(id)
-	rm.mu.Unlock()
 	return e, inline, nil
+}
+
+// checkEntry checks an entry's bytes as found in the remote: its form, its
+// action, and its result's size and digest when the result is inside it
+// (returned, nil otherwise).
+func checkEntry(id ActionID, b []byte) (Entry, []byte, error) {
+	if len(b) < entrySize {
+		return Entry{}, nil, errors.New("entry has wrong size")
+	}
+	e, err := parseEntry(b[:entrySize], id)
+	if err != nil {
+		return Entry{}, nil, err
+	}
+	if len(b) == entrySize {
+		return e, nil, nil
+	}
+	inline := b[entrySize:]
+	if int64(len(inline)) != e.Size || Sum(inline) != e.Output {
+		return Entry{}, nil, errors.New("inline result is corrupt")
+	}
+	return e, inline, nil
+}
+
+// keepFetched writes an entry the remote holds into the local cache, as
+// fetched (time included): not uploaded again.
+func (c *Cache) keepFetched(id ActionID, b []byte) error {
+	if err := atomicfile.WriteFileUnsynced(c.fileName(id, "a"), b, 0o666); err != nil {
+		return fmt.Errorf("store fetched entry: %w", err)
+	}
+	c.remote.mu.Lock()
+	c.remote.knowShared(id)
+	c.remote.mu.Unlock()
+	return nil
 }
 
 func (rm *remote) markDamaged(id [32]byte) {
