@@ -122,11 +122,13 @@ func TakeSnapshot(ctx context.Context, root string, c *cache.Cache, skip []strin
 		if err != nil {
 			return err
 		}
-		sum, size, err := sums.SumInfo(path, info)
-		if err != nil {
-			return fmt.Errorf("snapshot %s: %w", rel, err)
+		f := SnapshotFile{Path: rel, Size: info.Size(), Exec: info.Mode()&0o111 != 0}
+		if f.Size > packSmall { // a small one is summed as it is packed
+			if f.SHA256, f.Size, err = sums.SumInfo(path, info); err != nil {
+				return fmt.Errorf("snapshot %s: %w", rel, err)
+			}
 		}
-		snap.Files = append(snap.Files, SnapshotFile{Path: rel, SHA256: sum, Size: size, Exec: info.Mode()&0o111 != 0})
+		snap.Files = append(snap.Files, f)
 		return nil
 	})
 	if err != nil {
@@ -176,11 +178,10 @@ func TakeSnapshot(ctx context.Context, root string, c *cache.Cache, skip []strin
 	return id, st, nil
 }
 
-// packSnapshot reads the small files of snap into packs, records where
-// each is, and sends each pack as it fills: one is held at a time, not a
-// dataset of thumbnails. A file that changed since it was summed is
-// described as read: the manifest says what was sent. send must not keep
-// the pack it is given.
+// packSnapshot reads the small files of snap into packs, sums them and
+// records where each is, and sends each pack as it fills: one is held at a
+// time, not a dataset of thumbnails. send must not keep the pack it is
+// given.
 func packSnapshot(root string, snap *Snapshot, send func([]byte) error) error {
 	var pack []byte
 	flush := func() error {
