@@ -252,18 +252,18 @@ func (c *conv) apply(x tensor, s, pad int, relu bool) tensor {
 	out := newTensor(oh, ow, c.cout)
 	zeros := make([]float32, x.c) // the input of a tap in the padding
 	parallelRows(oh, func(y0, y1 int) {
+		// Where a row's width is not a multiple of four (35, 17, 3 and 1
+		// in this net), the last pixels go through the same four-pixel
+		// kernel with sums for the pixels past the row kept here: a
+		// one-pixel loop, unvectorised, took half the net's time.
+		spare := make([]float32, 3*c.cout)
 		for oy := y0; oy < y1; oy++ {
 			row := out.d[oy*ow*c.cout : (oy+1)*ow*c.cout]
 			for p := 0; p < len(row); p += c.cout {
 				copy(row[p:p+c.cout], c.b)
 			}
-			ox := 0
-			for ; ox+4 <= ow; ox += 4 {
-				c.apply4(x, out, oy, ox, s, pad, zeros)
-			}
-			for ; ox < ow; ox++ {
-				acc := row[ox*c.cout : (ox+1)*c.cout]
-				c.taps(x, oy, ox, s, pad, zeros, func(w []float32, in [4][]float32) { macs(acc, in[0], w, c.cout) })
+			for ox := 0; ox < ow; ox += 4 {
+				c.apply4(x, out, oy, ox, s, pad, zeros, spare)
 			}
 			if relu {
 				for i, v := range row {
@@ -303,19 +303,29 @@ func (c *conv) taps(x tensor, oy, ox, s, pad int, zeros []float32, f func(w []fl
 // ox (their bias already in place): each weight row is loaded once for
 // four pixels instead of once per pixel (the weights of a 3x3x256x256
 // layer are 2.4 MB, far past the caches, and were streamed again for
-// every pixel). Each pixel's sums are added in a one-pixel loop's order.
-func (c *conv) apply4(x, out tensor, oy, ox, s, pad int, zeros []float32) {
-	base := (oy*out.w + ox) * c.cout
-	a0 := out.d[base : base+c.cout]
-	a1 := out.d[base+c.cout : base+2*c.cout]
-	a2 := out.d[base+2*c.cout : base+3*c.cout]
-	a3 := out.d[base+3*c.cout : base+4*c.cout]
+// every pixel). Pixels past the row's end are summed into spare (3 x
+// cout) and dropped. Each pixel's sums are added in the same order
+// whichever of the four it is.
+func (c *conv) apply4(x, out tensor, oy, ox, s, pad int, zeros, spare []float32) {
+	var a [4][]float32
+	for p := range a {
+		if ox+p < out.w {
+			base := (oy*out.w + ox + p) * c.cout
+			a[p] = out.d[base : base+c.cout]
+		} else {
+			a[p] = spare[(p-1)*c.cout : p*c.cout]
+		}
+	}
+	a0, a1, a2, a3 := a[0], a[1], a[2], a[3]
 	c.taps(x, oy, ox, s, pad, zeros, func(w []float32, in [4][]float32) {
 		macs4(a0, a1, a2, a3, in[0], in[1], in[2], in[3], w, c.cout)
 	})
 }
 
-// macs4 is macs for four pixels sharing the weights.
+// macs4 adds in_p[ci] * w[ci][co] over ci into a_p[co] for four pixels p
+// sharing the weights. The portable loop takes four input channels at a
+// time, so each pass over the sums does four multiply-adds per load and
+// store; that is most of the net's time.
 func macs4(a0, a1, a2, a3, in0, in1, in2, in3, w []float32, cout int) {
 	if macs4Vec != nil {
 		macs4Vec(a0, a1, a2, a3, in0, in1, in2, in3, w, cout)
@@ -358,30 +368,6 @@ func macs4Go(a0, a1, a2, a3, in0, in1, in2, in3, w []float32, cout int) {
 			a1[co] += q * wr[co]
 			a2[co] += r * wr[co]
 			a3[co] += t * wr[co]
-		}
-	}
-}
-
-// macs adds in[ci] * w[ci][co] over ci into acc[co], four input channels
-// at a time: each pass over acc then does four multiply-adds per load and
-// store, which is most of the net's time. Slicing every row to len(acc)
-// lets the compiler drop the bounds checks.
-func macs(acc, in, w []float32, cout int) {
-	ci := 0
-	for ; ci+4 <= len(in); ci += 4 {
-		v0, v1, v2, v3 := in[ci], in[ci+1], in[ci+2], in[ci+3]
-		w0 := w[ci*cout : ci*cout+len(acc)]
-		w1 := w[(ci+1)*cout : (ci+1)*cout+len(acc)]
-		w2 := w[(ci+2)*cout : (ci+2)*cout+len(acc)]
-		w3 := w[(ci+3)*cout : (ci+3)*cout+len(acc)]
-		for co := range acc {
-			acc[co] += v0*w0[co] + v1*w1[co] + v2*w2[co] + v3*w3[co]
-		}
-	}
-	for ; ci < len(in); ci++ {
-		v, wr := in[ci], w[ci*cout:ci*cout+len(acc)]
-		for co := range acc {
-			acc[co] += v * wr[co]
 		}
 	}
 }
