@@ -95,13 +95,20 @@ func Open(dir string) (*Cache, error) {
 	if err := os.MkdirAll(dir, 0o777); err != nil {
 		return nil, fmt.Errorf("open cache: %w", err)
 	}
+	c := &Cache{dir: dir, Now: time.Now}
 	readme := filepath.Join(dir, "README")
 	if _, err := os.Stat(readme); errors.Is(err, fs.ErrNotExist) {
+		// A new cache holds nothing a day old: its daily trim starts a
+		// day from now, not at the end of its first run, where it read
+		// back every entry the run had just stored.
+		if err := c.writeTrimStamp(); err != nil {
+			return nil, fmt.Errorf("open cache: %w", err)
+		}
 		if err := atomicfile.WriteFile(readme, []byte(cacheREADME), 0o666); err != nil {
 			return nil, fmt.Errorf("open cache: %w", err)
 		}
 	}
-	return &Cache{dir: dir, Now: time.Now}, nil
+	return c, nil
 }
 
 // Dir returns the cache directory.
@@ -198,47 +205,74 @@ func (c *Cache) get(id ActionID) (Entry, []byte, error) {
 	return Entry{}, nil, &EntryNotFoundError{Err: rerr}
 }
 
-// getLocal is get in the local cache only.
+// getLocal is get in the local cache only. A hit marks the entry used.
 func (c *Cache) getLocal(id ActionID) (Entry, []byte, error) {
-	miss := func(err error) (Entry, []byte, error) { return Entry{}, nil, &EntryNotFoundError{Err: err} }
-	name := c.fileName(id, "a")
+	e, inline, mtime, err := c.readEntryFile(id)
+	if errors.Is(err, fs.ErrNotExist) {
+		e, inline, err = c.getPacked(id)
+		if errors.Is(err, fs.ErrNotExist) {
+			err = nil // a plain miss
+		} else if err == nil {
+			return e, inline, nil
+		}
+		return Entry{}, nil, &EntryNotFoundError{Err: err}
+	}
+	if err != nil {
+		return Entry{}, nil, &EntryNotFoundError{Err: err}
+	}
+	if c.Now().Sub(mtime) > mtimeInterval {
+		now := c.Now()
+		os.Chtimes(c.fileName(id, "a"), now, now) // best effort: only trimming depends on it
+	}
+	return e, inline, nil
+}
+
+// readEntryFile reads id's entry file and its inline result (unverified),
+// returning the file's mtime; it does not mark the entry used.
+func (c *Cache) readEntryFile(id ActionID) (Entry, []byte, time.Time, error) {
 	bp := entryBufs.Get().(*[]byte)
 	defer entryBufs.Put(bp)
 	buf := *bp
-	n, mtime, err := readSmall(name, buf)
+	n, mtime, err := readSmall(c.fileName(id, "a"), buf)
 	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			e, data, perr := c.getPacked(id)
-			switch {
-			case perr == nil:
-				return e, data, nil
-			case errors.Is(perr, fs.ErrNotExist):
-				return miss(nil)
-			default:
-				return miss(perr)
-			}
-		}
-		return miss(err)
+		return Entry{}, nil, mtime, err
 	}
 	if n < entrySize || n == len(buf) {
-		return miss(errors.New("entry has wrong size"))
+		return Entry{}, nil, mtime, errors.New("entry has wrong size")
 	}
 	e, err := parseEntry(buf[:entrySize], id)
 	if err != nil {
-		return miss(err)
+		return Entry{}, nil, mtime, err
 	}
 	var inline []byte
 	if n > entrySize {
 		if int64(n-entrySize) != e.Size {
-			return miss(errors.New("inline result has wrong size"))
+			return Entry{}, nil, mtime, errors.New("inline result has wrong size")
 		}
 		inline = bytes.Clone(buf[entrySize:n])
 	}
-	if c.Now().Sub(mtime) > mtimeInterval {
-		now := c.Now()
-		os.Chtimes(name, now, now) // best effort: only trimming depends on it
+	return e, inline, mtime, nil
+}
+
+// localResult is GetBytes from the entry file and the objects here only,
+// without marking the entry used: Trim and Verify read every entry, and
+// must neither renew them nor ask the shared store. Results larger than
+// max are not read (nil data).
+func (c *Cache) localResult(id ActionID, max int64) (Entry, []byte, error) {
+	e, data, _, err := c.readEntryFile(id)
+	switch {
+	case err != nil:
+		return e, nil, err
+	case data != nil:
+		if Sum(data) != e.Output {
+			return e, nil, errors.New("inline result is corrupt (digest mismatch)")
+		}
+		return e, data, nil
+	case e.Size > max:
+		return e, nil, nil
 	}
-	return e, inline, nil
+	data, err = c.readObject(e.Output, e.Size)
+	return e, data, err
 }
 
 func parseEntry(b []byte, id ActionID) (Entry, error) {
@@ -286,12 +320,18 @@ func (c *Cache) GetBytes(id ActionID) ([]byte, Entry, error) {
 // ReadObject returns the content of object id, checking its size (when
 // size >= 0) and digest.
 func (c *Cache) ReadObject(id OutputID, size int64) ([]byte, error) {
-	data, err := robustio.ReadFile(c.ObjectPath(id))
+	data, err := c.readObject(id, size)
 	if errors.Is(err, fs.ErrNotExist) && c.remote != nil {
 		if err = c.fetchObject(id, size); err == nil {
-			data, err = robustio.ReadFile(c.ObjectPath(id))
+			data, err = c.readObject(id, size)
 		}
 	}
+	return data, err
+}
+
+// readObject is ReadObject in the local cache only.
+func (c *Cache) readObject(id OutputID, size int64) ([]byte, error) {
+	data, err := robustio.ReadFile(c.ObjectPath(id))
 	if err != nil {
 		return nil, fmt.Errorf("object %s: %w", id.Short(), err)
 	}

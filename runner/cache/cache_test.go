@@ -216,6 +216,56 @@ func TestTrimKeepsReferencedFiles(t *testing.T) {
 	}
 }
 
+// Trim reads the entries it keeps without marking them used: a daily
+// trim that renewed them would keep every entry for ever.
+func TestTrimDoesNotRenewWhatItReads(t *testing.T) {
+	c := newCache(t)
+	now := time.Unix(1_800_000_000, 0)
+	c.Now = func() time.Time { return now }
+	id := action("idle")
+	if _, err := c.PutBytes(id, []byte("result")); err != nil {
+		t.Fatal(err)
+	}
+	past := now.Add(-20 * 24 * time.Hour)
+	os.Chtimes(c.fileName(id, "a"), past, past)
+	if r, err := c.Trim(DefaultMaxAge); err != nil || r.Entries != 0 {
+		t.Fatalf("first Trim = %+v, %v; want the 20-day-old entry kept", r, err)
+	}
+	now = now.Add(15 * 24 * time.Hour) // the entry is 35 days unused
+	if r, err := c.Trim(DefaultMaxAge); err != nil || r.Entries != 1 {
+		t.Errorf("second Trim = %+v, %v; want the entry unused for 35 days removed", r, err)
+	}
+}
+
+// A new cache is first trimmed a day after it was made, not at the end of
+// its first run; then once a day.
+func TestMaybeTrimDaily(t *testing.T) {
+	c := newCache(t)
+	made := time.Now()
+	now := made
+	c.Now = func() time.Time { return now }
+	id := action("stale")
+	if _, err := c.PutBytes(id, []byte("result")); err != nil {
+		t.Fatal(err)
+	}
+	past := made.Add(-40 * 24 * time.Hour) // as if copied in from an old cache
+	os.Chtimes(c.fileName(id, "a"), past, past)
+	if c.MaybeTrim() {
+		t.Fatal("a cache made now was trimmed")
+	}
+	now = made.Add(25 * time.Hour)
+	if !c.MaybeTrim() {
+		t.Fatal("not trimmed a day after it was made")
+	}
+	if _, err := c.Get(id); !IsMiss(err) {
+		t.Errorf("an entry unused for 40 days survived the trim: %v", err)
+	}
+	now = now.Add(time.Hour)
+	if c.MaybeTrim() {
+		t.Error("trimmed twice within a day")
+	}
+}
+
 func TestStatCache(t *testing.T) {
 	dir := testdir.New(t)
 	p := filepath.Join(dir, "f")
@@ -342,7 +392,7 @@ func TestPacks(t *testing.T) {
 	}
 	files := 0
 	filepath.WalkDir(c.Dir(), func(p string, d fs.DirEntry, err error) error {
-		if err == nil && !d.IsDir() && filepath.Base(p) != "README" {
+		if err == nil && !d.IsDir() && filepath.Base(p) != "README" && filepath.Base(p) != trimStampFile {
 			files++
 		}
 		return nil

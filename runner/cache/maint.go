@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"math"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -321,15 +322,12 @@ func (c *Cache) Trim(maxAge time.Duration) (TrimReport, error) {
 		if err != nil {
 			return nil
 		}
-		e, err := c.Get(id)
-		if err != nil {
-			return nil
+		// Results are small JSON; a larger object is a plain file.
+		e, data, err := c.localResult(id, 1<<20)
+		if e.Output != (OutputID{}) {
+			live[e.Output] = true
 		}
-		live[e.Output] = true
-		if e.Size > 1<<20 {
-			return nil // results are small JSON; a large object is a plain file
-		}
-		if data, _, err := c.GetBytes(id); err == nil {
+		if err == nil && data != nil {
 			var res Result
 			if json.Unmarshal(data, &res) == nil {
 				for _, f := range res.Files {
@@ -422,13 +420,20 @@ func (c *Cache) removeStaleTemp() {
 	}
 }
 
+// trimStampFile holds the Unix time of the last trim.
+const trimStampFile = "trim.txt"
+
+// writeTrimStamp records that the cache was trimmed now.
+func (c *Cache) writeTrimStamp() error {
+	return atomicfile.WriteFile(filepath.Join(c.dir, trimStampFile), []byte(strconv.FormatInt(c.Now().Unix(), 10)+"\n"), 0o666)
+}
+
 // MaybeTrim runs Trim(DefaultMaxAge) if it has not run within trimInterval,
 // as recorded in <dir>/trim.txt, and reports whether it did. Errors are
 // ignored: trimming is housekeeping, and the next run tries again.
 func (c *Cache) MaybeTrim() bool {
-	name := filepath.Join(c.dir, "trim.txt")
 	now := c.Now()
-	if data, err := os.ReadFile(name); err == nil {
+	if data, err := os.ReadFile(filepath.Join(c.dir, trimStampFile)); err == nil {
 		if t, err := strconv.ParseInt(strings.TrimSpace(string(data)), 10, 64); err == nil {
 			if now.Sub(time.Unix(t, 0)) < trimInterval {
 				return false
@@ -441,7 +446,7 @@ func (c *Cache) MaybeTrim() bool {
 	// What killed processes were writing: the cache may be shared by
 	// live runs of other workspaces, whose files the sweep keeps.
 	atomicfile.Sweep(c.dir, true)
-	atomicfile.WriteFile(name, []byte(strconv.FormatInt(now.Unix(), 10)+"\n"), 0o666)
+	c.writeTrimStamp()
 	return true
 }
 
@@ -496,7 +501,7 @@ func (c *Cache) Verify() (checked int, problems []Problem, err error) {
 		if perr != nil {
 			return nil
 		}
-		_, _, gerr := c.GetBytes(id)
+		_, _, gerr := c.localResult(id, math.MaxInt64)
 		if gerr != nil {
 			problems = append(problems, Problem{path, gerr.Error()})
 			os.Remove(path)
