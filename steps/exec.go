@@ -136,7 +136,7 @@ func (e *Exec) Run(ctx context.Context, env *Env) (Outputs, error) {
 			return nil, err
 		}
 	}
-	err := cmd.Run()
+	err := runCmd(cmd)
 	if ctx.Err() != nil {
 		return nil, context.Cause(ctx)
 	}

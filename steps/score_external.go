@@ -142,7 +142,7 @@ func (s *Score) runCommand(ctx context.Context, env *Env, body []byte) ([]byte, 
 	cmd.Stderr = env.Log
 	cmd.WaitDelay = killGrace
 	setProcessGroup(cmd)
-	if err := cmd.Run(); err != nil {
+	if err := runCmd(cmd); err != nil {
 		if ctx.Err() != nil {
 			return nil, context.Cause(ctx)
 		}
