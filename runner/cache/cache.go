@@ -237,21 +237,30 @@ func (c *Cache) readEntryFile(id ActionID) (Entry, []byte, time.Time, error) {
 	if err != nil {
 		return Entry{}, nil, mtime, err
 	}
-	if n < entrySize || n == len(buf) {
-		return Entry{}, nil, mtime, errors.New("entry has wrong size")
+	if n == len(buf) {
+		return Entry{}, nil, mtime, errors.New("entry has wrong size") // too long
 	}
-	e, err := parseEntry(buf[:entrySize], id)
+	e, inline, err := splitEntry(id, buf[:n])
+	return e, bytes.Clone(inline), mtime, err
+}
+
+// splitEntry checks an entry's form, its action and the size of the result
+// inside it, and returns that result (nil when there is none), unverified.
+func splitEntry(id ActionID, b []byte) (Entry, []byte, error) {
+	if len(b) < entrySize {
+		return Entry{}, nil, errors.New("entry has wrong size")
+	}
+	e, err := parseEntry(b[:entrySize], id)
 	if err != nil {
-		return Entry{}, nil, mtime, err
+		return Entry{}, nil, err
 	}
-	var inline []byte
-	if n > entrySize {
-		if int64(n-entrySize) != e.Size {
-			return Entry{}, nil, mtime, errors.New("inline result has wrong size")
-		}
-		inline = bytes.Clone(buf[entrySize:n])
+	if len(b) == entrySize {
+		return e, nil, nil
 	}
-	return e, inline, mtime, nil
+	if int64(len(b)-entrySize) != e.Size {
+		return Entry{}, nil, errors.New("inline result has wrong size")
+	}
+	return e, b[entrySize:], nil
 }
 
 // localResult is GetBytes from the entry file and the objects here only,
@@ -264,8 +273,8 @@ func (c *Cache) localResult(id ActionID, max int64) (Entry, []byte, error) {
 	case err != nil:
 		return e, nil, err
 	case data != nil:
-		if Sum(data) != e.Output {
-			return e, nil, errors.New("inline result is corrupt (digest mismatch)")
+		if err := checkInline(e, data); err != nil {
+			return e, nil, err
 		}
 		return e, data, nil
 	case e.Size > max:
@@ -273,6 +282,14 @@ func (c *Cache) localResult(id ActionID, max int64) (Entry, []byte, error) {
 	}
 	data, err = c.readObject(e.Output, e.Size)
 	return e, data, err
+}
+
+// checkInline checks a result kept inside entry e against its digest.
+func checkInline(e Entry, data []byte) error {
+	if Sum(data) != e.Output {
+		return errors.New("inline result is corrupt (digest mismatch)")
+	}
+	return nil
 }
 
 func parseEntry(b []byte, id ActionID) (Entry, error) {
@@ -305,8 +322,8 @@ func (c *Cache) GetBytes(id ActionID) ([]byte, Entry, error) {
 		return nil, e, err
 	}
 	if inline != nil {
-		if Sum(inline) != e.Output {
-			return nil, e, &EntryNotFoundError{Err: errors.New("inline result is corrupt (digest mismatch)")}
+		if err := checkInline(e, inline); err != nil {
+			return nil, e, &EntryNotFoundError{Err: err}
 		}
 		return inline, e, nil
 	}
@@ -322,9 +339,10 @@ func (c *Cache) GetBytes(id ActionID) ([]byte, Entry, error) {
 func (c *Cache) ReadObject(id OutputID, size int64) ([]byte, error) {
 	data, err := c.readObject(id, size)
 	if errors.Is(err, fs.ErrNotExist) && c.remote != nil {
-		if err = c.fetchObject(id, size); err == nil {
-			data, err = c.readObject(id, size)
+		if err := c.fetchObject(id, size); err != nil {
+			return nil, fmt.Errorf("object %s: %w", id.Short(), err)
 		}
+		data, err = c.readObject(id, size)
 	}
 	return data, err
 }

@@ -466,19 +466,12 @@ func (c *Cache) remoteGet(id ActionID) (Entry, []byte, error) {
 // action, and its result's size and digest when the result is inside it
 // (returned, nil otherwise).
 func checkEntry(id ActionID, b []byte) (Entry, []byte, error) {
-	if len(b) < entrySize {
-		return Entry{}, nil, errors.New("entry has wrong size")
+	e, inline, err := splitEntry(id, b)
+	if err == nil && inline != nil {
+		err = checkInline(e, inline)
 	}
-	e, err := parseEntry(b[:entrySize], id)
 	if err != nil {
 		return Entry{}, nil, err
-	}
-	if len(b) == entrySize {
-		return e, nil, nil
-	}
-	inline := b[entrySize:]
-	if int64(len(inline)) != e.Size || Sum(inline) != e.Output {
-		return Entry{}, nil, errors.New("inline result is corrupt")
 	}
 	return e, inline, nil
 }
