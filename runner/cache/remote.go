@@ -675,8 +675,8 @@ func (c *Cache) Push(ctx context.Context) (RemoteStats, error) {
 	}
 	var sends []upload
 	for _, id := range loose {
-		e, inline, err := c.get(id)
-		if err != nil || (inline != nil && Sum(inline) != e.Output) {
+		e, inline, _, err := c.readEntryFile(id) // sending is not using: not renewed
+		if err != nil || (inline != nil && checkInline(e, inline) != nil) {
 			continue // damaged: a miss here too
 		}
 		if inline == nil {
@@ -743,7 +743,7 @@ func (c *Cache) Pull(ctx context.Context) (RemoteStats, error) {
 		if parseHex(id[:], key[len(key)-hexSize:]) != nil {
 			continue
 		}
-		if _, _, err := c.getLocal(id); err != nil {
+		if !c.holds(id) {
 			ids = append(ids, id)
 		}
 	}
@@ -754,6 +754,20 @@ func (c *Cache) Pull(ctx context.Context) (RemoteStats, error) {
 		return nil
 	})
 	return rm.since(before), err
+}
+
+// holds reports whether the local cache has an intact entry for id,
+// loose or packed, without marking it used.
+func (c *Cache) holds(id ActionID) bool {
+	e, inline, _, err := c.readEntryFile(id)
+	if errors.Is(err, fs.ErrNotExist) {
+		c.loadPacks()
+		c.packs.mu.RLock()
+		_, ok := c.packs.m[id]
+		c.packs.mu.RUnlock()
+		return ok
+	}
+	return err == nil && (inline == nil || checkInline(e, inline) == nil)
 }
 
 // Prefetch looks ids up in parallel: what is missing locally and found in

@@ -7,9 +7,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/lifeos/lifeos/internal/memstore"
 	"github.com/lifeos/lifeos/internal/testdir"
@@ -239,6 +242,37 @@ func TestPushThenPull(t *testing.T) {
 	for name, want := range map[string][]byte{"small": []byte("small"), "large": large, "p1": []byte("one"), "p2": []byte("two")} {
 		if got, _, err := b.GetBytes(action(name)); err != nil || !bytes.Equal(got, want) {
 			t.Errorf("%s after pull: %q, %v", name, got, err)
+		}
+	}
+}
+
+// Sending the cache or fetching what it lacks is not using its entries:
+// neither renews them for Trim.
+func TestPushAndPullDoNotRenewEntries(t *testing.T) {
+	c := remoteCache(t, memstore.New())
+	id := action("idle")
+	if _, err := c.PutBytes(id, []byte("result")); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.PutPack([]ActionID{action("p")}, [][]byte{[]byte("packed")}); err != nil {
+		t.Fatal(err)
+	}
+	c.FlushRemote(context.Background())
+	packs, _ := filepath.Glob(filepath.Join(c.Dir(), packsDir, "*.pack"))
+	files := append(packs, c.fileName(id, "a"))
+	past := time.Now().Add(-20 * 24 * time.Hour).Truncate(time.Second)
+	for _, f := range files {
+		os.Chtimes(f, past, past)
+	}
+	if _, err := c.Push(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Pull(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range files {
+		if st, err := os.Stat(f); err != nil || !st.ModTime().Equal(past) {
+			t.Errorf("%s: mtime %v after push and pull, want %v (%v)", filepath.Base(f), st.ModTime(), past, err)
 		}
 	}
 }
