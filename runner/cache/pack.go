@@ -249,26 +249,12 @@ func (c *Cache) removePack(path string) error {
 	return os.Remove(path)
 }
 
-// getPacked returns a packed entry and its data, verified.
+// getPacked returns a packed entry and its data, verified, and marks its
+// pack used.
 func (c *Cache) getPacked(id ActionID) (Entry, []byte, error) {
-	c.loadPacks()
-	c.packs.mu.RLock()
-	loc, ok := c.packs.m[id]
-	c.packs.mu.RUnlock()
-	if !ok {
-		return Entry{}, nil, fs.ErrNotExist
-	}
-	p := loc.pack
-	p.open.Do(func() { p.f, p.err = robustio.Open(p.path) })
-	if p.err != nil {
-		return Entry{}, nil, p.err
-	}
-	data := make([]byte, loc.size)
-	if _, err := p.f.ReadAt(data, loc.off); err != nil {
-		return Entry{}, nil, fmt.Errorf("pack %s: %w", filepath.Base(p.path), err)
-	}
-	if Sum(data) != loc.sum {
-		return Entry{}, nil, fmt.Errorf("pack %s: record is corrupt (digest mismatch)", filepath.Base(p.path))
+	e, data, p, err := c.readPacked(id)
+	if err != nil {
+		return e, data, err
 	}
 	c.packs.mu.Lock()
 	touch := !p.touched && c.Now().Sub(p.mtime) > mtimeInterval
@@ -278,7 +264,31 @@ func (c *Cache) getPacked(id ActionID) (Entry, []byte, error) {
 		now := c.Now()
 		os.Chtimes(p.path, now, now) // best effort: only trimming depends on it
 	}
-	return Entry{Output: loc.sum, Size: loc.size, Time: p.mtime}, data, nil
+	return e, data, nil
+}
+
+// readPacked is getPacked without marking the pack used.
+func (c *Cache) readPacked(id ActionID) (Entry, []byte, *packFile, error) {
+	c.loadPacks()
+	c.packs.mu.RLock()
+	loc, ok := c.packs.m[id]
+	c.packs.mu.RUnlock()
+	if !ok {
+		return Entry{}, nil, nil, fs.ErrNotExist
+	}
+	p := loc.pack
+	p.open.Do(func() { p.f, p.err = robustio.Open(p.path) })
+	if p.err != nil {
+		return Entry{}, nil, nil, p.err
+	}
+	data := make([]byte, loc.size)
+	if _, err := p.f.ReadAt(data, loc.off); err != nil {
+		return Entry{}, nil, nil, fmt.Errorf("pack %s: %w", filepath.Base(p.path), err)
+	}
+	if Sum(data) != loc.sum {
+		return Entry{}, nil, nil, fmt.Errorf("pack %s: record is corrupt (digest mismatch)", filepath.Base(p.path))
+	}
+	return Entry{Output: loc.sum, Size: loc.size, Time: p.mtime}, data, p, nil
 }
 
 // walkPacks calls fn for every pack file.

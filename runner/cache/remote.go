@@ -696,7 +696,7 @@ func (c *Cache) Push(ctx context.Context) (RemoteStats, error) {
 	}
 	c.packs.mu.RUnlock()
 	for _, id := range packed {
-		if e, data, err := c.getPacked(id); err == nil && len(data) <= inlineMax {
+		if e, data, _, err := c.readPacked(id); err == nil && len(data) <= inlineMax {
 			sends = append(sends, upload{id: id, data: append(c.entryLine(id, e.Output, e.Size), data...)})
 		}
 	}

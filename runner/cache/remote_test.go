@@ -264,10 +264,16 @@ func TestPushAndPullDoNotRenewEntries(t *testing.T) {
 	for _, f := range files {
 		os.Chtimes(f, past, past)
 	}
-	if _, err := c.Push(context.Background()); err != nil {
+	c2, err := Open(c.Dir()) // a later process
+	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.Pull(context.Background()); err != nil {
+	defer c2.Close()
+	c2.SetRemote(memstore.New(), nil) // an empty remote: everything is sent
+	if st, err := c2.Push(context.Background()); err != nil || st.Uploaded != 2 {
+		t.Fatalf("push: %d uploaded, %v; want 2", st.Uploaded, err)
+	}
+	if _, err := c2.Pull(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	for _, f := range files {
