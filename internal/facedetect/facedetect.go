@@ -59,7 +59,7 @@ func (f Face) Box() image.Rectangle {
 
 var (
 	once       sync.Once
-	classifier *pigo.Pigo
+	classifier *cascade
 	unpackErr  error
 )
 
@@ -94,7 +94,7 @@ const turnedMinSide = 0.125
 // of one face (from one pass or several, or a mouth or chin box inside
 // the face) are merged into the best-ranked one.
 func Detect(img image.Image) ([]Face, error) {
-	once.Do(func() { classifier, unpackErr = pigo.NewPigo().Unpack(facefinder) })
+	once.Do(func() { classifier, unpackErr = unpackCascade(facefinder) })
 	if unpackErr != nil {
 		return nil, unpackErr
 	}
@@ -166,7 +166,7 @@ func search(pixels []uint8, rows, cols int, angle float64, least, parts int) []F
 		ImageParams: pigo.ImageParams{Pixels: pixels, Rows: rows, Cols: cols, Dim: cols},
 	}
 	var faces []Face
-	for _, d := range classifier.ClusterDetections(runCascade(params, parts), iouThreshold) {
+	for _, d := range new(pigo.Pigo).ClusterDetections(runCascade(params, parts), iouThreshold) {
 		if d.Q <= minScore {
 			continue
 		}
@@ -303,7 +303,7 @@ func runCascade(p pigo.CascadeParams, parts int) []pigo.Detection {
 	}
 	parts = min(parts, len(scales))
 	if parts <= 1 {
-		return classifier.RunCascade(p, 0)
+		return classifier.run(p)
 	}
 	// Cut the sizes where the running work crosses each 1/parts share.
 	var ranges [][2]int
@@ -326,7 +326,7 @@ func runCascade(p pigo.CascadeParams, parts int) []pigo.Detection {
 			defer wg.Done()
 			q := p
 			q.MinSize, q.MaxSize = r[0], r[1]
-			results[i] = classifier.RunCascade(q, 0)
+			results[i] = classifier.run(q)
 		}()
 	}
 	wg.Wait()

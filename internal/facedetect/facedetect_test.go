@@ -170,7 +170,7 @@ func TestRunCascadeSplitIsExact(t *testing.T) {
 	b := img.Bounds()
 	p := pigo.CascadeParams{MinSize: minSize, MaxSize: min(b.Dx(), b.Dy()), ShiftFactor: shiftFactor, ScaleFactor: scaleFactor,
 		ImageParams: pigo.ImageParams{Pixels: grey(img), Rows: b.Dy(), Cols: b.Dx(), Dim: b.Dx()}}
-	one := classifier.RunCascade(p, 0)
+	one := classifier.run(p)
 	for _, parts := range []int{2, 3, 8} {
 		split := runCascade(p, parts)
 		if len(one) == 0 || !slices.Equal(one, split) {
