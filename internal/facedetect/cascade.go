@@ -75,8 +75,20 @@ func (c *cascade) run(p pigo.CascadeParams) []pigo.Detection {
 		step := int(math.Max(p.ShiftFactor*float64(scale), 1))
 		half := scale/2 + 1
 		for row := half; row <= p.Rows-half; row += step {
-			for col := half; col <= p.Cols-half; col += step {
-				if q := c.classify(p.Pixels, row*p.Dim+col, off); q > 0 {
+			col := half
+			// Two windows at a time: each tree is a chain of dependent
+			// loads, and two independent chains keep the core busy.
+			for ; col+step <= p.Cols-half; col += 2 * step {
+				qa, qb := c.classify2(p.Pixels, row*p.Dim+col, row*p.Dim+col+step, off)
+				if qa > 0 {
+					found = append(found, pigo.Detection{Row: row, Col: col, Scale: scale, Q: qa})
+				}
+				if qb > 0 {
+					found = append(found, pigo.Detection{Row: row, Col: col + step, Scale: scale, Q: qb})
+				}
+			}
+			if col <= p.Cols-half {
+				if q := c.classify(p.Pixels, row*p.Dim+col, off, 0, 0); q > 0 {
 					found = append(found, pigo.Detection{Row: row, Col: col, Scale: scale, Q: q})
 				}
 			}
@@ -85,27 +97,65 @@ func (c *cascade) run(p pigo.CascadeParams) []pigo.Detection {
 	return found
 }
 
-// classify is pigo's classifyRegion for the window centred on pixel at,
-// with the nodes' offsets for its size.
-func (c *cascade) classify(pixels []uint8, at int, off []int32) float32 {
-	var out float32
-	nodes := 2 * c.leaves // offsets per tree
-	for t, thr := range c.thresholds {
-		tree := off[t*nodes : (t+1)*nodes]
-		idx := 1
-		for range c.depth {
-			// Without a branch: which way a test goes is as good as random,
-			// and a mispredicted jump per node was most of the time.
-			right := 0
-			if pixels[at+int(tree[2*idx])] <= pixels[at+int(tree[2*idx+1])] {
-				right = 1
-			}
-			idx = 2*idx + right
+// leaf follows tree t from its root for the window centred on pixel at
+// and returns the leaf's index (leaves..2*leaves-1).
+func (c *cascade) leaf(pixels []uint8, at int, tree []int32) int {
+	idx := 1
+	for range c.depth {
+		// Without a branch: which way a test goes is as good as random,
+		// and a mispredicted jump per node was most of the time.
+		right := 0
+		if pixels[at+int(tree[2*idx])] <= pixels[at+int(tree[2*idx+1])] {
+			right = 1
 		}
-		out += c.preds[t*c.leaves+idx-c.leaves]
-		if out <= thr {
+		idx = 2*idx + right
+	}
+	return idx
+}
+
+// classify is pigo's classifyRegion for the window centred on pixel at,
+// with the nodes' offsets for its size, from tree t0 on with the sum out
+// of the trees before it.
+func (c *cascade) classify(pixels []uint8, at int, off []int32, t0 int, out float32) float32 {
+	nodes := 2 * c.leaves // offsets per tree
+	for t := t0; t < len(c.thresholds); t++ {
+		out += c.preds[t*c.leaves+c.leaf(pixels, at, off[t*nodes:(t+1)*nodes])-c.leaves]
+		if out <= c.thresholds[t] {
 			return -1
 		}
 	}
 	return out - c.thresholds[len(c.thresholds)-1]
+}
+
+// classify2 is classify for two windows, their trees followed side by side
+// while both pass, then the survivor's alone.
+func (c *cascade) classify2(pixels []uint8, a, b int, off []int32) (float32, float32) {
+	nodes := 2 * c.leaves
+	var outA, outB float32
+	for t, thr := range c.thresholds {
+		tree := off[t*nodes : (t+1)*nodes]
+		ia, ib := 1, 1
+		for range c.depth {
+			ra, rb := 0, 0
+			if pixels[a+int(tree[2*ia])] <= pixels[a+int(tree[2*ia+1])] {
+				ra = 1
+			}
+			if pixels[b+int(tree[2*ib])] <= pixels[b+int(tree[2*ib+1])] {
+				rb = 1
+			}
+			ia, ib = 2*ia+ra, 2*ib+rb
+		}
+		outA += c.preds[t*c.leaves+ia-c.leaves]
+		outB += c.preds[t*c.leaves+ib-c.leaves]
+		switch deadA, deadB := outA <= thr, outB <= thr; {
+		case deadA && deadB:
+			return -1, -1
+		case deadA:
+			return -1, c.classify(pixels, b, off, t+1, outB)
+		case deadB:
+			return c.classify(pixels, a, off, t+1, outA), -1
+		}
+	}
+	last := c.thresholds[len(c.thresholds)-1]
+	return outA - last, outB - last
 }
