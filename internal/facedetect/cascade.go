@@ -97,8 +97,9 @@ func (c *cascade) run(p pigo.CascadeParams) []pigo.Detection {
 	return found
 }
 
-// leaf follows tree t from its root for the window centred on pixel at
-// and returns the leaf's index (leaves..2*leaves-1).
+// leaf follows a tree, given by its nodes' offsets, from its root for the
+// window centred on pixel at, and returns the leaf's index (leaves to
+// 2*leaves-1).
 func (c *cascade) leaf(pixels []uint8, at int, tree []int32) int {
 	idx := 1
 	for range c.depth {
