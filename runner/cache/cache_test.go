@@ -309,26 +309,84 @@ func TestStatCache(t *testing.T) {
 }
 
 // The stat cache's lines read back exactly, paths with spaces included; a
-// malformed line is skipped, not the file.
+// malformed line is skipped, not the file. Lines of the first format,
+// which had no day, are read as used today.
 func TestStatCacheLines(t *testing.T) {
 	dir := testdir.New(t)
 	scPath := filepath.Join(dir, "statcache")
 	sum := Sum([]byte("x")).String()
-	os.WriteFile(scPath, []byte(statCacheHeader+
-		sum+" 1 -5 18446744073709551 /a b/c.png\n"+
-		sum+" 1 2\n"+ // no inode, no path
-		sum[:10]+" 1 2 3 /short-digest\n"+
-		sum+" x 2 3 /bad-size\n"+
-		sum+" 7 1700000000123456789 42 /d.png\n"+
-		sum+" 1 2 3 /no-newline"), 0o644)
-	sc := OpenStatCache(scPath)
-	sc.once.Do(sc.load)
-	want := map[string]statEntry{
-		"/a b/c.png": {st: filehash.Stamp{Size: 1, Mtime: -5, Ino: 18446744073709551}, sum: Sum([]byte("x"))},
-		"/d.png":     {st: filehash.Stamp{Size: 7, Mtime: 1700000000123456789, Ino: 42}, sum: Sum([]byte("x"))},
+	now := time.Unix(20000*86400+3600, 0) // day 20000
+	for _, tc := range []struct{ header, day string }{{statCacheHeaderV1, ""}, {statCacheHeader, "19999 "}} {
+		os.WriteFile(scPath, []byte(tc.header+
+			sum+" 1 -5 18446744073709551 "+tc.day+"/a b/c.png\n"+
+			sum+" 1 2\n"+ // no inode, no path
+			sum[:10]+" 1 2 3 "+tc.day+"/short-digest\n"+
+			sum+" x 2 3 "+tc.day+"/bad-size\n"+
+			sum+" 7 1700000000123456789 42 "+tc.day+"/d.png\n"+
+			sum+" 1 2 3 "+tc.day+"/no-newline"), 0o644)
+		sc := OpenStatCache(scPath)
+		sc.now = func() time.Time { return now }
+		sc.once.Do(sc.load)
+		day := int32(20000)
+		if tc.day != "" {
+			day = 19999
+		}
+		want := map[string]statEntry{
+			"/a b/c.png": {st: filehash.Stamp{Size: 1, Mtime: -5, Ino: 18446744073709551}, sum: Sum([]byte("x")), day: day},
+			"/d.png":     {st: filehash.Stamp{Size: 7, Mtime: 1700000000123456789, Ino: 42}, sum: Sum([]byte("x")), day: day},
+		}
+		if !maps.Equal(sc.m, want) {
+			t.Errorf("%sloaded %v\nwant %v", tc.header, sc.m, want)
+		}
 	}
-	if !maps.Equal(sc.m, want) {
-		t.Errorf("loaded %v\nwant %v", sc.m, want)
+}
+
+// A file no run has looked up for 30 days is forgotten; one looked up is
+// kept, from the day of its last lookup.
+func TestStatCacheForgetsUnusedFiles(t *testing.T) {
+	dir := testdir.New(t)
+	scPath := filepath.Join(dir, "statcache")
+	old := time.Now().Add(-time.Hour)
+	var files []string
+	for _, name := range []string{"used", "idle"} {
+		p := filepath.Join(dir, name)
+		os.WriteFile(p, []byte(name), 0o644)
+		os.Chtimes(p, old, old)
+		files = append(files, p)
+	}
+	day0 := time.Now()
+	open := func(days int) *StatCache {
+		sc := OpenStatCache(scPath)
+		sc.now = func() time.Time { return day0.Add(time.Duration(days) * 24 * time.Hour) }
+		return sc
+	}
+	sc := open(0)
+	for _, p := range files {
+		if _, _, err := sc.Sum(p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := sc.Save(); err != nil {
+		t.Fatal(err)
+	}
+	sc = open(20)
+	sc.Sum(files[0]) // a hit
+	if err := sc.Save(); err != nil {
+		t.Fatal(err)
+	}
+	sc = open(40)
+	sc.once.Do(sc.load)
+	if _, ok := sc.m[files[1]]; ok {
+		t.Error("a file not looked up for 40 days is still remembered")
+	}
+	if _, ok := sc.m[files[0]]; !ok {
+		t.Error("a file looked up 20 days ago was forgotten")
+	}
+	if err := sc.Save(); err != nil {
+		t.Fatal(err)
+	}
+	if data, _ := os.ReadFile(scPath); strings.Contains(string(data), files[1]) {
+		t.Error("the forgotten file is still in the saved stat cache")
 	}
 }
 

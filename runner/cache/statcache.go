@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"sort"
+	"strconv"
 	"sync"
 	"time"
 
@@ -35,14 +36,32 @@ type StatCache struct {
 	m     map[string]statEntry
 	dirty bool
 	now   func() time.Time
+	day   int32 // today, when it was loaded
 }
 
 type statEntry struct {
 	st  filehash.Stamp
 	sum OutputID
+	day int32 // the last day (Unix days) a run looked it up or added it
 }
 
-const statCacheHeader = "lifeos statcache v1\n"
+const (
+	statCacheHeader   = "lifeos statcache v2\n"
+	statCacheHeaderV1 = "lifeos statcache v1\n" // lines without a day: read as used today
+)
+
+// statMaxDays: a file no run has looked up for this long (the cache's
+// DefaultMaxAge) is forgotten. Batches come and go: without this, every
+// file ever hashed stayed, and every run that hashes reads them all.
+const statMaxDays = int32(DefaultMaxAge / (24 * time.Hour))
+
+// today is the day the stat cache was loaded: the day of every use
+// recorded by this process (a run that crosses midnight records the
+// earlier one).
+func (sc *StatCache) today() int32 {
+	sc.once.Do(sc.load)
+	return sc.day
+}
 
 // OpenStatCache returns the stat cache stored at path, read on first use.
 // A missing or malformed file gives an empty cache. An empty path gives a
@@ -56,16 +75,22 @@ func OpenStatCache(path string) *StatCache {
 func (sc *StatCache) Preload() { go sc.once.Do(sc.load) }
 
 func (sc *StatCache) load() {
+	sc.day = int32(sc.now().Unix() / 86400)
 	if sc.path == "" {
 		return
 	}
 	data, err := os.ReadFile(sc.path)
-	if err != nil || !bytes.HasPrefix(data, []byte(statCacheHeader)) {
+	if err != nil {
 		return
 	}
-	data = data[len(statCacheHeader):]
+	v2 := bytes.HasPrefix(data, []byte(statCacheHeader))
+	if !v2 && !bytes.HasPrefix(data, []byte(statCacheHeaderV1)) {
+		return
+	}
+	data = data[len(statCacheHeader):] // both headers have one length
+	today := sc.day
 	sc.m = make(map[string]statEntry, bytes.Count(data, []byte{'\n'}))
-	// One line per file: <sha256> <size> <mtime> <ino> <path>
+	// One line per file: <sha256> <size> <mtime> <ino> <day> <path>
 	for len(data) > 0 {
 		line, rest, ok := bytes.Cut(data, []byte{'\n'})
 		if !ok {
@@ -81,7 +106,23 @@ func (sc *StatCache) load() {
 		}
 		line = line[2*len(e.sum)+1:]
 		e.st, line, ok = filehash.CutStamp(line)
-		if !ok || len(line) == 0 {
+		if !ok {
+			continue
+		}
+		e.day = today
+		if v2 {
+			day, rest, ok := bytes.Cut(line, []byte{' '})
+			d, err := strconv.ParseInt(string(day), 10, 32)
+			if !ok || err != nil {
+				continue
+			}
+			e.day, line = int32(d), rest
+		}
+		if len(line) == 0 {
+			continue
+		}
+		if today-e.day > statMaxDays {
+			sc.dirty = true // saved without it
 			continue
 		}
 		sc.m[string(line)] = e
@@ -141,6 +182,15 @@ func (sc *StatCache) sumStamp(path string, size, mtime int64, ino uint64, limit 
 	e, ok := sc.m[path]
 	sc.mu.RUnlock()
 	if ok && e.st == (filehash.Stamp{Size: size, Mtime: mtime, Ino: ino}) {
+		if today := sc.today(); e.day != today { // once a day per file: the file is written back
+			sc.mu.Lock()
+			if cur, ok := sc.m[path]; ok && cur.st == e.st {
+				cur.day = today
+				sc.m[path] = cur
+				sc.dirty = true
+			}
+			sc.mu.Unlock()
+		}
 		return e.sum, size, false, nil
 	}
 	digest, n, err := filehash.SumLookSize(path, limit, look)
@@ -150,7 +200,7 @@ func (sc *StatCache) sumStamp(path string, size, mtime int64, ino uint64, limit 
 	sum := OutputID(digest)
 	if sc.now().Sub(time.Unix(0, mtime)) > racyWindow && n == size {
 		sc.mu.Lock()
-		sc.m[path] = statEntry{st: filehash.Stamp{Size: n, Mtime: mtime, Ino: ino}, sum: sum}
+		sc.m[path] = statEntry{st: filehash.Stamp{Size: n, Mtime: mtime, Ino: ino}, sum: sum, day: sc.today()}
 		sc.dirty = true
 		sc.mu.Unlock()
 	}
@@ -166,7 +216,7 @@ func (sc *StatCache) Remember(path string, sum OutputID) {
 	}
 	sc.once.Do(sc.load)
 	sc.mu.Lock()
-	sc.m[path] = statEntry{st: filehash.Stamp{Size: st.Size(), Mtime: st.ModTime().UnixNano(), Ino: filehash.Inode(st)}, sum: sum}
+	sc.m[path] = statEntry{st: filehash.Stamp{Size: st.Size(), Mtime: st.ModTime().UnixNano(), Ino: filehash.Inode(st)}, sum: sum, day: sc.today()}
 	sc.dirty = true
 	sc.mu.Unlock()
 }
@@ -194,6 +244,8 @@ func (sc *StatCache) Save() error {
 			line = hex.AppendEncode(line[:0], e.sum[:])
 			line = append(line, ' ')
 			line = e.st.AppendText(line)
+			line = strconv.AppendInt(line, int64(e.day), 10)
+			line = append(line, ' ')
 			line = append(line, p...)
 			line = append(line, '\n')
 			bw.Write(line)
