@@ -264,9 +264,10 @@ func splitEntry(id ActionID, b []byte) (Entry, []byte, error) {
 }
 
 // localResult is GetBytes from the entry file and the objects here only,
-// without marking the entry used: Trim and Verify read every entry, and
-// must neither renew them nor ask the shared store. Results larger than
-// max are not read (nil data).
+// without marking the entry used: Trim, Verify, push and pull read every
+// entry, and must neither renew them nor ask the shared store. A result
+// in an object larger than max is not read (nil data); with max < 0, only
+// results inside their entries are.
 func (c *Cache) localResult(id ActionID, max int64) (Entry, []byte, error) {
 	e, data, _, err := c.readEntryFile(id)
 	switch {

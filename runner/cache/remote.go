@@ -675,8 +675,8 @@ func (c *Cache) Push(ctx context.Context) (RemoteStats, error) {
 	}
 	var sends []upload
 	for _, id := range loose {
-		e, inline, _, err := c.readEntryFile(id) // sending is not using: not renewed
-		if err != nil || (inline != nil && checkInline(e, inline) != nil) {
+		e, inline, err := c.localResult(id, -1) // sending is not using: not renewed
+		if err != nil {
 			continue // damaged: a miss here too
 		}
 		if inline == nil {
@@ -759,7 +759,7 @@ func (c *Cache) Pull(ctx context.Context) (RemoteStats, error) {
 // holds reports whether the local cache has an intact entry for id,
 // loose or packed, without marking it used.
 func (c *Cache) holds(id ActionID) bool {
-	e, inline, _, err := c.readEntryFile(id)
+	_, _, err := c.localResult(id, -1)
 	if errors.Is(err, fs.ErrNotExist) {
 		c.loadPacks()
 		c.packs.mu.RLock()
@@ -767,7 +767,7 @@ func (c *Cache) holds(id ActionID) bool {
 		c.packs.mu.RUnlock()
 		return ok
 	}
-	return err == nil && (inline == nil || checkInline(e, inline) == nil)
+	return err == nil
 }
 
 // Prefetch looks ids up in parallel: what is missing locally and found in
