@@ -36,7 +36,9 @@ type StatCache struct {
 	m     map[string]statEntry
 	dirty bool
 	now   func() time.Time
-	day   int32 // today, when it was loaded
+	// day is when it was loaded: the day of every use this process
+	// records (a run that crosses midnight records the earlier one).
+	day int32
 }
 
 type statEntry struct {
@@ -54,14 +56,6 @@ const (
 // DefaultMaxAge) is forgotten. Batches come and go: without this, every
 // file ever hashed stayed, and every run that hashes reads them all.
 const statMaxDays = int32(DefaultMaxAge / (24 * time.Hour))
-
-// today is the day the stat cache was loaded: the day of every use
-// recorded by this process (a run that crosses midnight records the
-// earlier one).
-func (sc *StatCache) today() int32 {
-	sc.once.Do(sc.load)
-	return sc.day
-}
 
 // OpenStatCache returns the stat cache stored at path, read on first use.
 // A missing or malformed file gives an empty cache. An empty path gives a
@@ -182,10 +176,10 @@ func (sc *StatCache) sumStamp(path string, size, mtime int64, ino uint64, limit 
 	e, ok := sc.m[path]
 	sc.mu.RUnlock()
 	if ok && e.st == (filehash.Stamp{Size: size, Mtime: mtime, Ino: ino}) {
-		if today := sc.today(); e.day != today { // once a day per file: the file is written back
+		if e.day != sc.day { // once a day per file: the file is written back
 			sc.mu.Lock()
 			if cur, ok := sc.m[path]; ok && cur.st == e.st {
-				cur.day = today
+				cur.day = sc.day
 				sc.m[path] = cur
 				sc.dirty = true
 			}
@@ -200,7 +194,7 @@ func (sc *StatCache) sumStamp(path string, size, mtime int64, ino uint64, limit 
 	sum := OutputID(digest)
 	if sc.now().Sub(time.Unix(0, mtime)) > racyWindow && n == size {
 		sc.mu.Lock()
-		sc.m[path] = statEntry{st: filehash.Stamp{Size: n, Mtime: mtime, Ino: ino}, sum: sum, day: sc.today()}
+		sc.m[path] = statEntry{st: filehash.Stamp{Size: n, Mtime: mtime, Ino: ino}, sum: sum, day: sc.day}
 		sc.dirty = true
 		sc.mu.Unlock()
 	}
@@ -216,7 +210,7 @@ func (sc *StatCache) Remember(path string, sum OutputID) {
 	}
 	sc.once.Do(sc.load)
 	sc.mu.Lock()
-	sc.m[path] = statEntry{st: filehash.Stamp{Size: st.Size(), Mtime: st.ModTime().UnixNano(), Ino: filehash.Inode(st)}, sum: sum, day: sc.today()}
+	sc.m[path] = statEntry{st: filehash.Stamp{Size: st.Size(), Mtime: st.ModTime().UnixNano(), Ino: filehash.Inode(st)}, sum: sum, day: sc.day}
 	sc.dirty = true
 	sc.mu.Unlock()
 }
