@@ -341,11 +341,10 @@ func materializeFile(c *cache.Cache, dir string, f SnapshotFile, pack []byte) er
 	if f.Pack == 0 {
 		return c.CopyObject(f.SHA256, dst, perm, false)
 	}
-	p := pack
-	if f.Offset < 0 || f.Size < 0 || f.Offset > int64(len(p)) || f.Size > int64(len(p))-f.Offset {
-		return fmt.Errorf("not in its pack (%d bytes at %d of %d)", f.Size, f.Offset, len(p))
+	if f.Offset < 0 || f.Size < 0 || f.Offset > int64(len(pack)) || f.Size > int64(len(pack))-f.Offset {
+		return fmt.Errorf("not in its pack (%d bytes at %d of %d)", f.Size, f.Offset, len(pack))
 	}
-	data := p[f.Offset : f.Offset+f.Size]
+	data := pack[f.Offset : f.Offset+f.Size]
 	if cache.Sum(data) != f.SHA256 {
 		return errors.New("its pack holds other content (digest mismatch)")
 	}
