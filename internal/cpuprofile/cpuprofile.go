@@ -6,23 +6,33 @@ package cpuprofile
 import (
 	"os"
 	"runtime/pprof"
+	"sync"
 )
 
-// Start starts profiling when LIFEOS_CPUPROFILE is set; stop writes the
-// profile out. A file that cannot be created means no profile, not a
-// failed command.
-func Start() (stop func()) {
+// stop ends the profile Start began, once.
+var stop = func() {}
+
+// Start starts profiling when LIFEOS_CPUPROFILE is set; the function it
+// returns (Stop) writes the profile out. A file that cannot be created
+// means no profile, not a failed command.
+func Start() func() {
 	name := os.Getenv("LIFEOS_CPUPROFILE")
 	if name == "" {
-		return func() {}
+		return Stop
 	}
 	f, err := os.Create(name)
 	if err != nil {
-		return func() {}
+		return Stop
 	}
 	if pprof.StartCPUProfile(f) != nil {
 		f.Close()
-		return func() {}
+		return Stop
 	}
-	return func() { pprof.StopCPUProfile(); f.Close() }
+	stop = sync.OnceFunc(func() { pprof.StopCPUProfile(); f.Close() })
+	return Stop
 }
+
+// Stop writes out the profile Start began, if any. A process that execs
+// another must call it first: the profiling timer outlives exec, and its
+// SIGPROF kills a program that has not installed a handler yet.
+func Stop() { stop() }
