@@ -17,7 +17,8 @@ import (
 type Store struct {
 	Mu      sync.Mutex // guards the fields
 	Objs    map[string][]byte
-	Puts    []string
+	Puts    []string // the keys put, in order
+	Tries   int      // puts asked for, refused ones too
 	Gets    int
 	BlockOn string        // a key prefix whose puts wait for Release
 	Release chan struct{} // closed to let them go
@@ -60,6 +61,7 @@ func (m *Store) Put(ctx context.Context, key string, r io.ReadSeeker, size int64
 	}
 	m.Mu.Lock()
 	defer m.Mu.Unlock()
+	m.Tries++
 	if _, ok := m.Objs[key]; ok && ifAbsent {
 		return fmt.Errorf("put %s: %w", key, fs.ErrExist)
 	}

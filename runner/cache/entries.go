@@ -7,7 +7,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"os"
 )
 
 // # Entry bundles
@@ -88,29 +87,40 @@ func (c *Cache) AdoptEntries(id OutputID) (int, error) {
 		return 0, fmt.Errorf("object %s is not an entry bundle", id.Short())
 	}
 	b = b[len(bundleHeader):]
-	n := 0
+	// The entries go into one pack, not a file each: adopting a
+	// thousand-image foreach wrote a thousand files, a third of what the
+	// submitting side spent on the run. Those lost in a crash before the
+	// pack is written are in the shared store still.
+	var ids []ActionID
+	var results [][]byte
 	for len(b) > 0 {
 		if len(b) < 32+4 {
-			return n, fmt.Errorf("entry bundle %s is truncated", id.Short())
+			return 0, fmt.Errorf("entry bundle %s is truncated", id.Short())
 		}
 		action := ActionID(b[:32])
 		size := int(binary.LittleEndian.Uint32(b[32:36]))
 		b = b[36:]
 		if size > len(b) {
-			return n, fmt.Errorf("entry bundle %s is truncated", id.Short())
+			return 0, fmt.Errorf("entry bundle %s is truncated", id.Short())
 		}
 		entry := b[:size:size]
 		b = b[size:]
-		if _, err := os.Stat(c.fileName(action, "a")); err == nil {
+		if c.holds(action) {
 			continue
 		}
-		if _, inline, err := checkEntry(action, entry); err != nil || inline == nil {
-			return n, fmt.Errorf("entry bundle %s: entry %s: %w", id.Short(), action.Short(), cmp.Or(err, errors.New("its result is not inside it")))
+		_, inline, err := checkEntry(action, entry)
+		if err != nil || inline == nil {
+			return 0, fmt.Errorf("entry bundle %s: entry %s: %w", id.Short(), action.Short(), cmp.Or(err, errors.New("its result is not inside it")))
 		}
-		if err := c.keepFetched(action, entry); err != nil {
-			return n, err
-		}
-		n++
+		ids, results = append(ids, action), append(results, inline)
 	}
-	return n, nil
+	if err := c.putPack(ids, results, false); err != nil {
+		return 0, fmt.Errorf("entry bundle %s: %w", id.Short(), err)
+	}
+	c.remote.mu.Lock()
+	for _, id := range ids {
+		c.remote.knowShared(id)
+	}
+	c.remote.mu.Unlock()
+	return len(ids), nil
 }

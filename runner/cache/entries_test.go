@@ -39,9 +39,17 @@ func TestEntryBundlesSaveRequests(t *testing.T) {
 	}
 
 	here := remoteCache(t, r)
-	gets := r.Gets
+	gets, tries := r.Gets, r.Tries
 	if got, err := here.AdoptEntries(bundle); err != nil || got != 3 {
 		t.Fatalf("adopted %d, %v; want 3", got, err)
+	}
+	here.FlushRemote(ctx)
+	if r.Tries != tries {
+		t.Errorf("adopting asked the store to put %d things, which it has", r.Tries-tries)
+	}
+	// One file for the bundle's entries, not one each.
+	if st, err := here.Stats(); err != nil || st.Entries != 3 || st.Packs != 1 || st.Packed != 3 {
+		t.Errorf("after adopting: %+v, %v; want 3 entries, in 1 pack", st, err)
 	}
 	for i, id := range ids[:3] {
 		got, _, err := here.GetBytes(id)

@@ -39,7 +39,9 @@ import (
 // Packs are for results that are cheap to recompute (scores): they are
 // written when a batch is done, so an interrupted batch stores nothing.
 // Results a crash must not lose one by one (a generated image) are loose
-// entries, written as each is made.
+// entries, written as each is made. The entries of a bundle adopted from
+// the shared store (AdoptEntries) are a pack too: a crash loses none of
+// them, since the store still has them.
 
 const (
 	packHeader    = "lifeos pack v1\n"
@@ -77,6 +79,12 @@ type packIndex struct {
 // PutPack stores results for many actions in one pack. ids and data are
 // parallel; a repeated id keeps its first result.
 func (c *Cache) PutPack(ids []ActionID, data [][]byte) error {
+	return c.putPack(ids, data, true)
+}
+
+// putPack is PutPack; share says whether the entries are to be put in the
+// shared store too (not when they came from it).
+func (c *Cache) putPack(ids []ActionID, data [][]byte, share bool) error {
 	if len(ids) != len(data) {
 		return errors.New("put pack: ids and data differ in length")
 	}
@@ -120,7 +128,7 @@ func (c *Cache) PutPack(ids []ActionID, data [][]byte) error {
 		return fmt.Errorf("put pack: %w", err)
 	}
 	c.loadPacks()
-	if c.remote != nil {
+	if share && c.remote != nil {
 		// Shared one entry each: another cache looks results up one by one.
 		for k, i := range order {
 			if len(data[i]) <= inlineMax {
