@@ -5,7 +5,11 @@
 # foreach over IMAGES files (default 1000), each run cold on both engines
 # with the same shared bucket. Starts versitygw, Temporal's dev server (the
 # latency-tuned flags of lifeos temporal dev) and one worker carrying out
-# two steps at once. Needs .tools/bin/versitygw and .tools/bin/temporal
+# two steps at once. Beside the wall time of each run it prints the CPU
+# time each process spent on it (the lifeos command with the commands it
+# ran, the worker with its, each server): on a shared machine the wall
+# time of a cold run varies by seconds, the CPU much less. Needs
+# .tools/bin/versitygw and .tools/bin/temporal
 # (.ci/run builds them). Run by hand: `bash bench/temporal.sh 200 1000`.
 set -euo pipefail
 steps=${1:-200}
@@ -49,12 +53,26 @@ for i in $(seq -w 0 $((images - 1))); do echo "image $i" > "$work/each/images/im
 cp "$here/runner/testdata/bench.yaml" "$work/each/pipelines/p.yaml"
 
 ms() { # ms ENGINE BUCKET DIR: wall milliseconds of one cold run
-	local start end
+	# Also the CPU, in clock ticks, of the command (with the processes it
+	# waited for) in $work/$2.cpu, and of each server and the worker in
+	# $work/$2.servers: the wall time of a cold run on a shared 2-core
+	# machine varies by seconds from one run to the next; the CPU less so.
+	local start end before
+	before=$(cpu "${pids[@]}")
 	start=$(date +%s%N)
-	(cd "$3" && rm -rf .lifeos out && LIFEOS_CACHE=s3://bench/$2 lifeos run -q --engine "$1" ${CHUNK:+$( [ "$1" = temporal ] && echo --chunk "$CHUNK")} pipelines/p.yaml > "$work/$2.log" 2>&1) ||
+	(cd "$3" && rm -rf .lifeos out && LIFEOS_CACHE=s3://bench/$2 lifeos run -q --engine "$1" ${CHUNK:+$( [ "$1" = temporal ] && echo --chunk "$CHUNK")} pipelines/p.yaml > "$work/$2.log" 2>&1 &&
+		awk '{print $16 + $17}' "/proc/$BASHPID/stat" > "$work/$2.cpu") ||
 		{ cat "$work/$2.log"; exit 1; }
 	end=$(date +%s%N)
+	local -a b a
+	read -r -a b <<< "$before"
+	read -r -a a <<< "$(cpu "${pids[@]}")"
+	for i in "${!a[@]}"; do printf '%d ' $((a[i] - b[i])); done > "$work/$2.servers"
 	echo $(((end - start) / 1000000))
+}
+cpu() { # cpu PID...: each one's CPU in clock ticks, with its waited-for children
+	local p
+	for p in "$@"; do awk '{printf "%d ", $14 + $15 + $16 + $17}' "/proc/$p/stat" 2> /dev/null || printf '0 '; done
 }
 # Each measurement has a bucket prefix of its own, so each is cold; the
 # worker must use the run's, so it is started anew for each.
@@ -71,12 +89,26 @@ run_temporal dag-temporal "$work/dag" dag_temporal
 each_local=$(ms local each-local "$work/each")
 run_temporal each-temporal "$work/each" each_temporal
 
-awk -v n="$steps" -v m="$images" -v dl="$dag_local" -v dt="$dag_temporal" -v el="$each_local" -v et="$each_temporal" -v cpus="$(nproc)" 'BEGIN {
-	printf "%d CPUs; one worker carrying out 2 steps at once; cold runs, the shared bucket on loopback\n", cpus
-	printf "DAG of %d exec steps (layers of 10):\n", n
-	printf "  local engine     %7.0f ms\n", dl
-	printf "  --engine temporal %6.0f ms  (%.1f ms per step more)\n", dt, (dt - dl) / n
-	printf "foreach over %d files (one step):\n", m
-	printf "  local engine     %7.0f ms\n", el
-	printf "  --engine temporal %6.0f ms  (%.2f ms per image more)\n", et, (et - el) / m
-}'
+# CPU seconds of a run: the lifeos command, the worker, the S3 server and
+# Temporal's, all on the same cores.
+cpus() { # cpus NAME: "command s3 temporal worker" in seconds (the worker: the last started)
+	local -a s
+	read -r -a s < "$work/$1.servers"
+	awk -v c="$(cat "$work/$1.cpu")" -v s3="${s[0]}" -v tp="${s[1]}" -v w="${s[${#s[@]} - 1]}" -v t="$(getconf CLK_TCK)" \
+		'BEGIN { printf "%.2f %.2f %.2f %.2f", c / t, s3 / t, tp / t, w / t }'
+}
+report() { # report COUNT UNIT LOCAL_MS TEMPORAL_MS LOCAL_NAME TEMPORAL_NAME
+	local lc ls3 ltp tc tw ts3 ttp
+	read -r lc ls3 ltp _ <<< "$(cpus "$5")"
+	read -r tc ts3 ttp tw <<< "$(cpus "$6")"
+	awk -v n="$1" -v u="$2" -v l="$3" -v t="$4" -v lc="$lc" -v ls3="$ls3" -v ltp="$ltp" -v tc="$tc" -v tw="$tw" -v ts3="$ts3" -v ttp="$ttp" 'BEGIN {
+		printf "  local engine     %7.0f ms  CPU %.1f s: lifeos %.1f, S3 server %.1f, Temporal server %.1f\n", l, lc + ls3 + ltp, lc, ls3, ltp
+		printf "  --engine temporal %6.0f ms  CPU %.1f s: submitter %.1f, worker %.1f, S3 server %.1f, Temporal server %.1f\n", t, tc + tw + ts3 + ttp, tc, tw, ts3, ttp
+		printf "  %.2f ms per %s more (CPU %.2f ms more)\n", (t - l) / n, u, ((tc + tw + ts3 + ttp) - (lc + ls3 + ltp)) * 1000 / n
+	}'
+}
+echo "$(nproc) CPUs; one worker carrying out 2 steps at once; cold runs, the shared bucket on loopback"
+echo "DAG of $steps exec steps (layers of 10):"
+report "$steps" step "$dag_local" "$dag_temporal" dag-local dag-temporal
+echo "foreach over $images files (one step):"
+report "$images" image "$each_local" "$each_temporal" each-local each-temporal
