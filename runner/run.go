@@ -118,10 +118,7 @@ type engine struct {
 	// prepared waits for the run's record file (Run) and says whether it
 	// could be made.
 	prepared func() error
-	// remoteBefore is what the cache had exchanged with its shared store
-	// when the run began (a worker's cache outlives its runs).
-	remoteBefore cache.RemoteStats
-	con          *console
+	con      *console
 }
 
 func (plan *Plan) newEngine(o RunOptions, explain bool) (*engine, error) {
@@ -152,12 +149,11 @@ func (plan *Plan) newEngine(o RunOptions, explain bool) (*engine, error) {
 	e = &engine{plan: plan, o: o, debug: debugFlags(), explain: explain, byStep: map[*Step]*node{}, stats: filehash.NewDirStats(plan.Root)}
 	var err error
 	if o.Cache != nil {
-		e.cache = o.Cache
+		// One run among others on the cache (a worker's): it waits for
+		// its own uploads and reports its own.
+		e.cache = o.Cache.Session()
 	} else if e.cache, err = OpenCache(plan.Root, func(msg string) { fmt.Fprintf(e.o.Stderr, "lifeos: warning: %s\n", msg) }); err != nil {
 		return nil, err
-	}
-	if e.cache != nil {
-		e.remoteBefore = e.cache.RemoteStatsNow()
 	}
 	if e.cache != nil {
 		e.stat = e.cache.StatCache()
@@ -397,7 +393,7 @@ func (plan *Plan) Run(ctx context.Context, o RunOptions) (*Record, error) {
 func (e *engine) flushRemote(ctx context.Context) {
 	var st cache.RemoteStats
 	if e.o.Cache != nil {
-		st = cache.RemoteStatsSince(e.cache.WaitUploads(ctx), e.remoteBefore)
+		st = e.cache.WaitUploads(ctx)
 	} else {
 		st = e.cache.FlushRemote(ctx)
 	}

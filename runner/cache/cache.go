@@ -81,8 +81,9 @@ recomputes what it needs. 'lifeos cache stats|gc|verify' inspect and trim it.
 // Cache is a content-addressed store in one directory.
 type Cache struct {
 	dir    string
-	packs  packIndex
+	packs  *packIndex
 	remote *remote // nil without SetRemote
+	tally  *tally  // what this view queued and exchanged (Session)
 	// Now returns the current time; tests replace it.
 	Now func() time.Time
 }
@@ -95,7 +96,7 @@ func Open(dir string) (*Cache, error) {
 	if err := os.MkdirAll(dir, 0o777); err != nil {
 		return nil, fmt.Errorf("open cache: %w", err)
 	}
-	c := &Cache{dir: dir, Now: time.Now}
+	c := &Cache{dir: dir, packs: &packIndex{}, Now: time.Now}
 	readme := filepath.Join(dir, "README")
 	if _, err := os.Stat(readme); errors.Is(err, fs.ErrNotExist) {
 		// A new cache holds nothing a day old: its daily trim starts a

@@ -11,6 +11,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 
 	"github.com/lifeos/lifeos/internal/atomicfile"
@@ -88,10 +89,11 @@ type remote struct {
 
 	mu        sync.Mutex
 	cond      *sync.Cond
-	enqueued  uint64            // objects queued so far
-	done      map[uint64]bool   // objects finished beyond the watermark
-	watermark uint64            // every object up to it is finished
-	sent      map[[32]byte]bool // objects queued
+	enqueued  uint64              // objects queued so far
+	done      map[uint64]bool     // objects finished beyond the watermark
+	watermark uint64              // every object up to it is finished
+	sent      map[[32]byte]bool   // objects queued, fetched or known there
+	seqOf     map[[32]byte]uint64 // the place in the queue of those queued
 	// shared are the entries this process put in the remote or found
 	// there (Shared).
 	shared  map[[32]byte]bool
@@ -109,25 +111,51 @@ type remote struct {
 const offlineAfter = 3
 
 // upload is one object (seq > 0) or one entry (data set, waiting for the
-// objects up to after).
+// objects in wait), queued through the view t counts.
 type upload struct {
-	seq   uint64
-	id    [32]byte
-	after uint64
-	data  []byte
+	seq  uint64
+	id   [32]byte
+	wait []uint64
+	data []byte
+	t    *tally
+}
+
+// tally is what one view of the cache (Session) queued and exchanged with
+// the remote, under remote.mu: a worker carries out several steps at once
+// on one cache, and each must wait for its own uploads only, and report
+// only its own.
+type tally struct {
+	pending int      // uploads queued and not finished
+	deps    []uint64 // objects queued or relied on since its last entry
+	stats   RemoteStats
 }
 
 // SetRemote puts r behind the cache. Uploads run in the background until
 // FlushRemote. warn (nil to discard) is told once if r becomes unreachable.
 func (c *Cache) SetRemote(r Remote, warn func(string)) {
 	ctx, stop := context.WithCancel(context.Background())
-	rm := &remote{r: r, warn: warn, ctx: ctx, stop: stop, jobs: make(chan upload, 4096), done: map[uint64]bool{}, sent: map[[32]byte]bool{}, shared: map[[32]byte]bool{}, damaged: map[[32]byte]bool{}}
+	rm := &remote{r: r, warn: warn, ctx: ctx, stop: stop, jobs: make(chan upload, 4096), done: map[uint64]bool{}, sent: map[[32]byte]bool{},
+		seqOf: map[[32]byte]uint64{}, shared: map[[32]byte]bool{}, damaged: map[[32]byte]bool{}}
 	rm.cond = sync.NewCond(&rm.mu)
 	for range remoteWorkers {
 		rm.wg.Add(1)
 		go rm.work(c)
 	}
-	c.remote = rm
+	c.remote, c.tally = rm, &tally{}
+}
+
+// Session returns a view of the cache for one run among others in this
+// process (the steps a worker carries out at once): the same cache and
+// store, but its WaitUploads waits for the uploads queued through it only
+// and counts only what it exchanged with the store. Without a remote it
+// is c.
+func (c *Cache) Session() *Cache {
+	if c.remote == nil {
+		return c
+	}
+	s := *c
+	s.tally = &tally{}
+	return &s
 }
 
 // Remote returns the store behind the cache, nil when there is none.
@@ -196,10 +224,20 @@ func (rm *remote) isOffline() bool {
 	return rm.offline
 }
 
-func (rm *remote) count(f func(s *RemoteStats)) {
+// count applies f to the process's figures and to those of view t (nil:
+// none).
+func (rm *remote) count(t *tally, f func(s *RemoteStats)) {
 	rm.mu.Lock()
 	f(&rm.stats)
+	if t != nil {
+		f(&t.stats)
+	}
 	rm.mu.Unlock()
+}
+
+// finished reports whether object upload seq is done (rm.mu held).
+func (rm *remote) finished(seq uint64) bool {
+	return seq <= rm.watermark || rm.done[seq]
 }
 
 // queueObject uploads object id once it is stored locally.
@@ -209,19 +247,33 @@ func (c *Cache) queueObject(id OutputID) {
 		return
 	}
 	rm.mu.Lock()
-	if rm.closed || rm.sent[id] {
+	if rm.closed {
+		rm.mu.Unlock()
+		return
+	}
+	t := c.tally
+	if rm.sent[id] {
+		// Queued through another view, perhaps: this one's entries
+		// wait for it all the same.
+		if seq := rm.seqOf[id]; seq > 0 && !rm.finished(seq) {
+			t.deps = append(t.deps, seq)
+		}
 		rm.mu.Unlock()
 		return
 	}
 	rm.sent[id] = true
 	rm.enqueued++
+	rm.seqOf[id] = rm.enqueued
 	rm.pending++
-	u := upload{seq: rm.enqueued, id: id}
+	t.pending++
+	t.deps = append(t.deps, rm.enqueued)
+	u := upload{seq: rm.enqueued, id: id, t: t}
 	rm.mu.Unlock()
 	rm.jobs <- u
 }
 
-// queueEntry uploads an entry's bytes after the objects stored before it.
+// queueEntry uploads an entry's bytes after the objects this view stored
+// (or relied on) before it: those its result refers to are among them.
 func (c *Cache) queueEntry(id ActionID, data []byte) {
 	rm := c.remote
 	if rm == nil {
@@ -232,8 +284,11 @@ func (c *Cache) queueEntry(id ActionID, data []byte) {
 		rm.mu.Unlock()
 		return
 	}
-	u := upload{id: id, after: rm.enqueued, data: data}
+	t := c.tally
+	t.deps = slices.DeleteFunc(t.deps, rm.finished)
+	u := upload{id: id, wait: slices.Clone(t.deps), data: data, t: t}
 	rm.pending++
+	t.pending++
 	rm.knowShared(id)
 	rm.mu.Unlock()
 	rm.jobs <- u
@@ -294,7 +349,7 @@ func (rm *remote) work(c *Cache) {
 	for u := range rm.jobs {
 		var err error
 		if u.seq > 0 {
-			err = rm.putObject(c, OutputID(u.id))
+			err = rm.putObject(c, OutputID(u.id), u.t)
 			rm.mu.Lock()
 			rm.done[u.seq] = true
 			for rm.done[rm.watermark+1] {
@@ -305,28 +360,32 @@ func (rm *remote) work(c *Cache) {
 			rm.mu.Unlock()
 		} else {
 			rm.mu.Lock()
-			for rm.watermark < u.after && rm.ctx.Err() == nil {
+			for slices.ContainsFunc(u.wait, func(seq uint64) bool { return !rm.finished(seq) }) && rm.ctx.Err() == nil {
 				rm.cond.Wait()
 			}
 			rm.mu.Unlock()
-			err = rm.putEntry(ActionID(u.id), u.data)
+			err = rm.putEntry(ActionID(u.id), u.data, u.t)
 		}
 		rm.mu.Lock()
 		if err != nil {
-			rm.stats.Failed++
-			if rm.stats.FirstError == nil {
-				rm.stats.FirstError = err
+			for _, s := range []*RemoteStats{&rm.stats, &u.t.stats} {
+				s.Failed++
+				if s.FirstError == nil {
+					s.FirstError = err
+				}
 			}
 		}
 		rm.pending--
+		u.t.pending--
 		rm.cond.Broadcast()
 		rm.mu.Unlock()
 	}
 }
 
-// WaitUploads waits until what was queued so far is uploaded (or, once
-// ctx is done, stops waiting) and returns what the cache exchanged with
-// its remote since it was attached. Uploads go on after it.
+// WaitUploads waits until what was queued through c (the cache, or one
+// Session of it) is uploaded, or, once ctx is done, stops waiting; it
+// returns what c exchanged with the remote since it was attached or the
+// session began. Uploads go on after it.
 func (c *Cache) WaitUploads(ctx context.Context) RemoteStats {
 	rm := c.remote
 	if rm == nil {
@@ -340,10 +399,10 @@ func (c *Cache) WaitUploads(ctx context.Context) RemoteStats {
 	defer stop()
 	rm.mu.Lock()
 	defer rm.mu.Unlock()
-	for rm.pending > 0 && ctx.Err() == nil {
+	for c.tally.pending > 0 && ctx.Err() == nil {
 		rm.cond.Wait()
 	}
-	return rm.stats
+	return c.tally.stats
 }
 
 // RemoteStatsSince is the difference between two readings of
@@ -358,21 +417,13 @@ func RemoteStatsSince(now, before RemoteStats) RemoteStats {
 	return d
 }
 
-// RemoteStatsNow returns what the cache exchanged with its remote so far.
-func (c *Cache) RemoteStatsNow() RemoteStats {
-	if c.remote == nil {
-		return RemoteStats{}
-	}
-	return c.remote.snapshot()
-}
-
 func (rm *remote) replace(id [32]byte) bool {
 	rm.mu.Lock()
 	defer rm.mu.Unlock()
 	return rm.damaged[id]
 }
 
-func (rm *remote) putObject(c *Cache, id OutputID) error {
+func (rm *remote) putObject(c *Cache, id OutputID, t *tally) error {
 	if err := rm.ctx.Err(); err != nil {
 		return err
 	}
@@ -397,12 +448,12 @@ func (rm *remote) putObject(c *Cache, id OutputID) error {
 			return nil
 		}
 	}
-	return rm.put(key, f, st.Size(), !replace)
+	return rm.put(key, f, st.Size(), !replace, t)
 }
 
 // put uploads one object or entry and counts it; one the store already
 // holds (a create-only put refused) is no error and is not counted.
-func (rm *remote) put(key string, r io.ReadSeeker, size int64, ifAbsent bool) error {
+func (rm *remote) put(key string, r io.ReadSeeker, size int64, ifAbsent bool, t *tally) error {
 	err := rm.r.Put(rm.ctx, key, r, size, ifAbsent)
 	rm.result(err)
 	switch {
@@ -411,18 +462,18 @@ func (rm *remote) put(key string, r io.ReadSeeker, size int64, ifAbsent bool) er
 	case err != nil:
 		return err
 	}
-	rm.count(func(s *RemoteStats) { s.Uploaded++; s.UploadedBytes += size })
+	rm.count(t, func(s *RemoteStats) { s.Uploaded++; s.UploadedBytes += size })
 	return nil
 }
 
-func (rm *remote) putEntry(id ActionID, data []byte) error {
+func (rm *remote) putEntry(id ActionID, data []byte, t *tally) error {
 	if err := rm.ctx.Err(); err != nil {
 		return err
 	}
 	if rm.isOffline() {
 		return errOffline
 	}
-	return rm.put(remoteKey(RemoteEntries, id), bytes.NewReader(data), int64(len(data)), !rm.replace(id))
+	return rm.put(remoteKey(RemoteEntries, id), bytes.NewReader(data), int64(len(data)), !rm.replace(id), t)
 }
 
 // remoteGet looks an entry up in the remote after a local miss. What it
@@ -441,7 +492,7 @@ func (c *Cache) remoteGet(id ActionID) (Entry, []byte, error) {
 	}
 	b := buf.Bytes()
 	damaged := func(err error) (Entry, []byte, error) {
-		rm.markDamaged(id)
+		rm.markDamaged(id, c.tally)
 		return Entry{}, nil, fmt.Errorf("%s: entry %s: %v: %w", rm.r, id.Short(), err, errDamaged)
 	}
 	e, inline, err := checkEntry(id, b)
@@ -458,7 +509,7 @@ func (c *Cache) remoteGet(id ActionID) (Entry, []byte, error) {
 	if err := c.keepFetched(id, b); err != nil {
 		return Entry{}, nil, err
 	}
-	rm.count(func(s *RemoteStats) { s.Fetched++; s.FetchedBytes += int64(len(b)) })
+	rm.count(c.tally, func(s *RemoteStats) { s.Fetched++; s.FetchedBytes += int64(len(b)) })
 	return e, inline, nil
 }
 
@@ -488,11 +539,13 @@ func (c *Cache) keepFetched(id ActionID, b []byte) error {
 	return nil
 }
 
-func (rm *remote) markDamaged(id [32]byte) {
+// markDamaged notes that the remote's copy of id is damaged, counted for
+// view t too.
+func (rm *remote) markDamaged(id [32]byte, t *tally) {
 	rm.mu.Lock()
 	rm.damaged[id] = true
-	rm.stats.Damaged++
 	rm.mu.Unlock()
+	rm.count(t, func(s *RemoteStats) { s.Damaged++ })
 }
 
 // fetchObject copies object id from the remote into the local cache,
@@ -527,7 +580,7 @@ func (c *Cache) fetchObject(id OutputID, size int64) error {
 		return fmt.Errorf("fetch object %s: %w", id.Short(), err)
 	}
 	if (size >= 0 && n != size) || OutputID(h.Sum(nil)) != id {
-		rm.markDamaged(id)
+		rm.markDamaged(id, c.tally)
 		return fmt.Errorf("%s: object %s: size or digest mismatch: %w", rm.r, id.Short(), errDamaged)
 	}
 	name := c.ObjectPath(id)
@@ -543,9 +596,8 @@ func (c *Cache) fetchObject(id OutputID, size int64) error {
 	kept = true
 	rm.mu.Lock()
 	rm.sent[id] = true // the remote has it
-	rm.stats.Fetched++
-	rm.stats.FetchedBytes += n
 	rm.mu.Unlock()
+	rm.count(c.tally, func(s *RemoteStats) { s.Fetched++; s.FetchedBytes += n })
 	return nil
 }
 
@@ -659,10 +711,10 @@ func (c *Cache) Push(ctx context.Context) (RemoteStats, error) {
 	var mu sync.Mutex
 	err = each(ctx, local, func(id OutputID) error {
 		if sum, _, err := filehash.Sum(c.ObjectPath(id)); err != nil || OutputID(sum) != id {
-			rm.count(func(s *RemoteStats) { s.Damaged++ })
+			rm.count(c.tally, func(s *RemoteStats) { s.Damaged++ })
 			return nil // cache verify removes it
 		}
-		if err := rm.putObject(c, id); err != nil {
+		if err := rm.putObject(c, id, c.tally); err != nil {
 			return err
 		}
 		mu.Lock()
@@ -700,7 +752,7 @@ func (c *Cache) Push(ctx context.Context) (RemoteStats, error) {
 			sends = append(sends, upload{id: id, data: append(c.entryLine(id, e.Output, e.Size), data...)})
 		}
 	}
-	err = each(ctx, sends, func(u upload) error { return rm.putEntry(ActionID(u.id), u.data) })
+	err = each(ctx, sends, func(u upload) error { return rm.putEntry(ActionID(u.id), u.data, c.tally) })
 	return rm.since(before), err
 }
 

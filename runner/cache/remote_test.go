@@ -441,3 +441,54 @@ func TestShareSendsWhatTheRemoteLacks(t *testing.T) {
 		t.Error("an entry found in the remote is not Shared")
 	}
 }
+
+// Sessions of one cache (the steps a worker carries out at once) wait for
+// their own uploads and count their own: a step does not wait for the
+// images another is still sending, nor report them as its own. An entry
+// still waits for an object it refers to that another session queued.
+func TestSessionsWaitForTheirOwnUploads(t *testing.T) {
+	r := memstore.New()
+	r.BlockOn, r.Release = "cas/", make(chan struct{})
+	release := sync.OnceFunc(func() { close(r.Release) })
+	c := remoteCache(t, r) // its cleanup waits for the uploads...
+	t.Cleanup(release)     // ...which go on once released, even on a failure
+	a, b := c.Session(), c.Session()
+	large := bytes.Repeat([]byte("x"), inlineMax+1)
+	if _, err := b.PutBytes(action("large"), large); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.PutBytes(action("small"), []byte(`{"score":1}`)); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if st := a.WaitUploads(ctx); ctx.Err() != nil || st.Uploaded != 1 {
+		t.Fatalf("session a: %+v (%v); want its one entry uploaded without waiting for b's object", st, ctx.Err())
+	}
+
+	// The same large result under another action, through a: its entry
+	// waits for the object b is still sending.
+	if _, err := a.PutBytes(action("large too"), large); err != nil {
+		t.Fatal(err)
+	}
+	short, cancelShort := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancelShort()
+	a.WaitUploads(short)
+	key := remoteKey(RemoteEntries, action("large too"))
+	r.Mu.Lock()
+	_, early := r.Objs[key]
+	r.Mu.Unlock()
+	if early {
+		t.Fatal("an entry reached the store before the object it refers to")
+	}
+	release()
+	if st := a.WaitUploads(context.Background()); st.Uploaded != 2 {
+		t.Errorf("session a: %+v, want its 2 entries (b sent the object)", st)
+	}
+	if st := b.WaitUploads(context.Background()); st.Uploaded != 2 {
+		t.Errorf("session b: %+v, want its object and entry", st)
+	}
+	if st := c.FlushRemote(context.Background()); st.Uploaded != 4 {
+		t.Errorf("the whole cache: %+v, want the 4 uploads", st)
+	}
+}
