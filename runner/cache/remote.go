@@ -93,7 +93,7 @@ type remote struct {
 	done      map[uint64]bool     // objects finished beyond the watermark
 	watermark uint64              // every object up to it is finished
 	sent      map[[32]byte]bool   // objects queued, fetched or known there
-	seqOf     map[[32]byte]uint64 // the place in the queue of those queued
+	seqOf     map[[32]byte]uint64 // the place in the queue of those not done
 	// shared are the entries this process put in the remote or found
 	// there (Shared).
 	shared  map[[32]byte]bool
@@ -351,6 +351,7 @@ func (rm *remote) work(c *Cache) {
 		if u.seq > 0 {
 			err = rm.putObject(c, OutputID(u.id), u.t)
 			rm.mu.Lock()
+			delete(rm.seqOf, u.id) // nothing is to wait for it now
 			rm.done[u.seq] = true
 			for rm.done[rm.watermark+1] {
 				delete(rm.done, rm.watermark+1)
