@@ -427,8 +427,10 @@ func (o *objectWriter) abort() {
 
 // commit stores what was written under its digest. Not synced: every read
 // of an object checks its size and digest, so one a crash damaged is a
-// miss; and it is renamed over whatever holds its name, so storing the same
-// content again repairs it.
+// miss; and it is renamed over whatever damaged copy holds its name, so
+// storing the same content again repairs it. An intact copy is kept: it
+// may be open (read, or being uploaded), and Windows refuses a rename over
+// an open file.
 func (o *objectWriter) commit() (id OutputID, err error) {
 	tmp := o.f.Name()
 	defer func() {
@@ -441,6 +443,13 @@ func (o *objectWriter) commit() (id OutputID, err error) {
 	}
 	o.h.Sum(id[:0])
 	name := o.c.ObjectPath(id)
+	if st, err := os.Stat(name); err == nil && st.Size() == o.n {
+		if sum, _, err := filehash.Sum(name); err == nil && OutputID(sum) == id {
+			os.Remove(tmp)
+			o.c.queueObject(id)
+			return id, nil
+		}
+	}
 	if err := os.MkdirAll(filepath.Dir(name), 0o777); err != nil {
 		return id, err
 	}

@@ -91,6 +91,41 @@ func TestCorruptObjectIsMiss(t *testing.T) {
 	}
 }
 
+// Storing content the cache has keeps the intact copy (which may be open:
+// Windows refuses a rename over an open file) and repairs a damaged one.
+func TestStoringAnObjectAgain(t *testing.T) {
+	c := newCache(t)
+	big := bytes.Repeat([]byte("x"), inlineMax+1)
+	out, err := c.PutBytes(action("a"), big)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := c.ObjectPath(out)
+	before, err := os.Stat(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.PutBytes(action("b"), big); err != nil {
+		t.Fatal(err)
+	}
+	if after, err := os.Stat(p); err != nil || !os.SameFile(before, after) {
+		t.Errorf("the intact object was replaced (%v)", err)
+	}
+
+	os.Chmod(p, 0o644)
+	damaged := bytes.Clone(big)
+	damaged[0] = 'y' // the same size
+	if err := os.WriteFile(p, damaged, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.PutBytes(action("c"), big); err != nil {
+		t.Fatal(err)
+	}
+	if got, _, err := c.GetBytes(action("a")); err != nil || !bytes.Equal(got, big) {
+		t.Errorf("after storing it again: %d bytes, %v; want the object repaired", len(got), err)
+	}
+}
+
 func TestCorruptInlineResultIsMiss(t *testing.T) {
 	c := newCache(t)
 	id := action("a")
