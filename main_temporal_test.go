@@ -53,10 +53,6 @@ func temporalServer(ts *testscript.TestScript, neg bool, args []string) {
 			port, _ = strconv.Atoi(p)
 		}
 	}
-	if port == 0 {
-		port, err = s3test.FreePort()
-		ts.Check(err)
-	}
 	path := ""
 	if *db != "" {
 		path = ts.MkAbs(*db)

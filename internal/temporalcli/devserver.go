@@ -2,8 +2,10 @@ package temporalcli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os/exec"
 	"slices"
 	"strconv"
@@ -33,7 +35,33 @@ type DevServer struct {
 
 // StartDevServer starts `temporal server start-dev` on 127.0.0.1:port
 // (state in db, or in memory when db is ""), and waits until it serves.
+// Port 0 is any free port. One free when chosen can be taken before the
+// server binds it (tests start servers side by side), so a server that
+// exits before it serves is started again on another, twice at most.
 func StartDevServer(bin string, port int, db string, headless bool, logw io.Writer, config ...string) (*DevServer, error) {
+	if port != 0 {
+		return startDevServer(bin, port, db, headless, logw, config...)
+	}
+	var err error
+	for range 3 {
+		var l net.Listener
+		if l, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
+			return nil, err
+		}
+		port := l.Addr().(*net.TCPAddr).Port
+		l.Close()
+		var s *DevServer
+		if s, err = startDevServer(bin, port, db, headless, logw, config...); !errors.Is(err, errExited) {
+			return s, err
+		}
+	}
+	return nil, err
+}
+
+// errExited is a dev server's exit before it served.
+var errExited = errors.New("the Temporal dev server exited")
+
+func startDevServer(bin string, port int, db string, headless bool, logw io.Writer, config ...string) (*DevServer, error) {
 	args := []string{"server", "start-dev", "--ip", "127.0.0.1", "--port", strconv.Itoa(port), "--log-level", "warn"}
 	if headless {
 		args = append(args, "--headless")
@@ -65,7 +93,7 @@ func StartDevServer(bin string, port int, db string, headless bool, logw io.Writ
 		}
 		select {
 		case <-s.done:
-			return nil, fmt.Errorf("the Temporal dev server exited: %v", cmd.ProcessState)
+			return nil, fmt.Errorf("%w: %v", errExited, cmd.ProcessState)
 		case <-time.After(50 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {

@@ -49,11 +49,7 @@ func TestWatchAsksWhenSomethingHappens(t *testing.T) {
 		}
 		t.Skip(err)
 	}
-	port, err := s3test.FreePort()
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := temporalcli.StartDevServer(bin, port, "", true, io.Discard)
+	srv, err := temporalcli.StartDevServer(bin, 0, "", true, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
