@@ -121,11 +121,13 @@ func Run(ctx workflow.Context, spec RunSpec) (*Result, error) {
 		}
 	}
 	carried := len(res.Outcomes)
-	// What every activity is told of the run: not the carried outcomes
-	// (each is told those of the steps it needs), which would make every
-	// input as large as the run.
+	// What every activity is told of the run: how to load it. Not the
+	// carried outcomes (each is told those of the steps it needs), nor
+	// the graph, which is the workflow's: either would make every input
+	// as large as the run, and the history grow with the square of its
+	// steps.
 	taskSpec := spec
-	taskSpec.Done = nil
+	taskSpec.Done, taskSpec.Steps = nil, nil
 	running := map[string]bool{}
 	done := func(id string) bool { return res.Outcomes[id] != nil }
 	if err := workflow.SetQueryHandler(ctx, SpecQuery, func() (RunSpec, error) { return spec, nil }); err != nil {
