@@ -13,7 +13,6 @@ import (
 
 	"github.com/lifeos/lifeos/internal/atomicfile"
 	"github.com/lifeos/lifeos/internal/cost"
-	"github.com/lifeos/lifeos/internal/par"
 	"github.com/lifeos/lifeos/internal/pathglob"
 	"github.com/lifeos/lifeos/runner/cache"
 )
@@ -138,10 +137,7 @@ func (e *engine) adoptBundles() {
 	for _, o := range e.o.Elsewhere {
 		bundles = append(bundles, o.Entries...)
 	}
-	par.Each(context.Background(), cache.Transfers, bundles, func(id cache.OutputID) error {
-		e.cache.AdoptEntries(id)
-		return nil
-	})
+	e.cache.AdoptEntries(bundles...)
 }
 
 // carriedID is where the result of an element that is not cached is

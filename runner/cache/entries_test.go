@@ -29,25 +29,30 @@ func TestEntryBundlesSaveRequests(t *testing.T) {
 		t.Fatal(err)
 	}
 	ids = append(ids, action("large"), action("never stored"))
-	bundle, n, err := worker.BundleEntries(ctx, ids)
-	if err != nil || n != 3 {
-		t.Fatalf("bundle: %d entries, %v; want the 3 with their results inside", n, err)
+	// Two chunks' bundles: the first two results, and the third.
+	bundle, n, err := worker.BundleEntries(ctx, ids[:2])
+	if err != nil || n != 2 {
+		t.Fatalf("bundle: %d entries, %v; want 2", n, err)
+	}
+	bundle2, n, err := worker.BundleEntries(ctx, ids[2:])
+	if err != nil || n != 1 {
+		t.Fatalf("second bundle: %d entries, %v; want the 1 with its result inside", n, err)
 	}
 	worker.FlushRemote(ctx)
-	if got, err := worker.AdoptEntries(bundle); err != nil || got != 0 {
-		t.Errorf("the worker adopted %d of its own bundle (%v): it has them", got, err)
+	if got, err := worker.AdoptEntries(bundle, bundle2); err != nil || got != 0 {
+		t.Errorf("the worker adopted %d of its own bundles (%v): it has them", got, err)
 	}
 
 	here := remoteCache(t, r)
 	gets, tries := r.Gets, r.Tries
-	if got, err := here.AdoptEntries(bundle); err != nil || got != 3 {
+	if got, err := here.AdoptEntries(bundle, bundle2); err != nil || got != 3 {
 		t.Fatalf("adopted %d, %v; want 3", got, err)
 	}
 	here.FlushRemote(ctx)
 	if r.Tries != tries {
 		t.Errorf("adopting asked the store to put %d things, which it has", r.Tries-tries)
 	}
-	// One file for the bundle's entries, not one each.
+	// One file for the bundles' entries, not one each, nor one a bundle.
 	if st, err := here.Stats(); err != nil || st.Entries != 3 || st.Packs != 1 || st.Packed != 3 {
 		t.Errorf("after adopting: %+v, %v; want 3 entries, in 1 pack", st, err)
 	}
@@ -60,8 +65,8 @@ func TestEntryBundlesSaveRequests(t *testing.T) {
 			t.Errorf("entry %d adopted but not known to be in the shared store", i)
 		}
 	}
-	if r.Gets != gets+1 {
-		t.Errorf("%d requests, want 1 (the bundle)", r.Gets-gets)
+	if r.Gets != gets+2 {
+		t.Errorf("%d requests, want 2 (the bundles)", r.Gets-gets)
 	}
 	if got, _, err := here.GetBytes(action("large")); err != nil || !bytes.Equal(got, large) {
 		t.Errorf("the large result, not bundled, is still found: %d bytes, %v", len(got), err)
@@ -92,6 +97,22 @@ func TestEntryBundlesAreChecked(t *testing.T) {
 	here := remoteCache(t, r)
 	if n, err := here.AdoptEntries(bundle); err == nil || n != 0 {
 		t.Errorf("damaged bundle: adopted %d, %v", n, err)
+	}
+	// Beside a good one, the good one is adopted.
+	good := action("good")
+	if _, err := worker.PutBytes(good, []byte(`{"score":2}`)); err != nil {
+		t.Fatal(err)
+	}
+	goodBundle, _, err := worker.BundleEntries(ctx, []ActionID{good})
+	if err != nil {
+		t.Fatal(err)
+	}
+	worker.FlushRemote(ctx)
+	if n, err := here.AdoptEntries(bundle, goodBundle); err == nil || n != 1 {
+		t.Errorf("a damaged bundle and a good one: adopted %d, %v; want 1 and the error", n, err)
+	}
+	if st, err := here.Stats(); err != nil || st.Packed != 1 {
+		t.Errorf("after adopting: %+v, %v; want the good bundle's entry alone", st, err)
 	}
 
 	// Well formed, but its entry is filed under another action.
