@@ -80,13 +80,7 @@ func TestEntryBundlesAreChecked(t *testing.T) {
 	r := memstore.New()
 	worker := remoteCache(t, r)
 	id := action("small")
-	if _, err := worker.PutBytes(id, []byte(`{"score":1}`)); err != nil {
-		t.Fatal(err)
-	}
-	bundle, _, err := worker.BundleEntries(ctx, []ActionID{id})
-	if err != nil {
-		t.Fatal(err)
-	}
+	bundle := bundleOne(t, worker, id, `{"score":1}`)
 	key := "cas/" + bundle.String()[:2] + "/" + bundle.String()
 	r.Mu.Lock()
 	b := bytes.Clone(r.Objs[key])
@@ -99,14 +93,7 @@ func TestEntryBundlesAreChecked(t *testing.T) {
 		t.Errorf("damaged bundle: adopted %d, %v", n, err)
 	}
 	// Beside a good one, the good one is adopted.
-	good := action("good")
-	if _, err := worker.PutBytes(good, []byte(`{"score":2}`)); err != nil {
-		t.Fatal(err)
-	}
-	goodBundle, _, err := worker.BundleEntries(ctx, []ActionID{good})
-	if err != nil {
-		t.Fatal(err)
-	}
+	goodBundle := bundleOne(t, worker, action("good"), `{"score":2}`)
 	worker.FlushRemote(ctx)
 	if n, err := here.AdoptEntries(bundle, goodBundle); err == nil || n != 1 {
 		t.Errorf("a damaged bundle and a good one: adopted %d, %v; want 1 and the error", n, err)
@@ -129,4 +116,17 @@ func TestEntryBundlesAreChecked(t *testing.T) {
 	if _, _, err := here.GetBytes(other); !IsMiss(err) {
 		t.Errorf("the lying entry is served: %v", err)
 	}
+}
+
+// bundleOne stores result under id in c and bundles that one entry.
+func bundleOne(t *testing.T, c *Cache, id ActionID, result string) OutputID {
+	t.Helper()
+	if _, err := c.PutBytes(id, []byte(result)); err != nil {
+		t.Fatal(err)
+	}
+	bundle, _, err := c.BundleEntries(context.Background(), []ActionID{id})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return bundle
 }
