@@ -428,9 +428,8 @@ func (o *objectWriter) abort() {
 // commit stores what was written under its digest. Not synced: every read
 // of an object checks its size and digest, so one a crash damaged is a
 // miss; and it is renamed over whatever damaged copy holds its name, so
-// storing the same content again repairs it. An intact copy is kept: it
-// may be open (read, or being uploaded), and Windows refuses a rename over
-// an open file.
+// storing the same content again repairs it. An intact copy is kept
+// (keepIntact).
 func (o *objectWriter) commit() (id OutputID, err error) {
 	tmp := o.f.Name()
 	defer func() {
@@ -442,14 +441,11 @@ func (o *objectWriter) commit() (id OutputID, err error) {
 		return id, fmt.Errorf("store object: %w", err)
 	}
 	o.h.Sum(id[:0])
-	name := o.c.ObjectPath(id)
-	if st, err := os.Stat(name); err == nil && st.Size() == o.n {
-		if sum, _, err := filehash.Sum(name); err == nil && OutputID(sum) == id {
-			os.Remove(tmp)
-			o.c.queueObject(id)
-			return id, nil
-		}
+	if o.c.keepIntact(id, o.n) {
+		os.Remove(tmp)
+		return id, nil
 	}
+	name := o.c.ObjectPath(id)
 	if err := os.MkdirAll(filepath.Dir(name), 0o777); err != nil {
 		return id, err
 	}
@@ -521,21 +517,32 @@ func (s *spillWriter) Write(b []byte) (int, error) {
 	return n, err
 }
 
-// PutData stores data as an object and returns its id. An intact object
-// already holding data is not written again, only marked as used now, so
-// that Trim keeps it while it keeps being stored; a damaged one is
-// replaced.
+// PutData stores data as an object and returns its id, as PutObject
+// does, without writing a temporary file when the object is there.
 func (c *Cache) PutData(data []byte) (OutputID, error) {
-	id := Sum(data)
-	name := c.ObjectPath(id)
-	if sum, n, err := filehash.Sum(name); err == nil && n == int64(len(data)) && OutputID(sum) == id {
-		now := c.Now()
-		if err := os.Chtimes(name, now, now); err == nil {
-			c.queueObject(id)
-			return id, nil
-		}
+	if id := Sum(data); c.keepIntact(id, int64(len(data))) {
+		return id, nil
 	}
 	return c.PutObject(bytes.NewReader(data))
+}
+
+// keepIntact reports whether object id is stored intact, size bytes, and
+// if so marks it used now (Trim keeps it while it keeps being stored) and
+// queues it for the shared store. Storing it again would only replace a
+// good copy, which may be open: Windows refuses a rename over an open
+// file.
+func (c *Cache) keepIntact(id OutputID, size int64) bool {
+	name := c.ObjectPath(id)
+	sum, n, err := filehash.Sum(name)
+	if err != nil || n != size || OutputID(sum) != id {
+		return false
+	}
+	now := c.Now()
+	if os.Chtimes(name, now, now) != nil {
+		return false
+	}
+	c.queueObject(id)
+	return true
 }
 
 // Touch marks object id as used now, so that Trim keeps it.

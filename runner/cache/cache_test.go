@@ -92,7 +92,8 @@ func TestCorruptObjectIsMiss(t *testing.T) {
 }
 
 // Storing content the cache has keeps the intact copy (which may be open:
-// Windows refuses a rename over an open file) and repairs a damaged one.
+// Windows refuses a rename over an open file), marked used now, and
+// repairs a damaged one.
 func TestStoringAnObjectAgain(t *testing.T) {
 	c := newCache(t)
 	big := bytes.Repeat([]byte("x"), inlineMax+1)
@@ -101,6 +102,10 @@ func TestStoringAnObjectAgain(t *testing.T) {
 		t.Fatal(err)
 	}
 	p := c.ObjectPath(out)
+	old := time.Now().Add(-40 * 24 * time.Hour)
+	if err := os.Chtimes(p, old, old); err != nil {
+		t.Fatal(err)
+	}
 	before, err := os.Stat(p)
 	if err != nil {
 		t.Fatal(err)
@@ -108,8 +113,11 @@ func TestStoringAnObjectAgain(t *testing.T) {
 	if _, err := c.PutBytes(action("b"), big); err != nil {
 		t.Fatal(err)
 	}
-	if after, err := os.Stat(p); err != nil || !os.SameFile(before, after) {
+	after, err := os.Stat(p)
+	if err != nil || !os.SameFile(before, after) {
 		t.Errorf("the intact object was replaced (%v)", err)
+	} else if !after.ModTime().After(old.Add(time.Hour)) {
+		t.Errorf("the object stored again is still marked used %s", after.ModTime())
 	}
 
 	os.Chmod(p, 0o644)
