@@ -100,7 +100,6 @@ type remote struct {
 	damaged map[[32]byte]bool // remote copies found damaged: replace them
 	stats   RemoteStats
 	closed  bool
-	pending int // uploads queued and not finished
 	// After offlineAfter failures in a row (each already retried by the
 	// client), the remote is taken as unreachable for the rest of the
 	// process: a dead endpoint must not cost every lookup its retries.
@@ -224,14 +223,11 @@ func (rm *remote) isOffline() bool {
 	return rm.offline
 }
 
-// count applies f to the process's figures and to those of view t (nil:
-// none).
+// count applies f to the process's figures and to those of view t.
 func (rm *remote) count(t *tally, f func(s *RemoteStats)) {
 	rm.mu.Lock()
 	f(&rm.stats)
-	if t != nil {
-		f(&t.stats)
-	}
+	f(&t.stats)
 	rm.mu.Unlock()
 }
 
@@ -264,7 +260,6 @@ func (c *Cache) queueObject(id OutputID) {
 	rm.sent[id] = true
 	rm.enqueued++
 	rm.seqOf[id] = rm.enqueued
-	rm.pending++
 	t.pending++
 	t.deps = append(t.deps, rm.enqueued)
 	u := upload{seq: rm.enqueued, id: id, t: t}
@@ -287,7 +282,6 @@ func (c *Cache) queueEntry(id ActionID, data []byte) {
 	t := c.tally
 	t.deps = slices.DeleteFunc(t.deps, rm.finished)
 	u := upload{id: id, wait: slices.Clone(t.deps), data: data, t: t}
-	rm.pending++
 	t.pending++
 	rm.knowShared(id)
 	rm.mu.Unlock()
@@ -376,7 +370,6 @@ func (rm *remote) work(c *Cache) {
 				}
 			}
 		}
-		rm.pending--
 		u.t.pending--
 		rm.cond.Broadcast()
 		rm.mu.Unlock()
