@@ -55,9 +55,8 @@ cp "$here/runner/testdata/bench.yaml" "$work/each/pipelines/p.yaml"
 ms() { # ms ENGINE BUCKET DIR: wall milliseconds of one cold run
 	# Also the CPU, in clock ticks, of the command (with the processes it
 	# waited for) in $work/$2.cpu, and of each server and the worker in
-	# $work/$2.servers: the wall time of a cold run on a shared 2-core
-	# machine varies by seconds from one run to the next; the CPU less so.
-	local start end before
+	# $work/$2.servers.
+	local start end before i
 	before=$(cpu "${pids[@]}")
 	start=$(date +%s%N)
 	(cd "$3" && rm -rf .lifeos out && LIFEOS_CACHE=s3://bench/$2 lifeos run -q --engine "$1" ${CHUNK:+$( [ "$1" = temporal ] && echo --chunk "$CHUNK")} pipelines/p.yaml > "$work/$2.log" 2>&1 &&
