@@ -219,6 +219,14 @@ func (e *engine) start(ctx context.Context, n *node) []*element {
 // spent a twentieth of its time listing and sorting them).
 func (e *engine) glob(s *Step) ([]string, error) {
 	g := s.Foreach.Glob
+	if e.o.NoDownload && e.left.active() {
+		files, err := e.walkLeft([]string{g})
+		names := make([]string, len(files))
+		for i, f := range files {
+			names[i] = f.rel
+		}
+		return names, err
+	}
 	dir, ok := pathglob.OneDir(g)
 	if !ok || e.state == nil {
 		return pathglob.Files(e.plan.Root, []string{g})

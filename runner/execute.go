@@ -248,6 +248,9 @@ func (e *engine) restore(el *element) bool {
 	if err != nil {
 		return false
 	}
+	if leave && !e.explain {
+		e.left.add(&res)
+	}
 	el.outputs, el.outJSON, el.output = outputs, outJSON, entry.Output
 	switch {
 	case changes.count() == 0:

@@ -132,7 +132,25 @@ func (e *engine) actionKey(el *element, resolved any) (*Hash, error) {
 			h.Add("upstream", d.s.ID, e.outputIDs(d))
 		}
 	}
-	if len(el.deps.Reads) > 0 {
+	if len(el.deps.Reads) > 0 && e.o.NoDownload && e.left.active() {
+		files, err := e.walkLeft(el.deps.Reads)
+		if err != nil {
+			return nil, err
+		}
+		for _, f := range files {
+			sum := f.sum
+			if !f.left {
+				st, err := e.stampOfEntry(f.rel, f.d)
+				if err == nil {
+					sum, _, err = e.stat.SumStamp(pathglob.Abs(e.plan.Root, f.rel), st.size, st.mtime, st.ino)
+				}
+				if err != nil {
+					return nil, fmt.Errorf("hash input: %w", err)
+				}
+			}
+			h.Add("file", f.rel, sum.String())
+		}
+	} else if len(el.deps.Reads) > 0 {
 		el.inDir = e.listedDir(el.deps.Reads) // before it is listed
 		byFolder, err := pathglob.WalkListed(e.plan.Root, el.deps.Reads, func(rel string, d fs.DirEntry) error {
 			st, err := e.stampOfEntry(rel, d)
@@ -165,7 +183,9 @@ func (e *engine) actionKey(el *element, resolved any) (*Hash, error) {
 func (e *engine) memoFingerprint(n *node) ([16]byte, bool) {
 	var fp [16]byte
 	s := n.s
-	if e.cache == nil || !s.Cache || !s.memoable() {
+	if e.cache == nil || !s.Cache || !s.memoable() || e.o.NoDownload {
+		// Without the download, the workspace's files are not the run's
+		// (left.go): every element is found by its key.
 		return fp, false
 	}
 	h := sha256.New()

@@ -110,9 +110,12 @@ type engine struct {
 	runEnv   map[string]any
 	idWidth  int // for aligned progress lines
 	seen     seenStamps
-	stats    *filehash.DirStats // stats through open folders, for memos
-	sweptMu  sync.Mutex
-	swept    map[string]bool // directories swept of temporary files this run
+	// left are the files --no-download left in the shared cache, which
+	// the steps after them read (left.go).
+	left    leftFiles
+	stats   *filehash.DirStats // stats through open folders, for memos
+	sweptMu sync.Mutex
+	swept   map[string]bool // directories swept of temporary files this run
 	// noRecord says the run record could not be written.
 	noRecord bool
 	// prepared waits for the run's record file (Run) and says whether it

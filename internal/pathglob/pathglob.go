@@ -381,6 +381,10 @@ func (e *entry) IsDir() bool                { return e.e.Type == fs.ModeDir }
 func (e *entry) Type() fs.FileMode          { return e.e.Type }
 func (e *entry) Info() (fs.FileInfo, error) { return os.Lstat(filepath.Join(e.dir, e.e.Name)) }
 
+// HasMeta reports whether a pattern has glob characters: without them it
+// names one file or folder.
+func HasMeta(p string) bool { return hasMeta(p) }
+
 func hasMeta(p string) bool {
 	for i := 0; i < len(p); i++ {
 		switch p[i] {

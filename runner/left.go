@@ -1,0 +1,154 @@
+package runner
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"path"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/bmatcuk/doublestar/v4"
+	"github.com/lifeos/lifeos/internal/pathglob"
+	"github.com/lifeos/lifeos/runner/cache"
+)
+
+// # Files left in the shared cache
+//
+// `run --engine temporal --no-download` records a run carried out on
+// workers without fetching the files its steps wrote. The steps after
+// them read those files (an exec's inputs, a foreach's glob), and their
+// results are found here by keys that must be the ones the workers
+// computed with the files in place. The workspace has them missing, or
+// as an older run left them; leftFiles holds what the results say they
+// are, and input patterns are matched through it (walkLeft): a left file
+// as if it were written, a file under a folder a left result owns whole
+// (its Roots) and not in that result as if it were removed, as a download
+// would have done.
+type leftFiles struct {
+	// Written as results are restored, read by every element after:
+	// the steps after a left one only read.
+	mu    sync.RWMutex
+	files map[string]cache.OutputID // workspace path -> content digest
+	roots []string
+}
+
+// add records the files of a result left in the shared cache.
+func (l *leftFiles) add(res *cache.Result) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.files == nil {
+		l.files = make(map[string]cache.OutputID, len(res.Files))
+	}
+	for _, f := range res.Files {
+		l.files[f.Path] = f.Object
+	}
+	l.roots = append(l.roots, res.Roots...)
+}
+
+// active reports whether a result was left with files or folders.
+func (l *leftFiles) active() bool {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return len(l.files) > 0 || len(l.roots) > 0
+}
+
+// leftEntry is a file an input pattern matches: in the workspace (d), or
+// left in the shared cache (left, with its digest).
+type leftEntry struct {
+	rel  string
+	d    fs.DirEntry
+	sum  cache.OutputID
+	left bool
+}
+
+// walkLeft is pathglob.Walk over the workspace as the steps carried out
+// elsewhere left it: the same files in the same order, each either on
+// disk or left in the shared cache.
+func (e *engine) walkLeft(patterns []string) ([]leftEntry, error) {
+	l := &e.left
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	hidden := func(rel string) bool {
+		if _, ok := l.files[rel]; ok {
+			return true
+		}
+		for _, r := range l.roots {
+			if rel == r || strings.HasPrefix(rel, r+"/") {
+				return true
+			}
+		}
+		return false
+	}
+	found := map[string]leftEntry{}
+	var outside []string
+	for _, p := range patterns {
+		if pathglob.Outside(p) {
+			outside = append(outside, p) // never a step's output
+			continue
+		}
+		if err := pathglob.Check(p); err != nil {
+			return nil, err
+		}
+		pat := path.Clean(filepath.ToSlash(p))
+		n := 0
+		for f, sum := range l.files {
+			if matchesLeft(pat, f) {
+				found[f] = leftEntry{rel: f, sum: sum, left: true}
+				n++
+			}
+		}
+		err := pathglob.Walk(e.plan.Root, []string{pat}, func(rel string, d fs.DirEntry) error {
+			if !hidden(rel) {
+				found[rel] = leftEntry{rel: rel, d: d}
+				n++
+			}
+			return nil
+		})
+		if errors.Is(err, fs.ErrNotExist) && n > 0 {
+			err = nil // a file or folder a left result holds
+		}
+		if err != nil {
+			return nil, err
+		}
+		if n == 0 && !pathglob.HasMeta(pat) {
+			// On disk, but removed by a left result's download.
+			return nil, fmt.Errorf("input %s: %w", pat, fs.ErrNotExist)
+		}
+	}
+	names := make([]string, 0, len(found))
+	for rel := range found {
+		names = append(names, rel)
+	}
+	sort.Strings(names) // the order of pathglob.Walk
+	out := make([]leftEntry, len(names))
+	for i, rel := range names {
+		out[i] = found[rel]
+	}
+	if len(outside) > 0 {
+		err := pathglob.Walk(e.plan.Root, outside, func(rel string, d fs.DirEntry) error {
+			out = append(out, leftEntry{rel: rel, d: d})
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// matchesLeft reports whether pattern pat matches the file f, or a folder
+// above it (which contributes every file below, as pathglob.Walk does).
+func matchesLeft(pat, f string) bool {
+	if !pathglob.HasMeta(pat) {
+		return f == pat || strings.HasPrefix(f, pat+"/")
+	}
+	for p := f; p != "." && p != "/" && p != ""; p = path.Dir(p) {
+		if ok, _ := doublestar.Match(pat, p); ok {
+			return true
+		}
+	}
+	return false
+}
