@@ -208,7 +208,7 @@ func (e *engine) whyRun(el *element) string {
 	if prev == el.action {
 		return "cached result missing or damaged"
 	}
-	lines, err := e.cache.Key(prev)
+	lines, err := e.keyLinesOf(el.n.s.ID, el.label, prev)
 	if err != nil {
 		return "inputs changed"
 	}
@@ -663,12 +663,8 @@ func (e *engine) store(el *element, outs steps.Outputs) error {
 	if e.debug["cacheverify"] {
 		prev, _, _ = e.cache.GetBytes(el.action)
 	}
-	// The key lines first: an entry without them only makes plan vaguer,
-	// and key files without an entry are trimmed.
 	if el.hash != nil { // a carried result has no key lines
-		if err := e.cache.PutKey(el.action, el.hash.Lines()); err != nil {
-			fmt.Fprintf(e.o.Stderr, "lifeos: warning: step %s: key lines not stored (plan will say less): %v\n", el.n.s.ID, err)
-		}
+		e.keys.add(el) // written with the key state (keylines.go)
 	}
 	if n := el.logf.size(); n > 0 && n <= maxKeptLog {
 		// For `run -v` to show when the result is reused.

@@ -112,7 +112,10 @@ type engine struct {
 	seen     seenStamps
 	// left are the files --no-download left in the shared cache, which
 	// the steps after them read (left.go).
-	left    leftFiles
+	left leftFiles
+	// keys are the key lines of the elements stored, written at the end
+	// (keylines.go).
+	keys    keyLines
 	stats   *filehash.DirStats // stats through open folders, for memos
 	sweptMu sync.Mutex
 	swept   map[string]bool // directories swept of temporary files this run
@@ -291,6 +294,7 @@ func (plan *Plan) Run(ctx context.Context, o RunOptions) (*Record, error) {
 		e.sweepDir(".lifeos", false, false)
 		e.sweepDir(".lifeos/runs/.tmp", false, false) // run records are written through it
 		e.sweepDir(".lifeos/state", false, false)
+		e.sweepDir(".lifeos/state/keys", false, false)
 		if e.cache != nil {
 			// Objects are written in the cache's tmp/ before their rename.
 			e.sweepDir(filepath.Join(e.cache.Dir(), "tmp"), false, false)
@@ -362,6 +366,9 @@ func (plan *Plan) Run(ctx context.Context, o RunOptions) (*Record, error) {
 		}
 		e.state.confirmTrim(e.trimStamp, checked)
 	}
+	if err := e.saveKeyLines(); err != nil {
+		fmt.Fprintf(e.o.Stderr, "lifeos: warning: key lines not kept (the next run will say less of what changed): %v\n", err)
+	}
 	if err := e.state.save(); err != nil {
 		fmt.Fprintf(e.o.Stderr, "lifeos: save key state: %v\n", err)
 	}
@@ -385,6 +392,9 @@ func (plan *Plan) Run(ctx context.Context, o RunOptions) (*Record, error) {
 		// Daily, with the cache: old run records go too.
 		if err := pruneRuns(plan.Root, keepRuns, cache.DefaultMaxAge, time.Now()); err != nil {
 			fmt.Fprintf(e.o.Stderr, "lifeos: prune run records: %v\n", err)
+		}
+		if err := pruneKeyPacks(plan.Root, time.Now()); err != nil {
+			fmt.Fprintf(e.o.Stderr, "lifeos: prune key lines: %v\n", err)
 		}
 	}
 	e.summary()

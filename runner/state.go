@@ -64,7 +64,8 @@ type elemState struct {
 	bad    bool // the text did not parse: as if there were no record
 	action cache.ActionID
 	memo   *memo
-	m      memo // where a memo read from the file lives
+	m      memo   // where a memo read from the file lives
+	keys   string // where its key lines are: "<pack> <offset> <length>" (keylines.go)
 }
 
 // parse parses the record's text, once.
@@ -135,6 +136,7 @@ func loadKeyStateAsync(path string) *keyState {
 //	G <glob>
 //	F <file>                           (one per file, then:)
 //	E <action> <step>\x00<label>
+//	K <pack> <offset> <length>      (where its key lines are, keylines.go)
 //	M <memo key> <output id>        (the memo, if any:)
 //	P <input pattern>
 //	I <size> <mtime> <inode> <path>
@@ -219,6 +221,8 @@ func (es *elemState) parseText(text string) bool {
 				return false
 			}
 			cur.action = a
+		case 'K':
+			cur.keys = rest
 		case 'M':
 			k, out, _ := strings.Cut(rest, " ")
 			m := &cur.m // one allocation per element, not two
@@ -362,13 +366,38 @@ func (ks *keyState) set(step, label string, id cache.ActionID, m *memo) {
 	ks.mu.Lock()
 	defer ks.mu.Unlock()
 	k := step + "\x00" + label
+	es := parsed(id, m)
 	if old := ks.elems[k]; old != nil {
 		old.parse()
-		if !old.bad && old.action == id && old.memo.equal(m) {
-			return
+		if !old.bad && old.action == id {
+			if old.memo.equal(m) {
+				return
+			}
+			es.keys = old.keys // the same key, the same lines
 		}
 	}
-	ks.elems[k] = parsed(id, m)
+	ks.elems[k] = es
+	ks.dirty = true
+}
+
+// setKeys records where the key lines of the element's ActionID id are.
+func (ks *keyState) setKeys(step, label string, id cache.ActionID, ref string) {
+	<-ks.ready
+	ks.mu.Lock()
+	defer ks.mu.Unlock()
+	k := step + "\x00" + label
+	es := parsed(id, nil)
+	if old := ks.elems[k]; old != nil {
+		old.parse()
+		if !old.bad && old.action == id {
+			if old.keys == ref {
+				return
+			}
+			es.memo = old.memo
+		}
+	}
+	es.keys = ref
+	ks.elems[k] = es
 	ks.dirty = true
 }
 
@@ -488,6 +517,9 @@ func (ks *keyState) save() error {
 				continue
 			}
 			line('E', es.action.String(), escapeLine(k))
+			if es.keys != "" {
+				line('K', es.keys)
+			}
 			if m := es.memo; m != nil {
 				line('M', hex.EncodeToString(m.key[:]), m.output.String())
 				for _, p := range m.patterns {

@@ -87,7 +87,7 @@ func TestStoredOutputs(t *testing.T) {
 		os.Chtimes(filepath.Join(root, d), old, old)
 	}
 	settle(t, root)
-	state, _ := filepath.Glob(filepath.Join(root, ".lifeos/state/*"))
+	state, _ := filepath.Glob(filepath.Join(root, ".lifeos/state/*.ids"))
 	data, _ := os.ReadFile(state[0])
 	if n := strings.Count(string(data), "\nR "); n != 2 {
 		t.Fatalf("%d memos by reference, want 2 (list, keep):\n%.2000s", n, data)

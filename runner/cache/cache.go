@@ -629,13 +629,6 @@ func (c *Cache) CopyObject(id OutputID, dst string, perm os.FileMode, durable bo
 	})
 }
 
-// PutKey stores the key lines an ActionID was made from, so that a later
-// plan can say which line changed. It is advisory: errors are returned but
-// a missing key file only makes explanations vaguer.
-func (c *Cache) PutKey(id ActionID, lines []string) error {
-	return atomicfile.WriteFileUnsynced(c.fileName(id, "k"), []byte(strings.Join(lines, "\n")+"\n"), 0o666)
-}
-
 // PutLog keeps the log of the run that made an entry, beside it (not in
 // its result, whose digest is what the steps downstream key on: a log
 // line with a time in it must not re-run them). Like key lines, it is
@@ -653,7 +646,8 @@ func (c *Cache) Log(id ActionID) ([]byte, error) {
 	return os.ReadFile(c.fileName(id, "l"))
 }
 
-// Key returns the key lines stored by PutKey.
+// Key returns the key lines stored beside an entry (by lifeos before
+// 2026-12-01: they are now kept with the workspace's key state).
 func (c *Cache) Key(id ActionID) ([]string, error) {
 	data, err := os.ReadFile(c.fileName(id, "k"))
 	if err != nil {

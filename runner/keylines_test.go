@@ -1,0 +1,45 @@
+package runner
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// Packs of key lines go once no key state refers to them, and not before
+// they are a day old: a run may have written one its state does not
+// name yet.
+func TestPruneKeyPacks(t *testing.T) {
+	root := t.TempDir()
+	dir := keyPacksDir(root)
+	if err := os.MkdirAll(dir, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	old := now.Add(-48 * time.Hour)
+	for _, name := range []string{"used", "other", "gone", "young"} {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte("step x\n"), 0o666); err != nil {
+			t.Fatal(err)
+		}
+		if name != "young" {
+			os.Chtimes(p, old, old)
+		}
+	}
+	state := func(name, text string) {
+		if err := os.WriteFile(filepath.Join(root, ".lifeos", "state", name), []byte(stateHeader+text), 0o666); err != nil {
+			t.Fatal(err)
+		}
+	}
+	state("a-1234.ids", "E 00 s\x00a\nK used 0 7\nE 00 s\x00b\nK used 7 7\n")
+	state("b-5678.ids", "E 00 s\x00a\nK other 0 7\n")
+	if err := pruneKeyPacks(root, now); err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]bool{"used": true, "other": true, "gone": false, "young": true} {
+		if _, err := os.Stat(filepath.Join(dir, name)); (err == nil) != want {
+			t.Errorf("%s: kept %v, want %v", name, err == nil, want)
+		}
+	}
+}
