@@ -75,12 +75,14 @@ func (e *engine) saveKeyLines() error {
 	}
 	sum := sha256.Sum256(pack.Bytes())
 	name := hex.EncodeToString(sum[:12])
-	dir := keyPacksDir(e.plan.Root)
-	if err := os.MkdirAll(dir, 0o777); err != nil {
+	// Through the key state's folder, which every run sweeps of what a
+	// killed one left (a sweep of the packs' own would cost each no-op
+	// a millisecond). Not synced: advisory, as the state that refers to it.
+	p, err := atomicfile.Create(filepath.Join(keyPacksDir(e.plan.Root), name), filepath.Dir(e.state.path), 0o666)
+	if err != nil {
 		return err
 	}
-	// Not synced: advisory, as the key state that refers to it.
-	if err := atomicfile.WriteFileUnsynced(filepath.Join(dir, name), pack.Bytes(), 0o666); err != nil {
+	if err := p.Commit(func(w io.Writer) error { _, err := w.Write(pack.Bytes()); return err }, false); err != nil {
 		return err
 	}
 	for i, ke := range k.elems {

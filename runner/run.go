@@ -294,7 +294,6 @@ func (plan *Plan) Run(ctx context.Context, o RunOptions) (*Record, error) {
 		e.sweepDir(".lifeos", false, false)
 		e.sweepDir(".lifeos/runs/.tmp", false, false) // run records are written through it
 		e.sweepDir(".lifeos/state", false, false)
-		e.sweepDir(".lifeos/state/keys", false, false)
 		if e.cache != nil {
 			// Objects are written in the cache's tmp/ before their rename.
 			e.sweepDir(filepath.Join(e.cache.Dir(), "tmp"), false, false)
