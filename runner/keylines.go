@@ -2,8 +2,7 @@ package runner
 
 import (
 	"bufio"
-	"bytes"
-	"crypto/sha256"
+	"crypto/rand"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -27,7 +26,7 @@ import (
 // 30"). They used to be a file of their own in the cache beside each
 // entry: a file created per element, a third of what a cold run of a
 // 1,000-image foreach created. They are now written once per run, all in
-// one pack (.lifeos/state/keys/<digest>), and each element's record in
+// one pack (.lifeos/state/keys/<random name>), and each element's record in
 // the key state says where its lines are (a K line: pack, offset,
 // length). They are advisory: a pack that is gone only makes the
 // explanation vaguer ("inputs changed"). Packs no record refers to are
@@ -63,18 +62,10 @@ func (e *engine) saveKeyLines() error {
 	if len(k.elems) == 0 {
 		return nil
 	}
-	var pack bytes.Buffer
-	refs := make([][2]int, len(k.elems))
-	for i, ke := range k.elems {
-		start := pack.Len()
-		for _, l := range ke.lines {
-			pack.WriteString(l)
-			pack.WriteByte('\n')
-		}
-		refs[i] = [2]int{start, pack.Len() - start}
-	}
-	sum := sha256.Sum256(pack.Bytes())
-	name := hex.EncodeToString(sum[:12])
+	// A name of its own: a worker's chunks of one run share its id.
+	var r [8]byte
+	rand.Read(r[:])
+	name := hex.EncodeToString(r[:])
 	// Through the key state's folder, which every run sweeps of what a
 	// killed one left (a sweep of the packs' own would cost each no-op
 	// a millisecond). Not synced: advisory, as the state that refers to it.
@@ -82,7 +73,24 @@ func (e *engine) saveKeyLines() error {
 	if err != nil {
 		return err
 	}
-	if err := p.Commit(func(w io.Writer) error { _, err := w.Write(pack.Bytes()); return err }, false); err != nil {
+	// Streamed: 100,000 elements' lines are some 50 MB.
+	refs := make([][2]int, len(k.elems))
+	err = p.Commit(func(w io.Writer) error {
+		bw := bufio.NewWriter(w)
+		off := 0
+		for i, ke := range k.elems {
+			n := 0
+			for _, l := range ke.lines {
+				bw.WriteString(l)
+				bw.WriteByte('\n')
+				n += len(l) + 1
+			}
+			refs[i] = [2]int{off, n}
+			off += n
+		}
+		return bw.Flush()
+	}, false)
+	if err != nil {
 		return err
 	}
 	for i, ke := range k.elems {
