@@ -5,13 +5,15 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/lifeos/lifeos/internal/testdir"
 )
 
 // Packs of key lines go once no key state refers to them, and not before
 // they are a day old: a run may have written one its state does not
 // name yet.
 func TestPruneKeyPacks(t *testing.T) {
-	root := t.TempDir()
+	root := testdir.New(t)
 	dir := keyPacksDir(root)
 	if err := os.MkdirAll(dir, 0o777); err != nil {
 		t.Fatal(err)
