@@ -113,7 +113,7 @@ func (e *engine) keyLinesOf(step, label string, action cache.ActionID) ([]string
 	}
 	off, err1 := strconv.ParseInt(f[1], 10, 64)
 	n, err2 := strconv.Atoi(f[2])
-	if err1 != nil || err2 != nil || off < 0 || n <= 0 || n > 16<<20 {
+	if err1 != nil || err2 != nil || off < 0 || n <= 0 {
 		return nil, errors.New("malformed key lines reference")
 	}
 	pf, err := os.Open(filepath.Join(keyPacksDir(e.plan.Root), f[0]))
@@ -121,6 +121,9 @@ func (e *engine) keyLinesOf(step, label string, action cache.ActionID) ([]string
 		return nil, err
 	}
 	defer pf.Close()
+	if st, err := pf.Stat(); err != nil || off+int64(n) > st.Size() {
+		return nil, errors.New("key lines reference beyond its pack")
+	}
 	b := make([]byte, n)
 	if _, err := pf.ReadAt(b, off); err != nil {
 		return nil, fmt.Errorf("key lines: %w", err)

@@ -366,16 +366,18 @@ func (ks *keyState) set(step, label string, id cache.ActionID, m *memo) {
 	ks.mu.Lock()
 	defer ks.mu.Unlock()
 	k := step + "\x00" + label
-	es := parsed(id, m)
+	var keys string
 	if old := ks.elems[k]; old != nil {
 		old.parse()
 		if !old.bad && old.action == id {
 			if old.memo.equal(m) {
 				return
 			}
-			es.keys = old.keys // the same key, the same lines
+			keys = old.keys // the same key, the same lines
 		}
 	}
+	es := parsed(id, m)
+	es.keys = keys
 	ks.elems[k] = es
 	ks.dirty = true
 }
