@@ -139,16 +139,13 @@ func (e *engine) walkLeft(patterns []string) ([]leftEntry, error) {
 	return out, nil
 }
 
-// matchesLeft reports whether pattern pat matches the file f, or a folder
-// above it (which contributes every file below, as pathglob.Walk does).
+// matchesLeft reports whether pattern pat finds the file f as
+// pathglob.Walk does: a glob matches files only, a path without glob
+// characters names the file or a folder above it.
 func matchesLeft(pat, f string) bool {
 	if !pathglob.HasMeta(pat) {
 		return f == pat || strings.HasPrefix(f, pat+"/")
 	}
-	for p := f; p != "." && p != "/" && p != ""; p = path.Dir(p) {
-		if ok, _ := doublestar.Match(pat, p); ok {
-			return true
-		}
-	}
-	return false
+	ok, _ := doublestar.Match(pat, f)
+	return ok
 }
