@@ -15,27 +15,16 @@ import (
 func TestPruneKeyPacks(t *testing.T) {
 	root := testdir.New(t)
 	dir := keyPacksDir(root)
-	if err := os.MkdirAll(dir, 0o777); err != nil {
-		t.Fatal(err)
-	}
 	now := time.Now()
 	old := now.Add(-48 * time.Hour)
 	for _, name := range []string{"used", "other", "gone", "young"} {
-		p := filepath.Join(dir, name)
-		if err := os.WriteFile(p, []byte("step x\n"), 0o666); err != nil {
-			t.Fatal(err)
-		}
+		writeFile(t, dir, name, "step x\n")
 		if name != "young" {
-			os.Chtimes(p, old, old)
+			os.Chtimes(filepath.Join(dir, name), old, old)
 		}
 	}
-	state := func(name, text string) {
-		if err := os.WriteFile(filepath.Join(root, ".lifeos", "state", name), []byte(stateHeader+text), 0o666); err != nil {
-			t.Fatal(err)
-		}
-	}
-	state("a-1234.ids", "E 00 s\x00a\nK used 0 7\nE 00 s\x00b\nK used 7 7\n")
-	state("b-5678.ids", "E 00 s\x00a\nK other 0 7\n")
+	writeFile(t, root, ".lifeos/state/a-1234.ids", stateHeader+"E 00 s\x00a\nK used 0 7\nE 00 s\x00b\nK used 7 7\n")
+	writeFile(t, root, ".lifeos/state/b-5678.ids", stateHeader+"E 00 s\x00a\nK other 0 7\n")
 	if err := pruneKeyPacks(root, now); err != nil {
 		t.Fatal(err)
 	}

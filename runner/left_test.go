@@ -1,8 +1,6 @@
 package runner
 
 import (
-	"os"
-	"path/filepath"
 	"slices"
 	"testing"
 
@@ -17,13 +15,7 @@ func TestMatchesLeft(t *testing.T) {
 	root := testdir.New(t)
 	files := []string{"out/a.size", "out/a.sizes", "out/b.size", "out/sub/a.size", "out/x/y/a.png", "out/x/y/a.jpg", "outer/a.size", "a.txt"}
 	for _, f := range files {
-		p := filepath.Join(root, filepath.FromSlash(f))
-		if err := os.MkdirAll(filepath.Dir(p), 0o777); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, nil, 0o666); err != nil {
-			t.Fatal(err)
-		}
+		writeFile(t, root, f, "")
 	}
 	for _, pat := range []string{"out/a.size", "out", "out/sub", "out/*.size", "out/*", "out/**", "out/**/*.png", "*.txt", "o*", "out/{a,b}.size", "out/?.size"} {
 		walked, err := pathglob.Files(root, []string{pat})
