@@ -219,7 +219,7 @@ func (e *engine) start(ctx context.Context, n *node) []*element {
 // spent a twentieth of its time listing and sorting them).
 func (e *engine) glob(s *Step) ([]string, error) {
 	g := s.Foreach.Glob
-	if e.o.NoDownload && e.left.active() {
+	if e.left.active() {
 		files, err := e.walkLeft([]string{g})
 		names := make([]string, len(files))
 		for i, f := range files {

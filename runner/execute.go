@@ -248,7 +248,8 @@ func (e *engine) restore(el *element) bool {
 	if err != nil {
 		return false
 	}
-	if leave && !e.explain {
+	if (leave || e.explain) && changes.count() > 0 {
+		// Not written here: the steps after see them as written.
 		e.left.add(&res)
 	}
 	el.outputs, el.outJSON, el.output = outputs, outJSON, entry.Output

@@ -132,7 +132,7 @@ func (e *engine) actionKey(el *element, resolved any) (*Hash, error) {
 			h.Add("upstream", d.s.ID, e.outputIDs(d))
 		}
 	}
-	if len(el.deps.Reads) > 0 && e.o.NoDownload && e.left.active() {
+	if len(el.deps.Reads) > 0 && e.left.active() {
 		files, err := e.walkLeft(el.deps.Reads)
 		if err != nil {
 			return nil, err

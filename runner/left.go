@@ -9,30 +9,35 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/bmatcuk/doublestar/v4"
 	"github.com/lifeos/lifeos/internal/pathglob"
 	"github.com/lifeos/lifeos/runner/cache"
 )
 
-// # Files left in the shared cache
+// # Files not written
 //
-// `run --engine temporal --no-download` records a run carried out on
-// workers without fetching the files its steps wrote. The steps after
-// them read those files (an exec's inputs, a foreach's glob), and their
-// results are found here by keys that must be the ones the workers
-// computed with the files in place. The workspace has them missing, or
-// as an older run left them; leftFiles holds what the results say they
-// are, and input patterns are matched through it (walkLeft): a left file
-// as if it were written, a file under a folder a left result owns whole
-// (its Roots) and not in that result as if it were removed, as a download
-// would have done.
+// Two runs find results whose files they do not write: `run --engine
+// temporal --no-download`, which records a run carried out on workers
+// without fetching the files its steps wrote, and `plan`, which says what
+// a run would restore without restoring it. The steps after them read
+// those files (an exec's inputs, a foreach's glob), and their keys must be
+// the ones computed with the files in place (by the workers; by the run
+// plan foretells, after its restores). The workspace has them missing, or
+// as an older run or an edit left them; leftFiles holds what the results
+// say they are, and input patterns are matched through it (walkLeft): a
+// left file as if it were written, a file under a folder a left result
+// owns whole (its Roots) and not in that result as if it were removed, as
+// the restore would have done. Only results whose files differ from the
+// workspace's are left: an up-to-date workspace is matched as usual.
 type leftFiles struct {
 	// Written as results are restored, read by every element after:
 	// the steps after a left one only read.
 	mu    sync.RWMutex
 	files map[string]cache.OutputID // workspace path -> content digest
 	roots []string
+	any   atomic.Bool // a result was left: every element's key asks
 }
 
 // add records the files of a result left in the shared cache.
@@ -46,14 +51,11 @@ func (l *leftFiles) add(res *cache.Result) {
 		l.files[f.Path] = f.Object
 	}
 	l.roots = append(l.roots, res.Roots...)
+	l.any.Store(len(l.files) > 0 || len(l.roots) > 0)
 }
 
 // active reports whether a result was left with files or folders.
-func (l *leftFiles) active() bool {
-	l.mu.RLock()
-	defer l.mu.RUnlock()
-	return len(l.files) > 0 || len(l.roots) > 0
-}
+func (l *leftFiles) active() bool { return l.any.Load() }
 
 // leftEntry is a file an input pattern matches: in the workspace (d), or
 // left in the shared cache (left, with its digest).
@@ -94,10 +96,15 @@ func (e *engine) walkLeft(patterns []string) ([]leftEntry, error) {
 		}
 		pat := path.Clean(filepath.ToSlash(p))
 		n := 0
-		for f, sum := range l.files {
-			if matchesLeft(pat, f) {
-				found[f] = leftEntry{rel: f, sum: sum, left: true}
-				n++
+		if sum, ok := l.files[pat]; ok {
+			found[pat] = leftEntry{rel: pat, sum: sum, left: true} // a foreach element's input
+			n++
+		} else {
+			for f, sum := range l.files {
+				if matchesLeft(pat, f) {
+					found[f] = leftEntry{rel: f, sum: sum, left: true}
+					n++
+				}
 			}
 		}
 		err := pathglob.Walk(e.plan.Root, []string{pat}, func(rel string, d fs.DirEntry) error {
