@@ -58,7 +58,7 @@ func (l *leftFiles) add(res *cache.Result) {
 func (l *leftFiles) active() bool { return l.any.Load() }
 
 // leftEntry is a file an input pattern matches: in the workspace (d), or
-// left in the shared cache (left, with its digest).
+// in a result not written (left, with its digest).
 type leftEntry struct {
 	rel  string
 	d    fs.DirEntry
@@ -66,9 +66,9 @@ type leftEntry struct {
 	left bool
 }
 
-// walkLeft is pathglob.Walk over the workspace as the steps carried out
-// elsewhere left it: the same files in the same order, each either on
-// disk or left in the shared cache.
+// walkLeft is pathglob.Walk over the workspace as it would be with the
+// left results written: the same files in the same order, each either on
+// disk or in a left result.
 func (e *engine) walkLeft(patterns []string) ([]leftEntry, error) {
 	l := &e.left
 	l.mu.RLock()
@@ -121,7 +121,7 @@ func (e *engine) walkLeft(patterns []string) ([]leftEntry, error) {
 			return nil, err
 		}
 		if n == 0 && !pathglob.HasMeta(pat) {
-			// On disk, but removed by a left result's download.
+			// On disk, but a left result's restore would remove it.
 			return nil, fmt.Errorf("input %s: %w", pat, fs.ErrNotExist)
 		}
 	}
