@@ -36,6 +36,7 @@ type leftFiles struct {
 	// the steps after a left one only read.
 	mu    sync.RWMutex
 	files map[string]cache.OutputID // workspace path -> content digest
+	byDir map[string][]string       // folder -> its files: a glob over one folder looks there only
 	roots []string
 	any   atomic.Bool // a result was left: every element's key asks
 }
@@ -46,8 +47,13 @@ func (l *leftFiles) add(res *cache.Result) {
 	defer l.mu.Unlock()
 	if l.files == nil {
 		l.files = make(map[string]cache.OutputID, len(res.Files))
+		l.byDir = map[string][]string{}
 	}
 	for _, f := range res.Files {
+		if _, ok := l.files[f.Path]; !ok {
+			d := path.Dir(f.Path)
+			l.byDir[d] = append(l.byDir[d], f.Path)
+		}
 		l.files[f.Path] = f.Object
 	}
 	l.roots = append(l.roots, res.Roots...)
@@ -96,15 +102,23 @@ func (e *engine) walkLeft(patterns []string) ([]leftEntry, error) {
 		}
 		pat := path.Clean(filepath.ToSlash(p))
 		n := 0
-		if sum, ok := l.files[pat]; ok {
-			found[pat] = leftEntry{rel: pat, sum: sum, left: true} // a foreach element's input
-			n++
+		match := func(f string) {
+			if matchesLeft(pat, f) {
+				found[f] = leftEntry{rel: f, sum: l.files[f], left: true}
+				n++
+			}
+		}
+		if _, ok := l.files[pat]; ok {
+			match(pat) // a foreach element's input
+		} else if dir, ok := pathglob.OneDir(pat); ok {
+			// Each of 100,000 elements may have one ("policies/*.yaml"):
+			// not a pass over every left file each.
+			for _, f := range l.byDir[dir] {
+				match(f)
+			}
 		} else {
-			for f, sum := range l.files {
-				if matchesLeft(pat, f) {
-					found[f] = leftEntry{rel: f, sum: sum, left: true}
-					n++
-				}
+			for f := range l.files {
+				match(f)
 			}
 		}
 		err := pathglob.Walk(e.plan.Root, []string{pat}, func(rel string, d fs.DirEntry) error {
