@@ -132,39 +132,43 @@ func (e *engine) actionKey(el *element, resolved any) (*Hash, error) {
 			h.Add("upstream", d.s.ID, e.outputIDs(d))
 		}
 	}
-	if len(el.deps.Reads) > 0 && e.left.active() {
+	if len(el.deps.Reads) == 0 {
+		return h, nil
+	}
+	// A file in the workspace: hashed through the stat cache, its stamp
+	// kept for the memo.
+	file := func(rel string, d fs.DirEntry) error {
+		st, err := e.stampOfEntry(rel, d)
+		if err != nil {
+			return fmt.Errorf("hash input: %w", err)
+		}
+		el.inputs = append(el.inputs, st)
+		sum, _, err := e.stat.SumStamp(pathglob.Abs(e.plan.Root, rel), st.size, st.mtime, st.ino)
+		if err != nil {
+			return fmt.Errorf("hash input: %w", err)
+		}
+		h.Add("file", rel, sum.String())
+		return nil
+	}
+	if e.left.active() {
+		// Some results' files are not written (left.go): those the
+		// patterns match are hashed as their results say they are, and
+		// the stamps of the rest make no memo.
+		el.memoOK = false
 		files, err := e.walkLeft(el.deps.Reads)
 		if err != nil {
 			return nil, err
 		}
 		for _, f := range files {
-			sum := f.sum
-			if !f.left {
-				st, err := e.stampOfEntry(f.rel, f.d)
-				if err == nil {
-					sum, _, err = e.stat.SumStamp(pathglob.Abs(e.plan.Root, f.rel), st.size, st.mtime, st.ino)
-				}
-				if err != nil {
-					return nil, fmt.Errorf("hash input: %w", err)
-				}
+			if f.left {
+				h.Add("file", f.rel, f.sum.String())
+			} else if err := file(f.rel, f.d); err != nil {
+				return nil, err
 			}
-			h.Add("file", f.rel, sum.String())
 		}
-	} else if len(el.deps.Reads) > 0 {
+	} else {
 		el.inDir = e.listedDir(el.deps.Reads) // before it is listed
-		byFolder, err := pathglob.WalkListed(e.plan.Root, el.deps.Reads, func(rel string, d fs.DirEntry) error {
-			st, err := e.stampOfEntry(rel, d)
-			if err != nil {
-				return fmt.Errorf("hash input: %w", err)
-			}
-			el.inputs = append(el.inputs, st)
-			sum, _, err := e.stat.SumStamp(pathglob.Abs(e.plan.Root, rel), st.size, st.mtime, st.ino)
-			if err != nil {
-				return fmt.Errorf("hash input: %w", err)
-			}
-			h.Add("file", rel, sum.String())
-			return nil
-		})
+		byFolder, err := pathglob.WalkListed(e.plan.Root, el.deps.Reads, file)
 		if err != nil {
 			return nil, err
 		}
