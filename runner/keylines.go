@@ -35,21 +35,16 @@ import (
 // keyPacksDir is where the packs of key lines are.
 func keyPacksDir(root string) string { return filepath.Join(root, ".lifeos", "state", "keys") }
 
-// keyLines gathers the key lines of the elements a run stores.
+// keyLines gathers the elements a run stores, whose key lines (el.hash)
+// saveKeyLines writes.
 type keyLines struct {
 	mu    sync.Mutex
-	elems []keyedElem
-}
-
-type keyedElem struct {
-	step, label string
-	action      cache.ActionID
-	lines       []string
+	elems []*element
 }
 
 func (k *keyLines) add(el *element) {
 	k.mu.Lock()
-	k.elems = append(k.elems, keyedElem{el.n.s.ID, el.label, el.action, el.hash.Lines()})
+	k.elems = append(k.elems, el)
 	k.mu.Unlock()
 }
 
@@ -78,9 +73,9 @@ func (e *engine) saveKeyLines() error {
 	err = p.Commit(func(w io.Writer) error {
 		bw := bufio.NewWriter(w)
 		off := 0
-		for i, ke := range k.elems {
+		for i, el := range k.elems {
 			n := 0
-			for _, l := range ke.lines {
+			for _, l := range el.hash.Lines() {
 				bw.WriteString(l)
 				bw.WriteByte('\n')
 				n += len(l) + 1
@@ -93,8 +88,8 @@ func (e *engine) saveKeyLines() error {
 	if err != nil {
 		return err
 	}
-	for i, ke := range k.elems {
-		e.state.setKeys(ke.step, ke.label, ke.action, name+" "+strconv.Itoa(refs[i][0])+" "+strconv.Itoa(refs[i][1]))
+	for i, el := range k.elems {
+		e.state.setKeys(el.n.s.ID, el.label, el.action, name+" "+strconv.Itoa(refs[i][0])+" "+strconv.Itoa(refs[i][1]))
 	}
 	k.elems = nil
 	return nil
