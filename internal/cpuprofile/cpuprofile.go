@@ -1,38 +1,55 @@
 // Package cpuprofile writes a CPU profile of a whole command when
-// LIFEOS_CPUPROFILE names a file: for whoever measures lifeos (go tool pprof
+// LIFEOS_CPUPROFILE names a file, and a profile of every allocation when
+// LIFEOS_MEMPROFILE does: for whoever measures lifeos (go tool pprof
 // merges the profiles of many runs).
 package cpuprofile
 
 import (
 	"os"
+	"runtime"
 	"runtime/pprof"
 	"sync"
 )
 
-// stop ends the profile Start began, once.
+// stop ends the profiles Start began, once.
 var stop = func() {}
 
-// Start starts profiling when LIFEOS_CPUPROFILE is set; the function it
-// returns (Stop) writes the profile out. A file that cannot be created
-// means no profile, not a failed command.
+// Start starts profiling when LIFEOS_CPUPROFILE or LIFEOS_MEMPROFILE is
+// set; the function it returns (Stop) writes the profiles out. A file that
+// cannot be created means no profile, not a failed command.
 func Start() func() {
-	name := os.Getenv("LIFEOS_CPUPROFILE")
-	if name == "" {
-		return Stop
+	var stops []func()
+	if name := os.Getenv("LIFEOS_MEMPROFILE"); name != "" {
+		// Every allocation from here on, not a sample: on a VM where each
+		// fresh page of heap costs microseconds, bytes are what to count.
+		runtime.MemProfileRate = 1
+		stops = append(stops, func() {
+			if f, err := os.Create(name); err == nil {
+				pprof.Lookup("allocs").WriteTo(f, 0)
+				f.Close()
+			}
+		})
 	}
-	f, err := os.Create(name)
-	if err != nil {
-		return Stop
+	if name := os.Getenv("LIFEOS_CPUPROFILE"); name != "" {
+		if f, err := os.Create(name); err == nil {
+			if pprof.StartCPUProfile(f) == nil {
+				stops = append(stops, func() { pprof.StopCPUProfile(); f.Close() })
+			} else {
+				f.Close()
+			}
+		}
 	}
-	if pprof.StartCPUProfile(f) != nil {
-		f.Close()
-		return Stop
+	if len(stops) > 0 {
+		stop = sync.OnceFunc(func() {
+			for _, s := range stops {
+				s()
+			}
+		})
 	}
-	stop = sync.OnceFunc(func() { pprof.StopCPUProfile(); f.Close() })
 	return Stop
 }
 
-// Stop writes out the profile Start began, if any. A process that execs
+// Stop writes out the profiles Start began, if any. A process that execs
 // another must call it first: the profiling timer outlives exec, and its
 // SIGPROF kills a program that has not installed a handler yet.
 func Stop() { stop() }
