@@ -272,8 +272,9 @@ Ctrl-C (SIGTERM) stopped it.`,
 			if asJSON {
 				progress = a.stderr
 			}
+			// One pipeline per process: its state may stay mapped.
 			o := runner.RunOptions{Jobs: jobs, NoCache: noCache, NoWait: noWait, Stdout: progress, Stderr: a.stderr,
-				Quiet: quiet, Verbose: verbose, Color: color}
+				Quiet: quiet, Verbose: verbose, Color: color, MapState: true}
 			if dryRun {
 				decisions, err := plan.Explain(a.ctx, o)
 				if err == nil && asJSON {

@@ -25,8 +25,9 @@ import (
 func (e *engine) prepare(el *element) error {
 	s := el.n.s
 	e.nodeInputs(el.n)
+	env := el.env()
 	if el.foreach && s.When != nil {
-		ev, err := evalBool(s.When, &el.env)
+		ev, err := evalBool(s.When, &env)
 		if err != nil {
 			return err
 		}
@@ -44,7 +45,7 @@ func (e *engine) prepare(el *element) error {
 			if v, ok := memo[t]; ok {
 				return v, nil
 			}
-			v, err := t.eval(&el.env)
+			v, err := t.eval(&env)
 			memo[t] = v
 			return v, err
 		}}
@@ -416,7 +417,7 @@ func (e *engine) run(ctx context.Context, el *element) {
 		}
 		env.Items = items
 	}
-	env.Predicates = predicatesFor(s, el.env)
+	env.Predicates = predicatesFor(s, el.env())
 	if el.deps.Upstream {
 		env.Upstream = el.n.up
 	}

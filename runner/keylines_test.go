@@ -57,7 +57,7 @@ func TestKeyLinesOf(t *testing.T) {
 		"E "+old.String()+" s\x00a\n"+
 		"E "+packed.String()+" s\x00b\nK 0123abcd 11 24\n"+
 		"E "+bad.String()+" s\x00c\nK 0123abcd 11 25\n")
-	e := &engine{plan: &Plan{Root: root}, cache: c, state: loadKeyStateAsync(state)}
+	e := &engine{plan: &Plan{Root: root}, cache: c, state: loadKeyStateAsync(state, false)}
 	for label, want := range map[string]string{"a": "kind exec|file a.txt 01", "b": "kind exec|file b.txt 02"} {
 		id := map[string]cache.ActionID{"a": old, "b": packed}[label]
 		lines, err := e.keyLinesOf("s", label, id)

@@ -140,7 +140,7 @@ func TestMemoServesUnchangedRun(t *testing.T) {
 	}
 	// The filter's memo holds the stamp of the folder its pattern lists,
 	// so that an unchanged folder is not listed again.
-	ks := loadKeyStateAsync(stateFile(root, "pipelines/p.yaml"))
+	ks := loadKeyStateAsync(stateFile(root, "pipelines/p.yaml"), false)
 	if m := ks.memo("all", ""); m == nil || m.dir.path != "out" {
 		t.Errorf("the filter's memo has no stamp of out/: %+v", m)
 	}
@@ -253,7 +253,7 @@ func TestForeachListing(t *testing.T) {
 	runMemo(t, root, Options{})
 	settle(t, root)
 	listed := func() []string {
-		ks := loadKeyStateAsync(stateFile(root, "pipelines/p.yaml"))
+		ks := loadKeyStateAsync(stateFile(root, "pipelines/p.yaml"), false)
 		<-ks.ready
 		if l := ks.listings["each"]; l != nil {
 			return l.files

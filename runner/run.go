@@ -59,6 +59,12 @@ type RunOptions struct {
 	// worker's, shared by the steps it carries out. The run waits for its
 	// uploads and leaves it open.
 	Cache *cache.Cache
+	// MapState lets the run map its key state file into memory for the
+	// rest of the process (mapfile) instead of copying it onto the heap:
+	// for a process that runs a pipeline and exits, as lifeos run does. A
+	// long-lived one (a worker, a test) leaves it false, or each of its
+	// runs would keep a mapping, and the replaced file's disk space, alive.
+	MapState bool
 	// Scratch says the workspace is a worker's disposable copy of a
 	// snapshot: what is restored into it and its run record are not synced
 	// file by file (the submitter's workspace gets the durable copies).
@@ -166,7 +172,7 @@ func (plan *Plan) newEngine(o RunOptions, explain bool) (*engine, error) {
 	} else {
 		e.stat = cache.OpenStatCache("")
 	}
-	e.state = loadKeyStateAsync(stateFile(plan.Root, plan.Pipeline.File))
+	e.state = loadKeyStateAsync(stateFile(plan.Root, plan.Pipeline.File), o.MapState)
 	if e.cache != nil {
 		e.trimStamp = e.cache.TrimStamp()
 	}
@@ -234,6 +240,7 @@ type node struct {
 	until      *Evaluation // a repeat step's last until evaluation
 	key        *stepKey    // the key lines its elements share
 	started    time.Time
+	env        Env    // what its expressions see (element.env adds the item)
 	itemsID    string // itemsIdentity, once finished
 	index      int    // in the plan's order: the colour of its output
 	announced  bool   // its start line is printed: an element of it runs

@@ -18,6 +18,7 @@ import (
 	"unsafe"
 
 	"github.com/lifeos/lifeos/internal/atomicfile"
+	"github.com/lifeos/lifeos/internal/mapfile"
 	"github.com/lifeos/lifeos/runner/cache"
 )
 
@@ -117,10 +118,11 @@ func unescapeLine(s string) string {
 
 // loadKeyStateAsync reads the state in the background: the scheduler has
 // the first step's elements to expand meanwhile. Every method waits for it.
-func loadKeyStateAsync(path string) *keyState {
+// With mapped, the file is mapped rather than read (RunOptions.MapState).
+func loadKeyStateAsync(path string, mapped bool) *keyState {
 	ks := &keyState{path: path, elems: map[string]*elemState{}, swept: map[string]stamp{}, touched: map[string]bool{},
 		listings: map[string]*listing{}, used: map[string]bool{}, ready: make(chan struct{})}
-	go ks.read()
+	go ks.read(mapped)
 	return ks
 }
 
@@ -144,9 +146,15 @@ func loadKeyStateAsync(path string) *keyState {
 //	D <size> <mtime> <inode> <folder the input pattern lists>
 //	O <outputs JSON>
 //	Q <policy values the step reads: path=JSON lines, escaped>
-func (ks *keyState) read() {
+func (ks *keyState) read(mapped bool) {
 	defer close(ks.ready)
-	data, err := os.ReadFile(ks.path)
+	readFile := os.ReadFile
+	if mapped {
+		// 478 KB for a foreach over 1,000 files: 119 fresh heap pages
+		// read into, against a few faults on the page cache's own pages.
+		readFile = mapfile.Read
+	}
+	data, err := readFile(ks.path)
 	if err != nil || !bytes.HasPrefix(data, []byte(stateHeader)) {
 		return
 	}
@@ -184,7 +192,12 @@ func (ks *keyState) read() {
 		}
 	}
 	// Each element's record runs from its E line to the next: only found
-	// here, parsed when asked for.
+	// here, parsed when asked for. Counted first, so that the map and the
+	// records are each allocated once, not grown: every fresh page of
+	// heap is a page fault, which costs more than the count.
+	n := strings.Count(rest, "\nE ") + 1
+	ks.elems = make(map[string]*elemState, n)
+	all := make([]elemState, n)
 	for len(rest) > 0 {
 		text := rest
 		if i := strings.Index(rest, "\nE "); i >= 0 {
@@ -196,8 +209,11 @@ func (ks *keyState) read() {
 			text += "\n" // saved as it was, before the next record
 		}
 		first, _, _ := strings.Cut(text, "\n")
-		if _, key, ok := strings.Cut(first[2:], " "); ok {
-			ks.elems[unescapeLine(key)] = &elemState{text: text}
+		if _, key, ok := strings.Cut(first[2:], " "); ok && len(all) > 0 {
+			es := &all[0]
+			all = all[1:]
+			es.text = text
+			ks.elems[unescapeLine(key)] = es
 		}
 	}
 }

@@ -14,7 +14,7 @@ import (
 // stamps of paths that need escaping, and the folders found clean.
 func TestKeyStateRoundTrip(t *testing.T) {
 	path := filepath.Join(testdir.New(t), "p.ids")
-	ks := loadKeyStateAsync(path)
+	ks := loadKeyStateAsync(path, false)
 	m := &memo{key: [16]byte{1}, output: cache.OutputID{2}, outputs: `{"n":1}`, policy: "face.min=0.5\nscorecard.grades={\"A\":0.9}\n",
 		patterns: []string{"in/odd\\name.txt"},
 		inputs:   []stamp{{path: "in/odd\\name.txt", size: 3, mtime: 1e18, ino: 7}},
@@ -28,7 +28,7 @@ func TestKeyStateRoundTrip(t *testing.T) {
 	if err := ks.save(); err != nil {
 		t.Fatal(err)
 	}
-	back := loadKeyStateAsync(path)
+	back := loadKeyStateAsync(path, false)
 	if got := back.memo("each", "in/odd\\name.txt"); !got.equal(m) {
 		t.Errorf("memo read back as %+v, want %+v", got, m)
 	}
@@ -53,9 +53,18 @@ func TestKeyStateRoundTrip(t *testing.T) {
 
 // A record nobody asked for is saved as it was read, and one that does not
 // parse is no record at all.
+//
+// Read from a mapping too (RunOptions.MapState): the unread records are
+// written out of the mapped file while its replacement is written.
 func TestKeyStateKeepsUnreadRecords(t *testing.T) {
+	for _, mapped := range []bool{false, true} {
+		testKeyStateKeepsUnreadRecords(t, mapped)
+	}
+}
+
+func testKeyStateKeepsUnreadRecords(t *testing.T, mapped bool) {
 	path := filepath.Join(testdir.New(t), "p.ids")
-	ks := loadKeyStateAsync(path)
+	ks := loadKeyStateAsync(path, mapped)
 	m := &memo{key: [16]byte{1}, output: cache.OutputID{2}, outputs: `{"n":1}`, patterns: []string{"a.txt"},
 		inputs: []stamp{{path: "a.txt", size: 3, mtime: 1e18, ino: 7}}}
 	ks.set("one", "a.txt", cache.ActionID{3}, m)
@@ -71,20 +80,20 @@ func TestKeyStateKeepsUnreadRecords(t *testing.T) {
 	if err := os.WriteFile(path, append(data, "E nothex three\nM zz\n"...), 0o666); err != nil {
 		t.Fatal(err)
 	}
-	back := loadKeyStateAsync(path)
+	back := loadKeyStateAsync(path, mapped)
 	back.set("two", "", cache.ActionID{5}, nil) // only "two" is read and changed
 	if err := back.save(); err != nil {
 		t.Fatal(err)
 	}
-	again := loadKeyStateAsync(path)
+	again := loadKeyStateAsync(path, mapped)
 	if got := again.memo("one", "a.txt"); !got.equal(m) {
-		t.Errorf("unread record saved as %+v, want %+v", got, m)
+		t.Errorf("mapped %v: unread record saved as %+v, want %+v", mapped, got, m)
 	}
 	if a, ok := again.get("two", ""); !ok || a != (cache.ActionID{5}) {
-		t.Errorf("changed record read back as %v, %v", a, ok)
+		t.Errorf("mapped %v: changed record read back as %v, %v", mapped, a, ok)
 	}
 	if _, ok := again.get("three", ""); ok || again.memo("three", "") != nil {
-		t.Error("a damaged record was read as a record")
+		t.Errorf("mapped %v: a damaged record was read as a record", mapped)
 	}
 }
 

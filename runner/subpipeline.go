@@ -31,7 +31,7 @@ func (e *engine) runSub(ctx context.Context, el *element, file string, params ma
 	}
 	out := &PrefixWriter{w: e.o.Stdout, prefix: "  | "}
 	o := RunOptions{Jobs: e.o.Jobs, NoCache: e.o.NoCache, Quiet: e.o.Quiet, Verbose: e.o.Verbose,
-		Stdout: out, Stderr: e.o.Stderr, nested: true}
+		Stdout: out, Stderr: e.o.Stderr, MapState: e.o.MapState, nested: true}
 	if e.o.Share {
 		o.Cache, o.Scratch, o.Share, o.writes = e.o.Cache, e.o.Scratch, true, &writeSet{}
 	}
