@@ -76,6 +76,10 @@ func (c *outputChanges) count() int { return len(c.put) + len(c.dirs) + len(c.re
 // directory of the tree afterwards, for the memo. An error means the result
 // cannot be restored: a miss.
 func (e *engine) syncOutputs(res *cache.Result, apply bool) (ch outputChanges, writes []stamp, err error) {
+	// A worker's scratch copy is never synced; elsewhere each file is,
+	// as it is written or with the others before the run is recorded.
+	batch := !e.o.Scratch && atomicfile.SyncsFS
+	syncEach := !e.o.Scratch && !atomicfile.SyncsFS
 	want := make(map[string]bool, len(res.Files)+len(res.Dirs))
 	for _, d := range res.Dirs {
 		if pathglob.Check(d) != nil {
@@ -117,15 +121,18 @@ func (e *engine) syncOutputs(res *cache.Result, apply bool) (ch outputChanges, w
 			if cache.Sum(f.Data) != f.Object || int64(len(f.Data)) != f.Size {
 				return ch, nil, fmt.Errorf("stored %s is corrupt (digest mismatch)", f.Path)
 			}
-			write := atomicfile.WriteFile
-			if e.o.Scratch {
-				write = atomicfile.WriteFileUnsynced
+			write := atomicfile.WriteFileUnsynced
+			if syncEach {
+				write = atomicfile.WriteFile
 			}
 			if err := write(abs, f.Data, os.FileMode(f.Mode).Perm()); err != nil {
 				return ch, nil, err
 			}
-		} else if err := e.cache.CopyObject(f.Object, abs, os.FileMode(f.Mode).Perm(), !e.o.Scratch); err != nil {
+		} else if err := e.cache.CopyObject(f.Object, abs, os.FileMode(f.Mode).Perm(), syncEach); err != nil {
 			return ch, nil, err
+		}
+		if batch {
+			e.durable.Add(abs)
 		}
 		e.stat.Remember(abs, f.Object)
 		if info, err := os.Stat(abs); err == nil {

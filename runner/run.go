@@ -121,8 +121,11 @@ type engine struct {
 	left leftFiles
 	// keys are the key lines of the elements stored, written at the end
 	// (keylines.go).
-	keys    keyLines
-	stats   *filehash.DirStats // stats through open folders, for memos
+	keys  keyLines
+	stats *filehash.DirStats // stats through open folders, for memos
+	// durable are the outputs restored unsynced, made durable together
+	// before the run is recorded (atomicfile.SyncsFS).
+	durable atomicfile.Batch
 	sweptMu sync.Mutex
 	swept   map[string]bool // directories swept of temporary files this run
 	// noRecord says the run record could not be written.
@@ -330,6 +333,11 @@ func (plan *Plan) Run(ctx context.Context, o RunOptions) (*Record, error) {
 		runErr = errors.New("cancelled where it was carried out")
 	default:
 		rec.Status = StatusOK
+	}
+	if err := e.durable.Sync(); err != nil {
+		// A record must not say restored what a crash could still lose.
+		rec.Status = StatusFailed
+		runErr = errors.Join(runErr, fmt.Errorf("restored outputs: %w", err))
 	}
 	if runErr != nil {
 		rec.Error = runErr.Error()

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/lifeos/lifeos/internal/testdir"
@@ -113,5 +114,34 @@ func TestAppendJSONLineAfterTornLine(t *testing.T) {
 	want := `{"ok":1}` + "\n" + `{"torn":` + "\n" + `{"next":2}` + "\n"
 	if string(b) != want {
 		t.Errorf("history:\n%s\nwant:\n%s", b, want)
+	}
+}
+
+// A batch syncs the file systems of the folders of what was added, once,
+// and then forgets them; a folder that is gone is an error naming it.
+func TestBatch(t *testing.T) {
+	dir := testdir.New(t)
+	var b Batch
+	for _, name := range []string{"a/one.txt", "a/two.txt", "b/three.txt"} {
+		name = filepath.Join(dir, filepath.FromSlash(name))
+		if err := WriteFileUnsynced(name, []byte(name), 0o666); err != nil {
+			t.Fatal(err)
+		}
+		b.Add(name)
+	}
+	if err := b.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	gone := filepath.Join(dir, "gone", "four.txt")
+	b.Add(gone)
+	err := b.Sync()
+	if SyncsFS && (err == nil || !strings.Contains(err.Error(), filepath.Dir(gone))) {
+		t.Fatalf("Sync with a folder gone: %v, want an error naming it", err)
+	}
+	if !SyncsFS && err != nil {
+		t.Fatalf("Sync where each file is synced as written: %v", err)
+	}
+	if err := b.Sync(); err != nil {
+		t.Fatalf("Sync after a failed one: %v, want the failed folder forgotten", err)
 	}
 }

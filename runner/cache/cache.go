@@ -601,7 +601,9 @@ func (c *Cache) entryLine(id ActionID, out OutputID, size int64) []byte {
 // copying. A corrupt object leaves dst untouched and returns an error. With
 // durable, dst is synced before it takes its name: a restored output that
 // a run then reports is on disk; a worker's copy of a snapshot, checked
-// against its digest each time it is used, is not worth an fsync per file.
+// against its digest each time it is used, is not worth an fsync per file,
+// and where a run can sync all it restored at once (atomicfile.Batch), it
+// does that instead.
 func (c *Cache) CopyObject(id OutputID, dst string, perm os.FileMode, durable bool) error {
 	src, err := os.Open(c.ObjectPath(id))
 	if errors.Is(err, fs.ErrNotExist) && c.remote != nil {
