@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/lifeos/lifeos/internal/filehash"
 	"github.com/lifeos/lifeos/internal/par"
@@ -74,9 +75,12 @@ var errChanged = errors.New("changed")
 // While a folder keeps its stamp no entry was added to it, removed or
 // renamed; while a file keeps its stamp its content is the same (as make
 // and git's index assume). ok is false when anything differs or rec is
-// not a record of this version.
+// not a record of this version. rec must not change during the call.
 func Unchanged(ctx context.Context, dir string, rec []byte, jobs int) (key [32]byte, ok bool) {
-	r := string(rec) // once: every path is a part of it
+	// Read in place, not copied: every path is a part of it, and no string
+	// outlives the call. A copy was a megabyte of fresh heap for 10,000
+	// images, a page fault every 4 KB.
+	r := unsafe.String(unsafe.SliceData(rec), len(rec))
 	if !strings.HasSuffix(r, "\n") {
 		return key, false
 	}
