@@ -121,7 +121,8 @@ func (a *app) createManifest(root, dir, out string) ([]byte, manifestCounts, err
 	// for a 10,000-image dataset took longer to read than the stats).
 	stampsID := cache.ActionID(sha256.Sum256([]byte("lifeos manifest stamps\n" + dir)))
 	if c != nil {
-		if rec, _, err := c.GetBytes(stampsID); err == nil {
+		// Mapped: one command, one read of a megabyte per 10,000 images.
+		if rec, _, err := c.GetBytesMapped(stampsID); err == nil {
 			if key, ok := manifest.Unchanged(a.ctx, dir, rec, jobs); ok {
 				if data, counts, ok := a.memoManifest(c, cache.OpenStatCache(""), key, out); ok {
 					return data, counts, nil

@@ -57,6 +57,7 @@ import (
 
 	"github.com/lifeos/lifeos/internal/atomicfile"
 	"github.com/lifeos/lifeos/internal/filehash"
+	"github.com/lifeos/lifeos/internal/mapfile"
 	"github.com/lifeos/lifeos/internal/robustio"
 )
 
@@ -282,7 +283,7 @@ func (c *Cache) localResult(id ActionID, max int64) (Entry, []byte, error) {
 	case e.Size > max:
 		return e, nil, nil
 	}
-	data, err = c.readObject(e.Output, e.Size)
+	data, err = c.readObject(e.Output, e.Size, robustio.ReadFile)
 	return e, data, err
 }
 
@@ -319,6 +320,19 @@ func parseEntry(b []byte, id ActionID) (Entry, error) {
 
 // GetBytes returns the object recorded for id, verified against its digest.
 func (c *Cache) GetBytes(id ActionID) ([]byte, Entry, error) {
+	return c.getBytes(id, robustio.ReadFile)
+}
+
+// GetBytesMapped is GetBytes for a command that reads one large result
+// once and exits: an object is mapped for the rest of the process
+// (mapfile) instead of copied onto the heap, where each 4 KB is a page
+// fault (a dataset's stamps record is a megabyte for 10,000 images). The
+// bytes must not be written.
+func (c *Cache) GetBytesMapped(id ActionID) ([]byte, Entry, error) {
+	return c.getBytes(id, mapfile.Read)
+}
+
+func (c *Cache) getBytes(id ActionID, read func(string) ([]byte, error)) ([]byte, Entry, error) {
 	e, inline, err := c.get(id)
 	if err != nil {
 		return nil, e, err
@@ -329,7 +343,7 @@ func (c *Cache) GetBytes(id ActionID) ([]byte, Entry, error) {
 		}
 		return inline, e, nil
 	}
-	data, err := c.ReadObject(e.Output, e.Size)
+	data, err := c.readObjectWith(e.Output, e.Size, read)
 	if err != nil {
 		return nil, e, &EntryNotFoundError{Err: err}
 	}
@@ -339,19 +353,24 @@ func (c *Cache) GetBytes(id ActionID) ([]byte, Entry, error) {
 // ReadObject returns the content of object id, checking its size (when
 // size >= 0) and digest.
 func (c *Cache) ReadObject(id OutputID, size int64) ([]byte, error) {
-	data, err := c.readObject(id, size)
+	return c.readObjectWith(id, size, robustio.ReadFile)
+}
+
+// readObjectWith is ReadObject with the file read by read.
+func (c *Cache) readObjectWith(id OutputID, size int64, read func(string) ([]byte, error)) ([]byte, error) {
+	data, err := c.readObject(id, size, read)
 	if errors.Is(err, fs.ErrNotExist) && c.remote != nil {
 		if err := c.fetchObject(id, size); err != nil {
 			return nil, fmt.Errorf("object %s: %w", id.Short(), err)
 		}
-		data, err = c.readObject(id, size)
+		data, err = c.readObject(id, size, read)
 	}
 	return data, err
 }
 
 // readObject is ReadObject in the local cache only.
-func (c *Cache) readObject(id OutputID, size int64) ([]byte, error) {
-	data, err := robustio.ReadFile(c.ObjectPath(id))
+func (c *Cache) readObject(id OutputID, size int64, read func(string) ([]byte, error)) ([]byte, error) {
+	data, err := read(c.ObjectPath(id))
 	if err != nil {
 		return nil, fmt.Errorf("object %s: %w", id.Short(), err)
 	}

@@ -55,6 +55,41 @@ func TestPutGet(t *testing.T) {
 	}
 }
 
+// A result read mapped is the result read; a corrupt one is a miss too.
+func TestGetBytesMapped(t *testing.T) {
+	c := newCache(t)
+	id := action("a")
+	big := bytes.Repeat([]byte("lifeos "), inlineMax) // stored as an object
+	out, err := c.PutBytes(id, big)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, e, err := c.GetBytesMapped(id); err != nil || !bytes.Equal(got, big) || e.Output != out {
+		t.Fatalf("GetBytesMapped = %d bytes, %+v, %v; want the %d stored", len(got), e, err, len(big))
+	}
+	small := action("small")
+	if _, err := c.PutBytes(small, []byte("inline")); err != nil {
+		t.Fatal(err)
+	}
+	if got, _, err := c.GetBytesMapped(small); err != nil || string(got) != "inline" {
+		t.Fatalf("GetBytesMapped of an inline result = %q, %v", got, err)
+	}
+	// Replaced, as a damaged file would be, not changed in place: what was
+	// mapped stays as it was read.
+	p := c.ObjectPath(out)
+	os.Chmod(p, 0o644) // objects are read-only; Windows renames over none
+	bad := append([]byte("y"), big[1:]...)
+	if err := os.WriteFile(p+".bad", bad, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(p+".bad", p); err != nil {
+		t.Fatal(err)
+	}
+	if data, _, err := c.GetBytesMapped(id); !IsMiss(err) {
+		t.Fatalf("GetBytesMapped of a corrupt object = %d bytes, %v; want miss", len(data), err)
+	}
+}
+
 func TestCorruptObjectIsMiss(t *testing.T) {
 	c := newCache(t)
 	id := action("a")
