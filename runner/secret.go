@@ -6,6 +6,7 @@ import (
 	"io"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/lifeos/lifeos/internal/jsontext"
 	"github.com/lifeos/lifeos/internal/lazyre"
@@ -23,6 +24,7 @@ import (
 type redactor struct {
 	names    map[string]bool // secret params
 	replacer *strings.Replacer
+	values   []string // the secret values replaced
 }
 
 // minSecretLen is the shortest secret value replaced in free text: a
@@ -55,6 +57,7 @@ func newRedactor(decl []*Param, values map[string]any) *redactor {
 	var pairs []string
 	for _, s := range secrets {
 		pairs = append(pairs, s.value, "<secret "+s.name+">")
+		r.values = append(r.values, s.value)
 	}
 	if len(pairs) > 0 {
 		r.replacer = strings.NewReplacer(pairs...)
@@ -158,4 +161,60 @@ func (rw redactWriter) Write(p []byte) (int, error) {
 		return 0, err
 	}
 	return len(p), nil
+}
+
+// copyBufs are the buffers redactWriter.ReadFrom copies through.
+var copyBufs = sync.Pool{New: func() any { return new([32 << 10]byte) }}
+
+// ReadFrom writes what r gives through Write. os/exec copies a command's
+// output into a writer that is not a file this way (io.Copy), so two
+// things matter here. A secret the output splits across two reads is
+// still replaced: the bytes at the end of a read that may begin one wait
+// for the next. And the copy goes through a pooled buffer: io.Copy's own
+// is 32 KB per command, 30 MB over a foreach of 1,000 commands, where
+// each fresh page of heap is a page fault.
+func (rw redactWriter) ReadFrom(r io.Reader) (n int64, err error) {
+	buf := copyBufs.Get().(*[32 << 10]byte)
+	defer copyBufs.Put(buf)
+	held := 0 // bytes at the start of buf, kept from the read before
+	for {
+		m, rerr := r.Read(buf[held:])
+		n += int64(m)
+		end := held + m
+		hold := 0
+		if rerr == nil {
+			hold = rw.r.pending(buf[:end])
+		}
+		held = end
+		if out := end - hold; out > 0 {
+			if _, err := rw.Write(buf[:out]); err != nil {
+				return n, err
+			}
+			held = copy(buf[:], buf[out:end])
+		}
+		if rerr == io.EOF {
+			return n, nil
+		}
+		if rerr != nil {
+			return n, rerr
+		}
+	}
+}
+
+// pending is how many bytes at the end of b begin a secret value without
+// completing it: the bytes that follow may complete it.
+func (r *redactor) pending(b []byte) int {
+	if r == nil {
+		return 0
+	}
+	hold := 0
+	for _, v := range r.values {
+		for k := min(len(v)-1, len(b)); k > hold; k-- {
+			if string(b[len(b)-k:]) == v[:k] {
+				hold = k
+				break
+			}
+		}
+	}
+	return hold
 }
