@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/lifeos/lifeos/internal/atomicfile"
@@ -52,6 +53,11 @@ type File struct {
 	Data []byte `json:"data,omitempty"`
 }
 
+// encodeBufs are EncodeResult's writers, reused: a 64 KB buffer made for
+// every result stored was 50 MB of fresh heap over a cold foreach of
+// 1,000 elements, whose results are mostly a few hundred bytes.
+var encodeBufs = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 64<<10) }}
+
 // EncodeResult writes res as json.Marshal writes it, with n files in
 // place of res.Files, file(i) making the i-th shortly before the encoding
 // reaches it: the small files of a result are kept inside it, and 100,000
@@ -59,7 +65,12 @@ type File struct {
 // at a time (reading 100,000 small files is system calls, which two cores
 // make in half the time); the first error in file order is returned.
 func EncodeResult(w io.Writer, res *Result, n int, file func(i int) (File, error)) error {
-	bw := bufio.NewWriterSize(w, 64<<10)
+	bw := encodeBufs.Get().(*bufio.Writer)
+	bw.Reset(w)
+	defer func() {
+		bw.Reset(nil) // holds no writer while pooled
+		encodeBufs.Put(bw)
+	}()
 	first := true
 	key := func(name string) {
 		if first {
