@@ -126,7 +126,7 @@ func (e *Exec) Run(ctx context.Context, env *Env) (Outputs, error) {
 		// Kept in the log too: the outputs are the last JSON line, and what
 		// the command printed before it is its log. (Two goroutines then
 		// copy stdout and stderr: Env.Log is safe for that.)
-		cmd.Stdout = io.MultiWriter(env.Log, &stdout)
+		cmd.Stdout = teeLog{env.Log, &stdout}
 	}
 	cmd.WaitDelay = killGrace
 	setProcessGroup(cmd)
@@ -165,6 +165,30 @@ func (e *Exec) Run(ctx context.Context, env *Env) (Outputs, error) {
 
 // tailBuffer keeps what is written to it, or its last stdoutKeep bytes
 // when more was written: a command may print a lot before its outputs.
+// teeLog writes to a step's log and keeps a copy. It reads a command's
+// output for itself through the log's ReadFrom when the log has one: the
+// engine's log sees the output as one stream that way, and redacts a
+// secret split across two reads, which io.MultiWriter's chunks would
+// hide from it.
+type teeLog struct {
+	log, keep io.Writer
+}
+
+func (t teeLog) Write(p []byte) (int, error) {
+	if _, err := t.log.Write(p); err != nil {
+		return 0, err
+	}
+	return t.keep.Write(p)
+}
+
+func (t teeLog) ReadFrom(r io.Reader) (int64, error) {
+	if rf, ok := t.log.(io.ReaderFrom); ok {
+		return rf.ReadFrom(io.TeeReader(r, t.keep))
+	}
+	// Hidden, or io.Copy would call this method again.
+	return io.Copy(struct{ io.Writer }{t}, struct{ io.Reader }{r})
+}
+
 type tailBuffer struct {
 	b         []byte
 	truncated bool

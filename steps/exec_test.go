@@ -4,12 +4,15 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
 	"testing"
+	"testing/iotest"
 
 	"github.com/lifeos/lifeos/internal/testdir"
 )
@@ -94,5 +97,33 @@ func TestExecRun(t *testing.T) {
 	e = &Exec{Shell: shell("sleep 10", "ping -n 11 127.0.0.1")}
 	if _, err := e.Run(ctx, &Env{Root: root, Log: &log}); err == nil || err.Error() != "stop now" {
 		t.Errorf("cancelled run err = %v", err)
+	}
+}
+
+// readFromLog is a log that reads for itself, as the engine's does.
+type readFromLog struct {
+	bytes.Buffer
+	readFrom bool
+}
+
+func (l *readFromLog) ReadFrom(r io.Reader) (int64, error) {
+	l.readFrom = true
+	return l.Buffer.ReadFrom(r)
+}
+
+// Output kept for outputs_file "-" still reaches the log through the
+// log's own ReadFrom, all of it, and all of it is kept.
+func TestTeeLogReadsThroughTheLog(t *testing.T) {
+	out := strings.Repeat("a line of output\n", 10000)
+	for _, log := range []io.Writer{&readFromLog{}, &strings.Builder{}} {
+		var keep tailBuffer
+		n, err := io.Copy(teeLog{log, &keep}, iotest.HalfReader(strings.NewReader(out)))
+		if err != nil || n != int64(len(out)) || log.(fmt.Stringer).String() != out || string(keep.b) != out {
+			t.Errorf("%T: copied %d of %d bytes, %v; log and copy equal the output: %v, %v", log, n, len(out), err,
+				log.(fmt.Stringer).String() == out, string(keep.b) == out)
+		}
+		if l, ok := log.(*readFromLog); ok && !l.readFrom {
+			t.Error("the log's ReadFrom was not used")
+		}
 	}
 }
