@@ -24,7 +24,7 @@ import (
 type redactor struct {
 	names    map[string]bool // secret params
 	replacer *strings.Replacer
-	values   []string // the secret values replaced
+	values   []string // the secret values replaced, longest first
 }
 
 // minSecretLen is the shortest secret value replaced in free text: a
@@ -174,24 +174,28 @@ var copyBufs = sync.Pool{New: func() any { return new([32 << 10]byte) }}
 // is 32 KB per command, 30 MB over a foreach of 1,000 commands, where
 // each fresh page of heap is a page fault.
 func (rw redactWriter) ReadFrom(r io.Reader) (n int64, err error) {
-	buf := copyBufs.Get().(*[32 << 10]byte)
-	defer copyBufs.Put(buf)
+	pooled := copyBufs.Get().(*[32 << 10]byte)
+	defer copyBufs.Put(pooled)
+	buf := pooled[:]
+	if rw.r != nil && len(rw.r.values) > 0 && 2*len(rw.r.values[0]) > len(buf) {
+		// Room for a secret's held beginning and the rest of it.
+		buf = make([]byte, 2*len(rw.r.values[0]))
+	}
 	held := 0 // bytes at the start of buf, kept from the read before
 	for {
 		m, rerr := r.Read(buf[held:])
 		n += int64(m)
 		end := held + m
-		hold := 0
+		out := end
 		if rerr == nil {
-			hold = rw.r.pending(buf[:end])
+			out -= rw.r.pending(buf[:end])
 		}
-		held = end
-		if out := end - hold; out > 0 {
+		if out > 0 {
 			if _, err := rw.Write(buf[:out]); err != nil {
 				return n, err
 			}
-			held = copy(buf[:], buf[out:end])
 		}
+		held = copy(buf, buf[out:end])
 		if rerr == io.EOF {
 			return n, nil
 		}

@@ -53,4 +53,13 @@ func TestRedactWriterReadFrom(t *testing.T) {
 			t.Errorf("%s: read %d of %d bytes, %v; log %.60q, want %.60q", tc.name, n, len(tc.out), err, log.String(), want)
 		}
 	}
+	// A secret longer than a read (a key file's 40 KB): once the buffer
+	// held nothing but its beginning, the copy read into no room, forever.
+	long := strings.Repeat("k", 40<<10)
+	r = newRedactor([]*Param{{Name: "key", Secret: true}}, map[string]any{"key": long})
+	var log bytes.Buffer
+	n, err := redactWriter{r, &log}.ReadFrom(strings.NewReader("x" + long + "y"))
+	if err != nil || n != int64(len(long)+2) || log.String() != "x<secret key>y" {
+		t.Errorf("a 40 KB secret: read %d bytes, %v; log %.60q", n, err, log.String())
+	}
 }
