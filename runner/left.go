@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"path"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -83,12 +84,7 @@ func (e *engine) walkLeft(patterns []string) ([]leftEntry, error) {
 		if _, ok := l.files[rel]; ok {
 			return true
 		}
-		for _, r := range l.roots {
-			if rel == r || strings.HasPrefix(rel, r+"/") {
-				return true
-			}
-		}
-		return false
+		return slices.ContainsFunc(l.roots, func(r string) bool { return within(rel, r) })
 	}
 	found := map[string]leftEntry{}
 	var outside []string
@@ -165,8 +161,13 @@ func (e *engine) walkLeft(patterns []string) ([]leftEntry, error) {
 // characters names the file or a folder above it.
 func matchesLeft(pat, f string) bool {
 	if !pathglob.HasMeta(pat) {
-		return f == pat || strings.HasPrefix(f, pat+"/")
+		return within(f, pat)
 	}
 	ok, _ := doublestar.Match(pat, f)
 	return ok
+}
+
+// within reports whether the workspace path rel is dir or below it.
+func within(rel, dir string) bool {
+	return rel == dir || strings.HasPrefix(rel, dir+"/")
 }
