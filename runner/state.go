@@ -194,7 +194,9 @@ func (ks *keyState) read(mapped bool) {
 	// Each element's record runs from its E line to the next: only found
 	// here, parsed when asked for. Counted first, so that the map and the
 	// records are each allocated once, not grown: every fresh page of
-	// heap is a page fault, which costs more than the count.
+	// heap is a page fault, which costs more than the count. The records
+	// are split at the same "\nE " as they are counted by, so there are
+	// never more of them than n.
 	n := strings.Count(rest, "\nE ") + 1
 	ks.elems = make(map[string]*elemState, n)
 	all := make([]elemState, n)
@@ -209,7 +211,7 @@ func (ks *keyState) read(mapped bool) {
 			text += "\n" // saved as it was, before the next record
 		}
 		first, _, _ := strings.Cut(text, "\n")
-		if _, key, ok := strings.Cut(first[2:], " "); ok && len(all) > 0 {
+		if _, key, ok := strings.Cut(first[2:], " "); ok {
 			es := &all[0]
 			all = all[1:]
 			es.text = text

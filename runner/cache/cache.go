@@ -652,8 +652,8 @@ func (c *Cache) CopyObject(id OutputID, dst string, perm os.FileMode, durable bo
 
 // PutLog keeps the log of the run that made an entry, beside it (not in
 // its result, whose digest is what the steps downstream key on: a log
-// line with a time in it must not re-run them). Like key lines, it is
-// advisory and lives as long as the entry.
+// line with a time in it must not re-run them). It is advisory, and
+// lives as long as the entry.
 func (c *Cache) PutLog(id ActionID, path string) error {
 	data, err := os.ReadFile(path)
 	if err != nil {
