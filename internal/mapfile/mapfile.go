@@ -5,15 +5,20 @@
 // measured on, a page fault costs 10-16 µs in a slow hour).
 package mapfile
 
-import "os"
+import (
+	"bytes"
+
+	"github.com/lifeos/lifeos/internal/robustio"
+)
 
 // Read returns the contents of the named file. Where the file is mapped
 // (Unix), the mapping lasts for the rest of the process: the bytes must
 // never be written, and the file must only ever be replaced (written
 // elsewhere and renamed over), never truncated in place, since reading a
-// page past a truncated end faults. An empty file is read as nil.
+// page past a truncated end faults. Elsewhere it is read as robustio
+// reads it (on Windows, open to a rename over it meanwhile).
 func Read(name string) ([]byte, error) {
-	f, err := os.Open(name)
+	f, err := robustio.Open(name)
 	if err != nil {
 		return nil, err
 	}
@@ -22,11 +27,17 @@ func Read(name string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if st.Size() == 0 || int64(int(st.Size())) != st.Size() {
-		return os.ReadFile(name)
+	size := st.Size()
+	if size > 0 && int64(int(size)) == size {
+		if b, ok := mmap(f, int(size)); ok {
+			return b, nil
+		}
 	}
-	if b, ok := mmap(f, int(st.Size())); ok {
-		return b, nil
-	}
-	return os.ReadFile(name)
+	// Read from the handle already open, in one allocation (as
+	// os.ReadFile sizes its buffer): the size a stat gave, and room to see
+	// the end or a file that grew since.
+	var buf bytes.Buffer
+	buf.Grow(int(size) + bytes.MinRead)
+	_, err = buf.ReadFrom(f)
+	return buf.Bytes(), err
 }
