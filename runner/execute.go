@@ -131,7 +131,7 @@ func (e *engine) probeBatch(ctx context.Context, els []*element) {
 	for _, el := range els {
 		if e.probeKey(ctx, el, pl) {
 			look = append(look, el)
-			if el.cacheable || el.carried {
+			if e.mayRestore(el) {
 				ids = append(ids, el.action)
 			}
 		}
@@ -176,14 +176,7 @@ func (e *engine) probeKey(ctx context.Context, el *element, pl *probeLocal) bool
 func (e *engine) probeCache(el *element) {
 	started := time.Now()
 	defer func() { el.dur += time.Since(started) }()
-	if el.cacheable && !e.o.NoCache && !e.debug["cacheverify"] && e.restore(el) {
-		el.status = StatusCached
-		return
-	}
-	// Carried out already in this run (elsewhere, in a chunk, by an
-	// attempt a lost worker made): its result, with its files. Not run
-	// twice in one run, though it is not cached across runs.
-	if el.carried && e.restore(el) {
+	if e.mayRestore(el) && e.restore(el) {
 		el.status = StatusCached
 		return
 	}
@@ -191,6 +184,15 @@ func (e *engine) probeCache(el *element) {
 	if e.explain {
 		el.status = StatusRun
 	}
+}
+
+// mayRestore says whether an element may be served from the cache: a
+// cacheable one unless the cache is not to be read, and one carried out
+// already in this run (elsewhere, in a chunk, by an attempt a lost worker
+// made), with its files: not run twice in one run, though it is not cached
+// across runs.
+func (e *engine) mayRestore(el *element) bool {
+	return el.cacheable && !e.o.NoCache && !e.debug["cacheverify"] || el.carried
 }
 
 // whyRun says why an element is not served from the cache.

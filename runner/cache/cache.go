@@ -193,15 +193,29 @@ func (c *Cache) Get(id ActionID) (Entry, error) {
 // get reads an entry and, when the result is inlined, its data
 // (unverified); after a local miss, from the remote, if there is one.
 func (c *Cache) get(id ActionID) (Entry, []byte, error) {
+	return c.lookup(id, false)
+}
+
+// lookup is get; for Prefetch, it notes a miss in the remote for the
+// lookup that follows.
+func (c *Cache) lookup(id ActionID, prefetch bool) (Entry, []byte, error) {
 	e, data, err := c.getLocal(id)
 	if err == nil || c.remote == nil {
 		return e, data, err
+	}
+	if !prefetch && c.remote.tookMiss(id, c.Now()) {
+		return Entry{}, nil, err
 	}
 	e, data, rerr := c.remoteGet(id)
 	switch {
 	case rerr == nil:
 		return e, data, nil
 	case errors.Is(rerr, fs.ErrNotExist):
+		if prefetch {
+			c.remote.mu.Lock()
+			c.remote.missed[id] = c.Now()
+			c.remote.mu.Unlock()
+		}
 		return Entry{}, nil, err
 	}
 	return Entry{}, nil, &EntryNotFoundError{Err: rerr}

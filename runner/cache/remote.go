@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/lifeos/lifeos/internal/atomicfile"
 	"github.com/lifeos/lifeos/internal/filehash"
@@ -98,8 +99,11 @@ type remote struct {
 	// there (Shared).
 	shared  map[[32]byte]bool
 	damaged map[[32]byte]bool // remote copies found damaged: replace them
-	stats   RemoteStats
-	closed  bool
+	// missed are the entries Prefetch found missing, and when: the one
+	// lookup that follows takes that answer instead of asking again.
+	missed map[[32]byte]time.Time
+	stats  RemoteStats
+	closed bool
 	// After offlineAfter failures in a row (each already retried by the
 	// client), the remote is taken as unreachable for the rest of the
 	// process: a dead endpoint must not cost every lookup its retries.
@@ -134,7 +138,7 @@ type tally struct {
 func (c *Cache) SetRemote(r Remote, warn func(string)) {
 	ctx, stop := context.WithCancel(context.Background())
 	rm := &remote{r: r, warn: warn, ctx: ctx, stop: stop, jobs: make(chan upload, 4096), done: map[uint64]bool{}, sent: map[[32]byte]bool{},
-		seqOf: map[[32]byte]uint64{}, shared: map[[32]byte]bool{}, damaged: map[[32]byte]bool{}}
+		seqOf: map[[32]byte]uint64{}, shared: map[[32]byte]bool{}, damaged: map[[32]byte]bool{}, missed: map[[32]byte]time.Time{}}
 	rm.cond = sync.NewCond(&rm.mu)
 	for range remoteWorkers {
 		rm.wg.Add(1)
@@ -818,15 +822,41 @@ func (c *Cache) holds(id ActionID) bool {
 
 // Prefetch looks ids up in parallel: what is missing locally and found in
 // the remote is copied in (verified), so that the lookups that follow are
-// local. Without a remote it does nothing.
+// local. What the remote does not have either is a miss for the next
+// lookup of it too, if that comes within missFresh: a cold batch asked
+// the store twice for every element, once here and once to run it.
+// Without a remote it does nothing.
 func (c *Cache) Prefetch(ids []ActionID) {
-	if c.remote == nil {
+	rm := c.remote
+	if rm == nil {
 		return
 	}
-	each(c.remote.ctx, ids, func(id ActionID) error {
-		c.get(id)
+	rm.mu.Lock()
+	for id, at := range rm.missed { // those no lookup came for
+		if c.Now().Sub(at) > missFresh {
+			delete(rm.missed, id)
+		}
+	}
+	rm.mu.Unlock()
+	each(rm.ctx, ids, func(id ActionID) error {
+		c.lookup(id, true)
 		return nil
 	})
+}
+
+// missFresh is how long a miss Prefetch saw answers for the store. Another
+// machine may store the entry meanwhile; this run then carries it out
+// again, as it would have had the entry come a moment after its lookup.
+const missFresh = 10 * time.Second
+
+// tookMiss reports whether Prefetch found id missing in the remote just
+// now, and forgets it: the lookup after that one asks again.
+func (rm *remote) tookMiss(id [32]byte, now time.Time) bool {
+	rm.mu.Lock()
+	defer rm.mu.Unlock()
+	at, ok := rm.missed[id]
+	delete(rm.missed, id)
+	return ok && now.Sub(at) <= missFresh
 }
 
 // LocalFile is a file to upload by its digest (UploadFiles).

@@ -358,6 +358,39 @@ func TestPrefetchCopiesIn(t *testing.T) {
 	}
 }
 
+// A cold batch is prefetched, then each element looked up to run it: the
+// store is asked once per element, not twice.
+func TestPrefetchedMissIsNotAskedAgain(t *testing.T) {
+	r := memstore.New()
+	c := remoteCache(t, r)
+	now := time.Now()
+	c.Now = func() time.Time { return now }
+	a, b := action("a"), action("b")
+	c.Prefetch([]ActionID{a, b})
+	gets := r.Gets
+	if _, _, err := c.GetBytes(a); !IsMiss(err) {
+		t.Fatalf("after prefetch: %v, want a miss", err)
+	}
+	if r.Gets != gets {
+		t.Errorf("the lookup after a prefetch that missed asked the store again")
+	}
+	// The answer serves one lookup; a later one asks.
+	if _, _, err := c.GetBytes(a); !IsMiss(err) || r.Gets != gets+1 {
+		t.Errorf("second lookup: %v, %d requests, want a miss and 1", err, r.Gets-gets)
+	}
+	// An answer older than missFresh is not taken: another machine may
+	// have stored the entry since.
+	other := remoteCache(t, r)
+	if _, err := other.PutBytes(b, []byte("b")); err != nil {
+		t.Fatal(err)
+	}
+	other.FlushRemote(context.Background())
+	now = now.Add(missFresh + time.Second)
+	if got, _, err := c.GetBytes(b); err != nil || string(got) != "b" {
+		t.Errorf("a stale miss was taken: %q, %v", got, err)
+	}
+}
+
 func TestWaitUploadsKeepsTheRemote(t *testing.T) {
 	r := memstore.New()
 	c := remoteCache(t, r)
