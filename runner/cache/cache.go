@@ -212,9 +212,7 @@ func (c *Cache) lookup(id ActionID, prefetch bool) (Entry, []byte, error) {
 		return e, data, nil
 	case errors.Is(rerr, fs.ErrNotExist):
 		if prefetch {
-			c.remote.mu.Lock()
-			c.remote.missed[id] = c.Now()
-			c.remote.mu.Unlock()
+			c.remote.noteMiss(id, c.Now())
 		}
 		return Entry{}, nil, err
 	}

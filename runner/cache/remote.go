@@ -831,9 +831,10 @@ func (c *Cache) Prefetch(ids []ActionID) {
 	if rm == nil {
 		return
 	}
+	now := c.Now()
 	rm.mu.Lock()
 	for id, at := range rm.missed { // those no lookup came for
-		if c.Now().Sub(at) > missFresh {
+		if now.Sub(at) > missFresh {
 			delete(rm.missed, id)
 		}
 	}
@@ -848,6 +849,13 @@ func (c *Cache) Prefetch(ids []ActionID) {
 // machine may store the entry meanwhile; this run then carries it out
 // again, as it would have had the entry come a moment after its lookup.
 const missFresh = 10 * time.Second
+
+// noteMiss notes that Prefetch found id missing in the remote at now.
+func (rm *remote) noteMiss(id [32]byte, now time.Time) {
+	rm.mu.Lock()
+	rm.missed[id] = now
+	rm.mu.Unlock()
+}
 
 // tookMiss reports whether Prefetch found id missing in the remote just
 // now, and forgets it: the lookup after that one asks again.
