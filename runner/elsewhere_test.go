@@ -372,3 +372,33 @@ func TestAssembleAdoptsTheWorkersBundle(t *testing.T) {
 		}
 	}
 }
+
+// A cold foreach with a shared store behind the cache asks it once for
+// each element's entry: the batch's prefetch finds them missing, and the
+// lookup that decides to run an element takes that answer. A run that
+// does not read the cache (--no-cache) does not ask at all.
+func TestAColdBatchAsksTheStoreOncePerElement(t *testing.T) {
+	for _, noCache := range []bool{false, true} {
+		store := memstore.New()
+		root := memoWorkspace(t)
+		for _, name := range []string{"d", "e", "f", "g", "h"} {
+			writeFile(t, root, "in/"+name+".txt", name)
+		}
+		plan, err := Load(root, "pipelines/p.yaml", Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out bytes.Buffer
+		// One job: the eight elements are probed in batches of two.
+		if _, err := plan.Run(context.Background(), RunOptions{Stdout: &out, Stderr: &out, Jobs: 1, Cache: sharedCache(t, store), NoCache: noCache}); err != nil {
+			t.Fatalf("%v\n%s", err, out.String())
+		}
+		want := 9 // eight elements of each, and all
+		if noCache {
+			want = 0
+		}
+		if store.Gets != want {
+			t.Errorf("--no-cache %v: %d lookups in the store, want %d", noCache, store.Gets, want)
+		}
+	}
+}
