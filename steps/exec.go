@@ -163,8 +163,6 @@ func (e *Exec) Run(ctx context.Context, env *Env) (Outputs, error) {
 	}
 }
 
-// tailBuffer keeps what is written to it, or its last stdoutKeep bytes
-// when more was written: a command may print a lot before its outputs.
 // teeLog writes to a step's log and keeps a copy. It reads a command's
 // output for itself through the log's ReadFrom when the log has one: the
 // engine's log sees the output as one stream that way, and redacts a
@@ -189,6 +187,8 @@ func (t teeLog) ReadFrom(r io.Reader) (int64, error) {
 	return io.Copy(struct{ io.Writer }{t}, struct{ io.Reader }{r})
 }
 
+// tailBuffer keeps what is written to it, or its last stdoutKeep bytes
+// when more was written: a command may print a lot before its outputs.
 type tailBuffer struct {
 	b         []byte
 	truncated bool
