@@ -327,6 +327,13 @@ func (e *engine) run(ctx context.Context, el *element) {
 		el.status, el.reason = StatusCancelled, "not started: "+stopReason(ctx)
 		return
 	}
+	if e.o.Slots != nil {
+		if !e.o.Slots.take(ctx) {
+			el.status, el.reason = StatusCancelled, "not started: "+stopReason(ctx)
+			return
+		}
+		defer e.o.Slots.give()
+	}
 	if e.prepared != nil {
 		// Nothing runs for real before the sweep of what killed runs left,
 		// nor when the run could not be recorded.

@@ -84,6 +84,9 @@ type RunOptions struct {
 	// cost of its own (each share logged the GPU time it took; a local
 	// run logs one line per step run).
 	Assemble bool
+	// Slots, when set, bounds the elements that run at once across the
+	// runs sharing it, whatever each one's Jobs (a worker's).
+	Slots *Slots
 	// writes, when set, gathers the declared outputs of the run's
 	// elements (runSub on a worker).
 	writes *writeSet

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/lifeos/lifeos/internal/testdir"
 	"github.com/lifeos/lifeos/steps"
@@ -20,6 +21,8 @@ type fake struct {
 	Name string `yaml:"name"`
 	Fail bool   `yaml:"fail"`
 	Wait bool   `yaml:"wait"` // block until cancelled
+	// Hold keeps it running a while, so that runs that could overlap do.
+	Hold bool `yaml:"hold"`
 }
 
 var (
@@ -41,6 +44,9 @@ func (f *fake) Run(ctx context.Context, env *steps.Env) (steps.Outputs, error) {
 	fakeMu.Lock()
 	fakeCalls[f.Name]++
 	fakeMu.Unlock()
+	if f.Hold {
+		time.Sleep(20 * time.Millisecond)
+	}
 	if f.Wait {
 		<-ctx.Done()
 		return nil, ctx.Err()
@@ -116,6 +122,67 @@ func TestJobsLimit(t *testing.T) {
 			t.Errorf("step %s: status %s outputs %v", s.ID, s.Status, s.Outputs)
 		}
 	}
+}
+
+// TestSlotsBoundRunsTogether runs two pipelines at once, as a worker
+// carries out two steps, each with two jobs: sharing two slots, no more
+// than two of their steps run at once, where each run alone would run two.
+func TestSlotsBoundRunsTogether(t *testing.T) {
+	resetFake()
+	t.Setenv("LIFEOS_CACHE", "off")
+	slots := NewSlots(2)
+	var wg sync.WaitGroup
+	for range 2 {
+		plan := fakePipeline(t, testdir.New(t), wide(8, ", hold: true"))
+		wg.Go(func() {
+			if _, err := plan.Run(context.Background(), RunOptions{Jobs: 2, Slots: slots}); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	if m := fakeMax.Load(); m > 2 {
+		t.Errorf("%d steps ran at once sharing 2 slots", m)
+	}
+	if n := fakeCalls["s0"]; n != 2 {
+		t.Errorf("s0 ran %d times, want once in each run", n)
+	}
+}
+
+// TestSlotWaitEndsWithTheRun: a run cancelled while its step waits for a
+// slot another run holds ends, its step not started.
+func TestSlotWaitEndsWithTheRun(t *testing.T) {
+	resetFake()
+	t.Setenv("LIFEOS_CACHE", "off")
+	slots := NewSlots(1)
+	holder, cancelHolder := context.WithCancel(context.Background())
+	defer cancelHolder()
+	held := make(chan struct{})
+	go func() {
+		defer close(held)
+		plan := fakePipeline(t, testdir.New(t), "version: 1\nsteps:\n  - id: hold\n    uses: test.fake\n    with: {name: hold, wait: true}\n")
+		plan.Run(holder, RunOptions{Slots: slots})
+	}()
+	for fakeRunning.Load() == 0 { // the slot taken
+		runtime.Gosched()
+	}
+	// Cancelled once it waits, most likely (or before: the same outcome);
+	// a wait that ignored the cancellation would never end.
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(50*time.Millisecond, cancel)
+	plan := fakePipeline(t, testdir.New(t), wide(1, ""))
+	rec, _ := plan.Run(ctx, RunOptions{Slots: slots})
+	if rec == nil || rec.Steps[0].Status != StatusCancelled {
+		t.Fatalf("step waiting for a slot: %s, want cancelled", rec.Steps[0].Status)
+	}
+	fakeMu.Lock()
+	ran := fakeCalls["s0"]
+	fakeMu.Unlock()
+	if ran != 0 {
+		t.Error("the step ran without a slot")
+	}
+	cancelHolder()
+	<-held
 }
 
 func TestFailureCancelsRunning(t *testing.T) {

@@ -244,7 +244,7 @@ func workerCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	name := fs.String("name", host, "what records say the steps ran on")
 	dir := fs.String("dir", "", "where snapshots are materialised and the worker's cache lives (default $LIFEOS_WORKER_DIR or the user cache folder)")
 	steps := fs.Int("steps", 1, "carry out up to `N` steps at once")
-	jobs := fs.Int("jobs", 0, "run up to `N` elements of a step at once (default: CPUs)")
+	jobs := fs.Int("jobs", 0, "run up to `N` elements at once, all steps together (default: CPUs, or --steps when more)")
 	conn := connFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return usageError{err}

@@ -1,12 +1,14 @@
 package temporalrun
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"os"
+	"runtime"
 	"strings"
 	"sync"
 	"time"
@@ -32,13 +34,21 @@ type Worker struct {
 	Dir string
 	// Name says where a step ran, in records ("pod-1").
 	Name string
-	// Jobs is how many elements of a step run at once (0: CPUs).
+	// Jobs is how many elements run at once on the worker, whatever the
+	// steps they belong to (0: CPUs, or more when it carries out more
+	// steps at once: Serve).
 	Jobs int
 	// Log receives what the steps print, prefixed with run and step.
 	Log io.Writer
 
 	foldersOnce sync.Once
 	folders     *folders
+
+	// slots bound the elements running at once: each step's run has Jobs
+	// workers, and two steps at once on two CPUs ran four commands, which
+	// cost the worker and its commands a fifth more CPU than two.
+	slotsOnce sync.Once
+	slots     *runner.Slots
 
 	plansMu sync.Mutex
 	plans   []cachedPlan // the last few compiled, newest last
@@ -127,7 +137,8 @@ func (w *Worker) CarryOut(ctx context.Context, t StepTask) (*runner.Outcome, err
 	}
 	prefix := t.Spec.RunID[len(t.Spec.RunID)-6:] + " " + t.Step + " | "
 	out := runner.NewPrefixWriter(io.MultiWriter(w.Log, lastLine{prefix, hb.set}), prefix)
-	rec, err := plan.Run(ctx, runner.RunOptions{RunID: t.Spec.RunID, Elsewhere: t.Done, Chunk: t.Chunk, Cache: w.Cache, Scratch: true, Share: true, Assemble: t.Assemble, Stdout: out, Stderr: out, Jobs: w.Jobs, Color: "never"})
+	w.useSlots(1)
+	rec, err := plan.Run(ctx, runner.RunOptions{RunID: t.Spec.RunID, Elsewhere: t.Done, Chunk: t.Chunk, Cache: w.Cache, Scratch: true, Share: true, Assemble: t.Assemble, Stdout: out, Stderr: out, Jobs: w.Jobs, Slots: w.slots, Color: "never"})
 	out.Flush()
 	if ctx.Err() != nil {
 		return nil, ctx.Err()
@@ -141,6 +152,13 @@ func (w *Worker) CarryOut(ctx context.Context, t StepTask) (*runner.Outcome, err
 	}
 	o.Worker = fmt.Sprintf("%s (queue %s)", w.Name, info.TaskQueue)
 	return o, nil
+}
+
+// useSlots sets how many elements run at once, once: Jobs, or by default
+// the CPUs, and at least one per step carried out at once (a generation
+// step's element mostly waits on its GPU servers).
+func (w *Worker) useSlots(steps int) {
+	w.slotsOnce.Do(func() { w.slots = runner.NewSlots(cmp.Or(w.Jobs, max(runtime.NumCPU(), steps))) })
 }
 
 func heartbeatEvery(timeout time.Duration) time.Duration {
@@ -207,6 +225,7 @@ func Serve(ctx context.Context, c client.Client, queues []string, w *Worker, ste
 	if len(queues) == 0 {
 		return errors.New("no queue: name one or more with --queue")
 	}
+	w.useSlots(steps)
 	var started []worker.Worker
 	defer func() {
 		for _, wk := range started {
