@@ -54,7 +54,7 @@ func TestSnapshotMaterializes(t *testing.T) {
 
 	worker := sharedCache(t, store)
 	dir := filepath.Join(testdir.New(t), "not made yet")
-	if err := Materialize(ctx, worker, id, dir); err != nil {
+	if err := Materialize(ctx, worker, id, dir, ""); err != nil {
 		t.Fatal(err)
 	}
 	for _, f := range []string{"pipelines/p.yaml", "datasets/a/1.png", "datasets/a/1.txt", "datasets/a/2.txt", "datasets/a/big.png", "scripts/train.sh"} {
@@ -86,7 +86,7 @@ func TestSnapshotMaterializes(t *testing.T) {
 		t.Fatalf("changed snapshot sent %d, %v; want the pack and the manifest", st.Sent, err)
 	}
 	writeFile(t, dir, "out/demo/report.html", "left by a step")
-	if err := Materialize(ctx, worker, id2, dir); err != nil {
+	if err := Materialize(ctx, worker, id2, dir, ""); err != nil {
 		t.Fatal(err)
 	}
 	if got, _ := os.ReadFile(filepath.Join(dir, "datasets/a/1.txt")); string(got) != "a better caption" {
@@ -108,7 +108,7 @@ func TestMaterializeRefusesWhatLeavesItsFolder(t *testing.T) {
 		if _, err := c.UploadData(ctx, data); err != nil {
 			t.Fatal(err)
 		}
-		err := Materialize(ctx, sharedCache(t, store), cache.Sum(data), testdir.New(t))
+		err := Materialize(ctx, sharedCache(t, store), cache.Sum(data), testdir.New(t), "")
 		if err == nil || !strings.Contains(err.Error(), "is not a relative workspace path") {
 			t.Errorf("path %q: %v", p, err)
 		}
@@ -133,7 +133,7 @@ func TestMaterializeRefusesADamagedFile(t *testing.T) {
 		sum := cache.Sum([]byte(tc.content)).String()
 		store.Set("cas/"+sum[:2]+"/"+sum, []byte(strings.Replace(tc.content, "real", "r3al", 1)))
 		dir := testdir.New(t)
-		if err := Materialize(ctx, sharedCache(t, store), id, dir); err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "mismatch") {
+		if err := Materialize(ctx, sharedCache(t, store), id, dir, ""); err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "mismatch") {
 			t.Fatalf("damaged %s: %v", tc.name, err)
 		}
 		if _, err := os.Stat(filepath.Join(dir, tc.name)); err == nil {
@@ -165,7 +165,7 @@ func TestMaterializeChecksPackedFiles(t *testing.T) {
 			t.Fatal(err)
 		}
 		dir := testdir.New(t)
-		if err := Materialize(ctx, sharedCache(t, store), cache.Sum(data), dir); err == nil || !strings.Contains(err.Error(), tc.want) {
+		if err := Materialize(ctx, sharedCache(t, store), cache.Sum(data), dir, ""); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%+v: %v, want %q", tc.f, err, tc.want)
 		}
 		if _, err := os.Stat(filepath.Join(dir, "a.txt")); err == nil {
@@ -197,7 +197,7 @@ func TestMaterializeOverAnotherCopy(t *testing.T) {
 	if err := os.Symlink(filepath.Join(elsewhere, "target.txt"), filepath.Join(dir, "a.txt")); err != nil {
 		t.Skipf("no links here: %v", err)
 	}
-	if err := Materialize(ctx, sharedCache(t, store), id, dir); err != nil {
+	if err := Materialize(ctx, sharedCache(t, store), id, dir, ""); err != nil {
 		t.Fatal(err)
 	}
 	for f, want := range map[string]string{"a.txt": "a", "b.txt": "b", "c/d.txt": "d", ".lifeos/state": "kept"} {
@@ -213,6 +213,63 @@ func TestMaterializeOverAnotherCopy(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, "old.txt")); err == nil {
 		t.Error("old.txt is not in the snapshot and was kept")
+	}
+}
+
+// A second copy of a snapshot links the files the first holds as the
+// snapshot has them; a file that differs there, in content or mode, is
+// written.
+func TestMaterializeLinksFromAnotherCopy(t *testing.T) {
+	ctx := context.Background()
+	store := memstore.New()
+	root := testdir.New(t)
+	writeFile(t, root, "pipelines/p.yaml", "version: 1\n")
+	writeFile(t, root, "images/1.png", "png one")
+	writeFile(t, root, "images/big.png", strings.Repeat("big ", packSmall/4+1))
+	writeFile(t, root, "images/changed.png", "as snapshotted")
+	writeFile(t, root, "run.sh", "#!/bin/sh\n")
+	os.Chmod(filepath.Join(root, "run.sh"), 0o755)
+	id, _, err := TakeSnapshot(ctx, root, sharedCache(t, store), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	worker := sharedCache(t, store)
+	first, second := filepath.Join(testdir.New(t), "0"), filepath.Join(testdir.New(t), "1")
+	if err := Materialize(ctx, worker, id, first, ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Link(filepath.Join(first, "run.sh"), filepath.Join(testdir.New(t), "probe")); err != nil {
+		t.Skipf("no hard links here: %v", err)
+	}
+	writeFile(t, first, "images/changed.png", "changed by a step") // in place
+	linked := []string{"pipelines/p.yaml", "images/1.png", "images/big.png"}
+	written := []string{"images/changed.png"}
+	if runtime.GOOS != "windows" {
+		os.Chmod(filepath.Join(first, "run.sh"), 0o644)
+		written = append(written, "run.sh")
+	}
+	if err := Materialize(ctx, worker, id, second, first); err != nil {
+		t.Fatal(err)
+	}
+	same := func(f string) bool {
+		a, _ := os.Stat(filepath.Join(first, f))
+		b, err := os.Stat(filepath.Join(second, f))
+		return err == nil && os.SameFile(a, b)
+	}
+	for _, f := range linked {
+		want, _ := os.ReadFile(filepath.Join(root, f))
+		if got, _ := os.ReadFile(filepath.Join(second, f)); string(got) != string(want) || !same(f) {
+			t.Errorf("%s: %q, linked %v; want the first copy's file", f, got, same(f))
+		}
+	}
+	for _, f := range written {
+		want, _ := os.ReadFile(filepath.Join(root, f))
+		if got, _ := os.ReadFile(filepath.Join(second, f)); string(got) != string(want) || same(f) {
+			t.Errorf("%s: %q, linked %v; want the snapshot's, written", f, got, same(f))
+		}
+	}
+	if info, err := os.Stat(filepath.Join(second, "run.sh")); runtime.GOOS != "windows" && (err != nil || info.Mode()&0o100 == 0) {
+		t.Errorf("run.sh lost its executable bit: %v", err)
 	}
 }
 
@@ -240,7 +297,7 @@ func TestSnapshotPacks(t *testing.T) {
 		t.Errorf("sent %d, want 8", st.Sent)
 	}
 	dir := testdir.New(t)
-	if err := Materialize(ctx, sharedCache(t, store), id, dir); err != nil {
+	if err := Materialize(ctx, sharedCache(t, store), id, dir, ""); err != nil {
 		t.Fatal(err)
 	}
 	for name, want := range contents {
@@ -260,7 +317,7 @@ func TestMaterializeRefusesAnotherFormat(t *testing.T) {
 		if _, err := c.UploadData(ctx, data); err != nil {
 			t.Fatal(err)
 		}
-		err := Materialize(ctx, sharedCache(t, store), cache.Sum(data), testdir.New(t))
+		err := Materialize(ctx, sharedCache(t, store), cache.Sum(data), testdir.New(t), "")
 		if !errors.Is(err, ErrSnapshotFormat) {
 			t.Errorf("%s: %v, want ErrSnapshotFormat", data, err)
 		}

@@ -20,7 +20,8 @@ import (
 // (a policy, a prompt), and its dataset is not copied again. The
 // copies of snapshots no step has used among the last keepSnapshots are
 // removed once free: a worker serving runs for weeks does not fill its
-// disk with a copy of every workspace per step.
+// disk with a copy of every workspace per step. A copy made while another
+// of the same snapshot exists links its files (Materialize's like).
 type folders struct {
 	dir string
 
@@ -28,6 +29,7 @@ type folders struct {
 	free map[string][]string // snapshot -> free copies
 	made map[string]int      // snapshot -> copies made (numbered from 0)
 	busy map[string]int      // snapshot -> copies in use
+	all  map[string][]string // snapshot -> its copies, free or not
 	used []string            // snapshots, least recently used first
 }
 
@@ -36,34 +38,47 @@ type folders struct {
 const keepSnapshots = 8
 
 func newFolders(dir string) *folders {
-	return &folders{dir: dir, free: map[string][]string{}, made: map[string]int{}, busy: map[string]int{}}
+	return &folders{dir: dir, free: map[string][]string{}, made: map[string]int{}, busy: map[string]int{}, all: map[string][]string{}}
 }
 
 // take returns a copy of snapshot snap for one step to use alone, until
-// give.
-func (f *folders) take(snap string) string {
+// give, and another copy of it ("" when there is none) to link from.
+func (f *folders) take(snap string) (dir, like string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.used = append(slices.DeleteFunc(f.used, func(s string) bool { return s == snap }), snap)
 	f.busy[snap]++
+	if len(f.all[snap]) > 0 {
+		like = f.all[snap][0]
+	}
 	if free := f.free[snap]; len(free) > 0 {
 		f.free[snap] = free[:len(free)-1]
-		return free[len(free)-1]
+		dir = free[len(free)-1]
+		if dir == like {
+			like = ""
+			if len(f.all[snap]) > 1 {
+				like = f.all[snap][1]
+			}
+		}
+		return dir, like
 	}
 	k := f.made[snap]
 	f.made[snap]++
-	dir := filepath.Join(f.dir, snap[:16], fmt.Sprint(k))
+	dir = filepath.Join(f.dir, snap[:16], fmt.Sprint(k))
 	for i := len(f.used) - 2; i >= 0; i-- { // the last is snap
 		other := f.used[i]
 		if free := f.free[other]; len(free) > 0 {
 			// A failed move only means a copy made from nothing.
-			if os.MkdirAll(filepath.Dir(dir), 0o777) == nil && os.Rename(free[len(free)-1], dir) == nil {
+			moved := free[len(free)-1]
+			if os.MkdirAll(filepath.Dir(dir), 0o777) == nil && os.Rename(moved, dir) == nil {
 				f.free[other] = free[:len(free)-1]
+				f.all[other] = slices.DeleteFunc(f.all[other], func(d string) bool { return d == moved })
 			}
 			break
 		}
 	}
-	return dir
+	f.all[snap] = append(f.all[snap], dir)
+	return dir, like
 }
 
 // give returns a copy taken, and removes the copies of snapshots used
@@ -80,6 +95,7 @@ func (f *folders) give(snap, dir string) {
 		delete(f.free, old)
 		delete(f.made, old)
 		delete(f.busy, old)
+		delete(f.all, old)
 	}
 	f.mu.Unlock()
 	for _, d := range gone {

@@ -16,25 +16,31 @@ func TestFolders(t *testing.T) {
 	root := testdir.New(t)
 	f := newFolders(root)
 	snap := func(i int) string { return fmt.Sprintf("%016x%048x", i, 0) }
-	a := f.take(snap(1))
-	b := f.take(snap(1))
+	a, like := f.take(snap(1))
+	if like != "" {
+		t.Errorf("the first copy links from %s", like)
+	}
+	b, like := f.take(snap(1))
 	if a == b {
 		t.Fatalf("two steps at once share %s", a)
+	}
+	if like != a {
+		t.Errorf("the second copy links from %q, want the first (%s)", like, a)
 	}
 	for _, d := range []string{a, b} {
 		os.MkdirAll(d, 0o777)
 	}
 	f.give(snap(1), a)
-	if c := f.take(snap(1)); c != a {
-		t.Errorf("a step after another took %s, want the copy it left (%s)", c, a)
+	if c, like := f.take(snap(1)); c != a || like != b {
+		t.Errorf("a step after another took %s (like %s), want the copy it left (%s, like %s)", c, like, a, b)
 	}
 	f.give(snap(1), a)
 	f.give(snap(1), b)
 	// Snapshot 1 is in use while newer ones come: kept; once free and
 	// older than the last keepSnapshots, gone.
-	busy := f.take(snap(1))
+	busy, _ := f.take(snap(1))
 	for i := 2; i < 2+keepSnapshots; i++ {
-		d := f.take(snap(i))
+		d, _ := f.take(snap(i))
 		os.MkdirAll(d, 0o777)
 		f.give(snap(i), d)
 	}
@@ -49,8 +55,8 @@ func TestFolders(t *testing.T) {
 	if len(ents) != keepSnapshots {
 		t.Errorf("%d snapshots' copies kept, want %d", len(ents), keepSnapshots)
 	}
-	if d := f.take(snap(1)); !strings.HasSuffix(d, filepath.Join(snap(1)[:16], "0")) {
-		t.Errorf("snapshot 1 again: %s, want a new first copy", d)
+	if d, like := f.take(snap(1)); !strings.HasSuffix(d, filepath.Join(snap(1)[:16], "0")) || like != "" {
+		t.Errorf("snapshot 1 again: %s (like %q), want a new first copy", d, like)
 	}
 }
 
@@ -60,11 +66,11 @@ func TestFoldersSeedANewSnapshot(t *testing.T) {
 	root := testdir.New(t)
 	f := newFolders(root)
 	snap := func(i int) string { return fmt.Sprintf("%016x%048x", i, 0) }
-	a := f.take(snap(1))
+	a, _ := f.take(snap(1))
 	os.MkdirAll(a, 0o777)
 	os.WriteFile(filepath.Join(a, "dataset.png"), []byte("big"), 0o666)
 	f.give(snap(1), a)
-	b := f.take(snap(2))
+	b, _ := f.take(snap(2))
 	if !strings.Contains(b, snap(2)[:16]) {
 		t.Fatalf("snapshot 2's copy is %s", b)
 	}
@@ -75,9 +81,12 @@ func TestFoldersSeedANewSnapshot(t *testing.T) {
 		t.Errorf("snapshot 1's copy is still there as well")
 	}
 	// Snapshot 1 has no free copy left, and snapshot 2's is in use.
-	c := f.take(snap(1))
+	c, like := f.take(snap(1))
 	if c == a || c == b {
 		t.Fatalf("snapshot 1 again took %s", c)
+	}
+	if like != "" {
+		t.Errorf("snapshot 1's new copy links from %s, which went to snapshot 2", like)
 	}
 	if _, err := os.Stat(c); err == nil {
 		t.Errorf("a copy in use was moved to %s", c)

@@ -116,10 +116,10 @@ func (w *Worker) CarryOut(ctx context.Context, t StepTask) (*runner.Outcome, err
 	// A copy of the snapshot for this step alone, most often one a step
 	// before it left: only what differs is fixed.
 	w.foldersOnce.Do(func() { w.folders = newFolders(w.Dir) })
-	dir := w.folders.take(t.Spec.Snapshot)
+	dir, like := w.folders.take(t.Spec.Snapshot)
 	defer w.folders.give(t.Spec.Snapshot, dir)
 	hb.set("fetching the workspace snapshot")
-	if err := runner.Materialize(ctx, w.Cache, snap, dir); err != nil {
+	if err := runner.Materialize(ctx, w.Cache, snap, dir, like); err != nil {
 		if errors.Is(err, runner.ErrSnapshotFormat) {
 			// Another attempt here would read it no better.
 			return nil, temporal.NewNonRetryableApplicationError(fmt.Sprintf("on worker %s: %v: run the same lifeos where the run is submitted and on its workers", w.Name, err), "lifeos.Snapshot", err)
