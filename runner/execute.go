@@ -455,6 +455,10 @@ func (e *engine) run(ctx context.Context, el *element) {
 		}
 		env.Share = &steps.Share{From: c.From, To: c.To}
 	}
+	if err := e.unshare(el.deps.Writes); err != nil {
+		el.status, el.err = StatusFailed, err
+		return
+	}
 	var outs steps.Outputs
 	var err error
 	for attempt := 1; ; attempt++ {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/lifeos/lifeos/internal/atomicfile"
+	"github.com/lifeos/lifeos/internal/filehash"
 	"github.com/lifeos/lifeos/internal/pathglob"
 	"github.com/lifeos/lifeos/internal/robustio"
 	"github.com/lifeos/lifeos/runner/cache"
@@ -54,6 +55,65 @@ func (e *engine) outputTree(writes []string) (files []string, dirs []string, roo
 		}
 	}
 	return files, dirs, roots, nil
+}
+
+// linkFrom hard-links f into abs from another scratch copy of the
+// workspace (RunOptions.LinkFrom) that holds it with the stored content
+// and mode, and reports whether it did. Only where a file tells how many
+// names it has: unshare must find the linked ones before a step writes.
+func (e *engine) linkFrom(abs string, f cache.File) bool {
+	for _, other := range e.o.LinkFrom {
+		if linkChecked(e.stat, pathglob.Abs(other, f.Path), abs, f.Object, func(st fs.FileInfo) bool {
+			_, counted := filehash.Links(st)
+			return counted && st.Mode().Perm() == os.FileMode(f.Mode).Perm() && st.Size() == f.Size
+		}) {
+			return true
+		}
+	}
+	return false
+}
+
+// unshare gives each declared output file of a step about to run in a
+// scratch copy that has another name (linkFrom) a copy of its own: a
+// command that writes it in place must not change another copy's file.
+func (e *engine) unshare(writes []string) error {
+	if !e.o.Scratch {
+		return nil
+	}
+	var files []string
+	for _, w := range writes {
+		if pathglob.Outside(w) {
+			continue // not in the copy
+		}
+		if !hasGlobMeta(w) {
+			if _, err := os.Lstat(e.abs(w)); errors.Is(err, fs.ErrNotExist) {
+				continue // not made yet
+			}
+		}
+		matched, err := pathglob.Files(e.plan.Root, []string{w})
+		if err != nil {
+			return fmt.Errorf("unshare %s: %w", w, err)
+		}
+		files = append(files, matched...)
+	}
+	for _, rel := range files {
+		abs := e.abs(rel)
+		st, err := os.Lstat(abs)
+		if err != nil || !st.Mode().IsRegular() {
+			continue
+		}
+		if n, ok := filehash.Links(st); !ok || n < 2 {
+			continue
+		}
+		data, err := os.ReadFile(abs)
+		if err != nil {
+			return fmt.Errorf("unshare %s: %w", rel, err)
+		}
+		if err := atomicfile.WriteFileUnsynced(abs, data, st.Mode().Perm()); err != nil {
+			return fmt.Errorf("unshare %s: %w", rel, err)
+		}
+	}
+	return nil
 }
 
 func hasGlobMeta(p string) bool { return strings.ContainsAny(p, "*?[{\\") }
@@ -117,10 +177,12 @@ func (e *engine) syncOutputs(res *cache.Result, apply bool) (ch outputChanges, w
 				return ch, nil, err
 			}
 		}
-		if f.Data != nil {
-			if cache.Sum(f.Data) != f.Object || int64(len(f.Data)) != f.Size {
-				return ch, nil, fmt.Errorf("stored %s is corrupt (digest mismatch)", f.Path)
-			}
+		if f.Data != nil && (cache.Sum(f.Data) != f.Object || int64(len(f.Data)) != f.Size) {
+			return ch, nil, fmt.Errorf("stored %s is corrupt (digest mismatch)", f.Path)
+		}
+		if e.linkFrom(abs, f) {
+			// Linked, not written: the scratch copies are never synced.
+		} else if f.Data != nil {
 			write := atomicfile.WriteFileUnsynced
 			if syncEach {
 				write = atomicfile.WriteFile

@@ -266,6 +266,7 @@ func Materialize(ctx context.Context, c *cache.Cache, id cache.OutputID, dir, li
 	if err := os.MkdirAll(dir, 0o777); err != nil {
 		return err
 	}
+	attic := AtticDir(dir)
 	err = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -285,12 +286,14 @@ func Materialize(ctx context.Context, c *cache.Cache, id cache.OutputID, dir, li
 			return filepath.SkipDir
 		case d.IsDir():
 			return nil
-		case !d.Type().IsRegular() || !want[rel]:
-			// A link, or a file the snapshot lacks (an input deleted
-			// since, what a step wrote here: restored from the cache
-			// when a step needs it; a file where the snapshot has a
-			// folder).
-			return os.Remove(p)
+		case !d.Type().IsRegular():
+			return os.Remove(p) // a link
+		case !want[rel]:
+			// A file the snapshot lacks (an input deleted since, what a
+			// step wrote here, a file where the snapshot has a folder):
+			// set aside, for the step to link back should it restore
+			// the same file (RunOptions.LinkFrom).
+			return setAside(p, filepath.Join(attic, filepath.FromSlash(rel)))
 		}
 		return nil
 	})
@@ -338,25 +341,62 @@ func Materialize(ctx context.Context, c *cache.Cache, id cache.OutputID, dir, li
 	return sums.Save()
 }
 
+// AtticDir is where Materialize sets aside the files of dir the snapshot
+// lacks: most are what the steps of earlier uses of dir wrote, which the
+// steps of later ones restore from the cache (the step after a foreach
+// restores the files of every chunk). Linking one set aside back costs
+// 0.01 ms; writing it anew 0.15-0.8 ms a file on a worker's disk, and
+// the copy of its bytes. It holds one file per path set aside, the last;
+// whoever gives dir to another snapshot empties it.
+func AtticDir(dir string) string { return filepath.Join(dir, ".lifeos", "attic") }
+
+// setAside moves the file p to dst, in place of what dst held, or removes
+// p when it cannot.
+func setAside(p, dst string) error {
+	// Removed first: a rename onto another name of the same file (one
+	// linked back from the attic) would leave p where it is.
+	if err := os.Remove(dst); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return os.Remove(p)
+	}
+	if os.MkdirAll(filepath.Dir(dst), 0o777) == nil && os.Rename(p, dst) == nil {
+		return nil
+	}
+	return os.Remove(p)
+}
+
 // linkFile makes dir's copy of f a hard link to like's when that holds
 // f's content and mode, and reports whether it did.
 func linkFile(sums *cache.StatCache, like, dir string, f SnapshotFile) bool {
 	src := filepath.Join(like, filepath.FromSlash(f.Path))
-	st, err := os.Stat(src)
-	if err != nil || !st.Mode().IsRegular() || (st.Mode()&0o111 != 0) != f.Exec {
-		return false
-	}
-	if sum, _, err := sums.SumInfo(src, st); err != nil || sum != f.SHA256 {
-		return false
-	}
 	dst := filepath.Join(dir, filepath.FromSlash(f.Path))
+	return linkChecked(sums, src, dst, f.SHA256, func(st fs.FileInfo) bool { return (st.Mode()&0o111 != 0) == f.Exec })
+}
+
+// linkChecked replaces dst with a hard link to src when src is a regular
+// file that modeOK accepts with content sum, and reports whether it did.
+// The file linked is the one checked: the same inode, size and time after
+// the link as before it. A link that fails leaves dst to be written as
+// any other file.
+func linkChecked(sums *cache.StatCache, src, dst string, sum cache.OutputID, modeOK func(fs.FileInfo) bool) bool {
+	st, err := os.Lstat(src)
+	if err != nil || !st.Mode().IsRegular() || !modeOK(st) {
+		return false
+	}
+	if got, _, err := sums.SumInfo(src, st); err != nil || got != sum {
+		return false
+	}
 	if os.MkdirAll(filepath.Dir(dst), 0o777) != nil {
 		return false
 	}
-	// What is there differs (Materialize checked): replaced. A link that
-	// fails leaves the file to be written as any other.
-	os.Remove(dst)
-	return os.Link(src, dst) == nil
+	os.Remove(dst) // what is there differs (the caller checked)
+	if os.Link(src, dst) != nil {
+		return false
+	}
+	if lt, err := os.Lstat(dst); err != nil || !os.SameFile(st, lt) || !lt.ModTime().Equal(st.ModTime()) || lt.Size() != st.Size() {
+		os.Remove(dst)
+		return false
+	}
+	return true
 }
 
 // materializeFile writes dir's copy of f, from its pack or its object.

@@ -323,3 +323,51 @@ func TestMaterializeRefusesAnotherFormat(t *testing.T) {
 		}
 	}
 }
+
+// What a step wrote in a copy is set aside when the copy is used again,
+// not deleted: the step restoring the same file links it back
+// (RunOptions.LinkFrom) instead of creating it anew. The attic holds the
+// last file set aside under each path.
+func TestMaterializeSetsAsideWhatStepsWrote(t *testing.T) {
+	ctx := context.Background()
+	store := memstore.New()
+	root := testdir.New(t)
+	writeFile(t, root, "pipelines/p.yaml", "version: 1\n")
+	id, _, err := TakeSnapshot(ctx, root, sharedCache(t, store), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	worker := sharedCache(t, store)
+	dir := filepath.Join(testdir.New(t), "0")
+	if err := Materialize(ctx, worker, id, dir, ""); err != nil {
+		t.Fatal(err)
+	}
+	use := func(files map[string]string) {
+		t.Helper()
+		for name, content := range files {
+			writeFile(t, dir, name, content) // a step's outputs
+		}
+		if err := Materialize(ctx, worker, id, dir, ""); err != nil {
+			t.Fatal(err)
+		}
+		for name := range files {
+			if _, err := os.Stat(filepath.Join(dir, name)); err == nil {
+				t.Errorf("%s, which the snapshot lacks, is still in the copy", name)
+			}
+		}
+	}
+	use(map[string]string{"out/a.size": "1", "out/b.size": "2"})
+	// The next use linked a.size back, and wrote b.size again.
+	if err := os.Link(filepath.Join(AtticDir(dir), "out/a.size"), filepath.Join(dir, "out/a.size")); err != nil {
+		t.Skipf("no hard links here: %v", err)
+	}
+	use(map[string]string{"out/b.size": "22", "out/c.size": "3"})
+	for name, want := range map[string]string{"out/a.size": "1", "out/b.size": "22", "out/c.size": "3"} {
+		if got, err := os.ReadFile(filepath.Join(AtticDir(dir), name)); err != nil || string(got) != want {
+			t.Errorf("%s set aside: %q, %v; want %q", name, got, err, want)
+		}
+	}
+	if got, _ := os.ReadFile(filepath.Join(dir, "pipelines/p.yaml")); string(got) != "version: 1\n" {
+		t.Errorf("pipelines/p.yaml: %q", got)
+	}
+}

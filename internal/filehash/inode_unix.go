@@ -15,3 +15,12 @@ func Inode(st fs.FileInfo) uint64 {
 	}
 	return 0
 }
+
+// Links returns how many names the file has, and true; a file with more
+// than one shares its content with each of them.
+func Links(st fs.FileInfo) (uint64, bool) {
+	if s, ok := st.Sys().(*syscall.Stat_t); ok {
+		return uint64(s.Nlink), true
+	}
+	return 0, false
+}

@@ -8,6 +8,7 @@ import (
 	"sync"
 
 	"github.com/lifeos/lifeos/internal/robustio"
+	"github.com/lifeos/lifeos/runner"
 )
 
 // folders are a worker's copies of run snapshots. A step takes a free copy
@@ -42,29 +43,27 @@ func newFolders(dir string) *folders {
 }
 
 // take returns a copy of snapshot snap for one step to use alone, until
-// give, and another copy of it ("" when there is none) to link from.
-func (f *folders) take(snap string) (dir, like string) {
+// give, and the other copies of it, to link from (the oldest first).
+func (f *folders) take(snap string) (dir string, others []string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.used = append(slices.DeleteFunc(f.used, func(s string) bool { return s == snap }), snap)
 	f.busy[snap]++
-	if len(f.all[snap]) > 0 {
-		like = f.all[snap][0]
-	}
+	dir = f.pick(snap)
+	others = slices.DeleteFunc(slices.Clone(f.all[snap]), func(d string) bool { return d == dir })
+	return dir, others
+}
+
+// pick returns a free copy of snap, or a new one (a free copy of the
+// snapshot used most recently, moved, when there is one). f.mu is held.
+func (f *folders) pick(snap string) string {
 	if free := f.free[snap]; len(free) > 0 {
 		f.free[snap] = free[:len(free)-1]
-		dir = free[len(free)-1]
-		if dir == like {
-			like = ""
-			if len(f.all[snap]) > 1 {
-				like = f.all[snap][1]
-			}
-		}
-		return dir, like
+		return free[len(free)-1]
 	}
 	k := f.made[snap]
 	f.made[snap]++
-	dir = filepath.Join(f.dir, snap[:16], fmt.Sprint(k))
+	dir := filepath.Join(f.dir, snap[:16], fmt.Sprint(k))
 	for i := len(f.used) - 2; i >= 0; i-- { // the last is snap
 		other := f.used[i]
 		if free := f.free[other]; len(free) > 0 {
@@ -73,12 +72,16 @@ func (f *folders) take(snap string) (dir, like string) {
 			if os.MkdirAll(filepath.Dir(dir), 0o777) == nil && os.Rename(moved, dir) == nil {
 				f.free[other] = free[:len(free)-1]
 				f.all[other] = slices.DeleteFunc(f.all[other], func(d string) bool { return d == moved })
+				// The attic holds what the other snapshot's steps wrote;
+				// emptied here, it never holds more than one snapshot's
+				// outputs. Left over, it only costs disk.
+				_ = robustio.RemoveAll(runner.AtticDir(dir))
 			}
 			break
 		}
 	}
 	f.all[snap] = append(f.all[snap], dir)
-	return dir, like
+	return dir
 }
 
 // give returns a copy taken, and removes the copies of snapshots used

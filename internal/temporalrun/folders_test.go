@@ -4,10 +4,12 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/lifeos/lifeos/internal/testdir"
+	"github.com/lifeos/lifeos/runner"
 )
 
 // A step takes a copy of its snapshot a step before it left, steps at once
@@ -16,23 +18,23 @@ func TestFolders(t *testing.T) {
 	root := testdir.New(t)
 	f := newFolders(root)
 	snap := func(i int) string { return fmt.Sprintf("%016x%048x", i, 0) }
-	a, like := f.take(snap(1))
-	if like != "" {
-		t.Errorf("the first copy links from %s", like)
+	a, others := f.take(snap(1))
+	if len(others) != 0 {
+		t.Errorf("the first copy links from %q", others)
 	}
-	b, like := f.take(snap(1))
+	b, others := f.take(snap(1))
 	if a == b {
 		t.Fatalf("two steps at once share %s", a)
 	}
-	if like != a {
-		t.Errorf("the second copy links from %q, want the first (%s)", like, a)
+	if !slices.Equal(others, []string{a}) {
+		t.Errorf("the second copy links from %q, want the first (%s)", others, a)
 	}
 	for _, d := range []string{a, b} {
 		os.MkdirAll(d, 0o777)
 	}
 	f.give(snap(1), a)
-	if c, like := f.take(snap(1)); c != a || like != b {
-		t.Errorf("a step after another took %s (like %s), want the copy it left (%s, like %s)", c, like, a, b)
+	if c, others := f.take(snap(1)); c != a || !slices.Equal(others, []string{b}) {
+		t.Errorf("a step after another took %s (linking from %q), want the copy it left (%s, linking from %s)", c, others, a, b)
 	}
 	f.give(snap(1), a)
 	f.give(snap(1), b)
@@ -55,13 +57,14 @@ func TestFolders(t *testing.T) {
 	if len(ents) != keepSnapshots {
 		t.Errorf("%d snapshots' copies kept, want %d", len(ents), keepSnapshots)
 	}
-	if d, like := f.take(snap(1)); !strings.HasSuffix(d, filepath.Join(snap(1)[:16], "0")) || like != "" {
-		t.Errorf("snapshot 1 again: %s (like %q), want a new first copy", d, like)
+	if d, others := f.take(snap(1)); !strings.HasSuffix(d, filepath.Join(snap(1)[:16], "0")) || len(others) != 0 {
+		t.Errorf("snapshot 1 again: %s (linking from %q), want a new first copy", d, others)
 	}
 }
 
 // A new snapshot's first copy is a free copy of the snapshot used last,
-// moved: only what differs is then fetched. A copy in use is not taken.
+// moved: only what differs is then fetched. What the other snapshot's
+// steps wrote, set aside in the attic, goes. A copy in use is not taken.
 func TestFoldersSeedANewSnapshot(t *testing.T) {
 	root := testdir.New(t)
 	f := newFolders(root)
@@ -69,6 +72,9 @@ func TestFoldersSeedANewSnapshot(t *testing.T) {
 	a, _ := f.take(snap(1))
 	os.MkdirAll(a, 0o777)
 	os.WriteFile(filepath.Join(a, "dataset.png"), []byte("big"), 0o666)
+	attic := runner.AtticDir(a)
+	os.MkdirAll(attic, 0o777)
+	os.WriteFile(filepath.Join(attic, "scores.json"), []byte("{}"), 0o666)
 	f.give(snap(1), a)
 	b, _ := f.take(snap(2))
 	if !strings.Contains(b, snap(2)[:16]) {
@@ -80,13 +86,16 @@ func TestFoldersSeedANewSnapshot(t *testing.T) {
 	if _, err := os.Stat(a); err == nil {
 		t.Errorf("snapshot 1's copy is still there as well")
 	}
+	if _, err := os.Stat(runner.AtticDir(b)); err == nil {
+		t.Errorf("snapshot 2's copy kept what snapshot 1's steps set aside")
+	}
 	// Snapshot 1 has no free copy left, and snapshot 2's is in use.
-	c, like := f.take(snap(1))
+	c, others := f.take(snap(1))
 	if c == a || c == b {
 		t.Fatalf("snapshot 1 again took %s", c)
 	}
-	if like != "" {
-		t.Errorf("snapshot 1's new copy links from %s, which went to snapshot 2", like)
+	if len(others) != 0 {
+		t.Errorf("snapshot 1's new copy links from %q, which went to snapshot 2", others)
 	}
 	if _, err := os.Stat(c); err == nil {
 		t.Errorf("a copy in use was moved to %s", c)

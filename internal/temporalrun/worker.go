@@ -116,9 +116,13 @@ func (w *Worker) CarryOut(ctx context.Context, t StepTask) (*runner.Outcome, err
 	// A copy of the snapshot for this step alone, most often one a step
 	// before it left: only what differs is fixed.
 	w.foldersOnce.Do(func() { w.folders = newFolders(w.Dir) })
-	dir, like := w.folders.take(t.Spec.Snapshot)
+	dir, others := w.folders.take(t.Spec.Snapshot)
 	defer w.folders.give(t.Spec.Snapshot, dir)
 	hb.set("fetching the workspace snapshot")
+	like := ""
+	if len(others) > 0 {
+		like = others[0]
+	}
 	if err := runner.Materialize(ctx, w.Cache, snap, dir, like); err != nil {
 		if errors.Is(err, runner.ErrSnapshotFormat) {
 			// Another attempt here would read it no better.
@@ -138,7 +142,7 @@ func (w *Worker) CarryOut(ctx context.Context, t StepTask) (*runner.Outcome, err
 	prefix := t.Spec.RunID[len(t.Spec.RunID)-6:] + " " + t.Step + " | "
 	out := runner.NewPrefixWriter(io.MultiWriter(w.Log, lastLine{prefix, hb.set}), prefix)
 	w.useSlots(1)
-	rec, err := plan.Run(ctx, runner.RunOptions{RunID: t.Spec.RunID, Elsewhere: t.Done, Chunk: t.Chunk, Cache: w.Cache, Scratch: true, Share: true, Assemble: t.Assemble, Stdout: out, Stderr: out, Jobs: w.Jobs, Slots: w.slots, Color: "never"})
+	rec, err := plan.Run(ctx, runner.RunOptions{RunID: t.Spec.RunID, Elsewhere: t.Done, Chunk: t.Chunk, Cache: w.Cache, Scratch: true, LinkFrom: append([]string{runner.AtticDir(dir)}, others...), Share: true, Assemble: t.Assemble, Stdout: out, Stderr: out, Jobs: w.Jobs, Slots: w.slots, Color: "never"})
 	out.Flush()
 	if ctx.Err() != nil {
 		return nil, ctx.Err()
