@@ -11,6 +11,9 @@
 # time of a cold run varies by seconds, the CPU much less. Needs
 # .tools/bin/versitygw and .tools/bin/temporal
 # (.ci/run builds them). Run by hand: `bash bench/temporal.sh 200 1000`.
+# STEPS 0 skips the DAG. CHUNK=N sets the foreach's chunk size; FOREACH=F
+# runs pipeline F instead of runner/testdata/bench.yaml (say
+# bench/large-outputs.yaml: outputs of 2 MB, as images are).
 set -euo pipefail
 steps=${1:-200}
 images=${2:-1000}
@@ -50,7 +53,7 @@ mkdir -p "$work/dag/pipelines" "$work/each/pipelines" "$work/each/images"
 	done
 } > "$work/dag/pipelines/p.yaml"
 for i in $(seq -w 0 $((images - 1))); do echo "image $i" > "$work/each/images/img$i.txt"; done
-cp "$here/runner/testdata/bench.yaml" "$work/each/pipelines/p.yaml"
+cp "${FOREACH:-$here/runner/testdata/bench.yaml}" "$work/each/pipelines/p.yaml"
 
 ms() { # ms ENGINE BUCKET DIR: wall milliseconds of one cold run
 	# Also the CPU, in clock ticks, of the command (with the processes it
@@ -83,8 +86,10 @@ run_temporal() { # run_temporal BUCKET DIR VAR: sets VAR to the milliseconds
 	pids+=("$worker")
 	printf -v "$3" '%s' "$(ms temporal "$1" "$2")"
 }
-dag_local=$(ms local dag-local "$work/dag")
-run_temporal dag-temporal "$work/dag" dag_temporal
+if [ "$steps" -gt 0 ]; then
+	dag_local=$(ms local dag-local "$work/dag")
+	run_temporal dag-temporal "$work/dag" dag_temporal
+fi
 each_local=$(ms local each-local "$work/each")
 run_temporal each-temporal "$work/each" each_temporal
 
@@ -107,7 +112,11 @@ report() { # report COUNT UNIT LOCAL_MS TEMPORAL_MS LOCAL_NAME TEMPORAL_NAME
 	}'
 }
 echo "$(nproc) CPUs; one worker carrying out 2 steps at once; cold runs, the shared bucket on loopback"
-echo "DAG of $steps exec steps (layers of 10):"
-report "$steps" step "$dag_local" "$dag_temporal" dag-local dag-temporal
+if [ "$steps" -gt 0 ]; then
+	echo "DAG of $steps exec steps (layers of 10):"
+	report "$steps" step "$dag_local" "$dag_temporal" dag-local dag-temporal
+fi
 echo "foreach over $images files (one step):"
 report "$images" image "$each_local" "$each_temporal" each-local each-temporal
+# The step after the foreach restores every element's outputs on the worker.
+echo "  on the worker, the step after the foreach: $(grep -o 'filter | ok in [^:]*' "$work/worker.log" | tail -1)"
