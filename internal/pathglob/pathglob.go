@@ -162,7 +162,7 @@ func walkFlatDir(root, dir string, fn func(rel string, d fs.DirEntry) error) (fl
 // walkAll is Walk for any patterns: every match, found through a map and
 // sorted.
 func walkAll(root string, patterns []string, fn func(rel string, d fs.DirEntry) error) error {
-	fsys := os.DirFS(root)
+	fsys := hideState{os.DirFS(root)}
 	found := map[string]fs.DirEntry{}
 	var add func(p string, d fs.DirEntry) error
 	add = func(p string, d fs.DirEntry) error {
@@ -222,6 +222,27 @@ func walkAll(root string, patterns []string, fn func(rel string, d fs.DirEntry) 
 	}
 	return nil
 }
+
+// StateDir is lifeos's own folder in a workspace: its cache, run records,
+// history. No wildcard matches it and a folder named as an input (".")
+// does not hold it: every run changes it, and a step over "**/*.json"
+// would otherwise never be up to date, and see lifeos's files as its
+// own. A path into it named as it is (".lifeos/runs") is read as any
+// other.
+const StateDir = ".lifeos"
+
+// hideState is a workspace's file system without StateDir in its listing.
+type hideState struct{ fs.FS }
+
+func (h hideState) ReadDir(name string) ([]fs.DirEntry, error) {
+	ents, err := fs.ReadDir(h.FS, name)
+	if name == "." {
+		ents = slices.DeleteFunc(ents, func(e fs.DirEntry) bool { return e.Name() == StateDir })
+	}
+	return ents, err
+}
+
+func (h hideState) Stat(name string) (fs.FileInfo, error) { return fs.Stat(h.FS, name) }
 
 // walkOutside walks patterns some of which are outside root: those inside
 // first, then each outside one from its own base folder, with names in the

@@ -192,3 +192,33 @@ func TestWalkListed(t *testing.T) {
 		}
 	}
 }
+
+// No wildcard and no folder named as an input reaches into StateDir, and
+// a path into it named as it is does. Only the workspace's own is hidden.
+func TestStateDirIsNotMatched(t *testing.T) {
+	root := testdir.New(t)
+	nested := "d/" + StateDir + "/c.json"
+	for _, f := range []string{"a.json", "d/b.json", StateDir + "/runs/r/run.json", StateDir + "/x.json", nested} {
+		p := filepath.Join(root, filepath.FromSlash(f))
+		os.MkdirAll(filepath.Dir(p), 0o777)
+		os.WriteFile(p, []byte(f), 0o644)
+	}
+	for pat, want := range map[string][]string{
+		"**/*.json":             {"a.json", nested, "d/b.json"},
+		"**":                    {"a.json", nested, "d/b.json"},
+		".":                     {"a.json", nested, "d/b.json"},
+		"*":                     {"a.json"},
+		".*/*.json":             nil,
+		StateDir + "/runs":      {StateDir + "/runs/r/run.json"},
+		StateDir + "/*.json":    {StateDir + "/x.json"},
+		StateDir + "/**/*.json": {StateDir + "/runs/r/run.json", StateDir + "/x.json"},
+	} {
+		got, err := Files(root, []string{pat})
+		if err != nil {
+			t.Fatalf("%s: %v", pat, err)
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("%s: %q, want %q", pat, got, want)
+		}
+	}
+}
