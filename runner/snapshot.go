@@ -15,6 +15,7 @@ import (
 
 	"github.com/lifeos/lifeos/internal/atomicfile"
 	"github.com/lifeos/lifeos/internal/par"
+	"github.com/lifeos/lifeos/internal/pathglob"
 	"github.com/lifeos/lifeos/internal/robustio"
 	"github.com/lifeos/lifeos/runner/cache"
 )
@@ -32,10 +33,6 @@ import (
 // worker materialises the snapshot into a folder of its own, fetching
 // only the contents its cache lacks; what the steps wrote there is
 // restored by the engine from the cache as usual.
-
-// snapshotSkip are the workspace's own folders that are never part of a
-// snapshot: lifeos's state and cache, git's, and tools built for tests.
-var snapshotSkip = map[string]bool{".lifeos": true, ".git": true, ".tools": true}
 
 // SnapshotFile is one file of a snapshot.
 type SnapshotFile struct {
@@ -87,7 +84,7 @@ func TakeSnapshot(ctx context.Context, root string, c *cache.Cache, skip []strin
 		return cache.OutputID{}, st, errors.New("a snapshot needs a shared cache (LIFEOS_CACHE=s3://bucket/prefix or cache.remote in " + WorkspaceFile + ")")
 	}
 	skipped := func(rel string) bool {
-		if snapshotSkip[strings.SplitN(rel, "/", 2)[0]] {
+		if pathglob.Hidden(strings.SplitN(rel, "/", 2)[0]) { // lifeos's state, git's: no step's input
 			return true
 		}
 		for _, s := range skip {

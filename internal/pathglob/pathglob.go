@@ -224,20 +224,27 @@ func walkAll(root string, patterns []string, fn func(rel string, d fs.DirEntry) 
 }
 
 // StateDir is lifeos's own folder in a workspace: its cache, run records,
-// history. No wildcard matches it and a folder named as an input (".")
-// does not hold it: every run changes it, and a step over "**/*.json"
-// would otherwise never be up to date, and see lifeos's files as its
-// own. A path into it named as it is (".lifeos/runs") is read as any
-// other.
+// history.
 const StateDir = ".lifeos"
 
-// hideState is a workspace's file system without StateDir in its listing.
+// Hidden reports whether the workspace's top-level entry name is one that
+// no wildcard matches and no folder named as an input (".") holds:
+// lifeos's state and git's. Every run changes the first and every commit
+// the second, and neither is a pipeline's content: a step over
+// "**/*.json" would otherwise never be up to date, see lifeos's files as
+// its own, and see what a worker's copy of the workspace (a snapshot,
+// which leaves them out) lacks. A path into one named as it is
+// (".lifeos/runs") is read as any other.
+func Hidden(name string) bool { return name == StateDir || name == ".git" }
+
+// hideState is a workspace's file system without its Hidden entries in
+// its listing.
 type hideState struct{ fs.FS }
 
 func (h hideState) ReadDir(name string) ([]fs.DirEntry, error) {
 	ents, err := fs.ReadDir(h.FS, name)
 	if name == "." {
-		ents = slices.DeleteFunc(ents, func(e fs.DirEntry) bool { return e.Name() == StateDir })
+		ents = slices.DeleteFunc(ents, func(e fs.DirEntry) bool { return Hidden(e.Name()) })
 	}
 	return ents, err
 }

@@ -193,12 +193,13 @@ func TestWalkListed(t *testing.T) {
 	}
 }
 
-// No wildcard and no folder named as an input reaches into StateDir, and
-// a path into it named as it is does. Only the workspace's own is hidden.
-func TestStateDirIsNotMatched(t *testing.T) {
+// No wildcard and no folder named as an input reaches into lifeos's state
+// or git's, and a path into one named as it is does. Only the workspace's
+// own are hidden.
+func TestHiddenAreNotMatched(t *testing.T) {
 	root := testdir.New(t)
 	nested := "d/" + StateDir + "/c.json"
-	for _, f := range []string{"a.json", "d/b.json", StateDir + "/runs/r/run.json", StateDir + "/x.json", nested} {
+	for _, f := range []string{"a.json", "d/b.json", StateDir + "/runs/r/run.json", StateDir + "/x.json", ".git/y.json", nested} {
 		p := filepath.Join(root, filepath.FromSlash(f))
 		os.MkdirAll(filepath.Dir(p), 0o777)
 		os.WriteFile(p, []byte(f), 0o644)
