@@ -143,6 +143,9 @@ func walkFlatDir(root, dir string, fn func(rel string, d fs.DirEntry) error) (fl
 	if slices.ContainsFunc(ents, func(e Entry) bool { return e.Type == fs.ModeDir || e.Type == fs.ModeSymlink }) {
 		return false, nil
 	}
+	if dir == "." {
+		ents = slices.DeleteFunc(ents, func(e Entry) bool { return Hidden(e.Name) }) // a worktree's .git file
+	}
 	slices.SortFunc(ents, func(a, b Entry) int { return strings.Compare(a.Name, b.Name) })
 	prefix := dir + "/"
 	if dir == "." {
@@ -238,7 +241,7 @@ const StateDir = ".lifeos"
 func Hidden(name string) bool { return name == StateDir || name == ".git" }
 
 // hideState is a workspace's file system without its Hidden entries in
-// its listing.
+// its listing (walkOneDir and walkFlatDir leave them out on their own).
 type hideState struct{ fs.FS }
 
 func (h hideState) ReadDir(name string) ([]fs.DirEntry, error) {
@@ -369,7 +372,7 @@ func walkOneDir(root, dir, base string, fn func(rel string, d fs.DirEntry) error
 	if ext := base[1:]; base[0] == '*' && !hasMeta(ext) {
 		match = func(name string) bool { return strings.HasSuffix(name, ext) } // "*.png"
 	}
-	ents = slices.DeleteFunc(ents, func(e Entry) bool { return !match(e.Name) })
+	ents = slices.DeleteFunc(ents, func(e Entry) bool { return !match(e.Name) || dir == "." && Hidden(e.Name) })
 	slices.SortFunc(ents, func(a, b Entry) int { return strings.Compare(a.Name, b.Name) })
 	var matched []fs.DirEntry
 	for _, e := range ents {

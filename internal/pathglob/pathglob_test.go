@@ -222,4 +222,15 @@ func TestHiddenAreNotMatched(t *testing.T) {
 			t.Errorf("%s: %q, want %q", pat, got, want)
 		}
 	}
+	// A git worktree's .git is a file: hidden all the same, on the fast
+	// paths for one folder too.
+	flat := testdir.New(t)
+	for _, f := range []string{".git", "a.json"} {
+		os.WriteFile(filepath.Join(flat, f), []byte(f), 0o644)
+	}
+	for _, pat := range []string{"*", ".", "**"} {
+		if got, err := Files(flat, []string{pat}); err != nil || !slices.Equal(got, []string{"a.json"}) {
+			t.Errorf("%s beside a .git file: %q (%v), want [a.json]", pat, got, err)
+		}
+	}
 }
