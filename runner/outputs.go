@@ -74,44 +74,57 @@ func (e *engine) linkFrom(abs string, f cache.File) bool {
 }
 
 // unshare gives each declared output file of a step about to run in a
-// scratch copy that has another name (linkFrom) a copy of its own: a
-// command that writes it in place must not change another copy's file.
+// scratch copy that has another name (linkFrom made it, in this run or
+// one before) a copy of its own: a command that writes it in place must
+// not change another copy's file. A literal output costs one stat.
 func (e *engine) unshare(writes []string) error {
 	if !e.o.Scratch {
 		return nil
 	}
-	var files []string
 	for _, w := range writes {
 		if pathglob.Outside(w) {
 			continue // not in the copy
 		}
 		if !hasGlobMeta(w) {
-			if _, err := os.Lstat(e.abs(w)); errors.Is(err, fs.ErrNotExist) {
+			st, err := os.Lstat(e.abs(w))
+			if err != nil {
 				continue // not made yet
 			}
+			if !st.IsDir() {
+				if err := e.unshareFile(w, st); err != nil {
+					return err
+				}
+				continue
+			}
 		}
-		matched, err := pathglob.Files(e.plan.Root, []string{w})
+		files, err := pathglob.Files(e.plan.Root, []string{w})
 		if err != nil {
 			return fmt.Errorf("unshare %s: %w", w, err)
 		}
-		files = append(files, matched...)
+		for _, rel := range files {
+			if st, err := os.Lstat(e.abs(rel)); err == nil {
+				if err := e.unshareFile(rel, st); err != nil {
+					return err
+				}
+			}
+		}
 	}
-	for _, rel := range files {
-		abs := e.abs(rel)
-		st, err := os.Lstat(abs)
-		if err != nil || !st.Mode().IsRegular() {
-			continue
-		}
-		if n, ok := filehash.Links(st); !ok || n < 2 {
-			continue
-		}
-		data, err := os.ReadFile(abs)
-		if err != nil {
-			return fmt.Errorf("unshare %s: %w", rel, err)
-		}
-		if err := atomicfile.WriteFileUnsynced(abs, data, st.Mode().Perm()); err != nil {
-			return fmt.Errorf("unshare %s: %w", rel, err)
-		}
+	return nil
+}
+
+// unshareFile gives rel, stat'ed as st, a file of its own when it is a
+// regular file with more than one name.
+func (e *engine) unshareFile(rel string, st fs.FileInfo) error {
+	if n, ok := filehash.Links(st); !ok || n < 2 || !st.Mode().IsRegular() {
+		return nil
+	}
+	abs := e.abs(rel)
+	data, err := os.ReadFile(abs)
+	if err != nil {
+		return fmt.Errorf("unshare %s: %w", rel, err)
+	}
+	if err := atomicfile.WriteFileUnsynced(abs, data, st.Mode().Perm()); err != nil {
+		return fmt.Errorf("unshare %s: %w", rel, err)
 	}
 	return nil
 }

@@ -72,12 +72,10 @@ type RunOptions struct {
 	// LinkFrom are folders laid out as the workspace (the copy's attic,
 	// AtticDir; other scratch copies of the same snapshot): a file
 	// restored from the cache that one of them holds with the stored
-	// content and mode is hard-linked from it rather than written (the
-	// step after a foreach restores every element's files, 0.15-0.8 ms
-	// each on a worker's disk, a link 0.01). Before
-	// an element runs in a scratch copy, its declared outputs that share
-	// their content with another name get a copy of their own, so that
-	// a command writing one in place cannot reach into another copy.
+	// content and mode is hard-linked from it rather than written (why:
+	// AtticDir). Before an element runs in a scratch copy, its declared outputs that share
+	// their content with another name get a copy of their own, so that a
+	// command writing one in place cannot reach into another copy.
 	LinkFrom []string
 	// Share makes every result the run reports reach the shared store,
 	// for a worker of a run spread over machines: the steps after it and
