@@ -5,12 +5,12 @@
 # foreach over IMAGES files (default 1000), each run cold on both engines
 # with the same shared bucket. Starts versitygw, Temporal's dev server (the
 # latency-tuned flags of lifeos temporal dev) and one worker carrying out
-# two steps at once. Beside the wall time of each run it prints the CPU
+# two steps at once; .ci/servers builds the first two into .tools/bin when
+# they are not there (minutes, once). Beside the wall time of each run it prints the CPU
 # time each process spent on it (the lifeos command with the commands it
 # ran, the worker with its, each server): on a shared machine the wall
-# time of a cold run varies by seconds, the CPU much less. Needs
-# .tools/bin/versitygw and .tools/bin/temporal
-# (.ci/run builds them). Run by hand: `bash bench/temporal.sh 200 1000`.
+# time of a cold run varies by seconds, the CPU much less. Run by hand:
+# `bash bench/temporal.sh 200 1000`.
 # STEPS 0 skips the DAG. CHUNK=N sets the foreach's chunk size; FOREACH=F
 # runs pipeline F instead of runner/testdata/bench.yaml (say
 # bench/large-outputs.yaml: outputs of 2 MB, as images are).
@@ -22,6 +22,7 @@ work=$(mktemp -d)
 pids=()
 trap 'kill "${pids[@]}" 2>/dev/null; wait 2>/dev/null; [ -n "${KEEP:-}" ] || rm -rf "$work"' EXIT
 
+bash "$here/.ci/servers"
 CGO_ENABLED=0 go build -o "$work/bin/lifeos" "$here"
 CGO_ENABLED=0 go build -o "$work/bin/lifeos-temporal" "$here/cmd/lifeos-temporal"
 export PATH="$work/bin:$PATH"
@@ -37,8 +38,20 @@ pids+=($!)
 pids+=($!)
 export AWS_ENDPOINT_URL=http://127.0.0.1:$s3 AWS_ACCESS_KEY_ID=bench AWS_SECRET_ACCESS_KEY=bench-secret
 export LIFEOS_TEMPORAL_ADDRESS=127.0.0.1:$tp LIFEOS_WORKER_DIR=$work/worker
-until curl -sf "http://127.0.0.1:$s3/health" > /dev/null; do sleep 0.1; done
-until "$here/.tools/bin/temporal" operator cluster health --address "127.0.0.1:$tp" 2>/dev/null | grep -q SERVING; do sleep 0.2; done
+# ready NAME PID LOG COMMAND...: waits until COMMAND succeeds, at most a
+# minute, and says why not when the server exited or never answered.
+ready() {
+	local name=$1 pid=$2 log=$3 i
+	shift 3
+	for i in $(seq 300); do
+		if "$@" > /dev/null 2>&1; then return; fi
+		kill -0 "$pid" 2>/dev/null || { echo "$name exited:"; cat "$log"; exit 1; }
+		sleep 0.2
+	done
+	echo "$name did not answer in a minute:"; cat "$log"; exit 1
+}
+ready versitygw "${pids[0]}" "$work/s3.log" curl -sf "http://127.0.0.1:$s3/health"
+ready "Temporal's dev server" "${pids[1]}" "$work/temporal.log" sh -c "'$here/.tools/bin/temporal' operator cluster health --address 127.0.0.1:$tp | grep -q SERVING"
 
 # The workspaces: a DAG of exec steps, and a foreach over files.
 mkdir -p "$work/dag/pipelines" "$work/each/pipelines" "$work/each/images"
