@@ -12,6 +12,11 @@ import (
 // score for score: on portraits, on photos without a person, turned, and
 // from the smallest window size up.
 func TestCascadeMatchesPigo(t *testing.T) {
+	if testing.Short() {
+		// A minute under the race detector, for a comparison with no
+		// concurrency in it: go test without -short runs it.
+		t.Skip("compares the cascade with pigo's on every sample image, sequentially")
+	}
 	ref, err := pigo.NewPigo().Unpack(facefinder)
 	if err != nil {
 		t.Fatal(err)
@@ -37,14 +42,7 @@ func TestCascadeMatchesPigo(t *testing.T) {
 			if angle != 0 {
 				pix = rotate(pixels, rows, cols, angle)
 			}
-			sizes := []int{minSize, 9}
-			if testing.Short() {
-				// The smallest windows are most of the work (a minute under
-				// the race detector, for a test with no concurrency in it);
-				// go test without -short compares them too.
-				sizes = sizes[:1]
-			}
-			for _, least := range sizes {
+			for _, least := range []int{minSize, 9} {
 				p := pigo.CascadeParams{MinSize: least, MaxSize: min(rows, cols), ShiftFactor: shiftFactor, ScaleFactor: scaleFactor,
 					ImageParams: pigo.ImageParams{Pixels: pix, Rows: rows, Cols: cols, Dim: cols}}
 				want, got := ref.RunCascade(p, 0), ours.run(p)
