@@ -629,7 +629,9 @@ func (c *Cache) entryLine(id ActionID, out OutputID, size int64) []byte {
 }
 
 // CopyObject writes object id to dst atomically, verifying its digest while
-// copying. A corrupt object leaves dst untouched and returns an error. With
+// copying (an object it has just fetched from the remote was verified on
+// the way in: the kernel copies it). A corrupt object leaves dst untouched
+// and returns an error. With
 // durable, dst is synced before it takes its name: a restored output that
 // a run then reports is on disk; a worker's copy of a snapshot, checked
 // against its digest each time it is used, is not worth an fsync per file,
@@ -637,8 +639,10 @@ func (c *Cache) entryLine(id ActionID, out OutputID, size int64) []byte {
 // does that instead.
 func (c *Cache) CopyObject(id OutputID, dst string, perm os.FileMode, durable bool) error {
 	src, err := os.Open(c.ObjectPath(id))
+	fetched := false
 	if errors.Is(err, fs.ErrNotExist) && c.remote != nil {
 		if err = c.fetchObject(id, -1); err == nil {
+			fetched = true
 			src, err = os.Open(c.ObjectPath(id))
 		}
 	}
@@ -651,6 +655,13 @@ func (c *Cache) CopyObject(id OutputID, dst string, perm os.FileMode, durable bo
 		write = atomicfile.WriteUnsynced
 	}
 	return write(dst, perm, func(w io.Writer) error {
+		if fetched {
+			// Hashed as it arrived, a moment ago: copied file to file
+			// (copy_file_range), a 2 MB image in a third of the time
+			// (BenchmarkCopyFetchedObject).
+			_, err := io.Copy(w, src)
+			return err
+		}
 		h := sha256.New()
 		if _, err := io.Copy(io.MultiWriter(w, h), src); err != nil {
 			return err

@@ -525,3 +525,70 @@ func TestSessionsWaitForTheirOwnUploads(t *testing.T) {
 		t.Errorf("the whole cache: %+v, want the 4 uploads", st)
 	}
 }
+
+// An object only the remote holds is fetched, verified, kept and restored
+// exactly; a damaged one restores nothing and is not kept.
+func TestCopyObjectFetchesFromRemote(t *testing.T) {
+	r := memstore.New()
+	c := remoteCache(t, r)
+	data := bytes.Repeat([]byte("image "), 100_000)
+	id := OutputID(Sum(data))
+	r.Set(remoteKey(RemoteObjects, id), data)
+	dst := filepath.Join(testdir.New(t), "out", "a.png")
+	if err := c.CopyObject(id, dst, 0o640, false); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := os.ReadFile(dst); err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("restored %d bytes (%v), want the object's %d", len(got), err, len(data))
+	}
+	if fi, err := os.Stat(dst); err != nil || fi.Mode().Perm() != 0o640 {
+		t.Errorf("restored mode %v (%v), want 0640", fi.Mode().Perm(), err)
+	}
+	if _, err := os.Stat(c.ObjectPath(id)); err != nil {
+		t.Errorf("the fetched object is not kept: %v", err)
+	}
+
+	bad := bytes.Clone(data)
+	bad[len(bad)/2] ^= 1
+	badID := OutputID(Sum([]byte("what was stored")))
+	r.Set(remoteKey(RemoteObjects, badID), bad)
+	dst2 := filepath.Join(filepath.Dir(dst), "b.png")
+	if err := c.CopyObject(badID, dst2, 0o644, false); err == nil {
+		t.Fatal("a damaged remote object was restored")
+	}
+	if _, err := os.Stat(dst2); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a damaged remote object left %s (%v)", dst2, err)
+	}
+	if _, err := os.Stat(c.ObjectPath(badID)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a damaged remote object was kept (%v)", err)
+	}
+}
+
+// BenchmarkCopyFetchedObject restores a 2 MB output the local cache lacks
+// from the remote (in memory here): what a run's end on the submitting
+// side of a Temporal run, or a second workspace sharing a bucket, does
+// for each generated image.
+func BenchmarkCopyFetchedObject(b *testing.B) {
+	r := memstore.New()
+	c, err := Open(b.TempDir())
+	if err != nil {
+		b.Fatal(err)
+	}
+	c.SetRemote(r, func(string) {})
+	defer c.Close()
+	data := bytes.Repeat([]byte("pixels, "), 2<<20/8)
+	id := OutputID(Sum(data))
+	r.Set(remoteKey(RemoteObjects, id), data)
+	dst := filepath.Join(b.TempDir(), "a.png")
+	b.SetBytes(int64(len(data)))
+	for b.Loop() {
+		b.StopTimer()
+		if err := os.Remove(c.ObjectPath(id)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+		if err := c.CopyObject(id, dst, 0o644, false); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
