@@ -629,9 +629,8 @@ func (c *Cache) entryLine(id ActionID, out OutputID, size int64) []byte {
 }
 
 // CopyObject writes object id to dst atomically, verifying its digest while
-// copying (an object it has just fetched from the remote was verified on
-// the way in: the kernel copies it). A corrupt object leaves dst untouched
-// and returns an error. With
+// copying (one it has just fetched from the remote was verified on the way
+// in). A corrupt object leaves dst untouched and returns an error. With
 // durable, dst is synced before it takes its name: a restored output that
 // a run then reports is on disk; a worker's copy of a snapshot, checked
 // against its digest each time it is used, is not worth an fsync per file,
@@ -657,8 +656,8 @@ func (c *Cache) CopyObject(id OutputID, dst string, perm os.FileMode, durable bo
 	return write(dst, perm, func(w io.Writer) error {
 		if fetched {
 			// Hashed as it arrived, a moment ago: copied file to file
-			// (copy_file_range), a 2 MB image in a third of the time
-			// (BenchmarkCopyFetchedObject).
+			// by the kernel (copy_file_range), which restores a fetched
+			// 2 MB image in 3.3 ms instead of 5.2 (BenchmarkCopyFetchedObject).
 			_, err := io.Copy(w, src)
 			return err
 		}
