@@ -6,11 +6,11 @@
 # with the same shared bucket. Starts versitygw, Temporal's dev server (the
 # latency-tuned flags of lifeos temporal dev) and one worker carrying out
 # two steps at once; .ci/servers builds the first two into .tools/bin when
-# they are not there (minutes, once). Beside the wall time of each run it prints the CPU
-# time each process spent on it (the lifeos command with the commands it
-# ran, the worker with its, each server): on a shared machine the wall
-# time of a cold run varies by seconds, the CPU much less. Run by hand:
-# `bash bench/temporal.sh 200 1000`.
+# they are not there (minutes, once). Beside the wall time of each run it
+# prints the CPU time each process spent on it (the lifeos command with
+# the commands it ran, the worker with its, each server): on a shared
+# machine the wall time of a cold run varies by seconds, the CPU much
+# less. Run by hand: `bash bench/temporal.sh 200 1000`.
 # STEPS 0 skips the DAG. CHUNK=N sets the foreach's chunk size; FOREACH=F
 # runs pipeline F instead of runner/testdata/bench.yaml (say
 # bench/large-outputs.yaml: outputs of 2 MB, as images are).
