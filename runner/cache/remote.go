@@ -499,7 +499,7 @@ func (c *Cache) remoteGet(id ActionID) (Entry, []byte, error) {
 	}
 	if inline == nil {
 		if _, err := os.Stat(c.ObjectPath(e.Output)); err != nil {
-			if err := c.fetchObject(e.Output, e.Size); err != nil {
+			if err := c.fetchObject(e.Output, e.Size, nil); err != nil {
 				return Entry{}, nil, err
 			}
 		}
@@ -547,8 +547,10 @@ func (rm *remote) markDamaged(id [32]byte, t *tally) {
 }
 
 // fetchObject copies object id from the remote into the local cache,
-// verifying its size (when size >= 0) and digest on the way.
-func (c *Cache) fetchObject(id OutputID, size int64) error {
+// verifying its size (when size >= 0) and digest on the way. also, when
+// not nil, receives the content as it arrives: verified only when
+// fetchObject returns nil.
+func (c *Cache) fetchObject(id OutputID, size int64, also io.Writer) error {
 	rm := c.remote
 	if rm == nil || rm.isOffline() {
 		return fs.ErrNotExist
@@ -569,7 +571,11 @@ func (c *Cache) fetchObject(id OutputID, size int64) error {
 		}
 	}()
 	h := sha256.New()
-	n, err := rm.r.Get(rm.ctx, remoteKey(RemoteObjects, id), io.MultiWriter(f, h))
+	w := io.MultiWriter(f, h)
+	if also != nil {
+		w = io.MultiWriter(f, h, also)
+	}
+	n, err := rm.r.Get(rm.ctx, remoteKey(RemoteObjects, id), w)
 	rm.result(err)
 	if cerr := f.Close(); err == nil {
 		err = cerr
@@ -776,7 +782,7 @@ func (c *Cache) Pull(ctx context.Context) (RemoteStats, error) {
 		}
 	}
 	if err := each(ctx, want, func(o obj) error {
-		if err := c.fetchObject(o.id, o.size); err != nil && !isDamaged(err) {
+		if err := c.fetchObject(o.id, o.size, nil); err != nil && !isDamaged(err) {
 			return err
 		}
 		return nil

@@ -595,3 +595,30 @@ func BenchmarkCopyFetchedObject(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkReadFetchedObject reads a 32 MiB object the local cache lacks
+// from the remote (in memory here): a workspace snapshot's pack of small
+// files, which every worker fetches.
+func BenchmarkReadFetchedObject(b *testing.B) {
+	r := memstore.New()
+	c, err := Open(b.TempDir())
+	if err != nil {
+		b.Fatal(err)
+	}
+	c.SetRemote(r, func(string) {})
+	defer c.Close()
+	data := bytes.Repeat([]byte("caption "), 32<<20/8)
+	id := OutputID(Sum(data))
+	r.Set(remoteKey(RemoteObjects, id), data)
+	b.SetBytes(int64(len(data)))
+	for b.Loop() {
+		b.StopTimer()
+		if err := os.Remove(c.ObjectPath(id)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+		if got, err := c.ReadObject(id, int64(len(data))); err != nil || len(got) != len(data) {
+			b.Fatalf("%d bytes, %v", len(got), err)
+		}
+	}
+}
