@@ -551,10 +551,11 @@ func TestCopyObjectFetchesFromRemote(t *testing.T) {
 		t.Errorf("the fetched object is not kept: %v", err)
 	}
 
-	bad := bytes.Clone(data)
-	bad[len(bad)/2] ^= 1
-	badID := OutputID(Sum([]byte("what was stored")))
-	r.Set(remoteKey(RemoteObjects, badID), bad)
+	// Another object, damaged in the store: one bit flipped.
+	other := bytes.Repeat([]byte("other "), 100_000)
+	badID := OutputID(Sum(other))
+	other[len(other)/2] ^= 1
+	r.Set(remoteKey(RemoteObjects, badID), other)
 	dst2 := filepath.Join(filepath.Dir(dst), "b.png")
 	if err := c.CopyObject(badID, dst2, 0o644, false); err == nil {
 		t.Fatal("a damaged remote object was restored")
