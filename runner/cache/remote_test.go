@@ -568,6 +568,33 @@ func TestCopyObjectFetchesFromRemote(t *testing.T) {
 	}
 }
 
+// ReadObject of an object only the remote holds returns it as fetched and
+// keeps it; a damaged one is an error and is not kept.
+func TestReadObjectFetchesFromRemote(t *testing.T) {
+	r := memstore.New()
+	c := remoteCache(t, r)
+	data := bytes.Repeat([]byte("pack "), 100_000)
+	id := OutputID(Sum(data))
+	r.Set(remoteKey(RemoteObjects, id), data)
+	if got, err := c.ReadObject(id, int64(len(data))); err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("read %d bytes (%v), want the object's %d", len(got), err, len(data))
+	}
+	if got, err := os.ReadFile(c.ObjectPath(id)); err != nil || !bytes.Equal(got, data) {
+		t.Errorf("the fetched object is not kept as it was: %d bytes, %v", len(got), err)
+	}
+
+	other := bytes.Repeat([]byte("other "), 100_000)
+	badID := OutputID(Sum(other))
+	other[len(other)/2] ^= 1
+	r.Set(remoteKey(RemoteObjects, badID), other)
+	if got, err := c.ReadObject(badID, -1); err == nil {
+		t.Fatalf("a damaged remote object was read: %d bytes", len(got))
+	}
+	if _, err := os.Stat(c.ObjectPath(badID)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a damaged remote object was kept (%v)", err)
+	}
+}
+
 // BenchmarkCopyFetchedObject restores a 2 MB output the local cache lacks
 // from the remote (in memory here): what a run's end on the submitting
 // side of a Temporal run, or a second workspace sharing a bucket, does
