@@ -527,126 +527,110 @@ func TestSessionsWaitForTheirOwnUploads(t *testing.T) {
 	}
 }
 
-// An object only the remote holds is fetched, verified, kept and restored
-// exactly; a damaged one restores nothing and is not kept.
-func TestCopyObjectFetchesFromRemote(t *testing.T) {
-	r := memstore.New()
-	c := remoteCache(t, r)
-	data := bytes.Repeat([]byte("image "), 100_000)
+// remoteOnly puts data in r as an object and returns its id.
+func remoteOnly(r *memstore.Store, data []byte) OutputID {
 	id := OutputID(Sum(data))
 	r.Set(remoteKey(RemoteObjects, id), data)
-	dst := filepath.Join(testdir.New(t), "out", "a.png")
-	if err := c.CopyObject(id, dst, 0o640, false); err != nil {
-		t.Fatal(err)
-	}
-	if got, err := os.ReadFile(dst); err != nil || !bytes.Equal(got, data) {
-		t.Fatalf("restored %d bytes (%v), want the object's %d", len(got), err, len(data))
-	}
-	if fi, err := os.Stat(dst); err != nil {
-		t.Error(err)
-	} else if runtime.GOOS != "windows" && fi.Mode().Perm() != 0o640 { // Windows keeps only a read-only bit
-		t.Errorf("restored mode %v, want 0640", fi.Mode().Perm())
-	}
-	if _, err := os.Stat(c.ObjectPath(id)); err != nil {
-		t.Errorf("the fetched object is not kept: %v", err)
-	}
+	return id
+}
 
-	// Another object, damaged in the store: one bit flipped.
-	other := bytes.Repeat([]byte("other "), 100_000)
-	badID := OutputID(Sum(other))
-	other[len(other)/2] ^= 1
-	r.Set(remoteKey(RemoteObjects, badID), other)
-	dst2 := filepath.Join(filepath.Dir(dst), "b.png")
-	if err := c.CopyObject(badID, dst2, 0o644, false); err == nil {
-		t.Fatal("a damaged remote object was restored")
-	}
-	if _, err := os.Stat(dst2); !errors.Is(err, os.ErrNotExist) {
-		t.Errorf("a damaged remote object left %s (%v)", dst2, err)
-	}
-	if _, err := os.Stat(c.ObjectPath(badID)); !errors.Is(err, os.ErrNotExist) {
-		t.Errorf("a damaged remote object was kept (%v)", err)
+// remoteDamaged puts data in r as an object with one bit flipped, and
+// returns the id of data.
+func remoteDamaged(r *memstore.Store, data []byte) OutputID {
+	id := OutputID(Sum(data))
+	bad := bytes.Clone(data)
+	bad[len(bad)/2] ^= 1
+	r.Set(remoteKey(RemoteObjects, id), bad)
+	return id
+}
+
+// An object only the remote holds is fetched, verified and kept, and
+// what asked for it gets it exactly, whether restoring a file (CopyObject)
+// or reading it (ReadObject, which keeps what arrives rather than reading
+// it back); a damaged one gives nothing and is not kept.
+func TestFetchFromRemote(t *testing.T) {
+	for name, get := range map[string]func(t *testing.T, c *Cache, id OutputID) ([]byte, error){
+		"CopyObject": func(t *testing.T, c *Cache, id OutputID) ([]byte, error) {
+			dst := filepath.Join(testdir.New(t), "out", "a.png")
+			if err := c.CopyObject(id, dst, 0o640, false); err != nil {
+				if _, serr := os.Stat(dst); !errors.Is(serr, os.ErrNotExist) {
+					t.Errorf("a failed restore left %s (%v)", dst, serr)
+				}
+				return nil, err
+			}
+			if fi, err := os.Stat(dst); err != nil {
+				t.Error(err)
+			} else if runtime.GOOS != "windows" && fi.Mode().Perm() != 0o640 { // Windows keeps only a read-only bit
+				t.Errorf("restored mode %v, want 0640", fi.Mode().Perm())
+			}
+			return os.ReadFile(dst)
+		},
+		"ReadObject": func(t *testing.T, c *Cache, id OutputID) ([]byte, error) {
+			return c.ReadObject(id, -1)
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			r := memstore.New()
+			c := remoteCache(t, r)
+			data := bytes.Repeat([]byte("image "), 100_000)
+			id := remoteOnly(r, data)
+			if got, err := get(t, c, id); err != nil || !bytes.Equal(got, data) {
+				t.Fatalf("got %d bytes (%v), want the object's %d", len(got), err, len(data))
+			}
+			if got, err := os.ReadFile(c.ObjectPath(id)); err != nil || !bytes.Equal(got, data) {
+				t.Errorf("the fetched object is not kept as it was: %d bytes, %v", len(got), err)
+			}
+
+			bad := remoteDamaged(r, bytes.Repeat([]byte("other "), 100_000))
+			if got, err := get(t, c, bad); err == nil {
+				t.Fatalf("a damaged remote object was taken: %d bytes", len(got))
+			}
+			if _, err := os.Stat(c.ObjectPath(bad)); !errors.Is(err, os.ErrNotExist) {
+				t.Errorf("a damaged remote object was kept (%v)", err)
+			}
+		})
 	}
 }
 
-// ReadObject of an object only the remote holds returns it as fetched and
-// keeps it; a damaged one is an error and is not kept.
-func TestReadObjectFetchesFromRemote(t *testing.T) {
+// benchFetched measures get on an object of data the local cache lacks and
+// the remote (in memory here) holds.
+func benchFetched(b *testing.B, data []byte, get func(c *Cache, id OutputID) error) {
 	r := memstore.New()
-	c := remoteCache(t, r)
-	data := bytes.Repeat([]byte("pack "), 100_000)
-	id := OutputID(Sum(data))
-	r.Set(remoteKey(RemoteObjects, id), data)
-	if got, err := c.ReadObject(id, int64(len(data))); err != nil || !bytes.Equal(got, data) {
-		t.Fatalf("read %d bytes (%v), want the object's %d", len(got), err, len(data))
+	c, err := Open(b.TempDir())
+	if err != nil {
+		b.Fatal(err)
 	}
-	if got, err := os.ReadFile(c.ObjectPath(id)); err != nil || !bytes.Equal(got, data) {
-		t.Errorf("the fetched object is not kept as it was: %d bytes, %v", len(got), err)
-	}
-
-	other := bytes.Repeat([]byte("other "), 100_000)
-	badID := OutputID(Sum(other))
-	other[len(other)/2] ^= 1
-	r.Set(remoteKey(RemoteObjects, badID), other)
-	if got, err := c.ReadObject(badID, -1); err == nil {
-		t.Fatalf("a damaged remote object was read: %d bytes", len(got))
-	}
-	if _, err := os.Stat(c.ObjectPath(badID)); !errors.Is(err, os.ErrNotExist) {
-		t.Errorf("a damaged remote object was kept (%v)", err)
+	c.SetRemote(r, func(string) {})
+	defer c.Close()
+	id := remoteOnly(r, data)
+	b.SetBytes(int64(len(data)))
+	for b.Loop() {
+		b.StopTimer()
+		if err := os.Remove(c.ObjectPath(id)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+		if err := get(c, id); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
 
-// BenchmarkCopyFetchedObject restores a 2 MB output the local cache lacks
-// from the remote (in memory here): what a run's end on the submitting
-// side of a Temporal run, or a second workspace sharing a bucket, does
-// for each generated image.
+// BenchmarkCopyFetchedObject restores a 2 MB output from the remote: what
+// a run's end on the submitting side of a Temporal run, or a second
+// workspace sharing a bucket, does for each generated image.
 func BenchmarkCopyFetchedObject(b *testing.B) {
-	r := memstore.New()
-	c, err := Open(b.TempDir())
-	if err != nil {
-		b.Fatal(err)
-	}
-	c.SetRemote(r, func(string) {})
-	defer c.Close()
-	data := bytes.Repeat([]byte("pixels, "), 2<<20/8)
-	id := OutputID(Sum(data))
-	r.Set(remoteKey(RemoteObjects, id), data)
 	dst := filepath.Join(b.TempDir(), "a.png")
-	b.SetBytes(int64(len(data)))
-	for b.Loop() {
-		b.StopTimer()
-		if err := os.Remove(c.ObjectPath(id)); err != nil && !errors.Is(err, os.ErrNotExist) {
-			b.Fatal(err)
-		}
-		b.StartTimer()
-		if err := c.CopyObject(id, dst, 0o644, false); err != nil {
-			b.Fatal(err)
-		}
-	}
+	benchFetched(b, bytes.Repeat([]byte("pixels, "), 2<<20/8), func(c *Cache, id OutputID) error {
+		return c.CopyObject(id, dst, 0o644, false)
+	})
 }
 
-// BenchmarkReadFetchedObject reads a 32 MiB object the local cache lacks
-// from the remote (in memory here): a workspace snapshot's pack of small
-// files, which every worker fetches.
+// BenchmarkReadFetchedObject reads a 32 MiB object from the remote: a
+// workspace snapshot's pack of small files, which every worker fetches.
 func BenchmarkReadFetchedObject(b *testing.B) {
-	r := memstore.New()
-	c, err := Open(b.TempDir())
-	if err != nil {
-		b.Fatal(err)
-	}
-	c.SetRemote(r, func(string) {})
-	defer c.Close()
-	data := bytes.Repeat([]byte("caption "), 32<<20/8)
-	id := OutputID(Sum(data))
-	r.Set(remoteKey(RemoteObjects, id), data)
-	b.SetBytes(int64(len(data)))
-	for b.Loop() {
-		b.StopTimer()
-		if err := os.Remove(c.ObjectPath(id)); err != nil && !errors.Is(err, os.ErrNotExist) {
-			b.Fatal(err)
-		}
-		b.StartTimer()
-		if got, err := c.ReadObject(id, int64(len(data))); err != nil || len(got) != len(data) {
-			b.Fatalf("%d bytes, %v", len(got), err)
-		}
-	}
+	benchFetched(b, bytes.Repeat([]byte("caption "), 32<<20/8), func(c *Cache, id OutputID) error {
+		_, err := c.ReadObject(id, -1)
+		return err
+	})
 }
