@@ -24,6 +24,7 @@ require (
 	go.temporal.io/sdk v1.51.0
 	golang.org/x/image v0.48.0
 	golang.org/x/sys v0.50.0
+	golang.org/x/term v0.48.0
 	gopkg.in/yaml.v3 v3.0.1
 )
 

@@ -13,6 +13,7 @@ import (
 	"github.com/lifeos/lifeos/runner/cache"
 	"github.com/vbauerster/mpb/v8"
 	"github.com/vbauerster/mpb/v8/decor"
+	"golang.org/x/term"
 )
 
 // console is what a run prints while it runs, after GitHub Actions and
@@ -417,16 +418,27 @@ func (e *engine) replayLogs(n *node) {
 	}
 }
 
-// isTerminal reports whether w is a character device (a terminal).
+// isTerminal reports whether w is a terminal.
 func isTerminal(w io.Writer) bool { return IsTerminal(w) }
 
-// IsTerminal reports whether v (standard input, say) is a file on a
-// character device: a terminal.
+// IsTerminal reports whether v (standard input, say) is a file open on a
+// terminal: one that answers the terminal's own request (a console on
+// Windows), as golang.org/x/term asks. Being a character device is not
+// enough: /dev/null is one, and `lifeos run p.yaml > /dev/null` would
+// draw the live display, cursor moves and colours, for nobody.
 func IsTerminal(v any) bool {
 	f, ok := v.(*os.File)
 	if !ok {
 		return false
 	}
-	st, err := f.Stat()
-	return err == nil && st.Mode()&os.ModeCharDevice != 0
+	// Through SyscallConn, not Fd: Fd would put the file in blocking mode.
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return false
+	}
+	tty := false
+	if rc.Control(func(fd uintptr) { tty = term.IsTerminal(int(fd)) }) != nil {
+		return false
+	}
+	return tty
 }
