@@ -43,8 +43,10 @@ type console struct {
 	ended   int // steps finished (whatever their status)
 	now     func() time.Time
 	every   time.Duration // a plain progress line per step at most this often
-	stop    chan struct{}
+	tickGap time.Duration // how often the ticker looks; 0: no ticker (tests tick)
+	stop    chan struct{} // the ticker's, once a step runs without a terminal
 	stopped sync.WaitGroup
+	closed  bool
 }
 
 // liveStep is a step that is running.
@@ -71,11 +73,11 @@ type consoleOptions struct {
 
 func newConsole(out, errOut io.Writer, o consoleOptions) *console {
 	return &console{out: out, errOut: errOut, quiet: o.quiet, color: o.color, idWidth: o.idWidth,
-		terminal: o.terminal, running: map[string]*liveStep{}, total: o.steps, now: time.Now, every: 10 * time.Second}
+		terminal: o.terminal, running: map[string]*liveStep{}, total: o.steps, now: time.Now, every: 10 * time.Second, tickGap: time.Second}
 }
 
-// header prints the run's first line and starts the live area, or the
-// ticker of plain progress lines; close stops them.
+// header prints the run's first line and starts the live area; close
+// ends it.
 func (c *console) header(line string) {
 	if c.quiet {
 		return
@@ -85,17 +87,27 @@ func (c *console) header(line string) {
 		c.live = mpb.New(mpb.WithOutput(c.out), mpb.WithRefreshRate(120*time.Millisecond), mpb.ForceTTY(), mpb.WithAutoRefresh())
 		c.footer = c.live.New(0, mpb.NopStyle(), mpb.BarPriority(math.MaxInt),
 			mpb.PrependDecorators(decor.Any(func(decor.Statistics) string { return c.footerText() })))
+	}
+}
+
+// startTicker starts, without a terminal, the ticker of plain progress
+// lines, when the first step runs: a run that only finds its steps
+// cached has nothing to say while it goes, and should not pay for the
+// goroutine, or for waiting for it to end. The caller holds c.mu.
+func (c *console) startTicker() {
+	if c.terminal || c.quiet || c.stop != nil || c.closed || c.tickGap == 0 {
 		return
 	}
-	c.stop = make(chan struct{})
+	stop := make(chan struct{})
+	c.stop = stop
 	c.stopped.Add(1)
 	go func() {
 		defer c.stopped.Done()
-		t := time.NewTicker(time.Second)
+		t := time.NewTicker(c.tickGap)
 		defer t.Stop()
 		for {
 			select {
-			case <-c.stop:
+			case <-stop:
 				return
 			case <-t.C:
 				c.tick()
@@ -184,6 +196,7 @@ func (c *console) start(id string, done, elements int) {
 	if c.live != nil {
 		ls.bar = c.spinner(ls)
 	}
+	c.startTicker()
 	c.mu.Unlock()
 	if !c.quiet {
 		c.print("  " + c.paint(faint, fmt.Sprintf("%-10s %s", "start", id)))
@@ -358,10 +371,13 @@ func shorten(s string, n int) string {
 
 // close ends the live area; lines printed after it go straight out.
 func (c *console) close() {
-	if c.stop != nil {
-		close(c.stop)
+	c.mu.Lock()
+	stop := c.stop
+	c.stop, c.closed = nil, true
+	c.mu.Unlock()
+	if stop != nil {
+		close(stop)
 		c.stopped.Wait()
-		c.stop = nil
 	}
 	if c.live != nil {
 		defer func() { c.live = nil }()

@@ -17,6 +17,7 @@ func plainConsole(b *bytes.Buffer) (*console, *fakeClock) {
 	clk := &fakeClock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
 	c := newConsole(b, b, consoleOptions{steps: 3, idWidth: 5})
 	c.now = clk.now
+	c.tickGap = 0 // the test ticks
 	return c, clk
 }
 
@@ -80,6 +81,40 @@ func TestConsolePlainProgress(t *testing.T) {
 	c.end("talky")
 	if out := tickAt(time.Hour); out != "" {
 		t.Errorf("finished steps print nothing:\n%s", out)
+	}
+}
+
+// The ticker of plain progress lines starts with the first step that
+// runs (a run whose steps are all cached never starts it), says that the
+// step runs, and is stopped by close.
+func TestConsoleTickerStartsWithAStep(t *testing.T) {
+	var b syncBuffer
+	c := newConsole(&b, &b, consoleOptions{steps: 1, idWidth: 5})
+	c.every, c.tickGap = time.Millisecond, time.Millisecond
+	c.header("run x")
+	c.mu.Lock()
+	started := c.stop != nil
+	c.mu.Unlock()
+	if started {
+		t.Fatal("the ticker started before any step ran")
+	}
+	c.start("train", 0, 0)
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(b.String(), "train  running") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no progress line from the ticker in 10 s:\n%s", b.String())
+		}
+		time.Sleep(time.Millisecond)
+	}
+	c.close()
+	after := b.String()
+	c.start("again", 0, 0) // a step announced after close (a run being stopped)
+	c.close()
+	c.mu.Lock()
+	restarted := c.stop != nil
+	c.mu.Unlock()
+	if restarted || b.String() != after+"  start      again\n" {
+		t.Errorf("the ticker went on after close:\n%s", strings.TrimPrefix(b.String(), after))
 	}
 }
 
