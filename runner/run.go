@@ -510,6 +510,10 @@ func probeBatches(elems []*element, jobs int) []task {
 	return tasks
 }
 
+// inlineProbe is how many elements the scheduler probes at a time when no
+// worker is free: about 0.2 ms of memo checks.
+const inlineProbe = 32
+
 // schedule runs the DAG: a ready queue of tasks, Jobs workers, and a single
 // goroutine (this one) that owns all run state, after cmd/go's Builder.Do.
 // The first failure cancels the context (fail-fast) unless the step has
@@ -518,7 +522,9 @@ func (e *engine) schedule(parent context.Context) error {
 	ctx, cancel := context.WithCancelCause(parent)
 	defer cancel(nil)
 	work := make(chan task)
-	results := make(chan task)
+	// A result never waits for this goroutine (which may be probing):
+	// each worker has one task at a time.
+	results := make(chan task, e.o.Jobs)
 	for i := 0; i < e.o.Jobs; i++ {
 		go func() {
 			for t := range work {
@@ -547,6 +553,31 @@ func (e *engine) schedule(parent context.Context) error {
 			queue = append(queue, task{probe: []*element{next}})
 		}
 	}
+	// handle takes in a probed or run task: a probed element that missed
+	// is queued to run.
+	handle := func(t task) {
+		for _, el := range t.probe {
+			if o := e.o.Elsewhere[el.n.s.ID]; el.status == "" && o != nil {
+				e.fromElsewhere(el, o) // not run twice
+				done(el)
+			} else if el.status == "" {
+				queue = append(queue, task{run: el}) // a miss: run it
+				if n := el.n; !n.announced {
+					n.announced = true
+					total := 0
+					if n.s.isForeach() {
+						total = len(n.elems)
+					}
+					e.con.start(n.s.ID, len(n.elems)-n.remaining, total)
+				}
+			} else {
+				done(el)
+			}
+		}
+		if t.run != nil {
+			done(t.run)
+		}
+	}
 	inflight := 0
 	for {
 		for len(ready) > 0 {
@@ -571,6 +602,33 @@ func (e *engine) schedule(parent context.Context) error {
 		}
 		if len(queue) == 0 && inflight == 0 {
 			break
+		}
+		if len(queue) > 0 && queue[0].run == nil && ctx.Err() == nil && e.o.Jobs > 1 {
+			// Probing, with every worker busy, or not yet running: a woken
+			// worker's thread took 0.1-3 ms to get a CPU on a 2-core VM,
+			// and a no-op's probes are all there is. This thread is
+			// running: it probes the head of the batch itself, a few
+			// elements, so a worker that frees up soon gets the rest.
+			// (With one job, elements run in their order, as one worker
+			// probes them.)
+			select {
+			case work <- queue[0]:
+				queue = queue[1:]
+				inflight++
+				continue
+			case t := <-results:
+				inflight--
+				handle(t)
+				continue
+			default:
+			}
+			t := task{probe: queue[0].probe[:min(len(queue[0].probe), inlineProbe)]}
+			if queue[0].probe = queue[0].probe[len(t.probe):]; len(queue[0].probe) == 0 {
+				queue = queue[1:]
+			}
+			e.probeBatch(ctx, t.probe)
+			handle(t)
+			continue
 		}
 		var send chan task
 		var next task
@@ -600,27 +658,7 @@ func (e *engine) schedule(parent context.Context) error {
 			inflight++
 		case t := <-results:
 			inflight--
-			for _, el := range t.probe {
-				if o := e.o.Elsewhere[el.n.s.ID]; el.status == "" && o != nil {
-					e.fromElsewhere(el, o) // not run twice
-					done(el)
-				} else if el.status == "" {
-					queue = append(queue, task{run: el}) // a miss: run it
-					if n := el.n; !n.announced {
-						n.announced = true
-						total := 0
-						if n.s.isForeach() {
-							total = len(n.elems)
-						}
-						e.con.start(n.s.ID, len(n.elems)-n.remaining, total)
-					}
-				} else {
-					done(el)
-				}
-			}
-			if t.run != nil {
-				done(t.run)
-			}
+			handle(t)
 		}
 	}
 	if firstErr == nil && parent.Err() != nil {
