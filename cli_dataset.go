@@ -124,7 +124,13 @@ func (a *app) createManifest(root, dir, out string) ([]byte, manifestCounts, err
 		// Mapped: one command, one read of a megabyte per 10,000 images.
 		if rec, _, err := c.GetBytesMapped(stampsID); err == nil {
 			if key, ok := manifest.Unchanged(a.ctx, dir, rec, jobs); ok {
-				if data, counts, ok := a.memoManifest(c, cache.OpenStatCache(""), key, out); ok {
+				// out by its stamp too: hashing a 3 MB manifest was a
+				// tenth of this path.
+				osc := c.OutputsStatCache()
+				if data, counts, ok := a.memoManifest(c, osc, key, out); ok {
+					if err := osc.Save(); err != nil {
+						fmt.Fprintf(a.stderr, "lifeos: %v\n", err)
+					}
 					return data, counts, nil
 				}
 			}
