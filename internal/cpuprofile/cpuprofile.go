@@ -1,21 +1,24 @@
 // Package cpuprofile writes a CPU profile of a whole command when
-// LIFEOS_CPUPROFILE names a file, and a profile of every allocation when
-// LIFEOS_MEMPROFILE does: for whoever measures lifeos (go tool pprof
-// merges the profiles of many runs).
+// LIFEOS_CPUPROFILE names a file, a profile of every allocation when
+// LIFEOS_MEMPROFILE does, and an execution trace when LIFEOS_TRACE does:
+// for whoever measures lifeos (go tool pprof merges the profiles of many
+// runs; go tool trace shows which goroutine waited for what, and for how
+// long a runnable one waited for a thread).
 package cpuprofile
 
 import (
 	"os"
 	"runtime"
 	"runtime/pprof"
+	"runtime/trace"
 	"sync"
 )
 
 // stop ends the profiles Start began, once.
 var stop = func() {}
 
-// Start starts profiling when LIFEOS_CPUPROFILE or LIFEOS_MEMPROFILE is
-// set; the function it returns (Stop) writes the profiles out. A file that
+// Start starts profiling when LIFEOS_CPUPROFILE, LIFEOS_MEMPROFILE or
+// LIFEOS_TRACE is set; the function it returns (Stop) writes the profiles out. A file that
 // cannot be created means no profile, not a failed command.
 func Start() func() {
 	var stops []func()
@@ -34,6 +37,15 @@ func Start() func() {
 		if f, err := os.Create(name); err == nil {
 			if pprof.StartCPUProfile(f) == nil {
 				stops = append(stops, func() { pprof.StopCPUProfile(); f.Close() })
+			} else {
+				f.Close()
+			}
+		}
+	}
+	if name := os.Getenv("LIFEOS_TRACE"); name != "" {
+		if f, err := os.Create(name); err == nil {
+			if trace.Start(f) == nil {
+				stops = append(stops, func() { trace.Stop(); f.Close() })
 			} else {
 				f.Close()
 			}
