@@ -7,6 +7,7 @@
 package cpuprofile
 
 import (
+	"io"
 	"os"
 	"runtime"
 	"runtime/pprof"
@@ -33,24 +34,22 @@ func Start() func() {
 			}
 		})
 	}
-	if name := os.Getenv("LIFEOS_CPUPROFILE"); name != "" {
+	// Streamed to the file named by env from now until Stop.
+	stream := func(env string, start func(io.Writer) error, end func()) {
+		name := os.Getenv(env)
+		if name == "" {
+			return
+		}
 		if f, err := os.Create(name); err == nil {
-			if pprof.StartCPUProfile(f) == nil {
-				stops = append(stops, func() { pprof.StopCPUProfile(); f.Close() })
+			if start(f) == nil {
+				stops = append(stops, func() { end(); f.Close() })
 			} else {
 				f.Close()
 			}
 		}
 	}
-	if name := os.Getenv("LIFEOS_TRACE"); name != "" {
-		if f, err := os.Create(name); err == nil {
-			if trace.Start(f) == nil {
-				stops = append(stops, func() { trace.Stop(); f.Close() })
-			} else {
-				f.Close()
-			}
-		}
-	}
+	stream("LIFEOS_CPUPROFILE", pprof.StartCPUProfile, pprof.StopCPUProfile)
+	stream("LIFEOS_TRACE", trace.Start, trace.Stop)
 	if len(stops) > 0 {
 		stop = sync.OnceFunc(func() {
 			for _, s := range stops {
