@@ -15,6 +15,7 @@ import (
 
 	"github.com/lifeos/lifeos/internal/atomicfile"
 	"github.com/lifeos/lifeos/internal/filehash"
+	"github.com/lifeos/lifeos/internal/par"
 	"github.com/lifeos/lifeos/runner/cache"
 	"github.com/lifeos/lifeos/steps"
 )
@@ -363,41 +364,21 @@ func (plan *Plan) Run(ctx context.Context, o RunOptions) (*Record, error) {
 		}
 	}
 	written := rec.compact(put)
-	// Written (and synced) while the key state is saved.
-	recorded := make(chan error, 1)
-	go func() {
-		err := e.prepared()
-		if err == nil {
-			err = written.write(recFile, !e.o.Scratch)
+	// The record is written (and synced) while the key state is saved: by
+	// another goroutine, or after it by this one when that goroutine's
+	// thread is slow to start (par.For).
+	var writeErr error
+	par.For(context.Background(), 2, 2, func(i int) error {
+		if i == 0 {
+			e.saveState()
+			return nil
 		}
-		recorded <- err
-	}()
-	if err := e.stat.Save(); err != nil {
-		fmt.Fprintf(e.o.Stderr, "lifeos: %v\n", err)
-	}
-	for _, n := range e.nodes {
-		if n.status == StatusOK || n.status == StatusCached {
-			labels := make(map[string]bool, len(n.elems))
-			for _, el := range n.elems {
-				labels[el.label] = true
-			}
-			e.state.retain(n.s.ID, labels)
+		if writeErr = e.prepared(); writeErr == nil {
+			writeErr = written.write(recFile, !e.o.Scratch)
 		}
-	}
-	if e.trimmed() {
-		checked := map[string]bool{}
-		for _, n := range e.nodes {
-			checked[n.s.ID] = n.status == StatusOK || n.status == StatusCached
-		}
-		e.state.confirmTrim(e.trimStamp, checked)
-	}
-	if err := e.saveKeyLines(); err != nil {
-		fmt.Fprintf(e.o.Stderr, "lifeos: warning: key lines not kept (the next run will say less of what changed): %v\n", err)
-	}
-	if err := e.state.save(); err != nil {
-		fmt.Fprintf(e.o.Stderr, "lifeos: save key state: %v\n", err)
-	}
-	if err := <-recorded; err != nil {
+		return nil
+	})
+	if err := writeErr; err != nil {
 		e.noRecord = true
 		err = fmt.Errorf("write run record: %w", err)
 		rec.Status, rec.Error = StatusFailed, err.Error()
@@ -424,6 +405,37 @@ func (plan *Plan) Run(ctx context.Context, o RunOptions) (*Record, error) {
 	}
 	e.summary()
 	return rec, runErr
+}
+
+// saveState keeps, at the end of a run, what the next run starts from: the
+// stat cache, the key state (only the elements of steps that finished), the
+// key lines. None of it is the run's result: a failure is a warning.
+func (e *engine) saveState() {
+	if err := e.stat.Save(); err != nil {
+		fmt.Fprintf(e.o.Stderr, "lifeos: %v\n", err)
+	}
+	for _, n := range e.nodes {
+		if n.status == StatusOK || n.status == StatusCached {
+			labels := make(map[string]bool, len(n.elems))
+			for _, el := range n.elems {
+				labels[el.label] = true
+			}
+			e.state.retain(n.s.ID, labels)
+		}
+	}
+	if e.trimmed() {
+		checked := map[string]bool{}
+		for _, n := range e.nodes {
+			checked[n.s.ID] = n.status == StatusOK || n.status == StatusCached
+		}
+		e.state.confirmTrim(e.trimStamp, checked)
+	}
+	if err := e.saveKeyLines(); err != nil {
+		fmt.Fprintf(e.o.Stderr, "lifeos: warning: key lines not kept (the next run will say less of what changed): %v\n", err)
+	}
+	if err := e.state.save(); err != nil {
+		fmt.Fprintf(e.o.Stderr, "lifeos: save key state: %v\n", err)
+	}
 }
 
 // flushRemote waits for the run's uploads to the shared store (abandoned
