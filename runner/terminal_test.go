@@ -5,6 +5,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/lifeos/lifeos/internal/testdir"
 )
 
 // TestNotATerminal: what a run's output goes to when nobody watches it
@@ -16,7 +18,7 @@ func TestNotATerminal(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer null.Close()
-	file, err := os.Create(filepath.Join(t.TempDir(), "out.txt"))
+	file, err := os.Create(filepath.Join(testdir.New(t), "out.txt"))
 	if err != nil {
 		t.Fatal(err)
 	}
