@@ -366,18 +366,14 @@ func (plan *Plan) Run(ctx context.Context, o RunOptions) (*Record, error) {
 	written := rec.compact(put)
 	// The record is written (and synced) while the key state is saved: by
 	// another goroutine, or after it by this one when that goroutine's
-	// thread is slow to start (par.For).
+	// thread is slow to start (par.Each).
 	var writeErr error
-	par.For(context.Background(), 2, 2, func(i int) error {
-		if i == 0 {
-			e.saveState()
-			return nil
-		}
+	writeRecord := func() {
 		if writeErr = e.prepared(); writeErr == nil {
 			writeErr = written.write(recFile, !e.o.Scratch)
 		}
-		return nil
-	})
+	}
+	par.Each(context.Background(), 2, []func(){e.saveState, writeRecord}, func(f func()) error { f(); return nil })
 	if err := writeErr; err != nil {
 		e.noRecord = true
 		err = fmt.Errorf("write run record: %w", err)
