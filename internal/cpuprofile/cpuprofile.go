@@ -19,8 +19,9 @@ import (
 var stop = func() {}
 
 // Start starts profiling when LIFEOS_CPUPROFILE, LIFEOS_MEMPROFILE or
-// LIFEOS_TRACE is set; the function it returns (Stop) writes the profiles out. A file that
-// cannot be created means no profile, not a failed command.
+// LIFEOS_TRACE is set; the function it returns (Stop) writes the profiles
+// out. A file that cannot be created means no profile, not a failed
+// command.
 func Start() func() {
 	var stops []func()
 	if name := os.Getenv("LIFEOS_MEMPROFILE"); name != "" {
