@@ -91,3 +91,27 @@ func TestSumLookSize(t *testing.T) {
 		}
 	}
 }
+
+// SumLookStat stamps the file it opens as Stat does, reads it to that
+// size, and reads no folder.
+func TestSumLookStat(t *testing.T) {
+	dir := testdir.New(t)
+	name := filepath.Join(dir, "f")
+	os.WriteFile(name, []byte("0123456789"), 0o644)
+	var seen []byte
+	sum, st, isDir, n, err := SumLookStat(name, func(r io.Reader) (err error) {
+		seen, err = io.ReadAll(r)
+		return err
+	})
+	want, _, _ := Stat(name)
+	if err != nil || isDir || st != want || sum != sha256.Sum256([]byte("0123456789")) || n != 10 || string(seen) != "0123456789" {
+		t.Errorf("file: %x %+v dir=%v n=%d %v; saw %q; want stamp %+v", sum, st, isDir, n, err, seen, want)
+	}
+	called := false
+	if _, _, isDir, _, err := SumLookStat(dir, func(io.Reader) error { called = true; return nil }); err != nil || !isDir || called {
+		t.Errorf("folder: dir=%v, %v, look called: %v", isDir, err, called)
+	}
+	if _, _, _, _, err := SumLookStat(filepath.Join(dir, "missing"), nil); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("missing file: %v, want fs.ErrNotExist", err)
+	}
+}

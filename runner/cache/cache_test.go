@@ -498,6 +498,17 @@ func TestStatCacheSumLook(t *testing.T) {
 	if _, _, _, err := sc.SumLook(dir, look); err == nil {
 		t.Error("SumLook of a directory: no error")
 	}
+	// A known file that changed is read again, through its path's stamp.
+	os.WriteFile(p, []byte("goodbye, world"), 0o644)
+	os.Chtimes(p, old.Add(time.Minute), old.Add(time.Minute))
+	head = nil
+	sum, st, looked, err = sc.SumLook(p, look)
+	if err != nil || !looked || string(head) != "goodb" || sum != Sum([]byte("goodbye, world")) || st.Size != 14 {
+		t.Errorf("changed file: SumLook = %s, %+v, %v, %v; saw %q", sum, st, looked, err, head)
+	}
+	if _, _, _, err := sc.SumLook(filepath.Join(dir, "missing"), look); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("SumLook of a missing file: %v, want fs.ErrNotExist", err)
+	}
 }
 
 // scores are n small results, as a score step packs them.

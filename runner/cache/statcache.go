@@ -157,9 +157,27 @@ func (sc *StatCache) SumStamp(path string, size, mtime int64, ino uint64) (Outpu
 // true; when the stat cache knows the file, look is not called. st is the
 // file's stamp, taken before it was read.
 func (sc *StatCache) SumLook(path string, look func(io.Reader) error) (sum OutputID, st filehash.Stamp, looked bool, err error) {
-	st, dir, err := filehash.Stat(path)
+	sc.once.Do(sc.load)
+	sc.mu.RLock()
+	_, known := sc.m[path]
+	sc.mu.RUnlock()
+	var dir bool
+	if !known {
+		// No stamp to compare: the file is read whatever its stat says,
+		// so it is opened first and stat'ed through its descriptor.
+		var digest [32]byte
+		var n int64
+		digest, st, dir, n, err = filehash.SumLookStat(path, look)
+		if err == nil && !dir {
+			sum = OutputID(digest)
+			sc.note(path, st, n, sum)
+			return sum, st, look != nil, nil
+		}
+	} else {
+		st, dir, err = filehash.Stat(path)
+	}
 	if err != nil {
-		return OutputID{}, st, false, err
+		return OutputID{}, st, !known && look != nil, err
 	}
 	if dir {
 		return OutputID{}, st, false, fmt.Errorf("%s is a directory", path)
@@ -192,13 +210,19 @@ func (sc *StatCache) sumStamp(path string, size, mtime int64, ino uint64, limit 
 		return OutputID{}, 0, look != nil, err
 	}
 	sum := OutputID(digest)
-	if sc.now().Sub(time.Unix(0, mtime)) > racyWindow && n == size {
+	sc.note(path, filehash.Stamp{Size: size, Mtime: mtime, Ino: ino}, n, sum)
+	return sum, n, look != nil, nil
+}
+
+// note keeps sum as the digest of the file at path with stamp st, read
+// whole (n bytes), unless it was modified too recently to be trusted.
+func (sc *StatCache) note(path string, st filehash.Stamp, n int64, sum OutputID) {
+	if sc.now().Sub(time.Unix(0, st.Mtime)) > racyWindow && n == st.Size {
 		sc.mu.Lock()
-		sc.m[path] = statEntry{st: filehash.Stamp{Size: n, Mtime: mtime, Ino: ino}, sum: sum, day: sc.day}
+		sc.m[path] = statEntry{st: st, sum: sum, day: sc.day}
 		sc.dirty = true
 		sc.mu.Unlock()
 	}
-	return sum, n, look != nil, nil
 }
 
 // Remember records that path, as it is now on disk, has digest sum; used
