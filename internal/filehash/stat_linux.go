@@ -10,17 +10,7 @@ import (
 // name) that a stamp does not need.
 func Stat(path string) (st Stamp, dir bool, err error) {
 	var s syscall.Stat_t
-	for {
-		err = syscall.Stat(path, &s)
-		if err != syscall.EINTR {
-			break
-		}
-	}
-	if err != nil {
-		return Stamp{}, false, &fs.PathError{Op: "stat", Path: path, Err: err}
-	}
-	st, dir = stampOf(&s)
-	return st, dir, nil
+	return stampBy(&s, "stat", path, func() error { return syscall.Stat(path, &s) })
 }
 
 // statOpen is Stat of the file open as f, through its descriptor.
@@ -30,20 +20,19 @@ func statOpen(f file, path string) (st Stamp, dir bool, err error) {
 		return Stat(path)
 	}
 	var s syscall.Stat_t
-	for {
-		err = syscall.Fstat(rf.fd, &s)
-		if err != syscall.EINTR {
-			break
-		}
-	}
-	if err != nil {
-		return Stamp{}, false, &fs.PathError{Op: "fstat", Path: path, Err: err}
-	}
-	st, dir = stampOf(&s)
-	return st, dir, nil
+	return stampBy(&s, "fstat", path, func() error { return syscall.Fstat(rf.fd, &s) })
 }
 
-func stampOf(s *syscall.Stat_t) (Stamp, bool) {
+// stampBy calls stat, which fills in s, until it is not interrupted, and
+// returns the stamp of what it found.
+func stampBy(s *syscall.Stat_t, op, path string, stat func() error) (Stamp, bool, error) {
+	err := stat()
+	for err == syscall.EINTR {
+		err = stat()
+	}
+	if err != nil {
+		return Stamp{}, false, &fs.PathError{Op: op, Path: path, Err: err}
+	}
 	return Stamp{Size: s.Size, Mtime: int64(s.Mtim.Sec)*1e9 + int64(s.Mtim.Nsec), Ino: s.Ino},
-		s.Mode&syscall.S_IFMT == syscall.S_IFDIR
+		s.Mode&syscall.S_IFMT == syscall.S_IFDIR, nil
 }
