@@ -44,8 +44,8 @@ func SumLookSize(path string, size int64, look func(io.Reader) error) (sum [sha2
 
 // SumLookStat is SumLookSize for a file not stat'ed yet: it is opened
 // first and stat'ed through its descriptor on Linux (no second lookup of
-// its path: a tenth of hashing 10,000 small files), then read to the size
-// it had. st is that stamp; a folder is not read (dir).
+// its path: 7% of a cold manifest of 10,000 tiny images), then read to the
+// size it had. st is that stamp; a folder is not read (dir).
 func SumLookStat(path string, look func(io.Reader) error) (sum [sha256.Size]byte, st Stamp, dir bool, n int64, err error) {
 	f, err := open(path)
 	if err != nil {

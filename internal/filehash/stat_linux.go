@@ -13,12 +13,10 @@ func Stat(path string) (st Stamp, dir bool, err error) {
 	return stampBy(&s, "stat", path, func() error { return syscall.Stat(path, &s) })
 }
 
-// statOpen is Stat of the file open as f, through its descriptor.
+// statOpen is Stat of the file open as f (open's, a *rawFile on Unix),
+// through its descriptor.
 func statOpen(f file, path string) (st Stamp, dir bool, err error) {
-	rf, ok := f.(*rawFile)
-	if !ok {
-		return Stat(path)
-	}
+	rf := f.(*rawFile)
 	var s syscall.Stat_t
 	return stampBy(&s, "fstat", path, func() error { return syscall.Fstat(rf.fd, &s) })
 }
